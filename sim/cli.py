@@ -1,0 +1,104 @@
+"""The `alliance` command line: one command per job; bad input gives one line and exit status 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer._click import exceptions as click_errors
+
+from sim.errors import InputError
+
+app = typer.Typer(
+    help="Simulate members leaving an alliance whose patron is drained and stops answering.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=False)
+
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file (see docs/scenarios.md).")]
+
+
+@app.command()
+def validate(scenario: ScenarioArg) -> None:
+    """Check a scenario file and report every problem, one per line."""
+    from sim.scenario import load_scenario
+
+    try:
+        sc = load_scenario(scenario)
+    except InputError as exc:
+        for problem in exc.all():
+            print(problem, file=sys.stderr)
+        raise typer.Exit(2) from None
+    print(
+        f"{scenario}: ok ({len(sc.members)} members, {sc.months} months, "
+        f"{len(sc.timeline)} events, history to {sc.month_label(sc.history_end)})"
+    )
+
+
+@app.command()
+def run(
+    scenario: ScenarioArg,
+    out: Annotated[
+        Path, typer.Option(help="Directory for monthly.{parquet,csv} and events.{parquet,csv}.")
+    ],
+    seed: Annotated[
+        int, typer.Option(min=0, help="Random seed; the same seed gives identical tables.")
+    ] = 0,
+) -> None:
+    """Run one replication and write its monthly table per actor and its event log."""
+    from sim.run import run_single, write_tables
+    from sim.scenario import load_scenario
+
+    sc = load_scenario(scenario)
+    monthly, log, model = run_single(sc, seed)
+    write_tables({"monthly": monthly, "events": log}, out)
+    _print_run_summary(sc, model, log, out)
+
+
+def _print_run_summary(sc, model, log, out: Path) -> None:
+    from sim.schema import STAGES
+
+    table = Table(
+        title=f"{sc.name}, seed run: {sc.month_label(0)} to {sc.month_label(sc.months - 1)}"
+    )
+    for col in ("member", "final trust", "final status", *[f"first {s}" for s in STAGES[1:]]):
+        table.add_column(col)
+    for m in model.members:
+        firsts = [
+            sc.month_label(int(x)) if x >= 0 else "-" for x in model.first_passage[0, m.index]
+        ]
+        table.add_row(m.name, f"{m.trust[0]:.2f}", STAGES[int(m.status[0])], *firsts)
+    console.print(table)
+    requests = log[log["event"] == "request"]
+    console.print(
+        f"{model.patron.name} capacity at the end: {model.patron.capacity[0]:.2f}; "
+        f"requests: {len(requests)}, answered {int(requests['answered'].sum())}. "
+        f"Tables written to {out}/"
+    )
+
+
+def main() -> None:
+    """Entry point: turn every bad input into one line on stderr and exit status 2."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=sys.argv[1:], prog_name="alliance", standalone_mode=False)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except click_errors.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
+        sys.exit(0)
+    except click_errors.UsageError as exc:
+        where = f"{exc.ctx.command_path}: " if exc.ctx else "alliance: "
+        print(f"error: {where}{exc.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except (KeyboardInterrupt, typer.Abort):
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

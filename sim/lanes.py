@@ -1,0 +1,142 @@
+"""Run a chunk of replications as lanes of one model and keep what a batch needs.
+
+Shared by batches, sweeps and sensitivity runs: a chunk is `replications` consecutive
+replications of a batch seed, optionally repeated for several parameter points (lanes
+`p * replications + r`), so every point sees the same random numbers (common random numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.agents import WITHDRAWN
+from sim.model import AllianceModel
+from sim.scenario import Scenario
+from sim.streams import LaneUniforms
+
+BINS = 100  # histogram bins on [0, 1] for monthly quantiles (resolution 0.01)
+STAGE_NAMES = ("disengaged", "frozen", "withdrawn")
+
+
+@dataclass
+class MonthlyAggregates:
+    """Sums and histograms per month, mergeable by addition, so memory is flat in N."""
+
+    runs: int
+    trust_sum: np.ndarray  # (months, members)
+    trust_hist: np.ndarray  # (months, members, BINS)
+    capacity_sum: np.ndarray  # (months,)
+    capacity_hist: np.ndarray  # (months, BINS)
+    stage_counts: np.ndarray  # (months, members, 4): lanes in each stage at the month's end
+    active_sum: np.ndarray  # (months,): sum over lanes of members still active
+
+    @classmethod
+    def empty(cls, months: int, members: int) -> MonthlyAggregates:
+        return cls(
+            runs=0,
+            trust_sum=np.zeros((months, members)),
+            trust_hist=np.zeros((months, members, BINS), dtype=np.int64),
+            capacity_sum=np.zeros(months),
+            capacity_hist=np.zeros((months, BINS), dtype=np.int64),
+            stage_counts=np.zeros((months, members, 4), dtype=np.int64),
+            active_sum=np.zeros(months, dtype=np.int64),
+        )
+
+    def add_month(self, t: int, model: AllianceModel) -> None:
+        """Fold the model's state at the end of month t into the sums."""
+        trust = model.trust_matrix()
+        status = model.status_matrix()
+        capacity = model.patron.capacity
+        self.trust_sum[t] += trust.sum(axis=1)
+        for i, row in enumerate(trust):
+            self.trust_hist[t, i] += _histogram(row)
+            self.stage_counts[t, i] += np.bincount(status[i], minlength=4)
+        self.capacity_sum[t] += capacity.sum()
+        self.capacity_hist[t] += _histogram(capacity)
+        self.active_sum[t] += int((status == 0).sum())
+
+    def merge(self, other: MonthlyAggregates) -> MonthlyAggregates:
+        """The aggregates of both sets of runs together."""
+        return MonthlyAggregates(
+            self.runs + other.runs,
+            *(getattr(self, f) + getattr(other, f) for f in _ARRAYS),
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f: getattr(self, f) for f in _ARRAYS}
+
+
+_ARRAYS = (
+    "trust_sum",
+    "trust_hist",
+    "capacity_sum",
+    "capacity_hist",
+    "stage_counts",
+    "active_sum",
+)
+
+
+def _histogram(values: np.ndarray) -> np.ndarray:
+    idx = np.minimum((values * BINS).astype(np.int64), BINS - 1)
+    return np.bincount(idx, minlength=BINS)
+
+
+@dataclass
+class ChunkResult:
+    """First passages of every lane, and monthly aggregates when asked for."""
+
+    first_passage: np.ndarray  # (lanes, members, 3) int16; -1 = not reached by the horizon
+    first_exit: np.ndarray  # (lanes,) int16: month of the first formal exit of any member
+    aggregates: MonthlyAggregates | None
+    trajectories: dict[str, np.ndarray] | None  # trust (months, members, lanes), etc.
+
+
+def simulate_chunk(
+    scenario: Scenario,
+    seed: int,
+    first: int,
+    replications: int,
+    parameters: dict[str, float | np.ndarray] | None = None,
+    points: int = 1,
+    aggregate: bool = True,
+    trajectories: bool = False,
+) -> ChunkResult:
+    """Run replications first..first+replications-1 of `seed`, at `points` parameter points.
+
+    `parameters` values are scalars or arrays of length `points`; lane p*replications + r runs
+    point p with replication first + r's random numbers.
+    """
+    lanes = replications * points
+    lane_params = {
+        k: (np.repeat(np.asarray(v, float), replications) if np.ndim(v) else v)
+        for k, v in (parameters or {}).items()
+    }
+    uniforms = LaneUniforms.from_seed(seed, first, replications, len(scenario.members), points)
+    model = AllianceModel(scenario, lanes, lane_params, rng=seed, uniforms=uniforms)
+    agg = MonthlyAggregates.empty(scenario.months, len(scenario.members)) if aggregate else None
+    traj = _empty_trajectories(scenario, lanes) if trajectories else None
+    for t in range(scenario.months):
+        model.step()
+        if agg is not None:
+            agg.add_month(t, model)
+        if traj is not None:
+            traj["trust"][t] = model.trust_matrix()
+            traj["status"][t] = model.status_matrix()
+            traj["capacity"][t] = model.patron.capacity
+    if agg is not None:
+        agg.runs = lanes
+    withdrawn = model.first_passage[:, :, WITHDRAWN - 1]
+    first_exit = np.where(withdrawn >= 0, withdrawn, np.iinfo(np.int16).max).min(axis=1)
+    first_exit = np.where(first_exit == np.iinfo(np.int16).max, -1, first_exit).astype(np.int16)
+    return ChunkResult(model.first_passage, first_exit, agg, traj)
+
+
+def _empty_trajectories(scenario: Scenario, lanes: int) -> dict[str, np.ndarray]:
+    months, members = scenario.months, len(scenario.members)
+    return {
+        "trust": np.zeros((months, members, lanes), dtype=np.float32),
+        "status": np.zeros((months, members, lanes), dtype=np.int8),
+        "capacity": np.zeros((months, lanes), dtype=np.float32),
+    }

@@ -1,0 +1,273 @@
+"""The model's global parameters: one table with meaning, default, sweep range and reason.
+
+`docs/model.md` documents the same table; a test keeps the two in step. A parameter value may be
+a scalar (all lanes) or an array with one value per lane (a sweep packed into one model).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One global model parameter and why its default is what it is."""
+
+    name: str
+    default: float
+    low: float
+    high: float
+    meaning: str
+    reason: str
+
+
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter(
+        "patron_recovery",
+        0.02,
+        0.0,
+        0.1,
+        "Monthly share of the gap between patron capacity and its baseline that closes.",
+        "Military regeneration takes years: 0.02/month closes half a gap in ~3 years.",
+    ),
+    Parameter(
+        "drain_scale",
+        1.0,
+        0.0,
+        2.0,
+        "Multiplier on every scenario capacity drain (war intensity).",
+        "1 replays the scenario's drains as written.",
+    ),
+    Parameter(
+        "intervention_cost",
+        0.03,
+        0.0,
+        0.1,
+        "Patron capacity consumed by one answered aid request.",
+        "The 2022 Kazakhstan deployment (~2,000-2,500 troops, one week) was small next to the "
+        "201st base alone (~7,000); a few percent of free capacity.",
+    ),
+    Parameter(
+        "answer_willingness",
+        -2.0,
+        -4.0,
+        1.0,
+        "Log-odds that the patron answers a request with no free capacity and no strategic cost.",
+        "With the capacity weight, gives ~60% answered at pre-war capacity and ~1 in 5 over the "
+        "2010-2022 ledger once strategic costs apply (facts: aid-request ledger).",
+    ),
+    Parameter(
+        "answer_capacity_weight",
+        4.0,
+        0.0,
+        8.0,
+        "Increase in the log-odds of answering per unit of free patron capacity.",
+        "A drained patron answers rarely: at capacity 0.3 the odds fall by e^-1.2 against 0.6.",
+    ),
+    Parameter(
+        "backer_cost",
+        2.0,
+        0.0,
+        4.0,
+        "Log-odds penalty on answering when the opponent has a third-party backer.",
+        "Russia's reluctance to cross Turkey over Azerbaijan (Shusha Declaration 2021).",
+    ),
+    Parameter(
+        "intra_member_cost",
+        1.5,
+        0.0,
+        4.0,
+        "Log-odds penalty on answering when the opponent is another member.",
+        "Taking sides between members costs the patron one of them (Kyrgyzstan-Tajikistan 2022).",
+    ),
+    Parameter(
+        "trust_gain_answered",
+        0.25,
+        0.0,
+        0.6,
+        "Share of the gap to full trust closed when the member's own request is answered.",
+        "An answered request is strong evidence, but a single one does not settle doubts.",
+    ),
+    Parameter(
+        "trust_loss_unanswered",
+        0.30,
+        0.0,
+        0.7,
+        "Share of trust lost when the member's own request goes unanswered.",
+        "Losses weigh more than gains (negativity bias); Armenian opinion fell from 93% 'good "
+        "relations' (2019) to 64% (late 2021) after 2020-21 non-answers (facts: IRI).",
+    ),
+    Parameter(
+        "trust_spillover",
+        0.2,
+        0.0,
+        1.0,
+        "Share of a requester's trust change felt by each watching member.",
+        "Reputation spills over but less than first-hand experience.",
+    ),
+    Parameter(
+        "rebuke_trust_loss",
+        0.06,
+        0.0,
+        0.3,
+        "Share of trust lost by a member that publicly rebukes the patron (severity 1).",
+        "A public rebuke reveals and hardens distrust; smaller than an unanswered request.",
+    ),
+    Parameter(
+        "quarrel_trust_loss",
+        0.08,
+        0.0,
+        0.3,
+        "Share of trust lost by a member that quarrels at a summit or refuses to sign.",
+        "A refusal to sign is a costlier, more formal signal than a rebuke.",
+    ),
+    Parameter(
+        "trust_drift",
+        0.01,
+        0.0,
+        0.1,
+        "Monthly share of the gap between trust and the member's baseline trust that closes.",
+        "Grievances fade over years: half-life ~6 years.",
+    ),
+    Parameter(
+        "domestic_gain_unanswered",
+        0.15,
+        0.0,
+        0.5,
+        "Rise in domestic pressure to leave after the member's own request goes unanswered.",
+        "Mass protests in Armenia after September 2022 demanded leaving the CSTO.",
+    ),
+    Parameter(
+        "domestic_decay",
+        0.03,
+        0.0,
+        0.2,
+        "Monthly share of the gap between domestic pressure and its baseline that closes.",
+        "Protest waves fade within a few years (half-life ~2 years).",
+    ),
+    Parameter(
+        "protection_weight",
+        2.0,
+        0.0,
+        5.0,
+        "Weight of protection (trust x patron capacity x threat) in the reasons to stay.",
+        "Protection is the alliance's main good for exposed members.",
+    ),
+    Parameter(
+        "dependence_weight",
+        1.5,
+        0.0,
+        5.0,
+        "Weight of economic and military dependence on the patron in the reasons to stay.",
+        "Remittances up to ~48% of GDP (Tajikistan) and bases make exit costly.",
+    ),
+    Parameter(
+        "retaliation_weight",
+        1.0,
+        0.0,
+        5.0,
+        "Weight of feared retaliation (patron capacity x dependence) in the reasons to stay.",
+        "A strong patron can punish exits through the dependence it controls.",
+    ),
+    Parameter(
+        "outside_weight",
+        1.5,
+        0.0,
+        5.0,
+        "Weight of outside options (other partners) in the reasons to leave.",
+        "Leeds & Savun 2007: abrogation follows a new outside alliance.",
+    ),
+    Parameter(
+        "domestic_weight",
+        1.5,
+        0.0,
+        5.0,
+        "Weight of domestic pressure in the reasons to leave.",
+        "Leeds 2003: violations follow changes in domestic policy-making.",
+    ),
+    Parameter(
+        "contagion_weight",
+        0.8,
+        0.0,
+        3.0,
+        "Reasons to leave added per other member that has frozen or withdrawn.",
+        "Each exit makes the next one cheaper (brief, section 4); 1999 saw three exits at once.",
+    ),
+    Parameter(
+        "hazard_slope",
+        2.5,
+        0.0,
+        6.0,
+        "Increase in the monthly log-odds of stepping toward exit per unit of balance.",
+        "Sets how sharply hazards respond to the balance of leaving over staying.",
+    ),
+    Parameter(
+        "disengage_intercept",
+        -5.0,
+        -9.0,
+        -2.0,
+        "Monthly log-odds of an active member disengaging at zero balance.",
+        "~0.7%/month: boycotts of summits and exercises are cheap and fairly common.",
+    ),
+    Parameter(
+        "freeze_intercept",
+        -5.5,
+        -9.0,
+        -2.0,
+        "Monthly log-odds of a disengaged member freezing participation at zero balance.",
+        "Freezing (suspension, arrears) is rarer than boycotts.",
+    ),
+    Parameter(
+        "withdraw_intercept",
+        -6.0,
+        -10.0,
+        -2.0,
+        "Monthly log-odds of a frozen member withdrawing formally at zero balance.",
+        "CST/CSTO crude base rate ~1.9%/year formal exits (~0.6%/year outside renewal points).",
+    ),
+    Parameter(
+        "reengage_intercept",
+        -4.0,
+        -9.0,
+        -1.0,
+        "Monthly log-odds of a disengaged or frozen member stepping back a stage at zero balance.",
+        "Uzbekistan returned in 2006 after leaving in 1999: stepping back happens, slowly.",
+    ),
+    Parameter(
+        "crisis_rate_scale",
+        1.0,
+        0.0,
+        3.0,
+        "Multiplier on every member's monthly crisis rate in the projected period.",
+        "1 uses the scenario's rates as written.",
+    ),
+)
+
+PARAMETER_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMETERS)
+BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
+
+
+def defaults() -> dict[str, float]:
+    """Every parameter at its documented default."""
+    return {p.name: p.default for p in PARAMETERS}
+
+
+def lane_parameters(values: dict[str, float | np.ndarray], lanes: int) -> dict[str, np.ndarray]:
+    """Return every parameter as a float array of shape (lanes,), defaults filling the gaps.
+
+    A scalar applies to every lane; an array must hold one value per lane.
+    """
+    unknown = set(values) - set(BY_NAME)
+    if unknown:
+        raise KeyError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    out: dict[str, np.ndarray] = {}
+    for p in PARAMETERS:
+        value = np.asarray(values.get(p.name, p.default), dtype=float)
+        if value.ndim == 0:
+            value = np.full(lanes, float(value))
+        elif value.shape != (lanes,):
+            raise ValueError(f"parameter {p.name}: expected a scalar or {lanes} lane values")
+        out[p.name] = value
+    return out

@@ -1,0 +1,129 @@
+"""Safe YAML loading that remembers the line of every field, so errors can name it.
+
+Shared by scenario, experiment and observation files. Only `yaml.SafeLoader` is used: no tag
+in a file can construct Python objects or run code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sim.errors import InputError
+
+Location = tuple[str | int, ...]
+
+
+def load_yaml(path: str | Path) -> tuple[Any, dict[Location, int]]:
+    """Read a YAML file safely; return its data and a map from field path to 1-based line."""
+    name = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise InputError(name, "", "file not found; expected a path to an existing YAML file")
+    if p.is_dir():
+        raise InputError(name, "", "is a directory; expected a YAML file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(
+            name, "", f"cannot be read as UTF-8 text ({exc.__class__.__name__})"
+        ) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"line {mark.line + 1}" if mark else ""
+        problem = (exc.problem or exc.context or "syntax error").strip()
+        raise InputError(name, line, f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(name, "", f"invalid YAML: {exc}") from None
+    if node is None or data is None:
+        raise InputError(name, "", "file is empty; expected a YAML mapping")
+    lines: dict[Location, int] = {}
+    _record_lines(node, (), lines)
+    return data, lines
+
+
+def _record_lines(node: yaml.Node, path: Location, lines: dict[Location, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                lines[(*path, key.value)] = key.start_mark.line + 1
+                _record_lines(value, (*path, key.value), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _record_lines(item, (*path, i), lines)
+
+
+def field_path(
+    loc: Sequence[str | int], lines: dict[Location, int], tags: frozenset[str] = frozenset()
+) -> tuple[str, int | None]:
+    """Render a pydantic/semantic location as `events[3].requester` and find its line.
+
+    Union tags (the event kinds in `tags`, pydantic's `function-after[...]` steps) are skipped.
+    """
+    kept = [p for p in loc if not (isinstance(p, str) and (p in tags or "[" in p))]
+    text = ""
+    for part in kept:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    line = next(
+        (lines[tuple(kept[:n])] for n in range(len(kept), -1, -1) if tuple(kept[:n]) in lines), None
+    )
+    return text, line
+
+
+def located(
+    file: str,
+    loc: Sequence[str | int],
+    lines: dict[Location, int],
+    msg: str,
+    tags: frozenset[str] = frozenset(),
+) -> InputError:
+    """An InputError for a field, naming its line and path."""
+    path, line = field_path(loc, lines, tags)
+    where = ", ".join(x for x in (f"line {line}" if line else "", path) if x)
+    return InputError(file, where, msg)
+
+
+def validate_model[M: BaseModel](
+    model: type[M],
+    data: Any,
+    file: str,
+    lines: dict[Location, int],
+    tags: frozenset[str] = frozenset(),
+) -> M:
+    """Validate data against a pydantic model; raise one InputError listing every problem."""
+    if not isinstance(data, dict):
+        raise InputError(file, "line 1", f"expected a YAML mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [located(file, e["loc"], lines, _explain(e), tags) for e in exc.errors()]
+        raise combined(errors) from None
+
+
+def combined(errors: list[InputError]) -> InputError:
+    """One error to raise for several problems: the first, carrying the rest."""
+    first = errors[0]
+    return InputError(first.file, first.where, first.message, errors[1:])
+
+
+def _explain(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    got = error.get("input")
+    if kind == "extra_forbidden":
+        return "unknown field; check its spelling against the documented format"
+    if kind == "missing":
+        return "required field is missing"
+    msg = error["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if got is not None and not isinstance(got, dict | list):
+        return f"{msg} (got {got!r})"
+    return msg
