@@ -60,6 +60,7 @@ class Member(mesa.Agent):
         self.baseline_trust = values["baseline_trust"]
         self.capacity = np.full(lanes, values["capacity"])
         self.threat = values["threat"]
+        self.unmet_threat = values["threat"] * (1.0 - values["capacity"])
         self.dependence = values["dependence"]
         self.outside_options = values["outside_options"]
         self.domestic_pressure = np.full(lanes, values["domestic_pressure"])
@@ -103,9 +104,12 @@ class Member(mesa.Agent):
         )
 
     def update_balance(self, patron_capacity: np.ndarray, others_out: np.ndarray, p: dict) -> None:
-        """Reasons to leave minus reasons to stay (positive: leaning out)."""
+        """Reasons to leave minus reasons to stay (positive: leaning out).
+
+        Protection counts only the threat the member cannot meet with its own capacity.
+        """
         stay = (
-            p["protection_weight"] * self.trust * patron_capacity * self.threat
+            p["protection_weight"] * self.trust * patron_capacity * self.unmet_threat
             + p["dependence_weight"] * self.dependence
             + p["retaliation_weight"] * patron_capacity * self.dependence
         )
