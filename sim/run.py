@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim.errors import InputError
 from sim.model import AllianceModel
 from sim.scenario import Scenario
 from sim.schema import STAGES
@@ -66,8 +67,13 @@ def _row(date: str, actor: str, role: str, **values: object) -> dict:
 
 def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> None:
     """Write each table as Parquet and CSV into `out` atomically: all files or none."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    if out.exists() and not out.is_dir():
+        raise InputError(str(out), "--out", "exists and is not a directory; expected a directory")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as exc:
+        raise InputError(str(out), "--out", f"cannot be created ({exc.strerror}: {exc.filename})") from None
     try:
         for name, table in tables.items():
             table.to_parquet(staging / f"{name}.parquet", index=False)

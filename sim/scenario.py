@@ -127,12 +127,20 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
     end = _index(spec.calendar.end, spec)
     if end < start:
         problems.append((("calendar", "end"), "end is before start; expected a later month"))
-    if not start <= hist <= end:
-        problems.append((("calendar", "history_end"), "expected a month between start and end"))
+    calendar_ok = start <= end
+    span = f"calendar; expected a month from {spec.calendar.start} to {spec.calendar.end}"
+    if calendar_ok and not start <= hist <= end:
+        problems.append((("calendar", "history_end"), f"history_end is outside the {span}"))
     names = [m.name for m in spec.members]
     for i, name in enumerate(names):
         if name in names[:i] or name == spec.patron.name:
-            problems.append((("members", i, "name"), f"duplicate name {name!r}"))
+            problems.append(
+                (
+                    ("members", i, "name"),
+                    f"duplicate name {name!r}; expected names that differ from each other and "
+                    "from the patron's",
+                )
+            )
     for key, value in spec.parameters.items():
         if key not in BY_NAME:
             known = ", ".join(BY_NAME)
@@ -142,12 +150,19 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
             problems.append(
                 (("parameters", key, "value"), f"expected a value in [{p.low}, {p.high}]")
             )
-    drains = {e.id for e in spec.events if isinstance(e, Drain)}
+    drains: dict[str, int] = {}
+    for i, event in enumerate(spec.events):
+        if isinstance(event, Drain):
+            if event.id in drains:
+                problems.append(
+                    (("events", i, "id"), f"duplicate drain id {event.id!r}; expected a new id")
+                )
+            drains.setdefault(event.id, _index(event.date, spec))
     expected = f"expected one of {', '.join(names)}"
     for i, event in enumerate(spec.events):
         t = _index(event.date, spec)
-        if not start <= t <= end:
-            problems.append(((("events", i, "date")), "date outside the calendar"))
+        if calendar_ok and not start <= t <= end:
+            problems.append((("events", i, "date"), f"date {event.date} is outside the {span}"))
         for attr in ("requester", "member"):
             who = getattr(event, attr, None)
             if who is not None and who not in names:
@@ -158,11 +173,20 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
             )
         if isinstance(event, DrainEnd) and event.drain not in drains:
             problems.append((("events", i, "drain"), "unknown drain id; expected a drain's id"))
+        elif isinstance(event, DrainEnd) and t < drains[event.drain]:
+            problems.append(
+                (("events", i, "date"), "the drain ends before it starts; expected a later date")
+            )
         if isinstance(event, Drain):
             if event.monthly == 0 and event.once == 0:
                 problems.append((("events", i), "a drain needs `monthly` or `once` above 0"))
             if event.until is not None and _index(event.until, spec) < t:
-                problems.append((("events", i, "until"), "until is before date"))
+                problems.append(
+                    (
+                        ("events", i, "until"),
+                        f"until is before date; expected {event.date} or later",
+                    )
+                )
     return problems
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -45,20 +45,38 @@ def load_yaml(path: str | Path) -> tuple[Any, dict[Location, int]]:
     if node is None or data is None:
         raise InputError(name, "", "file is empty; expected a YAML mapping")
     lines: dict[Location, int] = {}
-    _record_lines(node, (), lines)
+    duplicates: list[tuple[Location, int]] = []
+    _record_lines(node, (), lines, duplicates)
+    if duplicates:
+        errors = [
+            located(name, loc, {loc: line}, "duplicate key; each key may appear only once")
+            for loc, line in duplicates
+        ]
+        raise combined(errors)
     return data, lines
 
 
-def _record_lines(node: yaml.Node, path: Location, lines: dict[Location, int]) -> None:
+def _record_lines(
+    node: yaml.Node,
+    path: Location,
+    lines: dict[Location, int],
+    duplicates: list[tuple[Location, int]],
+) -> None:
+    """Record the line of every field path; note keys repeated in one mapping (YAML keeps the
+    last silently, which would hide a typo or a pasted block)."""
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
+                if key.value in seen and key.value != "<<":
+                    duplicates.append(((*path, key.value), key.start_mark.line + 1))
+                seen.add(key.value)
                 lines[(*path, key.value)] = key.start_mark.line + 1
-                _record_lines(value, (*path, key.value), lines)
+                _record_lines(value, (*path, key.value), lines, duplicates)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _record_lines(item, (*path, i), lines)
+            _record_lines(item, (*path, i), lines, duplicates)
 
 
 def field_path(
@@ -104,7 +122,10 @@ def validate_model[M: BaseModel](
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = [located(file, e["loc"], lines, _explain(e), tags) for e in exc.errors()]
+        fields = _fields_by_model(model)
+        errors = [
+            located(file, _where(e), lines, _explain(e, fields, tags), tags) for e in exc.errors()
+        ]
         raise combined(errors) from None
 
 
@@ -114,16 +135,59 @@ def combined(errors: list[InputError]) -> InputError:
     return InputError(first.file, first.where, first.message, errors[1:])
 
 
-def _explain(error: dict[str, Any]) -> str:
+def _fields_by_model(root: type[BaseModel]) -> dict[str, list[str]]:
+    """Field names of every pydantic model reachable from `root`, by class name."""
+    found: dict[str, list[str]] = {}
+    stack: list[Any] = [root]
+    while stack:
+        tp = stack.pop()
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if tp.__name__ in found:
+                continue
+            found[tp.__name__] = list(tp.model_fields)
+            stack.extend(f.annotation for f in tp.model_fields.values())
+        else:
+            stack.extend(get_args(tp))
+    return found
+
+
+def _where(error: dict[str, Any]) -> tuple[str | int, ...]:
+    """Point a discriminated-union error at the discriminator field itself (e.g. `kind`)."""
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return (*error["loc"], error["ctx"]["discriminator"].strip("'"))
+    return tuple(error["loc"])
+
+
+def _explain(
+    error: dict[str, Any], fields: dict[str, list[str]], tags: frozenset[str] = frozenset()
+) -> str:
     kind = error["type"]
     got = error.get("input")
+    ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
         return "unknown field; check its spelling against the documented format"
     if kind == "missing":
         return "required field is missing"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        expected = ", ".join(sorted(tags)) or ctx.get("expected_tags", "").replace("'", "")
+        one_of = f"; expected one of {expected}" if expected else ""
+        if kind == "union_tag_not_found":
+            return f"required field is missing{one_of}"
+        return f"unknown kind {ctx.get('tag')!r}{one_of}"
+    if kind == "model_type" and ctx.get("class_name") in fields:
+        names = ", ".join(fields[ctx["class_name"]])
+        return f"expected a mapping with fields {names} (got {_short(got)})"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping of fields (got {_short(got)})"
     msg = error["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     if got is not None and not isinstance(got, dict | list):
         return f"{msg} (got {got!r})"
     return msg
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value's repr, cut to fit in a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
