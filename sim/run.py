@@ -73,7 +73,9 @@ def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     except OSError as exc:
-        raise InputError(str(out), "--out", f"cannot be created ({exc.strerror}: {exc.filename})") from None
+        raise InputError(
+            str(out), "--out", f"cannot be created ({exc.strerror}: {exc.filename})"
+        ) from None
     try:
         for name, table in tables.items():
             table.to_parquet(staging / f"{name}.parquet", index=False)
