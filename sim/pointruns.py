@@ -9,10 +9,7 @@ interrupted run resumes with the finished chunks and ends with the same numbers.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
-from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from sim.engines import available_cores, make_engine
 from sim.lanes import simulate_chunk
 from sim.outcomes import RunMeasure, Tally, tally_runs
 from sim.scenario import Scenario
@@ -94,20 +92,38 @@ def plan_chunks(points: int, replications: int, lanes: int = LANES_PER_CHUNK) ->
     ]
 
 
-def run_chunk(job: PointJob, chunk: Chunk) -> Tally:
+@dataclass
+class ChunkTask:
+    """One chunk with only its own points' parameter rows: what a worker receives."""
+
+    scenario: Scenario
+    seed: int
+    names: list[str]
+    rows: np.ndarray  # (chunk points, parameters)
+    fixed: dict[str, float]
+    measures: list[RunMeasure]
+    chunk: Chunk
+
+
+def chunk_task(job: PointJob, chunk: Chunk) -> ChunkTask:
+    """The task for one chunk of a job."""
+    rows = job.matrix[chunk.start : chunk.stop].copy()
+    return ChunkTask(job.scenario, job.seed, job.names, rows, job.fixed, job.measures, chunk)
+
+
+def run_chunk(task: ChunkTask) -> Tally:
     """Simulate one chunk and tally its measures per point."""
-    rows = slice(chunk.start, chunk.stop)
-    count = chunk.stop - chunk.start
-    parameters: dict[str, Any] = dict(job.fixed)
-    parameters.update({n: job.matrix[rows, j] for j, n in enumerate(job.names)})
-    months = sorted({m for measure in job.measures for m in measure.status_months()})
+    chunk = task.chunk
+    parameters: dict[str, Any] = dict(task.fixed)
+    parameters.update({n: task.rows[:, j] for j, n in enumerate(task.names)})
+    months = sorted({m for measure in task.measures for m in measure.status_months()})
     result = simulate_chunk(
-        job.scenario,
-        job.seed,
+        task.scenario,
+        task.seed,
         chunk.first,
         chunk.replications,
         parameters=parameters,
-        points=count,
+        points=len(task.rows),
         aggregate=False,
         trajectories=bool(months),
     )
@@ -115,7 +131,12 @@ def run_chunk(job: PointJob, chunk: Chunk) -> Tally:
     if months:
         status = result.trajectories["status"]  # (months, members, lanes)
         status_at = {m: status[m].T for m in months}
-    return tally_runs(job.measures, result.first_passage, status_at, count)
+    return tally_runs(task.measures, result.first_passage, status_at, len(task.rows))
+
+
+def run_task(task: ChunkTask) -> tuple[Chunk, bytes]:
+    """Run a chunk and encode its tallies (the function engines map over tasks)."""
+    return task.chunk, chunk_bytes(task.chunk, run_chunk(task))
 
 
 def chunk_bytes(chunk: Chunk, tally: Tally) -> bytes:
@@ -144,24 +165,6 @@ def read_tallies(
     return total
 
 
-_WORKER_JOB: PointJob | None = None
-
-
-def _init_worker(job: PointJob) -> None:
-    global _WORKER_JOB
-    _WORKER_JOB = job
-
-
-def _worker_chunk(chunk: Chunk) -> tuple[Chunk, bytes]:
-    assert _WORKER_JOB is not None
-    return chunk, chunk_bytes(chunk, run_chunk(_WORKER_JOB, chunk))
-
-
-def default_workers() -> int:
-    """All the cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def run_points(
     job: PointJob,
     out: Path,
@@ -170,10 +173,13 @@ def run_points(
     workers: int | None = None,
     description: str = "runs",
     show_progress: bool = True,
+    scheduler: str | None = None,
 ) -> Tally:
     """Run every chunk not yet on disk (kind `kind`), then return the tallies of all chunks.
 
-    Chunks finish in any order and are written as they finish; Ctrl-C keeps the finished ones.
+    Chunks run on local processes (`workers`, default all cores) or a Dask cluster
+    (`scheduler`), finish in any order and are written as they finish; Ctrl-C stops the workers
+    and keeps the finished chunks, so `--resume` carries on from there.
     """
     done = set(finished_chunks(out, [kind], len(chunks)))
     todo = [c for c in chunks if c.index not in done]
@@ -182,41 +188,18 @@ def run_points(
         task = progress.add_task(
             description, total=total_runs, completed=total_runs - sum(c.runs for c in todo)
         )
-        for chunk, data in _execute(job, todo, workers or default_workers()):
-            write_chunk(out, chunk.index, {kind: data})
-            progress.advance(task, chunk.runs)
+        if todo:
+            engine = make_engine(min(workers or available_cores(), len(todo)), scheduler)
+            try:
+                tasks = (chunk_task(job, c) for c in todo)
+                for chunk, data in engine.map_unordered(run_task, tasks):
+                    write_chunk(out, chunk.index, {kind: data})
+                    progress.advance(task, chunk.runs)
+            except BaseException:
+                engine.abort()
+                raise
+            engine.close()
     return read_tallies(out, kind, chunks, job.points, len(job.measures))
-
-
-def _execute(job: PointJob, chunks: list[Chunk], workers: int) -> Iterator[tuple[Chunk, bytes]]:
-    """Yield (chunk, bytes) as chunks finish, in this process or on a process pool."""
-    if workers <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            yield chunk, chunk_bytes(chunk, run_chunk(job, chunk))
-        return
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(chunks)),
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(job,),
-    )
-    try:
-        pending: set[Future] = set()
-        queue = iter(chunks)
-        for chunk in queue:
-            pending.add(pool.submit(_worker_chunk, chunk))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                yield future.result()
-                nxt = next(queue, None)
-                if nxt is not None:
-                    pending.add(pool.submit(_worker_chunk, nxt))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class RunsPerSecond(ProgressColumn):

@@ -145,6 +145,7 @@ def experiment_manifest(
             "hash": sc.content_hash,
             "copy": "scenario.yaml",
         },
+        "varied": experiment.parameter_names,
         "parameters": {
             "varied": [
                 {
