@@ -1,0 +1,58 @@
+"""Helpers for the model, CLI and bad-input tests: scenario variants and the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+SCENARIOS = ROOT / "scenarios"
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A scenario file as plain data, to edit into a variant."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def variant(
+    tmp_path: Path,
+    edit: Callable[[dict[str, Any]], None],
+    base: Path = DATA / "quiet.yaml",
+    name: str = "variant.yaml",
+) -> Path:
+    """Write a copy of `base` changed by `edit` under tmp_path and return its path."""
+    data = read_yaml(base)
+    edit(data)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def add_events(*events: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """An edit that appends events (each given a source) to a scenario."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data.setdefault("events", [])
+        data["events"] = (data["events"] or []) + [{"source": "test event", **e} for e in events]
+
+    return edit
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the `alliance` command line in a fresh Python process, as a user would."""
+    env = {**os.environ, "COLUMNS": "250", "TERMINAL_WIDTH": "250", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-c", "from sim.cli import main; main()", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env=env,
+        timeout=120,
+    )
