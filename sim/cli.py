@@ -52,20 +52,21 @@ def run(
     ] = 0,
 ) -> None:
     """Run one replication and write its monthly table per actor and its event log."""
-    from sim.run import run_single, write_tables
     from sim.scenario import load_scenario
 
-    sc = load_scenario(scenario)
+    sc = load_scenario(scenario)  # before the heavy imports, so bad input fails fast
+    from sim.run import run_single, write_tables
+
     monthly, log, model = run_single(sc, seed)
     write_tables({"monthly": monthly, "events": log}, out)
-    _print_run_summary(sc, model, log, out)
+    _print_run_summary(sc, model, log, out, seed)
 
 
-def _print_run_summary(sc, model, log, out: Path) -> None:
+def _print_run_summary(sc, model, log, out: Path, seed: int) -> None:
     from sim.schema import STAGES
 
     table = Table(
-        title=f"{sc.name}, seed run: {sc.month_label(0)} to {sc.month_label(sc.months - 1)}"
+        title=f"{sc.name}, seed {seed}: {sc.month_label(0)} to {sc.month_label(sc.months - 1)}"
     )
     for col in ("member", "final trust", "final status", *[f"first {s}" for s in STAGES[1:]]):
         table.add_column(col)
