@@ -1,0 +1,168 @@
+"""Where chunks run: in this process, in a pool of local processes, or on a Dask cluster.
+
+Every engine maps one picklable function over tasks and yields results as they finish, keeping
+only a few tasks in flight, so the caller can write each result and drop it (memory stays flat
+however many chunks there are). Which engine ran a chunk never changes its result.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, Protocol
+
+from sim.errors import InputError
+
+IN_FLIGHT_PER_WORKER = 2
+
+
+def available_cores() -> int:
+    """Cores this process may use (respects CPU affinity and containers' cpusets)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class Engine(Protocol):
+    """Runs `fn` over tasks and yields results as they finish."""
+
+    workers: int
+
+    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]: ...
+
+    def abort(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SerialEngine:
+    """One worker: run each task here, in order (no process start-up cost)."""
+
+    workers = 1
+
+    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        for task in tasks:
+            yield fn(task)
+
+    def abort(self) -> None:
+        """Nothing runs outside this process."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them; no traceback per worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class LocalEngine:
+    """A pool of `workers` local processes started with 'spawn' (safe with threads)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_interrupts,
+        )
+
+    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        yield from _windowed(self._pool.submit, fn, tasks, self.workers * IN_FLIGHT_PER_WORKER)
+
+    def abort(self) -> None:
+        """Stop now: cancel queued tasks and end the worker processes (their writes are atomic)."""
+        processes = list(getattr(self._pool, "_processes", {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class DaskEngine:
+    """Chunks sent to an existing Dask distributed cluster (`tcp://HOST:PORT`).
+
+    The cluster's workers need this package installed; results come back to this process,
+    which writes them, so the workers need no access to the output directory.
+    """
+
+    def __init__(self, address: str, timeout: float = 10.0):
+        from dask.distributed import Client
+
+        try:
+            self._client = Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(
+                "--scheduler", address, f"cannot reach a Dask scheduler there ({exc})"
+            ) from None
+        threads = sum(self._client.nthreads().values())
+        self.workers = max(threads, 1)
+
+    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        def submit(function: Callable[[Any], Any], task: Any) -> Any:
+            return self._client.submit(function, task, pure=False)
+
+        yield from _windowed(submit, fn, tasks, self.workers * IN_FLIGHT_PER_WORKER, dask=True)
+
+    def abort(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _windowed(
+    submit: Callable[..., Any],
+    fn: Callable[[Any], Any],
+    tasks: Iterable[Any],
+    window: int,
+    dask: bool = False,
+) -> Iterator[Any]:
+    """Keep at most `window` tasks submitted; yield each result once it is done."""
+    pending = iter(tasks)
+    running: set[Any] = set()
+    while True:
+        while len(running) < window:
+            task = next(pending, None)
+            if task is None:
+                break
+            running.add(submit(fn, task))
+        if not running:
+            return
+        if dask:
+            from dask.distributed import wait as dask_wait
+
+            done = dask_wait(list(running), return_when="FIRST_COMPLETED").done
+        else:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            running.discard(future)
+            yield _result(future)
+
+
+def _result(future: Future | Any) -> Any:
+    result = future.result()
+    if hasattr(future, "release"):
+        future.release()
+    return result
+
+
+def make_engine(workers: int | None, scheduler: str | None) -> Engine:
+    """The engine a batch asked for: Dask if a scheduler is given, else local processes."""
+    if scheduler:
+        if not scheduler.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+            raise InputError(
+                "--scheduler", scheduler, "expected a Dask scheduler address like tcp://HOST:PORT"
+            )
+        return DaskEngine(scheduler)
+    workers = workers or available_cores()
+    return SerialEngine() if workers == 1 else LocalEngine(workers)
