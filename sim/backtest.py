@@ -30,6 +30,7 @@ from sim.store import now, prepare_output, versions, write_bytes_atomic, write_m
 from sim.sweep import write_table
 
 FORECASTERS = ("model", "base_rate", "fifty_fifty")
+FORMATS = ("png", "svg", "pdf")
 SCORE_COLUMNS = ("period", "member", "stage", "forecaster", "events", "brier", "log_score")
 OWNED = ("events.csv", "events.parquet", "scores.csv", "scores.parquet", "summary.json", "figures")
 
@@ -66,12 +67,15 @@ def backtest(
     base_rate: float | None = None,
     origin: str | None = None,
     workers: int | None = None,
+    scheduler: str | None = None,
     force: bool = False,
     resume: bool = False,
     fmt: str = "png",
     show_progress: bool = True,
 ) -> Backtest:
     """Forecast every fact's event with `runs` replications and score it against what happened."""
+    if fmt not in FORMATS:
+        raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
     if base_rate is not None and not 0.0 < base_rate < 1.0:
         raise InputError("--base-rate", str(base_rate), "expected a probability between 0 and 1")
     if origin is not None:
@@ -109,7 +113,7 @@ def backtest(
         out, manifest, force=force, resume=resume, compare=compare, owned=OWNED
     )
     job = PointJob(scenario, seed, [], np.zeros((1, 0)), {}, measures)
-    tally = run_points(job, out, "tally", chunks, workers, "backtest", show_progress)
+    tally = run_points(job, out, "tally", chunks, workers, "backtest", show_progress, scheduler)
     p, low, high = interval(True, tally.n[0], tally.total[0], tally.total_sq[0])
     events = events_table(observations, scenario, p, low, high, runs, base_rate)
     scores = score_events(events)

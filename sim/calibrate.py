@@ -99,6 +99,7 @@ def calibrate(
     out: Path,
     *,
     workers: int | None = None,
+    scheduler: str | None = None,
     force: bool = False,
     resume: bool = False,
     show_progress: bool = True,
@@ -143,7 +144,7 @@ def calibrate(
         )
         chunks = plan_chunks(len(matrix), experiment.spec.replications)
         label = f"calibrate round {r}/{settings.rounds}"
-        tally = run_points(job, out, f"round{r}", chunks, workers, label, show_progress)
+        tally = run_points(job, out, f"round{r}", chunks, workers, label, show_progress, scheduler)
         k, n = tally.total, np.maximum(tally.n, 1)
         a = settings.floor
         group_p = (k[:, : len(groups)] + a) / (n[:, : len(groups)] + 2 * a)

@@ -84,6 +84,134 @@ def _print_run_summary(sc, model, log, out: Path, seed: int) -> None:
     )
 
 
+ExperimentArg = Annotated[
+    Path, typer.Argument(help="Experiment YAML file (see docs/experiments.md).")
+]
+ObservationsOpt = Annotated[
+    Path,
+    typer.Option(help="Observations YAML file: dated facts with sources (docs/experiments.md)."),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option(min=1, help="Local worker processes.", show_default="all cores")
+]
+SchedulerOpt = Annotated[
+    str | None, typer.Option(help="Run chunks on a Dask cluster at tcp://HOST:PORT.")
+]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Finish an interrupted run in --out (same settings).")
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a run already in --out.")]
+
+
+@app.command()
+def sweep(
+    experiment: ExperimentArg,
+    out: Annotated[Path, typer.Option(help="Sweep directory: results.csv/.parquet, manifest.")],
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Draw DIR/figures/heatmap.png when done.")
+    ] = False,
+) -> None:
+    """Outcomes with 95% intervals at every point of a grid or Latin-hypercube design."""
+    from sim.experimentview import sweep_command
+
+    sweep_command(
+        console, experiment, out, plot,
+        workers=workers, scheduler=scheduler, resume=resume, force=force,
+    )  # fmt: skip
+
+
+@app.command()
+def sensitivity(
+    experiment: ExperimentArg,
+    out: Annotated[
+        Path, typer.Option(help="Sensitivity directory: indices.csv, results, manifest.")
+    ],
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Draw the ranked bar chart DIR/figures/sobol.png.")
+    ] = False,
+) -> None:
+    """Global sensitivity: Sobol S1/ST or Morris mu*/sigma of each outcome (SALib)."""
+    from sim.experimentview import sensitivity_command
+
+    sensitivity_command(
+        console, experiment, out, plot,
+        workers=workers, scheduler=scheduler, resume=resume, force=force,
+    )  # fmt: skip
+
+
+@app.command()
+def calibrate(
+    experiment: ExperimentArg,
+    observations: ObservationsOpt,
+    out: Annotated[
+        Path,
+        typer.Option(help="Calibration directory: fitted.csv, posterior, calibrated scenario."),
+    ],
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Fit the experiment's varied parameters to observed facts (simulated likelihood)."""
+    from sim.experimentview import calibrate_command
+
+    calibrate_command(
+        console, experiment, observations, out,
+        workers=workers, scheduler=scheduler, resume=resume, force=force,
+    )  # fmt: skip
+
+
+@app.command()
+def backtest(
+    scenario: ScenarioArg,
+    observations: ObservationsOpt,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Backtest directory: events, scores, reliability figure.",
+            show_default="backtests/SCENARIO--OBSERVATIONS",
+        ),
+    ] = None,
+    runs: Annotated[int, typer.Option(min=1, help="Replications behind each forecast.")] = 10_000,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed of the forecast runs.")] = 0,
+    base_rate: Annotated[
+        float | None,
+        typer.Option(help="Constant reference forecast (overrides base_rate in the file)."),
+    ] = None,
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            help="Forecast as of this month (YYYY-MM): drop the scenario's later events.",
+            show_default="the scenario's history_end",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Reliability figure format: png, svg or pdf.")
+    ] = "png",
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Brier and log scores of the scenario's forecasts against facts, vs base rate and 50/50."""
+    from sim.experimentview import backtest_command
+
+    out = out or Path("backtests") / f"{scenario.stem}--{observations.stem}"
+    backtest_command(
+        console, scenario, observations, out,
+        runs=runs, seed=seed, base_rate=base_rate, origin=origin, fmt=fmt,
+        workers=workers, scheduler=scheduler, resume=resume, force=force,
+    )  # fmt: skip
+
+
 def main() -> None:
     """Entry point: turn every bad input into one line on stderr and exit status 2."""
     command = typer.main.get_command(app)

@@ -75,6 +75,7 @@ def sweep(
     out: Path,
     *,
     workers: int | None = None,
+    scheduler: str | None = None,
     force: bool = False,
     resume: bool = False,
     show_progress: bool = True,
@@ -83,7 +84,14 @@ def sweep(
     experiment = load_experiment(experiment_path)
     require_method(experiment, ("grid", "lhs"), "sweep")
     run = run_design(
-        experiment, "sweep", out, workers=workers, force=force, resume=resume, show=show_progress
+        experiment,
+        "sweep",
+        out,
+        workers=workers,
+        scheduler=scheduler,
+        force=force,
+        resume=resume,
+        show=show_progress,
     )
     results = results_table(run.design, run.experiment, run.tally)
     write_table(out, "results", results)
@@ -97,6 +105,7 @@ def run_design(
     out: Path,
     *,
     workers: int | None,
+    scheduler: str | None,
     force: bool,
     resume: bool,
     show: bool,
@@ -121,7 +130,7 @@ def run_design(
         list(experiment.outcomes),
     )
     tally = run_points(
-        job, out, "tally", chunks, workers, f"{kind} {experiment.name}", show_progress=show
+        job, out, "tally", chunks, workers, f"{kind} {experiment.name}", show, scheduler
     )
     return PointRun(experiment, design, out, tally, manifest)
 
