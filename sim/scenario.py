@@ -112,7 +112,7 @@ def load_scenario(path: str | Path) -> Scenario:
     file = str(path)
     data, lines = load_yaml(path)
     spec = validate_model(ScenarioSpec, data, file, lines, EVENT_KINDS)
-    errors = [located(file, loc, lines, msg, EVENT_KINDS) for loc, msg in check(spec)]
+    errors = [located(file, loc, lines, msg) for loc, msg in check(spec)]
     if errors:
         raise combined(errors)
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -72,8 +72,9 @@ def _record_lines(
                 if key.value in seen and key.value != "<<":
                     duplicates.append(((*path, key.value), key.start_mark.line + 1))
                 seen.add(key.value)
-                lines[(*path, key.value)] = key.start_mark.line + 1
                 _record_lines(value, (*path, key.value), lines, duplicates)
+                # a field's line is its key's, not the first line of its value
+                lines[(*path, key.value)] = key.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _record_lines(item, (*path, i), lines, duplicates)
@@ -84,9 +85,20 @@ def field_path(
 ) -> tuple[str, int | None]:
     """Render a pydantic/semantic location as `events[3].requester` and find its line.
 
-    Union tags (the event kinds in `tags`, pydantic's `function-after[...]` steps) are skipped.
+    Pydantic puts a union's tag (a name in `tags`, e.g. an event's kind) right after the union's
+    location; it is skipped, but a field that happens to share a tag's name and follows it
+    (`events[0].drain` of a drain_end event) is kept. `function-after[...]` steps are skipped.
     """
-    kept = [p for p in loc if not (isinstance(p, str) and (p in tags or "[" in p))]
+    kept: list[str | int] = []
+    after_tag = False
+    for part in loc:
+        if isinstance(part, str) and "[" in part:
+            continue
+        if isinstance(part, str) and part in tags and not after_tag:
+            after_tag = True
+            continue
+        after_tag = False
+        kept.append(part)
     text = ""
     for part in kept:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
