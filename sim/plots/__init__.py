@@ -1,0 +1,254 @@
+"""Figures from result directories: `figure()` builds a matplotlib Figure, `plot()` saves it.
+
+Kinds: defection-curves, alliance, trust, capacity (batch directories), compare (several batch
+directories), heatmap (a sweep directory), sobol (a sensitivity directory). The functions behind
+them (`sim.plots.curves`, `.fans`, `.experiments`) take the contract's DataFrames directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sim.errors import InputError
+from sim.plots.curves import LAYOUTS, STAGES, alliance_chart, compare_curves, defection_curves
+from sim.plots.experiments import sensitivity_bars, sweep_heatmap
+from sim.plots.fans import fan_chart
+from sim.plots.style import FORMATS, save_figure
+
+BATCH_KINDS = ("defection-curves", "alliance", "trust", "capacity")
+KINDS = (*BATCH_KINDS, "compare", "heatmap", "sobol")
+EVENT_KINDS_ALL = "all"
+DIRECTORY_KIND = {"heatmap": "sweep", "sobol": "sensitivity", "compare": "batch"}
+
+__all__ = [
+    "FORMATS",
+    "KINDS",
+    "alliance_chart",
+    "compare_curves",
+    "defection_curves",
+    "fan_chart",
+    "figure",
+    "load_batch",
+    "plot",
+    "resolve_format",
+    "sensitivity_bars",
+    "sweep_heatmap",
+]
+
+
+def plot(
+    run_dirs: Sequence[Path] | Path,
+    kind: str,
+    out: Path | None = None,
+    fmt: str = "png",
+    **options: Any,
+) -> Path:
+    """Draw `kind` from the result directories and save it; return the written figure's path.
+
+    The default path is DIR/figures/<kind>.<fmt> of the first directory. `options` go to
+    `figure()` (by, stage, events).
+    """
+    dirs = [Path(run_dirs)] if isinstance(run_dirs, str | Path) else [Path(d) for d in run_dirs]
+    path = figure_path(dirs, kind, out, fmt)
+    fig = figure(dirs, kind, **options)
+    return save_figure(fig, path, fmt)
+
+
+def resolve_format(out: Path | None, fmt: str | None) -> str:
+    """The figure format: as given, else from --out's suffix, else PNG."""
+    if fmt is not None:
+        return fmt.lower()
+    suffix = Path(out).suffix[1:].lower() if out is not None else ""
+    return suffix if suffix in FORMATS else "png"
+
+
+def figure_path(dirs: Sequence[Path], kind: str, out: Path | None, fmt: str) -> Path:
+    """Where a figure goes, checking that the format and the file name agree."""
+    if fmt not in FORMATS:
+        raise InputError(
+            "--format", "", f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}"
+        )
+    if out is None:
+        if not dirs:
+            raise InputError("plot", "", "no result directory given")
+        return dirs[0] / "figures" / f"{kind}.{fmt}"
+    out = Path(out)
+    if out.is_dir():
+        return out / f"{kind}.{fmt}"
+    if out.suffix and out.suffix[1:].lower() != fmt:
+        raise InputError(str(out), "", f"file suffix {out.suffix!r} does not match format {fmt!r}")
+    return out if out.suffix else out.with_suffix(f".{fmt}")
+
+
+def figure(
+    run_dirs: Sequence[Path],
+    kind: str,
+    by: str = "stage",
+    stage: str = "withdrawn",
+    events: str = EVENT_KINDS_ALL,
+) -> Figure:
+    """Build the figure of `kind` from result directories without saving it.
+
+    by: panels per 'stage' or per 'member' (defection-curves); stage: the stage compared across
+    scenarios (compare); events: 'all', 'none' or comma-separated event kinds to mark.
+    """
+    dirs = [Path(d) for d in run_dirs]
+    if kind not in KINDS:
+        raise InputError("--kind", "", f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if by not in LAYOUTS:
+        raise InputError("--by", "", f"unknown layout {by!r}; expected one of {', '.join(LAYOUTS)}")
+    if stage not in STAGES:
+        raise InputError(
+            "--stage", "", f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}"
+        )
+    if kind == "compare":
+        if len(dirs) < 2:
+            raise InputError("plot", "", "compare needs two or more batch directories")
+        return _compare(dirs, stage)
+    if len(dirs) != 1:
+        raise InputError("plot", "", f"--kind {kind} takes one directory; use compare for several")
+    directory = dirs[0]
+    if kind == "heatmap":
+        manifest = read_manifest(directory, "sweep")
+        return sweep_heatmap(
+            _sweep_results(directory),
+            manifest_parameters(manifest),
+            _title(manifest, "parameter sweep"),
+        )
+    if kind == "sobol":
+        manifest = read_manifest(directory, "sensitivity")
+        return sensitivity_bars(
+            _table(directory / "indices.csv"), _title(manifest, "global sensitivity")
+        )
+    return _batch_figure(directory, kind, by, _event_kinds(events))
+
+
+def _batch_figure(directory: Path, kind: str, by: str, kinds: set[str] | None) -> Figure:
+    results = load_batch(directory)
+    sc = results.scenario
+    timeline = sc.timeline
+    history_end = sc.month_label(sc.history_end)
+    title = _batch_title(
+        results,
+        {
+            "defection-curves": "defection curves (95% bands)",
+            "alliance": "the alliance as a whole",
+            "trust": "trust per member (median, 50% and 90% of runs)",
+            "capacity": "patron's free capacity (median, 50% and 90% of runs)",
+        }[kind],
+    )
+    if kind == "defection-curves":
+        return defection_curves(results.curves, timeline, history_end, by, title, kinds)
+    if kind == "alliance":
+        return alliance_chart(
+            results.alliance, len(sc.members), timeline, history_end, title, kinds
+        )
+    return fan_chart(results.monthly, kind, timeline, history_end, title, kinds)
+
+
+def _compare(dirs: Sequence[Path], stage: str) -> Figure:
+    loaded = [load_batch(d) for d in dirs]
+    names = [r.scenario.name for r in loaded]
+    labels = (
+        names
+        if len(set(names)) == len(names)
+        else [f"{n} ({d.name})" for n, d in zip(names, dirs, strict=True)]
+    )
+    runs = [(label, r.curves, r.alliance) for label, r in zip(labels, loaded, strict=True)]
+    return compare_curves(runs, stage)
+
+
+def load_batch(directory: Path) -> Any:
+    """`sim.results.load(directory)`, with a clear error when it is not a batch directory."""
+    read_manifest(directory, "batch")
+    from sim.results import load
+
+    return load(directory)
+
+
+def read_manifest(directory: Path, expected: str) -> dict[str, Any]:
+    """The directory's manifest.json, checked to be of the expected kind."""
+    name = str(directory)
+    if not directory.is_dir():
+        raise InputError(name, "", f"not a directory; expected a {expected} output directory")
+    path = directory / "manifest.json"
+    if not path.is_file():
+        raise InputError(name, "", f"no manifest.json; expected a {expected} output directory")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(str(path), "", f"unreadable manifest ({exc.__class__.__name__})") from None
+    kind = manifest.get("kind", "batch") if isinstance(manifest, dict) else None
+    if kind != expected:
+        raise InputError(str(path), "kind", f"is {kind!r}; expected a {expected} directory here")
+    return manifest
+
+
+def manifest_parameters(manifest: dict[str, Any]) -> list[str] | None:
+    """The parameters a sweep varied, in the order the manifest lists them (None if absent)."""
+    varied = manifest.get("varied") or manifest.get("parameters")
+    if isinstance(varied, dict):
+        return list(varied)
+    if isinstance(varied, list) and all(isinstance(v, str) for v in varied):
+        return varied
+    if isinstance(varied, list) and all(isinstance(v, dict) and "name" in v for v in varied):
+        return [v["name"] for v in varied]
+    return None
+
+
+def _sweep_results(directory: Path) -> pd.DataFrame:
+    parquet = directory / "results.parquet"
+    return pd.read_parquet(parquet) if parquet.is_file() else _table(directory / "results.csv")
+
+
+def _table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(str(path), "", "file not found; was the run finished?")
+    return pd.read_csv(path)
+
+
+def _event_kinds(events: str) -> set[str] | None:
+    from sim.schema import EVENT_KINDS
+
+    text = events.strip()
+    if text == EVENT_KINDS_ALL:
+        return None
+    if text == "none":
+        return set()
+    kinds = {k.strip() for k in text.split(",") if k.strip()}
+    unknown = kinds - EVENT_KINDS
+    if unknown:
+        expected = ", ".join(sorted(EVENT_KINDS))
+        raise InputError(
+            "--events",
+            "",
+            f"unknown event kind(s) {', '.join(sorted(unknown))}; "
+            f"expected all, none or some of {expected}",
+        )
+    return kinds
+
+
+def _batch_title(results: Any, what: str) -> str:
+    return f"{results.scenario.name}: {what}" + _runs_note(results.manifest)
+
+
+def _title(manifest: dict[str, Any], what: str) -> str:
+    scenario = manifest.get("scenario")
+    name = scenario.get("name") if isinstance(scenario, dict) else manifest.get("name")
+    return (f"{name}: {what}" if name else what[:1].upper() + what[1:]) + _runs_note(manifest)
+
+
+def _runs_note(manifest: dict[str, Any]) -> str:
+    runs, seed = manifest.get("runs"), manifest.get("seed")
+    parts = [
+        f"{runs:,} runs" if isinstance(runs, int) else "",
+        f"seed {seed}" if seed is not None else "",
+    ]
+    note = ", ".join(p for p in parts if p)
+    return f"\n{note}" if note else ""
