@@ -20,14 +20,12 @@ def sweep_command(console: Console, experiment: Path, out: Path, plot: bool, **r
 
     results = sweep(experiment, out, **run)
     table = Table(title=f"Sweep: {results['point'].nunique()} points, written to {out}/")
-    for column in ("outcome", "lowest", "at", "highest", "at "):
+    for column in ("outcome", "lowest [95% CI], where", "highest [95% CI], where"):
         table.add_column(column)
     params = [c for c in results.columns if c not in _RESULT_COLUMNS]
     for outcome, rows in results.groupby("outcome", sort=False):
         low, high = rows.loc[rows["estimate"].idxmin()], rows.loc[rows["estimate"].idxmax()]
-        table.add_row(
-            str(outcome), _fmt(low), _where(low, params), _fmt(high), _where(high, params)
-        )
+        table.add_row(str(outcome), _fmt(low, params), _fmt(high, params))
     console.print(table)
     if plot:
         _plot(console, out, "heatmap")
@@ -111,12 +109,9 @@ def backtest_command(
     console.print(f"Per member and stage: {out}/scores.csv; reliability plot: {result.figure}")
 
 
-def _fmt(row: pd.Series) -> str:
-    return f"{row['estimate']:.3g} [{row['low']:.3g}, {row['high']:.3g}]"
-
-
-def _where(row: pd.Series, params: list[str]) -> str:
-    return ", ".join(f"{p}={row[p]:.3g}" for p in params)
+def _fmt(row: pd.Series, params: list[str]) -> str:
+    where = "\n".join(f"{p}={row[p]:.3g}" for p in params)
+    return f"{row['estimate']:.3g} [{row['low']:.3g}, {row['high']:.3g}]\n{where}"
 
 
 def _plot(console: Console, out: Path, kind: str) -> None:

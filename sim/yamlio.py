@@ -181,7 +181,7 @@ def _explain(
     if kind == "missing":
         return "required field is missing"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        expected = ", ".join(sorted(tags)) or ctx.get("expected_tags", "").replace("'", "")
+        expected = ctx.get("expected_tags", "").replace("'", "") or ", ".join(sorted(tags))
         one_of = f"; expected one of {expected}" if expected else ""
         if kind == "union_tag_not_found":
             return f"required field is missing{one_of}"
