@@ -212,6 +212,85 @@ def backtest(
     )  # fmt: skip
 
 
+@app.command()
+def plot(
+    directories: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Result directory: a batch (a sweep for heatmap, a sensitivity run for sobol); "
+            "two or more batches for compare."
+        ),
+    ],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="defection-curves, alliance, trust, capacity, compare, heatmap or sobol."
+        ),
+    ] = "defection-curves",
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="png, svg or pdf.", show_default="--out's suffix, else png"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Figure file or folder.", show_default="DIR/figures/KIND.FORMAT"),
+    ] = None,
+    by: Annotated[
+        str, typer.Option(help="defection-curves: one panel per 'stage' or per 'member'.")
+    ] = "stage",
+    stage: Annotated[
+        str, typer.Option(help="compare: the stage compared (disengaged, frozen, withdrawn).")
+    ] = "withdrawn",
+    events: Annotated[
+        str,
+        typer.Option(
+            help="Event markers: all, none, or comma-separated kinds (crisis,drain,rebuke,...)."
+        ),
+    ] = "all",
+) -> None:
+    """Draw a figure (PNG, SVG or PDF) from batch, sweep or sensitivity results."""
+    from sim.plots import plot as draw
+    from sim.plots import resolve_format
+
+    with console.status(f"drawing {kind}"):
+        path = draw(
+            directories, kind, out, resolve_format(out, fmt), by=by, stage=stage, events=events
+        )
+    print(f"figure: {path}")
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="A finished batch directory.")],
+    out: Annotated[
+        Path | None, typer.Option(help="HTML file to write.", show_default="DIR/report.html")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report: scenario, estimates, figures and provenance."""
+    from sim.report import write_report
+
+    with console.status("writing the report"):
+        path = write_report(directory, out)
+    print(f"report: {path}")
+
+
+@app.command()
+def viz(
+    scenario: Annotated[
+        Path, typer.Argument(help="Scenario YAML file (see docs/scenarios.md).")
+    ] = Path("scenarios/csto_2022.yaml"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8765,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the page in a web browser.")
+    ] = False,
+) -> None:
+    """Serve the interactive SolaraViz page of one replication until Ctrl-C."""
+    from sim.viz import serve
+
+    raise typer.Exit(serve(scenario, host, port, open_browser))
+
+
 def main() -> None:
     """Entry point: turn every bad input into one line on stderr and exit status 2."""
     command = typer.main.get_command(app)

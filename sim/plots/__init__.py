@@ -239,8 +239,11 @@ def _batch_title(results: Any, what: str) -> str:
 
 
 def _title(manifest: dict[str, Any], what: str) -> str:
-    scenario = manifest.get("scenario")
-    name = scenario.get("name") if isinstance(scenario, dict) else manifest.get("name")
+    names = [
+        part.get("name") if isinstance(part, dict) else None
+        for part in (manifest.get("experiment"), manifest.get("scenario"))
+    ]
+    name = " on ".join(n for n in names if n)
     return (f"{name}: {what}" if name else what[:1].upper() + what[1:]) + _runs_note(manifest)
 
 

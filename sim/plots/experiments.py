@@ -17,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from sim.plots.style import BAND_ALPHA, HATCHES, PALETTE, RC, series_style
+from sim.plots.style import BAND_ALPHA, HATCHES, PALETTE, RC, probability_top, series_style
 
 SWEEP_COLUMNS = ("point", "outcome", "estimate", "low", "high", "n")
 ANNOTATE_MAX_CELLS = 144
@@ -89,7 +89,7 @@ def _heat_panel(
     cells = rows.groupby([x, y], as_index=False)["estimate"].mean()
     xs, ys = np.sort(cells[x].unique()), np.sort(cells[y].unique())
     probability = _is_probability(cells["estimate"])
-    norm = mpl.colors.Normalize(0.0, 1.0) if probability else None
+    norm = mpl.colors.Normalize(0.0, probability_top(cells["estimate"])) if probability else None
     if len(cells) == len(xs) * len(ys) and len(xs) > 1 and len(ys) > 1:
         grid = cells.pivot(index=y, columns=x, values="estimate").loc[ys, xs].to_numpy()
         mesh = ax.pcolormesh(_edges(xs), _edges(ys), grid, cmap=COLORMAP, norm=norm, gid="heatmap")
