@@ -52,6 +52,7 @@ SLIDER_PARAMETERS = (
     "crisis_rate_scale",
 )
 SLIDER_STEPS = 40
+NICE_STEPS = (0.5, 0.25, 0.1, 0.05, 0.025, 0.01, 0.005, 0.0025, 0.001, 0.0001)
 DATE_CLASS = "alliance-date"
 STAGE_MARKS = {"active": "●", "disengaged": "◐", "frozen": "◔", "withdrawn": "○"}
 
@@ -136,10 +137,21 @@ def model_params(scenario: Scenario) -> dict[str, dict[str, Any]]:
             "value": values[name],
             "min": p.low,
             "max": p.high,
-            "step": round((p.high - p.low) / SLIDER_STEPS, 6),
+            "step": slider_step(p.low, p.high, values[name]),
             "label": name.replace("_", " "),
         }
     return params
+
+
+def slider_step(low: float, high: float, value: float) -> float:
+    """A round step giving at least SLIDER_STEPS positions, with low and the starting value on
+    the grid (a slider snaps its value to the grid, which would otherwise move the default)."""
+    for step in NICE_STEPS:
+        if (high - low) / step < SLIDER_STEPS:
+            continue
+        if all(abs(x / step - round(x / step)) < 1e-9 for x in (low, high, value)):
+            return step
+    return NICE_STEPS[-1]
 
 
 def status_panel(model: AllianceView) -> None:

@@ -1,6 +1,6 @@
 """The SolaraViz page (`alliance viz`): the model behind it, and the page itself served by the
 real command and driven in a headless Chromium (it loads, Step advances the month, Reset goes back,
-a screenshot is not blank).
+a screenshot is not blank, a slider moved and Reset runs the model with its value).
 
 The browser test fails, rather than skips, whenever Debian's chromium is installed (tests/run.sh
 installs it). The module takes about 20 s, most of it the server's start.
@@ -69,6 +69,9 @@ def test_sliders_cover_documented_ranges_and_rebuild_the_model_as_solaraviz_does
         spec = BY_NAME[name]
         assert (params[name]["min"], params[name]["max"]) == (spec.low, spec.high)
         assert spec.low <= params[name]["value"] <= spec.high
+        on_grid = (params[name]["value"] - spec.low) / params[name]["step"]
+        assert abs(on_grid - round(on_grid)) < 1e-9, "a slider would move the default"
+        assert (spec.high - spec.low) / params[name]["step"] >= 40
     view = AllianceView()
     _check_model_params(view, params)
     chosen = {name: p["value"] for name, p in params.items()} | {"drain_scale": 0.0, "seed": 7}
@@ -172,11 +175,20 @@ def test_page_renders_steps_and_resets_in_chromium(server, tmp_path):
                 timeout=20_000,
             )
             page.screenshot(path=str(shot), full_page=True)
+            drain = page.get_by_role("slider", name="drain scale")
+            assert drain.get_attribute("aria-valuenow") == "1"
+            drain.focus()
+            for _ in range(4):
+                page.keyboard.press("ArrowLeft")
+                page.wait_for_timeout(250)
+            assert drain.get_attribute("aria-valuenow") == "0.8"
+            page.wait_for_timeout(1000)
             page.get_by_role("button", name="Reset").click()
             page.wait_for_function(
                 "document.querySelector('.alliance-date').innerText === 'Month: before 2020-01'",
                 timeout=20_000,
             )
+            page.get_by_text("drain scale 0.8,").wait_for(timeout=20_000)
         finally:
             browser.close()
     assert failed == [], f"requests that failed (the page must work offline): {failed}"
