@@ -18,7 +18,7 @@ from typing import Any
 
 from sim import store
 from sim.chunkfiles import AGGREGATES, PASSAGE, TRAJECTORIES, encode_chunk
-from sim.engines import available_cores, make_engine
+from sim.engines import available_cores, check_address, make_engine
 from sim.errors import InputError
 from sim.parameters import BY_NAME
 from sim.scenario import Scenario, load_scenario, with_parameters
@@ -75,9 +75,9 @@ class BatchOutcome:
     chunks_done: int
     chunks_total: int
     seconds: float
+    runs_at_start: int = 0
     cpu_seconds: float = 0.0
     interrupted: bool = False
-    resumed_chunks: int = 0
 
 
 def compute_chunk(task: ChunkTask) -> ChunkDone:
@@ -212,6 +212,8 @@ def run_batch(
         )
     if chunk_size is not None:
         check_chunk_size(chunk_size)
+    if scheduler:
+        check_address(scheduler)
     overrides = overrides or {}
     planned_workers = workers or available_cores()
     size = min(chunk_size or default_chunk_size(runs, planned_workers), runs)
@@ -232,8 +234,7 @@ def run_batch(
         if i not in finished
     ]
     runs_at_start = sum(min(size, runs - i * size) for i in finished)
-    outcome = BatchOutcome(out, manifest, runs_at_start, len(finished), total, 0.0)
-    outcome.resumed_chunks = len(finished)
+    outcome = BatchOutcome(out, manifest, runs_at_start, len(finished), total, 0.0, runs_at_start)
     session: dict[str, Any] = {"started": store.now(), "chunks_before": len(finished)}
     started = time.perf_counter()
     if on_progress:

@@ -156,13 +156,18 @@ def _result(future: Future | Any) -> Any:
     return result
 
 
+def check_address(scheduler: str) -> None:
+    """A Dask scheduler address must name its protocol, e.g. tcp://HOST:PORT."""
+    if not scheduler.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+        raise InputError(
+            "--scheduler", scheduler, "expected a Dask scheduler address like tcp://HOST:PORT"
+        )
+
+
 def make_engine(workers: int | None, scheduler: str | None) -> Engine:
     """The engine a batch asked for: Dask if a scheduler is given, else local processes."""
     if scheduler:
-        if not scheduler.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
-            raise InputError(
-                "--scheduler", scheduler, "expected a Dask scheduler address like tcp://HOST:PORT"
-            )
+        check_address(scheduler)
         return DaskEngine(scheduler)
     workers = workers or available_cores()
     return SerialEngine() if workers == 1 else LocalEngine(workers)

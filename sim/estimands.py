@@ -10,13 +10,14 @@ across chunks, so memory stays flat in the number of runs.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.lanes import STAGE_NAMES, MonthlyAggregates
+from sim.lanes import STAGE_NAMES, SUM_SCALE, MonthlyAggregates
 from sim.scenario import Scenario
 from sim.schema import STAGES
 
@@ -76,7 +77,9 @@ def cumulative_probability(
         uncensored=np.repeat(month_index, reached), right=np.full(censored, float(months))
     )
     cdf = stats.ecdf(data).cdf
-    band = cdf.confidence_interval(confidence, method="log-log")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # undefined where p is 0 or 1: see below
+        band = cdf.confidence_interval(confidence, method="log-log")
     p = cdf.evaluate(month_index)
     low, high = band.low.evaluate(month_index), band.high.evaluate(month_index)
     low = np.where(np.isnan(low), p, low)
@@ -203,11 +206,16 @@ def monthly_table(scenario: Scenario, aggregates: MonthlyAggregates) -> pd.DataF
     dates = scenario.month_labels()
     frames = []
     actors = [
-        (member, "trust", aggregates.trust_sum[:, i], aggregates.trust_hist[:, i])
+        (member, "trust", aggregates.trust_sum[:, i] / SUM_SCALE, aggregates.trust_hist[:, i])
         for i, member in enumerate(scenario.members)
     ]
     actors.append(
-        (scenario.spec.patron.name, "capacity", aggregates.capacity_sum, aggregates.capacity_hist)
+        (
+            scenario.spec.patron.name,
+            "capacity",
+            aggregates.capacity_sum / SUM_SCALE,
+            aggregates.capacity_hist,
+        )
     )
     for actor, variable, total, hist in actors:
         quantiles = histogram_quantiles(hist, QUANTILES)

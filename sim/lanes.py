@@ -17,6 +17,10 @@ from sim.scenario import Scenario
 from sim.streams import LaneUniforms
 
 BINS = 100  # histogram bins on [0, 1] for monthly quantiles (resolution 0.01)
+# Sums of values in [0, 1] are kept as integers in units of 1 / SUM_SCALE: integer addition is
+# exact in any order, so means are identical however a batch is chunked (float sums are not).
+# int64 holds up to ~2e9 runs' sums per month.
+SUM_SCALE = 2**32
 STAGE_NAMES = ("disengaged", "frozen", "withdrawn")
 
 
@@ -25,9 +29,9 @@ class MonthlyAggregates:
     """Sums and histograms per month, mergeable by addition, so memory is flat in N."""
 
     runs: int
-    trust_sum: np.ndarray  # (months, members)
+    trust_sum: np.ndarray  # (months, members) int64, in units of 1 / SUM_SCALE
     trust_hist: np.ndarray  # (months, members, BINS)
-    capacity_sum: np.ndarray  # (months,)
+    capacity_sum: np.ndarray  # (months,) int64, in units of 1 / SUM_SCALE
     capacity_hist: np.ndarray  # (months, BINS)
     stage_counts: np.ndarray  # (months, members, 4): lanes in each stage at the month's end
     active_sum: np.ndarray  # (months,): sum over lanes of members still active
@@ -36,9 +40,9 @@ class MonthlyAggregates:
     def empty(cls, months: int, members: int) -> MonthlyAggregates:
         return cls(
             runs=0,
-            trust_sum=np.zeros((months, members)),
+            trust_sum=np.zeros((months, members), dtype=np.int64),
             trust_hist=np.zeros((months, members, BINS), dtype=np.int64),
-            capacity_sum=np.zeros(months),
+            capacity_sum=np.zeros(months, dtype=np.int64),
             capacity_hist=np.zeros((months, BINS), dtype=np.int64),
             stage_counts=np.zeros((months, members, 4), dtype=np.int64),
             active_sum=np.zeros(months, dtype=np.int64),
@@ -49,11 +53,11 @@ class MonthlyAggregates:
         trust = model.trust_matrix()
         status = model.status_matrix()
         capacity = model.patron.capacity
-        self.trust_sum[t] += trust.sum(axis=1)
+        self.trust_sum[t] += _fixed_point(trust).sum(axis=1)
         for i, row in enumerate(trust):
             self.trust_hist[t, i] += _histogram(row)
             self.stage_counts[t, i] += np.bincount(status[i], minlength=4)
-        self.capacity_sum[t] += capacity.sum()
+        self.capacity_sum[t] += _fixed_point(capacity).sum()
         self.capacity_hist[t] += _histogram(capacity)
         self.active_sum[t] += int((status == 0).sum())
 
@@ -76,6 +80,10 @@ _ARRAYS = (
     "stage_counts",
     "active_sum",
 )
+
+
+def _fixed_point(values: np.ndarray) -> np.ndarray:
+    return (values * SUM_SCALE).astype(np.int64)
 
 
 def _histogram(values: np.ndarray) -> np.ndarray:
