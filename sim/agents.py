@@ -1,7 +1,12 @@
 """The patron and the members. Every attribute is a numpy array over lanes (replications).
 
-Each method is one submodel of `docs/model.md`; `p` is the dict of parameter arrays, one value
-per lane, so a lane can carry its own parameter point.
+Each method is one submodel of `docs/model.md`; `p` is the dict of parameters, each a float
+shared by every lane or an array with one value per lane, so a lane can carry its own parameter
+point (numpy broadcasts a float at no cost, which is why the model passes shared values as
+floats). Methods that react to an aid request take
+an optional `lanes` (an index array): the masks they receive then cover only those lanes, and
+only those lanes are touched. A request reaches a few lanes in a hundred, so this is where the
+lane engine saves most of its work; the arithmetic per lane is the same either way.
 """
 
 from __future__ import annotations
@@ -10,11 +15,27 @@ import mesa
 import numpy as np
 
 ACTIVE, DISENGAGED, FROZEN, WITHDRAWN = range(4)
+ALL_LANES = slice(None)
+
+Lanes = np.ndarray | slice
+
+
+def at(value: float | np.ndarray, lanes: Lanes) -> float | np.ndarray:
+    """A parameter on some lanes: a shared float as it is, a per-lane array at those lanes."""
+    return value[lanes] if isinstance(value, np.ndarray) else value
 
 
 def logistic(x: np.ndarray) -> np.ndarray:
     """Map log-odds to a probability."""
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def logistic_inplace(x: np.ndarray) -> np.ndarray:
+    """`logistic(x)` computed in x's own memory (same arithmetic, no temporaries)."""
+    np.negative(x, out=x)
+    np.exp(x, out=x)
+    x += 1.0
+    return np.divide(1.0, x, out=x)
 
 
 class Patron(mesa.Agent):
@@ -28,24 +49,36 @@ class Patron(mesa.Agent):
 
     def drain_and_recover(self, drain: float, p: dict[str, np.ndarray]) -> None:
         """Capacity recovers toward its baseline and loses this month's drain (scaled)."""
-        recovered = self.capacity + p["patron_recovery"] * (self.baseline - self.capacity)
-        self.capacity = np.clip(recovered - p["drain_scale"] * drain, 0.0, 1.0)
+        capacity = self.capacity
+        gap = np.subtract(self.baseline, capacity)
+        gap *= p["patron_recovery"]
+        capacity += gap
+        if drain:
+            capacity -= p["drain_scale"] * drain
+        np.clip(capacity, 0.0, 1.0, out=capacity)
 
     def answer_probability(
-        self, against_member: np.ndarray | bool, backed: np.ndarray | bool, p: dict[str, np.ndarray]
+        self,
+        against_member: np.ndarray | bool,
+        backed: np.ndarray | bool,
+        p: dict[str, np.ndarray],
+        lanes: Lanes = ALL_LANES,
     ) -> np.ndarray:
         """Chance of answering: rises with free capacity, falls with the strategic cost."""
         log_odds = (
-            p["answer_willingness"]
-            + p["answer_capacity_weight"] * self.capacity
-            - p["backer_cost"] * backed
-            - p["intra_member_cost"] * against_member
+            at(p["answer_willingness"], lanes)
+            + at(p["answer_capacity_weight"], lanes) * self.capacity[lanes]
+            - at(p["backer_cost"], lanes) * backed
+            - at(p["intra_member_cost"], lanes) * against_member
         )
         return logistic(log_odds)
 
-    def intervene(self, answered: np.ndarray, p: dict[str, np.ndarray]) -> None:
+    def intervene(
+        self, answered: np.ndarray, p: dict[str, np.ndarray], lanes: Lanes = ALL_LANES
+    ) -> None:
         """Answering a request uses up capacity."""
-        self.capacity = np.maximum(self.capacity - p["intervention_cost"] * answered, 0.0)
+        used = self.capacity[lanes] - at(p["intervention_cost"], lanes) * answered
+        self.capacity[lanes] = np.maximum(used, 0.0)
 
 
 class Member(mesa.Agent):
@@ -68,77 +101,102 @@ class Member(mesa.Agent):
         self.status = np.full(lanes, int(values["status"]), dtype=np.int8)
         self.balance = np.zeros(lanes)
 
-    def own_request(self, asked: np.ndarray, answered: np.ndarray, p: dict) -> None:
+    def own_request(
+        self, asked: np.ndarray, answered: np.ndarray, p: dict, lanes: Lanes = ALL_LANES
+    ) -> None:
         """Trust rises when the patron answers this member's request and falls when it does not;
         an unanswered request also raises domestic pressure to leave."""
         unanswered = asked & ~answered
-        self.trust = (
-            self.trust
-            + answered * p["trust_gain_answered"] * (1.0 - self.trust)
-            - unanswered * p["trust_loss_unanswered"] * self.trust
+        trust = self.trust[lanes]
+        self.trust[lanes] = (
+            trust
+            + answered * at(p["trust_gain_answered"], lanes) * (1.0 - trust)
+            - unanswered * at(p["trust_loss_unanswered"], lanes) * trust
         )
-        self.domestic_pressure = self.domestic_pressure + unanswered * p[
-            "domestic_gain_unanswered"
-        ] * (1.0 - self.domestic_pressure)
+        pressure = self.domestic_pressure[lanes]
+        gain = at(p["domestic_gain_unanswered"], lanes)
+        self.domestic_pressure[lanes] = pressure + unanswered * gain * (1.0 - pressure)
 
-    def witness_request(self, asked: np.ndarray, answered: np.ndarray, p: dict) -> None:
+    def witness_request(
+        self, asked: np.ndarray, answered: np.ndarray, p: dict, lanes: Lanes = ALL_LANES
+    ) -> None:
         """Watching another member's request answered or not moves trust by the spill-over share."""
         unanswered = asked & ~answered
-        spill = p["trust_spillover"]
-        self.trust = (
-            self.trust
-            + spill * answered * p["trust_gain_answered"] * (1.0 - self.trust)
-            - spill * unanswered * p["trust_loss_unanswered"] * self.trust
+        spill = at(p["trust_spillover"], lanes)
+        trust = self.trust[lanes]
+        self.trust[lanes] = (
+            trust
+            + spill * answered * at(p["trust_gain_answered"], lanes) * (1.0 - trust)
+            - spill * unanswered * at(p["trust_loss_unanswered"], lanes) * trust
         )
 
     def signal(self, loss: np.ndarray, severity: float, own: bool, p: dict) -> None:
         """A public rebuke or summit quarrel: the member's trust falls; watchers' falls less."""
         share = 1.0 if own else p["trust_spillover"]
-        self.trust = self.trust * (1.0 - np.minimum(share * loss * severity, 1.0))
+        self.trust *= 1.0 - np.minimum(share * loss * severity, 1.0)
 
     def drift(self, p: dict) -> None:
         """Trust and domestic pressure return slowly toward their baselines."""
-        self.trust = self.trust + p["trust_drift"] * (self.baseline_trust - self.trust)
-        self.domestic_pressure = self.domestic_pressure + p["domestic_decay"] * (
-            self.baseline_domestic - self.domestic_pressure
-        )
+        for value, baseline, rate in (
+            (self.trust, self.baseline_trust, p["trust_drift"]),
+            (self.domestic_pressure, self.baseline_domestic, p["domestic_decay"]),
+        ):
+            gap = np.subtract(baseline, value)
+            gap *= rate
+            value += gap
 
     def update_balance(self, patron_capacity: np.ndarray, others_out: np.ndarray, p: dict) -> None:
         """Reasons to leave minus reasons to stay (positive: leaning out).
 
         Protection counts only the threat the member cannot meet with its own capacity.
         """
-        stay = (
-            p["protection_weight"] * self.trust * patron_capacity * self.unmet_threat
-            + p["dependence_weight"] * self.dependence
-            + p["retaliation_weight"] * patron_capacity * self.dependence
+        stay = p["protection_weight"] * self.trust
+        stay *= patron_capacity
+        stay *= self.unmet_threat
+        stay += p["dependence_weight"] * self.dependence
+        retaliation = p["retaliation_weight"] * patron_capacity
+        retaliation *= self.dependence
+        stay += retaliation
+        leave = p["outside_weight"] * self.outside_options
+        leave += p["domestic_weight"] * self.domestic_pressure
+        leave += p["contagion_weight"] * others_out
+        np.subtract(leave, stay, out=self.balance)
+
+    def forward_hazard(self, p: dict) -> np.ndarray:
+        """Monthly chance of one step toward exit from the current stage (0 once withdrawn)."""
+        log_odds = p["hazard_slope"] * self.balance
+        log_odds += p["disengage_intercept"]
+        later = np.flatnonzero(self.status != ACTIVE)
+        if later.size:
+            stage = self.status[later]
+            intercept = np.full(later.size, -np.inf)
+            for code, name in ((DISENGAGED, "freeze_intercept"), (FROZEN, "withdraw_intercept")):
+                in_stage = stage == code
+                intercept[in_stage] = at(p[name], later[in_stage])
+            log_odds[later] = intercept + at(p["hazard_slope"], later) * self.balance[later]
+        return logistic_inplace(log_odds)
+
+    def back_hazard(self, p: dict, lanes: Lanes = ALL_LANES) -> np.ndarray:
+        """Monthly chance of one step back toward active (meaningful when disengaged or frozen)."""
+        return logistic(
+            at(p["reengage_intercept"], lanes) - at(p["hazard_slope"], lanes) * self.balance[lanes]
         )
-        leave = (
-            p["outside_weight"] * self.outside_options
-            + p["domestic_weight"] * self.domestic_pressure
-            + p["contagion_weight"] * others_out
-        )
-        self.balance = leave - stay
 
     def hazards(self, p: dict) -> tuple[np.ndarray, np.ndarray]:
         """Monthly chances of one step toward exit and one step back, given the stage."""
-        intercept = np.select(
-            [self.status == ACTIVE, self.status == DISENGAGED, self.status == FROZEN],
-            [p["disengage_intercept"], p["freeze_intercept"], p["withdraw_intercept"]],
-            -np.inf,
-        )
-        forward = logistic(intercept + p["hazard_slope"] * self.balance)
         can_return = (self.status == DISENGAGED) | (self.status == FROZEN)
-        back = can_return * logistic(p["reengage_intercept"] - p["hazard_slope"] * self.balance)
-        return forward, back
+        return self.forward_hazard(p), can_return * self.back_hazard(p)
 
     def transition(self, u: np.ndarray, p: dict) -> np.ndarray:
         """Move at most one stage, forward if u < forward hazard, back if u > 1 - back hazard.
 
         Withdrawal is absorbing. Returns the previous status.
         """
-        forward, back = self.hazards(p)
-        before = self.status
-        step = (u < forward).astype(np.int8) - (u > 1.0 - back).astype(np.int8)
-        self.status = before + step
+        before = self.status.copy()
+        step = (u < self.forward_hazard(p)).view(np.int8)
+        can_return = np.flatnonzero((before == DISENGAGED) | (before == FROZEN))
+        if can_return.size:
+            back = self.back_hazard(p, can_return)
+            step[can_return] -= u[can_return] > 1.0 - back
+        self.status += step
         return before

@@ -8,13 +8,20 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sim.agents import FROZEN, WITHDRAWN, Member, Patron
+from sim.agents import WITHDRAWN, Member, Patron
 from sim.parameters import lane_parameters
 from sim.scenario import Scenario, load_scenario, with_parameters
 from sim.schema import STAGES
 from sim.streams import AGAINST_MEMBER, ANSWER, BACKED, CRISIS, TRANSITION, LaneUniforms
 
 NOT_REACHED = -1
+OUT_WEIGHT = np.array([0.0, 0.0, 0.5, 1.0])  # by stage: how much a member counts as gone
+
+
+def shared_where_uniform(p: dict[str, np.ndarray]) -> dict[str, float | np.ndarray]:
+    """Parameters as the rules use them: a float where every lane has the same value (cheaper
+    to broadcast than an array, and the same arithmetic), the per-lane array otherwise."""
+    return {k: float(v[0]) if v.size and (v == v[0]).all() else v for k, v in p.items()}
 
 
 class AllianceModel(mesa.Model):
@@ -38,6 +45,7 @@ class AllianceModel(mesa.Model):
         sc = self.scenario
         self.lanes = lanes
         self.p = lane_parameters(with_parameters(sc, parameters or {}), lanes)
+        self.rule_p = shared_where_uniform(self.p)
         self.uniforms = uniforms or LaneUniforms.from_generator(self.rng, lanes, len(sc.members))
         if self.uniforms.lanes != lanes:
             raise ValueError("uniforms must cover exactly the model's lanes")
@@ -50,7 +58,10 @@ class AllianceModel(mesa.Model):
             self.members.append(Member(self, name, i, values))
         self.month = 0
         self.first_passage = np.full((lanes, len(sc.members), 3), NOT_REACHED, dtype=np.int16)
-        self._record_first_passage()
+        every_lane = np.arange(lanes)
+        for member in self.members:
+            self._record_first_passage(member, every_lane)
+        self._crisis_rate: np.ndarray | None = None
         self.log_events = lanes == 1 if log_events is None else log_events
         self.event_log: list[dict[str, Any]] = []
 
@@ -61,7 +72,7 @@ class AllianceModel(mesa.Model):
 
     def step(self) -> None:
         """Advance every lane by one month: drain, requests, signals, drift, exits."""
-        sc, p, t = self.scenario, self.p, self.month
+        sc, p, t = self.scenario, self.rule_p, self.month
         if t >= sc.months:
             self.running = False
             return
@@ -70,14 +81,9 @@ class AllianceModel(mesa.Model):
         self.patron.drain_and_recover(sc.drain[t], p)
         if history:
             for req in history.requests:
-                self._request(
-                    req.requester,
-                    req.opponent_member >= 0,
-                    req.backed_opponent,
-                    req.response,
-                    u,
-                    req.label,
-                )
+                asking = np.flatnonzero(self.members[req.requester].status != WITHDRAWN)
+                against, backed = req.opponent_member >= 0, req.backed_opponent
+                self._request(req.requester, asking, against, backed, req.response, u, req.label)
         if t > sc.history_end:
             self._random_crises(u)
         if history:
@@ -92,28 +98,30 @@ class AllianceModel(mesa.Model):
     def _request(
         self,
         i: int,
+        lanes: np.ndarray,
         against_member: Any,
         backed: Any,
         response: int,
         u: np.ndarray,
         label: str,
-        asked: np.ndarray | None = None,
     ) -> None:
-        """Member i asks for aid; history forces the answer or the patron decides."""
-        requester = self.members[i]
-        if asked is None:
-            asked = requester.status != WITHDRAWN
+        """Member i asks for aid in `lanes`; history forces the answer or the patron decides.
+
+        `against_member` and `backed` are flags, or arrays over `lanes`; no other lane changes.
+        """
+        requester, p = self.members[i], self.rule_p
+        asked = np.ones(lanes.size, dtype=bool)
         if response < 0:
-            prob = self.patron.answer_probability(against_member, backed, self.p)
-            answered = asked & (u[ANSWER, i] < prob)
+            prob = self.patron.answer_probability(against_member, backed, p, lanes)
+            answered = u[ANSWER, i][lanes] < prob
         else:
-            answered = asked & bool(response)
-        self.patron.intervene(answered, self.p)
-        requester.own_request(asked, answered, self.p)
+            answered = np.full(lanes.size, bool(response))
+        self.patron.intervene(answered, p, lanes)
+        requester.own_request(asked, answered, p, lanes)
         for other in self.members:
             if other is not requester:
-                other.witness_request(asked, answered, self.p)
-        if self.log_events and asked.any():
+                other.witness_request(asked, answered, p, lanes)
+        if self.log_events and lanes.size:
             self._log(
                 "request",
                 requester.name,
@@ -125,49 +133,55 @@ class AllianceModel(mesa.Model):
     def _random_crises(self, u: np.ndarray) -> None:
         """After the replayed history, each member meets a crisis at its monthly rate."""
         sc = self.scenario
-        rate = sc.crisis_rate[:, None] * self.p["crisis_rate_scale"][None, :]
+        if self._crisis_rate is None:
+            scale = self.rule_p["crisis_rate_scale"]
+            self._crisis_rate = np.multiply.outer(sc.crisis_rate, scale)
         for i, member in enumerate(self.members):
-            asked = (u[CRISIS, i] < rate[i]) & (member.status != WITHDRAWN)
-            if not asked.any():
+            lanes = np.flatnonzero(u[CRISIS, i] < self._crisis_rate[i])
+            lanes = lanes[member.status[lanes] != WITHDRAWN]
+            if not lanes.size:
                 continue
-            against = u[AGAINST_MEMBER, i] < sc.crisis_against_member[i]
-            backed = u[BACKED, i] < sc.crisis_backed[i]
-            self._request(i, against, backed, -1, u, "random crisis", asked)
+            against = u[AGAINST_MEMBER, i][lanes] < sc.crisis_against_member[i]
+            backed = u[BACKED, i][lanes] < sc.crisis_backed[i]
+            self._request(i, lanes, against, backed, -1, u, "random crisis")
 
     def _signal(self, i: int, kind: str, severity: float, label: str) -> None:
         """A rebuke or quarrel lowers the signaller's trust and, by the spill-over, others'."""
-        loss = self.p["rebuke_trust_loss" if kind == "rebuke" else "quarrel_trust_loss"]
+        loss = self.rule_p["rebuke_trust_loss" if kind == "rebuke" else "quarrel_trust_loss"]
         for member in self.members:
-            member.signal(loss, severity, member.index == i, self.p)
+            member.signal(loss, severity, member.index == i, self.rule_p)
         if self.log_events:
             self._log(kind, self.members[i].name, label)
 
     def _exits(self, u: np.ndarray, forced: list[tuple[int, int, str]]) -> None:
         """Staged exit hazards from the balance of leaving over staying, with contagion."""
-        statuses = np.stack([m.status for m in self.members])
-        out = (statuses == WITHDRAWN) + 0.5 * (statuses == FROZEN)
-        total_out = out.sum(axis=0)
+        out = [OUT_WEIGHT[m.status] for m in self.members]
+        total_out = sum(out)
+        every_lane = np.arange(self.lanes) if forced else None
         for member in self.members:
             others_out = total_out - out[member.index]
-            member.update_balance(self.patron.capacity, others_out, self.p)
-            before = member.transition(u[member.index], self.p)
+            member.update_balance(self.patron.capacity, others_out, self.rule_p)
+            before = member.transition(u[member.index], self.rule_p)
+            moved = np.flatnonzero(member.status > before)
             for i, stage, _ in forced:
                 if i == member.index:
-                    member.status = np.full_like(member.status, stage)
+                    member.status[:] = stage
+                    moved = every_lane
+            self._record_first_passage(member, moved)
             if self.log_events and (member.status != before).any():
                 self._log(
                     "status",
                     member.name,
                     f"{STAGES[int(before[0])]} -> {STAGES[int(member.status[0])]}",
                 )
-        self._record_first_passage()
 
-    def _record_first_passage(self) -> None:
-        for member in self.members:
-            for stage in range(1, 4):
-                slot = self.first_passage[:, member.index, stage - 1]
-                newly = (member.status >= stage) & (slot == NOT_REACHED)
-                slot[newly] = self.month
+    def _record_first_passage(self, member: Member, lanes: np.ndarray) -> None:
+        """Note this month for each stage first reached in `lanes` (the lanes that moved on)."""
+        status = member.status[lanes]
+        for stage in range(1, 4):
+            slot = self.first_passage[:, member.index, stage - 1]
+            newly = lanes[(status >= stage) & (slot[lanes] == NOT_REACHED)]
+            slot[newly] = self.month
 
     def _log(self, event: str, actor: str, detail: str, **extra: Any) -> None:
         entry = {

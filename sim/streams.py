@@ -38,6 +38,7 @@ class LaneUniforms:
         self.replications = replications
         self.members = members
         self.points = points
+        self._buffer: np.ndarray | None = None
 
     @classmethod
     def from_generator(cls, rng: np.random.Generator, lanes: int, members: int) -> LaneUniforms:
@@ -66,11 +67,25 @@ class LaneUniforms:
         return self.replications * self.points
 
     def next_month(self) -> np.ndarray:
-        """Draw this month's uniforms for every lane, shape (DRAWS, members, lanes)."""
+        """Draw this month's uniforms for every lane, shape (DRAWS, members, lanes).
+
+        Each block's numbers are drawn into a small buffer and copied to their lanes, which
+        costs far less than building the month from freshly allocated pieces.
+        """
         shape = (len(DRAWS), self.members, self.block)
-        if len(self.generators) == 1 and self.offset == 0 and self.block == self.replications:
-            u = self.generators[0].random(shape)
-        else:
-            u = np.concatenate([g.random(shape) for g in self.generators], axis=2)
-            u = u[:, :, self.offset : self.offset + self.replications]
-        return np.tile(u, (1, 1, self.points)) if self.points > 1 else u
+        u = np.empty((len(DRAWS), self.members, self.lanes))
+        if len(self.generators) == 1 and self.offset == 0 and self.block == self.lanes:
+            return self.generators[0].random(out=u)
+        if self._buffer is None:
+            self._buffer = np.empty(shape)
+        start = -self.offset  # lane of the current block's first number
+        for generator in self.generators:
+            generator.random(out=self._buffer)
+            low, high = max(start, 0), min(start + self.block, self.replications)
+            u[:, :, low:high] = self._buffer[:, :, low - start : high - start]
+            start += self.block
+        for point in range(1, self.points):
+            u[:, :, point * self.replications : (point + 1) * self.replications] = u[
+                :, :, : self.replications
+            ]
+        return u
