@@ -75,8 +75,9 @@ class PointJob:
         return int(self.matrix.shape[0])
 
 
-def plan_chunks(points: int, replications: int, lanes: int = LANES_PER_CHUNK) -> list[Chunk]:
+def plan_chunks(points: int, replications: int, lanes: int | None = None) -> list[Chunk]:
     """Cut points x replications into chunks of about `lanes` lanes, points kept whole if small."""
+    lanes = lanes or LANES_PER_CHUNK
     if replications >= lanes:
         per = -(-replications // -(-replications // lanes))
         return [

@@ -21,7 +21,6 @@ from sim.designs import Design, build_design
 from sim.experiment import Experiment, load_experiment, require_method
 from sim.outcomes import Tally, interval
 from sim.pointruns import (
-    LANES_PER_CHUNK,
     Chunk,
     PointJob,
     plan_chunks,
@@ -178,7 +177,7 @@ def experiment_manifest(
         "seed": experiment.spec.seed,
         "outcomes": [o.label for o in experiment.outcomes],
         "chunks": len(chunks),
-        "lanes_per_chunk": LANES_PER_CHUNK,
+        "lanes_per_chunk": max(c.runs for c in chunks),
         "versions": versions(),
         "started": now(),
         "finished": None,
