@@ -18,7 +18,7 @@ from typing import Any
 
 from sim import store
 from sim.chunkfiles import AGGREGATES, PASSAGE, TRAJECTORIES, encode_chunk
-from sim.engines import available_cores, check_address, make_engine
+from sim.engines import available_cores, make_engine
 from sim.errors import InputError
 from sim.parameters import BY_NAME
 from sim.scenario import Scenario, load_scenario, with_parameters
@@ -212,17 +212,21 @@ def run_batch(
         )
     if chunk_size is not None:
         check_chunk_size(chunk_size)
-    if scheduler:
-        check_address(scheduler)
+    cluster = make_engine(None, scheduler) if scheduler else None  # unreachable: nothing written
     overrides = overrides or {}
     planned_workers = workers or available_cores()
     size = min(chunk_size or default_chunk_size(runs, planned_workers), runs)
     if resume and chunk_size is None:
         size = store.read_manifest(out, KIND).get("chunk_size", size) if out.exists() else size
     asked = batch_manifest(scenario, runs, seed, size, overrides, trajectories)
-    manifest = store.prepare_output(
-        out, asked, force=force, resume=resume, compare=RESUME_FIELDS, owned=OWNED
-    )
+    try:
+        manifest = store.prepare_output(
+            out, asked, force=force, resume=resume, compare=RESUME_FIELDS, owned=OWNED
+        )
+    except BaseException:
+        if cluster:
+            cluster.close()
+        raise
     if not resume:
         _copy_scenario(scenario_path, out / SCENARIO_COPY)
     total = manifest["chunks"]
@@ -239,8 +243,10 @@ def run_batch(
     started = time.perf_counter()
     if on_progress:
         on_progress(outcome.runs_done, runs, runs_at_start)
+    if cluster and not todo:
+        cluster.close()
     if todo:
-        engine = make_engine(workers, scheduler)
+        engine = cluster or make_engine(min(planned_workers, len(todo)), None)
         session["engine"] = scheduler or ("local" if engine.workers > 1 else "serial")
         session["workers"] = engine.workers
         try:

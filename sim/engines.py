@@ -12,6 +12,7 @@ import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from itertools import islice
 from typing import Any, Protocol
 
 from sim.errors import InputError
@@ -108,10 +109,21 @@ class DaskEngine:
         self.workers = max(threads, 1)
 
     def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
-        def submit(function: Callable[[Any], Any], task: Any) -> Any:
-            return self._client.submit(function, task, pure=False)
+        from dask.distributed import as_completed
 
-        yield from _windowed(submit, fn, tasks, self.workers * IN_FLIGHT_PER_WORKER, dask=True)
+        pending = iter(tasks)
+        window = self.workers * IN_FLIGHT_PER_WORKER
+        first = [self._client.submit(fn, t, pure=False) for t in islice(pending, window)]
+        if not first:
+            return
+        running = as_completed(first, loop=self._client.loop)
+        for future in running:
+            result = future.result()
+            future.release()
+            task = next(pending, None)
+            if task is not None:
+                running.add(self._client.submit(fn, task, pure=False))
+            yield result
 
     def abort(self) -> None:
         self.close()
@@ -121,39 +133,19 @@ class DaskEngine:
 
 
 def _windowed(
-    submit: Callable[..., Any],
-    fn: Callable[[Any], Any],
-    tasks: Iterable[Any],
-    window: int,
-    dask: bool = False,
+    submit: Callable[..., Future], fn: Callable[[Any], Any], tasks: Iterable[Any], window: int
 ) -> Iterator[Any]:
     """Keep at most `window` tasks submitted; yield each result once it is done."""
     pending = iter(tasks)
-    running: set[Any] = set()
+    running: set[Future] = set()
     while True:
-        while len(running) < window:
-            task = next(pending, None)
-            if task is None:
-                break
+        for task in islice(pending, window - len(running)):
             running.add(submit(fn, task))
         if not running:
             return
-        if dask:
-            from dask.distributed import wait as dask_wait
-
-            done = dask_wait(list(running), return_when="FIRST_COMPLETED").done
-        else:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+        done, running = wait(running, return_when=FIRST_COMPLETED)
         for future in done:
-            running.discard(future)
-            yield _result(future)
-
-
-def _result(future: Future | Any) -> Any:
-    result = future.result()
-    if hasattr(future, "release"):
-        future.release()
-    return result
+            yield future.result()
 
 
 def check_address(scheduler: str) -> None:
