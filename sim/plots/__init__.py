@@ -24,7 +24,12 @@ from sim.plots.style import FORMATS, save_figure
 BATCH_KINDS = ("defection-curves", "alliance", "trust", "capacity")
 KINDS = (*BATCH_KINDS, "compare", "heatmap", "sobol")
 EVENT_KINDS_ALL = "all"
-DIRECTORY_KIND = {"heatmap": "sweep", "sobol": "sensitivity", "compare": "batch"}
+BATCH_TITLES = {
+    "defection-curves": "defection curves (95% bands)",
+    "alliance": "the alliance as a whole",
+    "trust": "trust per member (median, 50% and 90% of runs)",
+    "capacity": "patron's free capacity (median, 50% and 90% of runs)",
+}
 
 __all__ = [
     "FORMATS",
@@ -134,15 +139,7 @@ def _batch_figure(directory: Path, kind: str, by: str, kinds: set[str] | None) -
     sc = results.scenario
     timeline = sc.timeline
     history_end = sc.month_label(sc.history_end)
-    title = _batch_title(
-        results,
-        {
-            "defection-curves": "defection curves (95% bands)",
-            "alliance": "the alliance as a whole",
-            "trust": "trust per member (median, 50% and 90% of runs)",
-            "capacity": "patron's free capacity (median, 50% and 90% of runs)",
-        }[kind],
-    )
+    title = _batch_title(results, BATCH_TITLES[kind])
     if kind == "defection-curves":
         return defection_curves(results.curves, timeline, history_end, by, title, kinds)
     if kind == "alliance":
