@@ -147,9 +147,10 @@ def date_axis(ax: Axes, label: str = "calendar date (end of month)") -> None:
 
 def probability_axis(ax: Axes, label: str = "cumulative probability", top: float | None = None):
     """A y axis in percent starting at 0; `top` fixes the upper limit."""
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=None))
+    top = top if top is not None else ax.get_ylim()[1]
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if top >= 0.1 else 1))
     ax.set_ylabel(f"{label} (%)")
-    ax.set_ylim(0.0, top if top is not None else ax.get_ylim()[1])
+    ax.set_ylim(0.0, top)
 
 
 def probability_top(values: Iterable[float]) -> float:
