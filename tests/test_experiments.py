@@ -296,3 +296,29 @@ def test_sweep_is_identical_with_two_workers_and_other_chunking(grid_sweep, tmp_
     monkeypatch.setattr("sim.pointruns.LANES_PER_CHUNK", 50)  # 6 chunks of 50 runs per point
     two = sweep(experiment, tmp_path / "two", workers=2, show_progress=False)
     pd.testing.assert_frame_equal(two, results)
+
+
+def test_a_sweep_point_equals_a_batch_with_the_same_seed_and_parameters(tmp_path):
+    from sim.batch import run_batch
+    from sim.results import load
+
+    quiet = DATA / "quiet.yaml"
+    data = base_experiment()
+    data.update(scenario=str(quiet), replications=1000, seed=3)
+    data["parameters"] = {"disengage_intercept": {"values": [-5.0, -3.0]}}  # -5.0: the default
+    data["outcomes"] = [
+        {"kind": "reach_stage", "member": "Gamma", "stage": "disengaged", "by": "2032-12"},
+        {"kind": "any_exit", "by": "2032-12"},
+        {"kind": "active_members", "at": "2032-12"},
+    ]
+    results = sweep(write(tmp_path, data), tmp_path / "sweep", workers=1, show_progress=False)
+    at_default = results[results["disengage_intercept"] == -5.0].set_index("outcome")["estimate"]
+    run_batch(quiet, tmp_path / "batch", runs=1000, seed=3, workers=1)
+    batch = load(tmp_path / "batch")
+    curves = batch.curves.set_index(["member", "stage", "date"])["probability"]
+    alliance_end = batch.alliance.set_index("date").loc["2032-12"]
+    gamma = curves[("Gamma", "disengaged", "2032-12")]
+    assert at_default["Gamma disengaged by 2032-12"] == pytest.approx(gamma, abs=1e-12)
+    assert 0.05 < gamma < 0.95  # a number that tells runs apart, not a trivial 0 or 1
+    assert at_default["any exit by 2032-12"] == pytest.approx(alliance_end["p_any_exit"])
+    assert at_default["active members at 2032-12"] == pytest.approx(alliance_end["expected_active"])
