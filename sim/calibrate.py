@@ -71,15 +71,18 @@ class Proposal:
     cholesky: np.ndarray  # (k, k), lower
     mass: float  # share of the untruncated mixture inside the prior box
 
-    def log_density(self, x: np.ndarray) -> np.ndarray:
-        """Log density of the truncated mixture at each row of x."""
+    def log_density(self, x: np.ndarray, block: int = 1024) -> np.ndarray:
+        """Log density of the truncated mixture at each row of x (in blocks, to bound memory)."""
         k = x.shape[1]
-        diff = x[:, None, :] - self.means[None, :, :]
-        z = np.linalg.solve(self.cholesky, diff.reshape(-1, k).T).T.reshape(diff.shape)
         log_det = 2.0 * np.log(np.diag(self.cholesky)).sum()
         log_norm = -0.5 * (k * np.log(2 * np.pi) + log_det)
-        terms = np.log(self.weights)[None, :] + log_norm - 0.5 * np.square(z).sum(axis=2)
-        return logsumexp(terms, axis=1) - np.log(self.mass)
+        out = np.empty(len(x))
+        for start in range(0, len(x), block):
+            diff = x[start : start + block, None, :] - self.means[None, :, :]
+            z = np.linalg.solve(self.cholesky, diff.reshape(-1, k).T).T.reshape(diff.shape)
+            terms = np.log(self.weights)[None, :] + log_norm - 0.5 * np.square(z).sum(axis=2)
+            out[start : start + block] = logsumexp(terms, axis=1)
+        return out - np.log(self.mass)
 
 
 @dataclass

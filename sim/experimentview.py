@@ -41,11 +41,12 @@ def sensitivity_command(
     for (outcome, method), rows in indices.groupby(["outcome", "method"], sort=False):
         key = "ST" if method == "sobol" else "mu_star"
         cols = ("S1", "S1_conf", "ST", "ST_conf") if method == "sobol" else _MORRIS
-        table = Table(title=f"{outcome} ({method}), ranked by {key}")
+        shown = min(12, len(rows))
+        table = Table(title=f"{outcome} ({method}): top {shown} of {len(rows)} by {key}")
         table.add_column("parameter")
         for col in cols:
             table.add_column(col, justify="right")
-        for row in rows.sort_values(key, ascending=False).head(12).itertuples():
+        for row in rows.sort_values(key, ascending=False).head(shown).itertuples():
             table.add_row(row.parameter, *(f"{getattr(row, c):.3f}" for c in cols))
         console.print(table)
     console.print(f"Indices written to {out}/indices.csv")
