@@ -8,6 +8,7 @@ Parquet bytes; this process writes them atomically and keeps nothing else, so me
 
 from __future__ import annotations
 
+import gc
 import math
 import shutil
 import time
@@ -95,6 +96,8 @@ def compute_chunk(task: ChunkTask) -> ChunkDone:
     )
     patron = task.scenario.spec.patron.name
     files = encode_chunk(result, task.first, task.scenario.members, patron)
+    del result
+    gc.collect()  # a model and its agents form reference cycles: free its arrays before the next
     return ChunkDone(task.index, task.replications, files, time.process_time() - cpu_start)
 
 
