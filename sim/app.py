@@ -13,6 +13,7 @@ mesa Scenario, so the page drives `AllianceView`, a small mesa.Model holding one
 
 from __future__ import annotations
 
+import html
 import os
 from functools import cache
 from pathlib import Path
@@ -54,6 +55,12 @@ SLIDER_PARAMETERS = (
 SLIDER_STEPS = 40
 NICE_STEPS = (0.5, 0.25, 0.1, 0.05, 0.025, 0.01, 0.005, 0.0025, 0.001, 0.0001)
 DATE_CLASS = "alliance-date"
+STATUS_CLASS = "alliance-status"
+CARD_STYLE = {"height": "100%", "overflow-y": "auto"}  # a grid cell has a fixed height
+STATUS_STYLE = (
+    f"<style>.{STATUS_CLASS} th, .{STATUS_CLASS} td {{ padding: 2px 12px; text-align: left; }}"
+    f" .{STATUS_CLASS} th {{ border-bottom: 1px solid #999; }}</style>"
+)
 STAGE_MARKS = {"active": "●", "disengaged": "◐", "frozen": "◔", "withdrawn": "○"}
 
 
@@ -159,40 +166,49 @@ def status_panel(model: AllianceView) -> None:
     sim = model.alliance
     sc = sim.scenario
     span = f"{sc.month_label(0)} to {sc.month_label(sc.months - 1)}"
-    with solara.Card("Status"):
+    with solara.Card("Status", style=CARD_STYLE):
         label = model.last_month or f"before {sc.month_label(0)}"
         solara.Text(f"Month: {label}", classes=[DATE_CLASS], style={"font-size": "1.3em"})
         solara.Text(f" ({model.months_done} of {sc.months} months, {span})")
-        solara.Markdown(
-            f"**{sim.patron.name}** free capacity: {sim.patron.capacity[0]:.2f}\n\n"
-            + "| member | stage | trust |\n|---|---|---|\n"
-            + "\n".join(
-                f"| {m.name} | {STAGE_MARKS[STAGES[int(m.status[0])]]} "
-                f"{STAGES[int(m.status[0])]} | {m.trust[0]:.2f} |"
-                for m in sim.members
-            )
+        rows = "".join(
+            f"<tr><td>{_e(m.name)}</td><td>{STAGE_MARKS[STAGES[int(m.status[0])]]} "
+            f"{STAGES[int(m.status[0])]}</td><td>{m.trust[0]:.2f}</td></tr>"
+            for m in sim.members
         )
         used = ", ".join(f"{k.replace('_', ' ')} {sim.p[k][0]:.3g}" for k in SLIDER_PARAMETERS)
-        solara.Markdown(f"Parameters of this run (sliders apply on Reset): {used}")
-        recent = sim.event_log[-6:]
-        if recent:
-            solara.Markdown(
-                "**Latest events**\n\n"
-                + "\n".join(f"- {e['date']} {e['actor']}: {e['detail']}" for e in recent)
+        recent = "".join(
+            f"<li>{_e(e['date'])} {_e(e['actor'])}: {_e(e['detail'])}</li>"
+            for e in sim.event_log[-6:]
+        )
+        solara.HTML(
+            unsafe_innerHTML=(
+                STATUS_STYLE
+                + f"<p><b>{_e(sim.patron.name)}</b> free capacity: {sim.patron.capacity[0]:.2f}</p>"
+                f"<table class='{STATUS_CLASS}'><tr><th>member</th><th>stage</th><th>trust</th>"
+                f"</tr>{rows}</table>"
+                f"<p>Parameters of this run (sliders apply on Reset): {_e(used)}</p>"
+                + (f"<p><b>Latest events</b></p><ul>{recent}</ul>" if recent else "")
             )
+        )
 
 
 def events_panel(model: AllianceView) -> None:
     """The scenario's dated events, numbered as on the charts; those already replayed in bold."""
     sc = model.alliance.scenario
     done = model.last_month
-    lines = []
+    items = []
     for n, (_, events) in enumerate(event_groups(sc.timeline), start=1):
         for event in events:
-            text = f"({n}) {event['date']} {event['what']}"
-            lines.append(f"- **{text}**" if done and event["date"][:7] <= done else f"- {text}")
-    with solara.Card("Scenario events (bold: replayed)"):
-        solara.Markdown("\n".join(lines) or "No dated events.")
+            text = _e(f"({n}) {event['date']} {event['what']}")
+            replayed = done and event["date"][:7] <= done
+            items.append(f"<li><b>{text}</b></li>" if replayed else f"<li>{text}</li>")
+    with solara.Card("Scenario events (bold: replayed)", style=CARD_STYLE):
+        solara.HTML(unsafe_innerHTML=f"<ul>{''.join(items)}</ul>" if items else "No dated events.")
+
+
+def _e(text: object) -> str:
+    """Text made safe to place inside HTML (scenario names and labels come from a file)."""
+    return html.escape(str(text))
 
 
 def trust_chart(model: AllianceView) -> None:
