@@ -169,10 +169,8 @@ class Member(mesa.Agent):
         later = np.flatnonzero(self.status != ACTIVE)
         if later.size:
             stage = self.status[later]
-            intercept = np.full(later.size, -np.inf)
-            for code, name in ((DISENGAGED, "freeze_intercept"), (FROZEN, "withdraw_intercept")):
-                in_stage = stage == code
-                intercept[in_stage] = at(p[name], later[in_stage])
+            withdraw = np.where(stage == FROZEN, at(p["withdraw_intercept"], later), -np.inf)
+            intercept = np.where(stage == DISENGAGED, at(p["freeze_intercept"], later), withdraw)
             log_odds[later] = intercept + at(p["hazard_slope"], later) * self.balance[later]
         return logistic_inplace(log_odds)
 

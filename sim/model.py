@@ -8,14 +8,18 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sim.agents import WITHDRAWN, Member, Patron
+from sim.agents import FROZEN, WITHDRAWN, Member, Patron
 from sim.parameters import lane_parameters
 from sim.scenario import Scenario, load_scenario, with_parameters
 from sim.schema import STAGES
 from sim.streams import AGAINST_MEMBER, ANSWER, BACKED, CRISIS, TRANSITION, LaneUniforms
 
 NOT_REACHED = -1
-OUT_WEIGHT = np.array([0.0, 0.0, 0.5, 1.0])  # by stage: how much a member counts as gone
+
+
+def halves_gone(status: np.ndarray) -> np.ndarray:
+    """How far a member has gone, in halves (int8): frozen counts 1/2, withdrawn 1."""
+    return (status >= FROZEN).view(np.int8) + (status == WITHDRAWN).view(np.int8)
 
 
 def shared_where_uniform(p: dict[str, np.ndarray]) -> dict[str, float | np.ndarray]:
@@ -155,11 +159,11 @@ class AllianceModel(mesa.Model):
 
     def _exits(self, u: np.ndarray, forced: list[tuple[int, int, str]]) -> None:
         """Staged exit hazards from the balance of leaving over staying, with contagion."""
-        out = [OUT_WEIGHT[m.status] for m in self.members]
-        total_out = sum(out)
+        gone = [halves_gone(m.status) for m in self.members]
+        total_gone = sum(gone)
         every_lane = np.arange(self.lanes) if forced else None
         for member in self.members:
-            others_out = total_out - out[member.index]
+            others_out = (total_gone - gone[member.index]) * 0.5
             member.update_balance(self.patron.capacity, others_out, self.rule_p)
             before = member.transition(u[member.index], self.rule_p)
             moved = np.flatnonzero(member.status > before)

@@ -1,0 +1,275 @@
+"""Speed and memory: the lane engine (`alliance batch`) against `mesa.batch_run` over the reference.
+
+In one run, on one scenario and the same number of worker processes:
+(a) `alliance batch` (a subprocess, timed from start to exit: interpreter start, worker pool,
+    simulation, Parquet chunks and manifest), once per size, each in a fresh probe process that
+    reads the peak resident memory of its process tree (getrusage RUSAGE_CHILDREN, ru_maxrss: the
+    largest single process among the batch's main process and its workers);
+(b) `mesa.batch_run` over benchmarks/reference.py (one scalar model per run), and
+(c) for orientation, one chunk of the lane engine in this process (sim.lanes.simulate_chunk).
+It prints runs per second, the ratio (a) / (b), and the memory table. docs/performance.md keeps
+the latest figures.
+
+    .venv/bin/python benchmarks/bench.py                # sizes 1e4, 1e5, 1e6 (about 2-3 minutes)
+    .venv/bin/python benchmarks/bench.py --quick        # sizes 1e4, 1e5, fewer reference runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run as a script: make `benchmarks` and `sim` importable
+
+import mesa  # noqa: E402
+import numpy as np  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from benchmarks.reference import ReferenceModel  # noqa: E402
+from sim.lanes import simulate_chunk  # noqa: E402
+from sim.scenario import load_scenario  # noqa: E402
+
+DEFAULT_SCENARIO = ROOT / "scenarios" / "csto_2022.yaml"
+PROBE = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+seconds = time.perf_counter() - start
+peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_kb": peak_kb, "returncode": done.returncode,
+                  "stderr": done.stderr[-3000:]}))
+"""
+
+
+def alliance_command() -> list[str]:
+    """The `alliance` console script beside this interpreter, or the CLI module through it."""
+    script = Path(sys.executable).parent / "alliance"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from sim.cli import main; main()"]
+
+
+def time_batch(
+    scenario: Path, runs: int, seed: int, workers: int, chunk_size: int | None, out: Path
+) -> dict[str, Any]:
+    """Run `alliance batch` in a fresh probe process: wall seconds and peak memory of the tree."""
+    command = [
+        *alliance_command(),
+        "batch",
+        str(scenario),
+        "--runs",
+        str(runs),
+        "--seed",
+        str(seed),
+        "--out",
+        str(out),
+        "--workers",
+        str(workers),
+        "--force",
+        "--no-summary",
+    ]
+    if chunk_size:
+        command += ["--chunk-size", str(chunk_size)]
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, *command], capture_output=True, text=True, check=True
+    )
+    result = json.loads(probe.stdout)
+    if result["returncode"] != 0:
+        raise SystemExit(f"alliance batch failed ({' '.join(command)}):\n{result['stderr']}")
+    return {
+        "runs": runs,
+        "seconds": result["seconds"],
+        "runs_per_second": runs / result["seconds"],
+        "peak_rss_mb": result["peak_kb"] / 1024,
+    }
+
+
+def time_reference(scenario: Path, runs: int, seed: int, workers: int) -> dict[str, Any]:
+    """`mesa.batch_run` over the reference model: one model per run, `workers` processes."""
+    months = load_scenario(scenario).months
+    start = time.perf_counter()
+    results = mesa.batch_run(
+        ReferenceModel,
+        {"scenario": str(scenario)},
+        rng=list(range(seed, seed + runs)),
+        max_steps=months,
+        number_processes=workers,
+        display_progress=False,
+    )
+    seconds = time.perf_counter() - start
+    if len(results) != runs:
+        raise SystemExit(f"mesa.batch_run returned {len(results)} rows for {runs} runs")
+    return {"runs": runs, "seconds": seconds, "runs_per_second": runs / seconds}
+
+
+def time_chunk(scenario: Path, lanes: int, seed: int) -> dict[str, Any]:
+    """One chunk of lanes in this process, with monthly aggregates (what a batch worker does)."""
+    compiled = load_scenario(scenario)
+    simulate_chunk(compiled, seed, 0, 1000)  # warm up imports and caches
+    start, cpu = time.perf_counter(), time.process_time()
+    simulate_chunk(compiled, seed, 0, lanes)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+    return {
+        "lanes": lanes,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "runs_per_cpu_second": lanes / cpu_seconds,
+    }
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_gb, 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "mesa": mesa.__version__,
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Time the lane engine (alliance batch) against mesa.batch_run over the "
+        "reference model, and measure peak memory by batch size."
+    )
+    parser.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO, help="scenario file")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="processes for both engines"
+    )
+    parser.add_argument(
+        "--sizes",
+        type=lambda s: [int(float(x)) for x in s.split(",")],
+        default=[10_000, 100_000, 1_000_000],
+        help="batch sizes for the memory table, comma-separated (default 1e4,1e5,1e6); the "
+        "largest also gives the engine's runs per second",
+    )
+    parser.add_argument(
+        "--reference-runs", type=int, default=4000, help="runs of mesa.batch_run (default 4000)"
+    )
+    parser.add_argument(
+        "--chunk-lanes", type=int, default=50_000, help="lanes of the in-process chunk timing"
+    )
+    parser.add_argument(
+        "--chunk-size", type=int, default=None, help="--chunk-size for alliance batch"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed for every run")
+    parser.add_argument(
+        "--quick", action="store_true", help="sizes 1e4,1e5 and 600 reference runs (~1 minute)"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes = [s for s in args.sizes if s <= 100_000] or [10_000]
+        args.reference_runs = min(args.reference_runs, 600)
+    return args
+
+
+def main() -> None:
+    """Run every measurement, then print the tables and the ratio."""
+    args = parse_args()
+    console = Console()
+    figures: dict[str, Any] = {"machine": machine(), "workers": args.workers}
+    sizes = sorted(args.sizes)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with (
+        Progress(*columns, console=console, transient=True) as progress,
+        tempfile.TemporaryDirectory(prefix="alliance-bench-") as tmp,
+    ):
+        step = progress.add_task("", total=None)
+        progress.update(step, description=f"mesa.batch_run: {args.reference_runs} reference runs")
+        figures["reference"] = time_reference(
+            args.scenario, args.reference_runs, args.seed, args.workers
+        )
+        progress.update(step, description=f"lane engine: one chunk of {args.chunk_lanes} lanes")
+        figures["chunk"] = time_chunk(args.scenario, args.chunk_lanes, args.seed)
+        figures["batches"] = []
+        for size in sizes:
+            progress.update(step, description=f"alliance batch --runs {size:,}")
+            out = Path(tmp) / f"batch-{size}"
+            figures["batches"].append(
+                time_batch(args.scenario, size, args.seed, args.workers, args.chunk_size, out)
+            )
+    engine = figures["batches"][-1]
+    figures["ratio"] = engine["runs_per_second"] / figures["reference"]["runs_per_second"]
+    smallest, largest = figures["batches"][0], figures["batches"][-1]
+    figures["memory_ratio"] = largest["peak_rss_mb"] / smallest["peak_rss_mb"]
+    report(console, figures, args)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def report(console: Console, figures: dict[str, Any], args: argparse.Namespace) -> None:
+    """Print the machine, the speed comparison and the memory table."""
+    m = figures["machine"]
+    console.print(
+        f"[bold]Machine[/]: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, load "
+        f"{m['load_average_1min']} at the start; Python {m['python']}, numpy {m['numpy']}, "
+        f"mesa {m['mesa']}. Scenario {args.scenario.name}, {args.workers} worker(s)."
+    )
+    ref, engine, chunk = figures["reference"], figures["batches"][-1], figures["chunk"]
+    speed = Table(title="Replications per second")
+    for name in ("engine", "runs", "seconds", "runs/s"):
+        speed.add_column(name, justify="right" if name != "engine" else "left")
+    speed.add_row(
+        "mesa.batch_run, reference model",
+        f"{ref['runs']:,}",
+        f"{ref['seconds']:.1f}",
+        f"{ref['runs_per_second']:,.0f}",
+    )
+    speed.add_row(
+        "alliance batch (lane engine)",
+        f"{engine['runs']:,}",
+        f"{engine['seconds']:.1f}",
+        f"{engine['runs_per_second']:,.0f}",
+    )
+    speed.add_row(
+        "one chunk in-process, per CPU second",
+        f"{chunk['lanes']:,}",
+        f"{chunk['cpu_seconds']:.2f}",
+        f"{chunk['runs_per_cpu_second']:,.0f}",
+    )
+    console.print(speed)
+    console.print(f"[bold]Ratio[/] alliance batch / mesa.batch_run: {figures['ratio']:,.0f}x")
+    memory = Table(title="alliance batch: wall time and peak memory (largest process)")
+    for name in ("runs", "seconds", "runs/s", "peak RSS MB"):
+        memory.add_column(name, justify="right")
+    for row in figures["batches"]:
+        memory.add_row(
+            f"{row['runs']:,}",
+            f"{row['seconds']:.1f}",
+            f"{row['runs_per_second']:,.0f}",
+            f"{row['peak_rss_mb']:.0f}",
+        )
+    console.print(memory)
+    console.print(
+        f"Peak memory, largest over smallest batch: {figures['memory_ratio']:.2f}x "
+        f"({figures['batches'][-1]['runs']:,} vs {figures['batches'][0]['runs']:,} runs)."
+    )
+
+
+if __name__ == "__main__":
+    main()
