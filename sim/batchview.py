@@ -114,7 +114,7 @@ def batch_command(
     if plot:
         from sim.plots import plot as draw
 
-        console.print(f"figure: {draw([out], 'defection-curves')}", highlight=False)
+        console.print(f"figure: {draw([out], 'defection-curves')}", highlight=False, soft_wrap=True)
     return 0
 
 

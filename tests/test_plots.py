@@ -16,7 +16,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 import pytest
-from result_dirs import make_batch, make_sensitivity, make_sweep
+from result_dirs import SCENARIOS, make_batch, make_sensitivity, make_sweep
 
 from sim.errors import InputError
 from sim.plots import figure, plot
@@ -288,3 +288,17 @@ def test_plot_refuses_a_suffix_that_contradicts_the_format(dirs, tmp_path):
         plot([dirs["war"]], "trust", out=tmp_path / "trust.png", fmt="svg")
     with pytest.raises(InputError, match="unknown event kind"):
         figure([dirs["war"]], "trust", events="crisis,parade")
+
+
+def test_batch_plot_prints_the_whole_figure_path_on_one_line(tmp_path):
+    out = tmp_path / "a_batch_directory_with_a_long_name_as_users_give_them" / "csto_2022"
+    done = subprocess.run(
+        [*ALLIANCE, "batch", str(SCENARIOS / "csto_2022.yaml"), "--out", str(out)]
+        + ["--runs", "1000", "--workers", "1", "--no-summary", "--plot"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    figure_path = out / "figures" / "defection-curves.png"
+    assert f"figure: {figure_path}" in done.stdout.splitlines()
+    assert figure_path.read_bytes().startswith(b"\x89PNG")
