@@ -19,7 +19,7 @@ import pytest
 from result_dirs import SCENARIOS, make_batch, make_sensitivity, make_sweep
 
 from sim.errors import InputError
-from sim.plots import figure, plot
+from sim.plots import figure, plot, sensitivity_bars, sweep_heatmap
 from sim.plots.style import EVENT_MARKER_GID, LINESTYLES, MARKERS, series_style
 from sim.results import load
 
@@ -302,3 +302,40 @@ def test_batch_plot_prints_the_whole_figure_path_on_one_line(tmp_path):
     figure_path = out / "figures" / "defection-curves.png"
     assert f"figure: {figure_path}" in done.stdout.splitlines()
     assert figure_path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_heatmap_of_a_sampled_design_and_of_a_single_parameter():
+    rng = np.random.default_rng(5)
+    points = pd.DataFrame({"point": range(12), "a": rng.random(12), "b": rng.random(12)})
+    sampled = points.assign(outcome="P(exit)", estimate=points["a"] * 0.5, n=100)
+    sampled = sampled.assign(low=sampled.estimate * 0.9, high=sampled.estimate * 1.1)
+    (ax,) = panels(sweep_heatmap(sampled))
+    dots = by_gid(ax.collections, "heatmap")["heatmap"]
+    ordered = sampled.sort_values(["a", "b"])
+    assert np.allclose(dots.get_offsets(), ordered[["a", "b"]].to_numpy())
+    assert np.allclose(dots.get_array(), ordered["estimate"])
+    single = sampled.drop(columns="b")
+    (ax,) = panels(sweep_heatmap(single))
+    line = by_gid(ax.lines, "sweep-curve")["sweep-curve"]
+    order = np.argsort(single["a"].to_numpy())
+    assert np.allclose(line.get_ydata(), single["estimate"].to_numpy()[order])
+    assert ax.get_xlabel() == "a" and ax.get_ylabel() == "probability (%)"
+
+
+def test_morris_bars_are_ranked_by_mu_star_with_sigma_marked():
+    indices = pd.DataFrame(
+        {
+            "outcome": "active members at 2030-12",
+            "parameter": ["x", "y", "z"],
+            "method": "morris",
+            "mu_star": [0.2, 0.9, 0.5],
+            "mu_star_conf": [0.05, 0.1, 0.05],
+            "sigma": [0.1, 0.3, 0.2],
+        }
+    )
+    (ax,) = panels(sensitivity_bars(indices))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x", "z", "y"]
+    bars = [c for c in ax.containers if "mu*" in c.get_label()][0]
+    assert [bar.get_width() for bar in bars] == [0.2, 0.5, 0.9]
+    sigma = [line for line in ax.lines if line.get_label().startswith("sigma")][0]
+    assert list(sigma.get_xdata()) == [0.1, 0.2, 0.3]
