@@ -12,6 +12,7 @@ from sim.errors import InputError
 from sim.scenario import load_scenario
 
 SCENARIO_ENV = "ALLIANCE_VIZ_SCENARIO"
+TELEMETRY_ENV = "SOLARA_TELEMETRY_MIXPANEL_ENABLE"
 
 
 def solara_command(host: str, port: int, open_browser: bool) -> list[str]:
@@ -35,7 +36,11 @@ def serve(scenario: Path, host: str, port: int, open_browser: bool) -> int:
     """Check the scenario and the port, then run the page until interrupted; return its status."""
     load_scenario(scenario)
     check_port_free(host, port)
-    env = {**os.environ, SCENARIO_ENV: str(Path(scenario).resolve())}
+    env = {
+        TELEMETRY_ENV: "False",  # solara reports usage to a web service unless told not to
+        **os.environ,
+        SCENARIO_ENV: str(Path(scenario).resolve()),
+    }
     print(f"serving {scenario} at http://{host}:{port}/ (Ctrl-C stops)", flush=True)
     try:
         return subprocess.call(solara_command(host, port, open_browser), env=env)
