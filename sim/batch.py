@@ -21,13 +21,14 @@ from sim import store
 from sim.chunkfiles import AGGREGATES, PASSAGE, TRAJECTORIES, encode_chunk
 from sim.engines import available_cores, make_engine
 from sim.errors import InputError
+from sim.lanes import simulate_chunk
 from sim.parameters import BY_NAME
 from sim.scenario import Scenario, load_scenario, with_parameters
 from sim.streams import STREAM_BLOCK
 
 KIND = "batch"
 SCENARIO_COPY = "scenario.yaml"
-MAX_CHUNK = 50_000  # lanes per chunk by default: ~40 MB per worker for a 5-member scenario
+MAX_CHUNK = 50_000  # lanes per chunk by default: ~60 MB per worker for a 5-member scenario
 MAX_TRAJECTORY_RUNS = 10_000
 CHUNKS_PER_WORKER = 4  # default chunking aims for this many chunks per worker (load balance)
 RESUME_FIELDS = (
@@ -83,8 +84,6 @@ class BatchOutcome:
 
 def compute_chunk(task: ChunkTask) -> ChunkDone:
     """Simulate one chunk and encode its tables (runs in a worker process or on a cluster)."""
-    from sim.lanes import simulate_chunk
-
     cpu_start = time.process_time()
     result = simulate_chunk(
         task.scenario,
@@ -219,8 +218,8 @@ def run_batch(
     overrides = overrides or {}
     planned_workers = workers or available_cores()
     size = min(chunk_size or default_chunk_size(runs, planned_workers), runs)
-    if resume and chunk_size is None:
-        size = store.read_manifest(out, KIND).get("chunk_size", size) if out.exists() else size
+    if resume and chunk_size is None and (out / store.MANIFEST).is_file():
+        size = store.read_manifest(out, KIND).get("chunk_size", size)
     asked = batch_manifest(scenario, runs, seed, size, overrides, trajectories)
     try:
         manifest = store.prepare_output(
