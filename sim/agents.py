@@ -98,6 +98,8 @@ class Member(mesa.Agent):
         self.outside_options = values["outside_options"]
         self.domestic_pressure = np.full(lanes, values["domestic_pressure"])
         self.baseline_domestic = values["domestic_pressure"]
+        # Working rows for the monthly rules, so that stepping allocates no lane-sized arrays.
+        self._work = np.empty((2, lanes))
         self.status = np.full(lanes, int(values["status"]), dtype=np.int8)
         self.balance = np.zeros(lanes)
 
@@ -141,7 +143,7 @@ class Member(mesa.Agent):
             (self.trust, self.baseline_trust, p["trust_drift"]),
             (self.domestic_pressure, self.baseline_domestic, p["domestic_decay"]),
         ):
-            gap = np.subtract(baseline, value)
+            gap = np.subtract(baseline, value, out=self._work[0])
             gap *= rate
             value += gap
 
@@ -150,21 +152,22 @@ class Member(mesa.Agent):
 
         Protection counts only the threat the member cannot meet with its own capacity.
         """
-        stay = p["protection_weight"] * self.trust
+        stay, term = self._work
+        np.multiply(p["protection_weight"], self.trust, out=stay)
         stay *= patron_capacity
         stay *= self.unmet_threat
         stay += p["dependence_weight"] * self.dependence
-        retaliation = p["retaliation_weight"] * patron_capacity
-        retaliation *= self.dependence
-        stay += retaliation
-        leave = p["outside_weight"] * self.outside_options
-        leave += p["domestic_weight"] * self.domestic_pressure
-        leave += p["contagion_weight"] * others_out
-        np.subtract(leave, stay, out=self.balance)
+        np.multiply(p["retaliation_weight"], patron_capacity, out=term)
+        term *= self.dependence
+        stay += term
+        leave = np.multiply(p["domestic_weight"], self.domestic_pressure, out=self.balance)
+        leave += p["outside_weight"] * self.outside_options
+        leave += np.multiply(p["contagion_weight"], others_out, out=term)
+        leave -= stay  # the balance, computed in place
 
-    def forward_hazard(self, p: dict) -> np.ndarray:
+    def forward_hazard(self, p: dict, out: np.ndarray | None = None) -> np.ndarray:
         """Monthly chance of one step toward exit from the current stage (0 once withdrawn)."""
-        log_odds = p["hazard_slope"] * self.balance
+        log_odds = np.multiply(p["hazard_slope"], self.balance, out=out)
         log_odds += p["disengage_intercept"]
         later = np.flatnonzero(self.status != ACTIVE)
         if later.size:
@@ -191,7 +194,7 @@ class Member(mesa.Agent):
         Withdrawal is absorbing. Returns the previous status.
         """
         before = self.status.copy()
-        step = (u < self.forward_hazard(p)).view(np.int8)
+        step = (u < self.forward_hazard(p, out=self._work[0])).view(np.int8)
         can_return = np.flatnonzero((before == DISENGAGED) | (before == FROZEN))
         if can_return.size:
             back = self.back_hazard(p, can_return)

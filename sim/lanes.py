@@ -50,16 +50,17 @@ class MonthlyAggregates:
 
     def add_month(self, t: int, model: AllianceModel) -> None:
         """Fold the model's state at the end of month t into the sums."""
+        work = (np.empty(model.lanes), np.empty(model.lanes, dtype=np.int64))
         for member in model.members:
             i = member.index
-            self.trust_sum[t, i] += _fixed_point(member.trust).sum()
-            self.trust_hist[t, i] += _histogram(member.trust)
+            self.trust_sum[t, i] += _fixed_point(member.trust, work).sum()
+            self.trust_hist[t, i] += _histogram(member.trust, work[0])
             counts = _stage_counts(member.status)
             self.stage_counts[t, i] += counts
             self.active_sum[t] += counts[0]
         capacity = model.patron.capacity
-        self.capacity_sum[t] += _fixed_point(capacity).sum()
-        self.capacity_hist[t] += _histogram(capacity)
+        self.capacity_sum[t] += _fixed_point(capacity, work).sum()
+        self.capacity_hist[t] += _histogram(capacity, work[0])
 
     def merge(self, other: MonthlyAggregates) -> MonthlyAggregates:
         """The aggregates of both sets of runs together."""
@@ -82,14 +83,18 @@ _ARRAYS = (
 )
 
 
-def _fixed_point(values: np.ndarray) -> np.ndarray:
-    return (values * SUM_SCALE).astype(np.int64)
+def _fixed_point(values: np.ndarray, work: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """`(values * SUM_SCALE).astype(np.int64)`, written into the working arrays."""
+    scaled, fixed = work
+    np.multiply(values, SUM_SCALE, out=scaled)
+    np.copyto(fixed, scaled, casting="unsafe")
+    return fixed
 
 
-def _histogram(values: np.ndarray) -> np.ndarray:
+def _histogram(values: np.ndarray, work: np.ndarray) -> np.ndarray:
     """Counts of values in [0, 1] in BINS equal bins, 1.0 in the last one (int16 bin indices
     convert several times faster than int64 ones)."""
-    counts = np.bincount((values * BINS).astype(np.int16), minlength=BINS + 1)
+    counts = np.bincount(np.multiply(values, BINS, out=work).astype(np.int16), minlength=BINS + 1)
     counts[BINS - 1] += counts[BINS:].sum()
     return counts[:BINS]
 

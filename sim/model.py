@@ -10,7 +10,7 @@ import numpy as np
 
 from sim.agents import FROZEN, WITHDRAWN, Member, Patron
 from sim.parameters import lane_parameters
-from sim.scenario import Scenario, load_scenario, with_parameters
+from sim.scenario import MonthEvents, Scenario, load_scenario, with_parameters
 from sim.schema import STAGES
 from sim.streams import AGAINST_MEMBER, ANSWER, BACKED, CRISIS, TRANSITION, LaneUniforms
 
@@ -66,6 +66,7 @@ class AllianceModel(mesa.Model):
         for member in self.members:
             self._record_first_passage(member, every_lane)
         self._crisis_rate: np.ndarray | None = None
+        self._others_out = np.empty(lanes)  # working row: how many other members have gone
         self.log_events = lanes == 1 if log_events is None else log_events
         self.event_log: list[dict[str, Any]] = []
 
@@ -80,8 +81,8 @@ class AllianceModel(mesa.Model):
         if t >= sc.months:
             self.running = False
             return
-        u = self.uniforms.next_month()
         history = sc.events.get(t)
+        u = self.uniforms.next_month(self._draws_used(t, history))
         self.patron.drain_and_recover(sc.drain[t], p)
         if history:
             for req in history.requests:
@@ -98,6 +99,14 @@ class AllianceModel(mesa.Model):
         self._exits(u[TRANSITION], history.statuses if history else [])
         self.month += 1
         self.running = self.month < sc.months
+
+    def _draws_used(self, t: int, history: MonthEvents | None) -> tuple[int, ...] | None:
+        """Which uniforms month t reads (None: all); the streams skip the others unchanged."""
+        if t > self.scenario.history_end:
+            return None
+        if history and any(req.response < 0 for req in history.requests):
+            return (ANSWER, TRANSITION)
+        return (TRANSITION,)
 
     def _request(
         self,
@@ -163,7 +172,7 @@ class AllianceModel(mesa.Model):
         total_gone = sum(gone)
         every_lane = np.arange(self.lanes) if forced else None
         for member in self.members:
-            others_out = (total_gone - gone[member.index]) * 0.5
+            others_out = np.multiply(total_gone - gone[member.index], 0.5, out=self._others_out)
             member.update_balance(self.patron.capacity, others_out, self.rule_p)
             before = member.transition(u[member.index], self.rule_p)
             moved = np.flatnonzero(member.status > before)

@@ -8,6 +8,8 @@ random numbers). Replications are grouped in blocks of `STREAM_BLOCK`; block k d
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 STREAM_BLOCK = 1000
@@ -38,7 +40,9 @@ class LaneUniforms:
         self.replications = replications
         self.members = members
         self.points = points
+        self._u: np.ndarray | None = None
         self._buffer: np.ndarray | None = None
+        self._drawn: set[int] = set()
 
     @classmethod
     def from_generator(cls, rng: np.random.Generator, lanes: int, members: int) -> LaneUniforms:
@@ -66,26 +70,57 @@ class LaneUniforms:
     def lanes(self) -> int:
         return self.replications * self.points
 
-    def next_month(self) -> np.ndarray:
+    def next_month(self, draws: Iterable[int] | None = None) -> np.ndarray:
         """Draw this month's uniforms for every lane, shape (DRAWS, members, lanes).
 
-        Each block's numbers are drawn into a small buffer and copied to their lanes, which
-        costs far less than building the month from freshly allocated pieces.
+        With `draws` (indices into DRAWS), only those rows are drawn and the others hold NaN;
+        each stream skips the rest exactly as if it had drawn them (PCG64 `advance`), so every
+        later number is the same as without `draws`. The model asks only for what a month
+        uses (in replayed history, just the transition draws). The returned array is reused:
+        it is valid until the next call.
         """
-        shape = (len(DRAWS), self.members, self.block)
-        u = np.empty((len(DRAWS), self.members, self.lanes))
-        if len(self.generators) == 1 and self.offset == 0 and self.block == self.lanes:
-            return self.generators[0].random(out=u)
-        if self._buffer is None:
-            self._buffer = np.empty(shape)
+        rows = len(DRAWS)
+        wanted = set(range(rows)) if draws is None else set(draws)
+        direct = len(self.generators) == 1 and self.offset == 0 and self.block == self.lanes
+        if self._u is None:
+            self._u = np.full((rows, self.members, self.lanes), np.nan)
+            self._buffer = self._u if direct else np.empty((rows, self.members, self.block))
+            self._drawn = set(range(rows))
+        u, buffer = self._u, self._buffer
+        for row in self._drawn - wanted:
+            u[row] = np.nan
+        self._drawn = wanted
+        segments = _segments([row in wanted for row in range(rows)])
+        skip_per_row = self.members * self.block
         start = -self.offset  # lane of the current block's first number
         for generator in self.generators:
-            generator.random(out=self._buffer)
-            low, high = max(start, 0), min(start + self.block, self.replications)
-            u[:, :, low:high] = self._buffer[:, :, low - start : high - start]
+            for first, stop, drawn in segments:
+                if drawn:
+                    generator.random(out=buffer[first:stop])
+                else:
+                    generator.bit_generator.advance((stop - first) * skip_per_row)
+            if not direct:
+                low, high = max(start, 0), min(start + self.block, self.replications)
+                for first, stop, drawn in segments:
+                    if drawn:
+                        u[first:stop, :, low:high] = buffer[
+                            first:stop, :, low - start : high - start
+                        ]
             start += self.block
+        width = self.replications
         for point in range(1, self.points):
-            u[:, :, point * self.replications : (point + 1) * self.replications] = u[
-                :, :, : self.replications
-            ]
+            for first, stop, drawn in segments:
+                if drawn:
+                    u[first:stop, :, point * width : (point + 1) * width] = u[first:stop, :, :width]
         return u
+
+
+def _segments(flags: list[bool]) -> list[tuple[int, int, bool]]:
+    """Maximal runs of equal flags as (first, stop, flag): draw or skip whole runs of rows."""
+    runs: list[tuple[int, int, bool]] = []
+    for row, flag in enumerate(flags):
+        if runs and runs[-1][2] == flag:
+            runs[-1] = (runs[-1][0], row + 1, flag)
+        else:
+            runs.append((row, row + 1, flag))
+    return runs
