@@ -132,7 +132,21 @@ def summarize_command(console: Console, directory: Path, show_table: bool = True
     """Compute and write a batch's summaries, print the table; return the summary folder."""
     from sim.results import summarize
 
-    results, folder = summarize(directory)
+    with Progress(
+        TextColumn("[bold]summarizing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("chunks"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("summarizing", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        results, folder = summarize(directory, on_chunk=advance)
     if show_table:
         for table in summary_tables(results.by_date, results.alliance, results.scenario):
             console.print(table)
