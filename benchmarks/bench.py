@@ -163,12 +163,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--sizes",
         type=lambda s: [int(float(x)) for x in s.split(",")],
-        default=[10_000, 100_000, 1_000_000],
-        help="batch sizes for the memory table, comma-separated (default 1e4,1e5,1e6); the "
-        "largest also gives the engine's runs per second",
+        default=None,
+        help="batch sizes for the memory table, comma-separated (default 1e4,1e5,1e6; quick: "
+        "1e4,1e5); the largest also gives the engine's runs per second",
     )
     parser.add_argument(
-        "--reference-runs", type=int, default=4000, help="runs of mesa.batch_run (default 4000)"
+        "--reference-runs",
+        type=int,
+        default=None,
+        help="runs of mesa.batch_run (default 4000; quick: 1000)",
     )
     parser.add_argument(
         "--chunk-lanes", type=int, default=50_000, help="lanes of the in-process chunk timing"
@@ -178,13 +181,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=1, help="seed for every run")
     parser.add_argument(
-        "--quick", action="store_true", help="sizes 1e4,1e5 and 600 reference runs (~1 minute)"
+        "--quick", action="store_true", help="sizes 1e4,1e5 and 1000 reference runs (~1 minute)"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
-    if args.quick:
-        args.sizes = [s for s in args.sizes if s <= 100_000] or [10_000]
-        args.reference_runs = min(args.reference_runs, 600)
+    if args.sizes is None:
+        args.sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
+    if args.reference_runs is None:
+        args.reference_runs = 1000 if args.quick else 4000
     return args
 
 

@@ -1,9 +1,10 @@
-"""Does the lane engine follow the reference's rules? Compare first-passage months statistically.
+"""Does the lane engine follow the reference's rules? Compare their runs statistically.
 
-For every member and stage, two two-sample tests between the reference (benchmarks/reference.py)
-and the lane engine (sim.lanes.simulate_chunk): Fisher's exact test on reached / not reached by
-the horizon, and Kolmogorov-Smirnov on the month among runs that reached it. Holm's correction
-keeps the chance of any false alarm over all tests at `alpha`.
+Two-sample tests between the reference (benchmarks/reference.py) and the lane engine
+(sim.lanes.simulate_chunk): for every member and stage, Fisher's exact test on reached / not
+reached by the horizon and Kolmogorov-Smirnov on the month among runs that reached it; for every
+member, Kolmogorov-Smirnov on trust at the horizon. Holm's correction keeps the chance of any
+false alarm over all tests at `alpha`.
 
     .venv/bin/python -m benchmarks.oracle scenarios/csto_2022.yaml --perturb hazard_slope=2.7
 
@@ -14,6 +15,7 @@ runs the comparison from the command line, optionally with a parameter of the la
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,36 +26,55 @@ from sim.lanes import STAGE_NAMES, simulate_chunk
 from sim.scenario import Scenario, load_scenario
 
 MIN_REACHED = 20  # below this many runs reaching a stage in a sample, months are not compared
+TRUST_RUNS = 10_000  # lane-engine runs whose trust at the horizon is compared (full trajectories)
 
 
-def reference_first_passage(
+@dataclass
+class Sample:
+    """What the comparison reads from a set of runs of one engine."""
+
+    first_passage: np.ndarray  # (runs, members, 3) int16 months, -1 = not reached
+    final_trust: np.ndarray  # (runs', members) trust at the end of the horizon
+
+
+def reference_sample(
     scenario: Scenario, runs: int, seed: int, parameters: dict[str, float] | None = None
-) -> np.ndarray:
-    """First-passage months (runs, members, 3) of `runs` reference models seeded seed, seed+1..."""
-    out = np.empty((runs, len(scenario.members), 3), dtype=np.int16)
+) -> Sample:
+    """`runs` reference models seeded seed, seed + 1, ..."""
+    first_passage = np.empty((runs, len(scenario.members), 3), dtype=np.int16)
+    final_trust = np.empty((runs, len(scenario.members)))
     for r in range(runs):
         model = ReferenceModel(scenario, parameters, rng=seed + r)
         while model.running:
             model.step()
-        out[r] = model.first_passage
-    return out
+        first_passage[r] = model.first_passage
+        final_trust[r] = [member.trust for member in model.members]
+    return Sample(first_passage, final_trust)
 
 
-def engine_first_passage(
+def engine_sample(
     scenario: Scenario, runs: int, seed: int, parameters: dict[str, float] | None = None
-) -> np.ndarray:
-    """First-passage months (runs, members, 3) of the lane engine's replications 0..runs-1."""
-    return simulate_chunk(scenario, seed, 0, runs, parameters, aggregate=False).first_passage
+) -> Sample:
+    """The lane engine's replications 0..runs-1 (trust from the first TRUST_RUNS of them)."""
+    passage = simulate_chunk(scenario, seed, 0, runs, parameters, aggregate=False).first_passage
+    paths = simulate_chunk(
+        scenario, seed, 0, min(runs, TRUST_RUNS), parameters, aggregate=False, trajectories=True
+    ).trajectories
+    return Sample(passage, paths["trust"][-1].T.astype(float))
 
 
-def compare_first_passage(
-    reference: np.ndarray, engine: np.ndarray, members: list[str], alpha: float = 0.001
+def compare_samples(
+    reference: Sample, engine: Sample, members: list[str], alpha: float = 0.001
 ) -> pd.DataFrame:
-    """One row per member, stage and test: p-value, Holm-adjusted p-value and rejection."""
+    """One row per member, stage and test: p-value, Holm-adjusted p-value and rejection.
+
+    Per member and stage: reached by the horizon (Fisher) and month if reached (KS); per
+    member: trust at the horizon (KS), which sees rules that move trust without moving exits.
+    """
     rows = []
     for i, member in enumerate(members):
         for s, stage in enumerate(STAGE_NAMES):
-            a, b = reference[:, i, s], engine[:, i, s]
+            a, b = reference.first_passage[:, i, s], engine.first_passage[:, i, s]
             reached_a, reached_b = a[a >= 0], b[b >= 0]
             table = [
                 [len(reached_a), len(a) - len(reached_a)],
@@ -66,6 +87,10 @@ def compare_first_passage(
                 p_month = stats.ks_2samp(reached_a, reached_b).pvalue
                 medians = (float(np.median(reached_a)), float(np.median(reached_b)))
                 rows.append((member, stage, "month if reached (KS)", *medians, p_month))
+        trust_a, trust_b = reference.final_trust[:, i], engine.final_trust[:, i]
+        medians = (float(np.median(trust_a)), float(np.median(trust_b)))
+        p_trust = stats.ks_2samp(trust_a, trust_b).pvalue
+        rows.append((member, "-", "trust at the horizon (KS)", *medians, p_trust))
     table = pd.DataFrame(
         rows, columns=["member", "stage", "test", "reference", "engine", "p_value"]
     )
@@ -102,9 +127,9 @@ def main() -> None:
     args = parser.parse_args()
     scenario = load_scenario(args.scenario)
     perturbed = {k: float(v) for k, v in (item.split("=", 1) for item in args.perturb)}
-    reference = reference_first_passage(scenario, args.reference_runs, args.seed)
-    engine = engine_first_passage(scenario, args.engine_runs, args.seed, perturbed)
-    table = compare_first_passage(reference, engine, scenario.members, args.alpha)
+    reference = reference_sample(scenario, args.reference_runs, args.seed)
+    engine = engine_sample(scenario, args.engine_runs, args.seed, perturbed)
+    table = compare_samples(reference, engine, scenario.members, args.alpha)
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     verdict = "DIFFER" if table["rejected"].any() else "agree"

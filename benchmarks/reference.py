@@ -169,11 +169,13 @@ class ReferenceModel(mesa.Model):
         self.month = 0
         for member in self.members:
             member.record(0)
+        # Monthly series every step; the first passages (the outcome) once, at the last step:
+        # DataCollector deep-copies every value it stores, so a per-step copy would cost a lot.
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "capacity": lambda m: m.patron.capacity,
                 "active": lambda m: sum(x.status == ACTIVE for x in m.members),
-                "first_passage": lambda m: tuple(s for x in m.members for s in x.first_passage),
+                "first_passage": lambda m: None if m.running else m.outcome(),
             }
         )
 
@@ -222,6 +224,10 @@ class ReferenceModel(mesa.Model):
             self.members[i].status = stage
         for member in self.members:
             member.record(self.month)
+
+    def outcome(self) -> tuple[int, ...]:
+        """First-passage months, member by member, stage by stage (what batch_run returns)."""
+        return tuple(month for member in self.members for month in member.first_passage)
 
     @property
     def first_passage(self) -> list[list[int]]:

@@ -8,13 +8,18 @@ replications of a batch seed, optionally repeated for several parameter points (
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.agents import WITHDRAWN
-from sim.model import AllianceModel
 from sim.scenario import Scenario
+from sim.schema import STAGES
 from sim.streams import LaneUniforms
+
+if TYPE_CHECKING:
+    from sim.model import AllianceModel
+
+WITHDRAWN = STAGES.index("withdrawn")
 
 BINS = 100  # histogram bins on [0, 1] for monthly quantiles (resolution 0.01)
 # Sums of values in [0, 1] are kept as integers in units of 1 / SUM_SCALE: integer addition is
@@ -136,6 +141,8 @@ def simulate_chunk(
         for k, v in (parameters or {}).items()
     }
     uniforms = LaneUniforms.from_seed(seed, first, replications, len(scenario.members), points)
+    from sim.model import AllianceModel  # here, so that reading chunk files needs no Mesa import
+
     model = AllianceModel(scenario, lanes, lane_params, rng=seed, uniforms=uniforms)
     agg = MonthlyAggregates.empty(scenario.months, len(scenario.members)) if aggregate else None
     traj = _empty_trajectories(scenario, lanes) if trajectories else None

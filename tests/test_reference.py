@@ -2,23 +2,19 @@
 
 The reference (benchmarks/reference.py) is the readable specification; if a change to the lane
 engine (or to the reference) makes the two disagree on when members disengage, freeze or
-withdraw, this test fails and names the member, stage and test. About 20-30 s (5,000 reference
-runs dominate).
+withdraw, or on trust at the horizon, this test fails and names the member, stage and test.
+About 30-40 s on 2 cores (5,000 reference runs dominate).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import mesa
 import numpy as np
 import pytest
 
-from benchmarks.oracle import (
-    compare_first_passage,
-    engine_first_passage,
-    holm,
-    reference_first_passage,
-)
+from benchmarks.oracle import Sample, compare_samples, engine_sample, holm, reference_sample
 from benchmarks.reference import ReferenceModel
 from sim.scenario import load_scenario
 
@@ -29,31 +25,54 @@ FAMILY_ALPHA = 0.001
 
 
 @pytest.fixture(scope="module")
-def reference_sample() -> np.ndarray:
-    """First-passage months of the reference runs, shared by the tests below."""
-    return reference_first_passage(load_scenario(SCENARIO), REFERENCE_RUNS, seed=20221123)
+def reference_runs() -> Sample:
+    """The reference runs, shared by the tests below."""
+    return reference_sample(load_scenario(SCENARIO), REFERENCE_RUNS, seed=20221123)
 
 
 @pytest.mark.slow
-def test_lane_engine_matches_reference_first_passage_distribution(reference_sample):
+def test_lane_engine_matches_reference_distributions(reference_runs):
     scenario = load_scenario(SCENARIO)
-    reference = reference_sample
-    engine = engine_first_passage(scenario, ENGINE_RUNS, seed=20221123)
-    table = compare_first_passage(reference, engine, scenario.members, FAMILY_ALPHA)
+    engine = engine_sample(scenario, ENGINE_RUNS, seed=20221123)
+    table = compare_samples(reference_runs, engine, scenario.members, FAMILY_ALPHA)
     # The comparison must have something to compare: most cells carry a month test too.
     assert (table["test"] == "month if reached (KS)").sum() >= 10
+    assert (table["test"] == "trust at the horizon (KS)").sum() == len(scenario.members)
     rejected = table[table["rejected"]]
     assert rejected.empty, "engine and reference differ:\n" + rejected.to_string(index=False)
 
 
 @pytest.mark.slow
-def test_comparison_detects_a_changed_rule(reference_sample):
+@pytest.mark.parametrize(
+    ("changed", "seen_by"),
+    [
+        ({"withdraw_intercept": -5.5}, "reached (Fisher)"),  # exits: seen by first passages
+        ({"trust_spillover": 0.5}, "trust at the horizon (KS)"),  # barely moves exits here
+    ],
+)
+def test_comparison_detects_a_changed_rule(reference_runs, changed, seen_by):
     scenario = load_scenario(SCENARIO)
-    engine = engine_first_passage(
-        scenario, ENGINE_RUNS, seed=1, parameters={"withdraw_intercept": -5.5}
+    engine = engine_sample(scenario, ENGINE_RUNS, seed=1, parameters=changed)
+    table = compare_samples(reference_runs, engine, scenario.members, FAMILY_ALPHA)
+    assert table[table["test"] == seen_by]["rejected"].any()
+
+
+def test_batch_run_reports_each_runs_first_passages():
+    months = load_scenario(SCENARIO).months
+    rows = mesa.batch_run(
+        ReferenceModel,
+        {"scenario": str(SCENARIO)},
+        rng=[3, 4],
+        max_steps=months,
+        number_processes=1,
+        display_progress=False,
     )
-    table = compare_first_passage(reference_sample, engine, scenario.members, FAMILY_ALPHA)
-    assert table["rejected"].any()
+    assert [row["Step"] for row in rows] == [months, months]
+    for row, seed in zip(rows, (3, 4), strict=True):
+        model = ReferenceModel(SCENARIO, rng=seed)
+        while model.running:
+            model.step()
+        assert row["first_passage"] == model.outcome()
 
 
 def test_reference_model_is_reproducible_and_records_first_passage_in_order():
