@@ -167,6 +167,16 @@ class ExperimentSpec(Strict):
     outcomes: list[AnyOutcome] = Field(min_length=1)
     calibration: Calibration | None = None
 
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _mapping_or_all(cls, value: object) -> object:
+        if value != "all" and not isinstance(value, dict):
+            raise ValueError(
+                "expected a mapping of parameter names to ranges ({low, high}, {values}, or {} "
+                "for the documented range), or the word `all`"
+            )
+        return value
+
 
 @dataclass(frozen=True)
 class VariedParameter:
