@@ -8,7 +8,7 @@ shows each member's stage.
 
 SolaraViz rebuilds a model as `type(model)(**slider_values)` and reads `model.scenario` as a
 mesa Scenario, so the page drives `AllianceView`, a small mesa.Model holding one single-lane
-`AllianceModel` (whose `scenario` attribute is this project's compiled scenario file).
+`AllianceModel` (whose `alliance_scenario` attribute is this project's compiled scenario file).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class AllianceView(mesa.Model):
     def last_month(self) -> str:
         """Calendar label of the last simulated month ('' before the first step)."""
         done = self.alliance.month
-        return self.alliance.scenario.month_label(done - 1) if done else ""
+        return self.alliance.alliance_scenario.month_label(done - 1) if done else ""
 
     def step(self) -> None:
         """One calendar month."""
@@ -164,7 +164,7 @@ def slider_step(low: float, high: float, value: float) -> float:
 def status_panel(model: AllianceView) -> None:
     """The calendar month, the patron's capacity and each member's stage and trust."""
     sim = model.alliance
-    sc = sim.scenario
+    sc = sim.alliance_scenario
     span = f"{sc.month_label(0)} to {sc.month_label(sc.months - 1)}"
     with solara.Card("Status", style=CARD_STYLE):
         label = model.last_month or f"before {sc.month_label(0)}"
@@ -194,7 +194,7 @@ def status_panel(model: AllianceView) -> None:
 
 def events_panel(model: AllianceView) -> None:
     """The scenario's dated events, numbered as on the charts; those already replayed in bold."""
-    sc = model.alliance.scenario
+    sc = model.alliance.alliance_scenario
     done = model.last_month
     items = []
     for n, (_, events) in enumerate(event_groups(sc.timeline), start=1):
@@ -232,7 +232,7 @@ def capacity_chart(model: AllianceView) -> None:
 
 def _history_figure(model: AllianceView, series: dict[str, Any], ylabel: str, title: str) -> Figure:
     """Lines from the start to the current month over the full calendar, events marked."""
-    sc = model.alliance.scenario
+    sc = model.alliance.alliance_scenario
     months = sc.month_labels()
     x_all = month_end(months)
     start = month_end([sc.month_label(-1)])[0]

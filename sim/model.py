@@ -32,7 +32,8 @@ class AllianceModel(mesa.Model):
     """An alliance with a patron and members, stepped month by month over lanes.
 
     `parameters` values may be scalars or arrays with one value per lane. Randomness comes from
-    `model.rng` unless `uniforms` (a batch's per-replication streams) is given.
+    `model.rng` unless `uniforms` (a batch's per-replication streams) is given. The compiled
+    scenario is `alliance_scenario`; Mesa's own `scenario` attribute is left as Mesa sets it.
     """
 
     def __init__(
@@ -45,8 +46,10 @@ class AllianceModel(mesa.Model):
         log_events: bool | None = None,
     ):
         super().__init__(rng=rng)
-        self.scenario = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
-        sc = self.scenario
+        self.alliance_scenario = (
+            scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        )
+        sc = self.alliance_scenario
         self.lanes = lanes
         self.p = lane_parameters(with_parameters(sc, parameters or {}), lanes)
         self.rule_p = shared_where_uniform(self.p)
@@ -73,11 +76,13 @@ class AllianceModel(mesa.Model):
     @property
     def date(self) -> str:
         """Calendar month of the next step (or of the last one once the run has ended)."""
-        return self.scenario.month_label(min(self.month, self.scenario.months - 1))
+        return self.alliance_scenario.month_label(
+            min(self.month, self.alliance_scenario.months - 1)
+        )
 
     def step(self) -> None:
         """Advance every lane by one month: drain, requests, signals, drift, exits."""
-        sc, p, t = self.scenario, self.rule_p, self.month
+        sc, p, t = self.alliance_scenario, self.rule_p, self.month
         if t >= sc.months:
             self.running = False
             return
@@ -102,7 +107,7 @@ class AllianceModel(mesa.Model):
 
     def _draws_used(self, t: int, history: MonthEvents | None) -> tuple[int, ...] | None:
         """Which uniforms month t reads (None: all); the streams skip the others unchanged."""
-        if t > self.scenario.history_end:
+        if t > self.alliance_scenario.history_end:
             return None
         if history and any(req.response < 0 for req in history.requests):
             return (ANSWER, TRANSITION)
@@ -145,7 +150,7 @@ class AllianceModel(mesa.Model):
 
     def _random_crises(self, u: np.ndarray) -> None:
         """After the replayed history, each member meets a crisis at its monthly rate."""
-        sc = self.scenario
+        sc = self.alliance_scenario
         if self._crisis_rate is None:
             scale = self.rule_p["crisis_rate_scale"]
             self._crisis_rate = np.multiply.outer(sc.crisis_rate, scale)
@@ -198,7 +203,7 @@ class AllianceModel(mesa.Model):
 
     def _log(self, event: str, actor: str, detail: str, **extra: Any) -> None:
         entry = {
-            "date": self.scenario.month_label(self.month),
+            "date": self.alliance_scenario.month_label(self.month),
             "event": event,
             "actor": actor,
             "detail": detail,
