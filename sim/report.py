@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import html
 import io
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +21,9 @@ from matplotlib.figure import Figure
 
 from sim.parameters import BY_NAME
 from sim.plots import alliance_chart, defection_curves, fan_chart, load_batch
-from sim.plots.style import RC, readable_by_all
+from sim.plots.style import RC
 from sim.scenario import MEMBER_FIELDS
+from sim.store import write_bytes_atomic
 
 STYLE = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
@@ -48,17 +47,7 @@ def write_report(directory: Path, out: Path | None = None) -> Path:
     target = Path(out) if out is not None else directory / "report.html"
     if target.is_dir():
         target = target / "report.html"
-    text = build_report(results)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        readable_by_all(tmp)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_bytes_atomic(target, build_report(results).encode("utf-8"))
     return target
 
 

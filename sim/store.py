@@ -49,11 +49,19 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
+def readable_by_all(path: str | Path) -> None:
+    """Give a temporary file the permissions of an ordinary new file (mkstemp makes it private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
     try:
+        readable_by_all(temp)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -8,8 +8,7 @@ in black and white still tells its curves apart. Figures are built with `matplot
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
+import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
+
+from sim.store import write_bytes_atomic
 
 FORMATS = ("png", "svg", "pdf")
 PALETTE = (
@@ -235,25 +236,11 @@ def mark_history(ax: Axes, history_end: str | None, start: np.datetime64 | None)
     )
 
 
-def readable_by_all(path: str | Path) -> None:
-    """Give a temporary file the permissions of an ordinary new file (mkstemp makes it private)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
 def save_figure(fig: Figure, path: Path, fmt: str) -> Path:
     """Write the figure atomically (temporary file, then rename) with reproducible metadata."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt, {})
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        readable_by_all(tmp)
-        with mpl.rc_context(RC):
-            fig.savefig(tmp, format=fmt, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buffer = io.BytesIO()
+    with mpl.rc_context(RC):
+        fig.savefig(buffer, format=fmt, metadata=metadata)
+    write_bytes_atomic(path, buffer.getvalue())
     return path
