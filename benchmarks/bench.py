@@ -6,9 +6,10 @@ In one run, on one scenario and the same number of worker processes:
     reads the peak resident memory of its process tree (getrusage RUSAGE_CHILDREN, ru_maxrss: the
     largest single process among the batch's main process and its workers);
 (b) `mesa.batch_run` over benchmarks/reference.py (one scalar model per run), and
-(c) for orientation, one chunk of the lane engine in this process (sim.lanes.simulate_chunk).
-It prints runs per second, the ratio (a) / (b), and the memory table. docs/performance.md keeps
-the latest figures.
+(c) per CPU second in this process, one chunk of the lane engine (sim.lanes.simulate_chunk) and
+    reference models one after another: a ratio that other load on the machine hardly moves.
+It prints runs per second, the ratio (a) / (b), the per-CPU ratio (c), and the memory table.
+docs/performance.md keeps the latest figures.
 
     .venv/bin/python benchmarks/bench.py                # sizes 1e4, 1e5, 1e6 (about 2-3 minutes)
     .venv/bin/python benchmarks/bench.py --quick        # sizes 1e4, 1e5, fewer reference runs
@@ -114,6 +115,18 @@ def time_reference(scenario: Path, runs: int, seed: int, workers: int) -> dict[s
     return {"runs": runs, "seconds": seconds, "runs_per_second": runs / seconds}
 
 
+def time_reference_cpu(scenario: Path, runs: int, seed: int) -> dict[str, Any]:
+    """Reference models run one after another in this process, per CPU second (load-robust)."""
+    compiled = load_scenario(scenario)
+    cpu = time.process_time()
+    for r in range(runs):
+        model = ReferenceModel(compiled, rng=seed + r)
+        while model.running:
+            model.step()
+    cpu_seconds = time.process_time() - cpu
+    return {"runs": runs, "cpu_seconds": cpu_seconds, "runs_per_cpu_second": runs / cpu_seconds}
+
+
 def time_chunk(scenario: Path, lanes: int, seed: int) -> dict[str, Any]:
     """One chunk of lanes in this process, with monthly aggregates (what a batch worker does)."""
     compiled = load_scenario(scenario)
@@ -210,6 +223,8 @@ def main() -> None:
         )
         progress.update(step, description=f"lane engine: one chunk of {args.chunk_lanes} lanes")
         figures["chunk"] = time_chunk(args.scenario, args.chunk_lanes, args.seed)
+        progress.update(step, description="reference models in this process, per CPU second")
+        figures["reference_cpu"] = time_reference_cpu(args.scenario, 300, args.seed)
         figures["batches"] = []
         for size in sizes:
             progress.update(step, description=f"alliance batch --runs {size:,}")
@@ -219,6 +234,9 @@ def main() -> None:
             )
     engine = figures["batches"][-1]
     figures["ratio"] = engine["runs_per_second"] / figures["reference"]["runs_per_second"]
+    figures["cpu_ratio"] = (
+        figures["chunk"]["runs_per_cpu_second"] / figures["reference_cpu"]["runs_per_cpu_second"]
+    )
     smallest, largest = figures["batches"][0], figures["batches"][-1]
     figures["memory_ratio"] = largest["peak_rss_mb"] / smallest["peak_rss_mb"]
     report(console, figures, args)
@@ -251,13 +269,21 @@ def report(console: Console, figures: dict[str, Any], args: argparse.Namespace) 
         f"{engine['runs_per_second']:,.0f}",
     )
     speed.add_row(
-        "one chunk in-process, per CPU second",
+        "lane engine, one chunk, per CPU second",
         f"{chunk['lanes']:,}",
         f"{chunk['cpu_seconds']:.2f}",
         f"{chunk['runs_per_cpu_second']:,.0f}",
     )
+    ref_cpu = figures["reference_cpu"]
+    speed.add_row(
+        "reference models, per CPU second",
+        f"{ref_cpu['runs']:,}",
+        f"{ref_cpu['cpu_seconds']:.2f}",
+        f"{ref_cpu['runs_per_cpu_second']:,.0f}",
+    )
     console.print(speed)
     console.print(f"[bold]Ratio[/] alliance batch / mesa.batch_run: {figures['ratio']:,.0f}x")
+    console.print(f"Per CPU second, lane engine / reference model: {figures['cpu_ratio']:,.0f}x")
     memory = Table(title="alliance batch: wall time and peak memory (largest process)")
     for name in ("runs", "seconds", "runs/s", "peak RSS MB"):
         memory.add_column(name, justify="right")
