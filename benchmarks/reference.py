@@ -162,7 +162,7 @@ class ReferenceModel(mesa.Model):
     ):
         super().__init__(rng=rng)
         sc = scenario if isinstance(scenario, Scenario) else cached_scenario(str(scenario))
-        self.scenario = sc
+        self.alliance_scenario = sc  # Mesa owns `scenario` (its setter links it to the model)
         self.p = with_parameters(sc, parameters or {})
         self.patron = Patron(self, sc.patron_capacity, sc.patron_baseline)
         self.members = [Member(self, sc, i) for i in range(len(sc.members))]
@@ -181,7 +181,7 @@ class ReferenceModel(mesa.Model):
 
     def step(self) -> None:
         """One month: drain, requests (history, then random crises), signals, drift, exits."""
-        sc, t = self.scenario, self.month
+        sc, t = self.alliance_scenario, self.month
         events = sc.events.get(t) or MonthEvents()
         self.patron.drain_and_recover(float(sc.drain[t]))
         for req in events.requests:
