@@ -110,12 +110,6 @@ class Tally:
         shape = (points, measures)
         return cls(np.zeros(shape, np.int64), np.zeros(shape), np.zeros(shape))
 
-    def add(self, point: int, measure: int, values: np.ndarray) -> None:
-        """Fold one point's per-run values of one measure into the sums."""
-        self.n[point, measure] += values.size
-        self.total[point, measure] += values.sum()
-        self.total_sq[point, measure] += np.square(values).sum()
-
 
 def tally_runs(
     measures: list[Any],
@@ -126,12 +120,11 @@ def tally_runs(
     """Tally every measure for a chunk whose runs are grouped by point (point-major order)."""
     runs = first_passage.shape[0] // points
     tally = Tally.zeros(points, len(measures))
-    for p in range(points):
-        rows = slice(p * runs, (p + 1) * runs)
-        fp = first_passage[rows]
-        st = {m: s[rows] for m, s in status_at.items()} if status_at else None
-        for j, measure in enumerate(measures):
-            tally.add(p, j, measure.per_run(fp, st))
+    for j, measure in enumerate(measures):
+        values = measure.per_run(first_passage, status_at).reshape(points, runs)
+        tally.n[:, j] = runs
+        tally.total[:, j] = values.sum(axis=1)
+        tally.total_sq[:, j] = np.square(values).sum(axis=1)
     return tally
 
 
