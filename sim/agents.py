@@ -3,10 +3,11 @@
 Each method is one submodel of `docs/model.md`; `p` is the dict of parameters, each a float
 shared by every lane or an array with one value per lane, so a lane can carry its own parameter
 point (numpy broadcasts a float at no cost, which is why the model passes shared values as
-floats). Methods that react to an aid request take
-an optional `lanes` (an index array): the masks they receive then cover only those lanes, and
-only those lanes are touched. A request reaches a few lanes in a hundred, so this is where the
-lane engine saves most of its work; the arithmetic per lane is the same either way.
+floats). Methods that react to an aid request take an optional `lanes` (an index array): the
+masks they receive then cover only those lanes, and only those lanes are touched. A request
+reaches a few lanes in a hundred, so this is where the lane engine saves most of its work; the
+arithmetic per lane is the same either way. Attributes are updated in place, month after month:
+copy one (`member.trust.copy()`) to keep a snapshot.
 """
 
 from __future__ import annotations
