@@ -305,14 +305,15 @@ def test_a_sweep_point_equals_a_batch_with_the_same_seed_and_parameters(tmp_path
     quiet = DATA / "quiet.yaml"
     data = base_experiment()
     data.update(scenario=str(quiet), replications=1000, seed=3)
-    data["parameters"] = {"disengage_intercept": {"values": [-5.0, -3.0]}}  # -5.0: the default
+    default = BY_NAME["disengage_intercept"].default
+    data["parameters"] = {"disengage_intercept": {"values": [default, default + 1.0]}}
     data["outcomes"] = [
         {"kind": "reach_stage", "member": "Gamma", "stage": "disengaged", "by": "2032-12"},
         {"kind": "any_exit", "by": "2032-12"},
         {"kind": "active_members", "at": "2032-12"},
     ]
     results = sweep(write(tmp_path, data), tmp_path / "sweep", workers=1, show_progress=False)
-    at_default = results[results["disengage_intercept"] == -5.0].set_index("outcome")["estimate"]
+    at_default = results[results["disengage_intercept"] == default].set_index("outcome")["estimate"]
     run_batch(quiet, tmp_path / "batch", runs=1000, seed=3, workers=1)
     batch = load(tmp_path / "batch")
     curves = batch.curves.set_index(["member", "stage", "date"])["probability"]
