@@ -120,7 +120,8 @@ class Member(mesa.Agent):
         counts only the threat the member cannot meet with its own capacity."""
         p = self.model.p
         stay = (
-            p["protection_weight"] * self.trust * patron_capacity * self.unmet_threat
+            p["trust_weight"] * self.trust
+            + p["protection_weight"] * self.trust * patron_capacity * self.unmet_threat
             + p["dependence_weight"] * self.dependence
             + p["retaliation_weight"] * patron_capacity * self.dependence
         )

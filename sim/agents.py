@@ -158,6 +158,7 @@ class Member(mesa.Agent):
         stay *= patron_capacity
         stay *= self.unmet_threat
         stay += p["dependence_weight"] * self.dependence
+        stay += np.multiply(p["trust_weight"], self.trust, out=term)
         np.multiply(p["retaliation_weight"], patron_capacity, out=term)
         term *= self.dependence
         stay += term

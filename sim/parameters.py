@@ -148,6 +148,15 @@ PARAMETERS: tuple[Parameter, ...] = (
         "Protest waves fade within a few years (half-life ~2 years).",
     ),
     Parameter(
+        "trust_weight",
+        2.0,
+        0.0,
+        5.0,
+        "Weight of trust in the patron's guarantee itself in the reasons to stay.",
+        "The case's thesis (source document; Leeds 2003 on credibility): members drift away "
+        "as unanswered requests erode trust, whatever the patron's momentary capacity.",
+    ),
+    Parameter(
         "protection_weight",
         2.0,
         0.0,
@@ -205,15 +214,16 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "disengage_intercept",
-        -5.0,
+        -3.5,
         -9.0,
         -2.0,
         "Monthly log-odds of an active member disengaging at zero balance.",
-        "~0.7%/month: boycotts of summits and exercises are cheap and fairly common.",
+        "~3%/month at zero balance: boycotts of summits and exercises are cheap; members "
+        "trusting a capable patron sit well below zero, where the rate is a small fraction.",
     ),
     Parameter(
         "freeze_intercept",
-        -5.5,
+        -4.0,
         -9.0,
         -2.0,
         "Monthly log-odds of a disengaged member freezing participation at zero balance.",
@@ -221,11 +231,13 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "withdraw_intercept",
-        -6.0,
+        -4.0,
         -10.0,
         -2.0,
         "Monthly log-odds of a frozen member withdrawing formally at zero balance.",
-        "CST/CSTO crude base rate ~1.9%/year formal exits (~0.6%/year outside renewal points).",
+        "~1.8%/month once frozen at zero balance. With the defaults csto_no_war gives ~2% "
+        "chance of any formal exit 2020-2030, below the CST/CSTO crude rate (~0.6%/year per "
+        "member outside renewal points; facts: literature); `alliance calibrate` revisits it.",
     ),
     Parameter(
         "reengage_intercept",

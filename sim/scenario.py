@@ -229,7 +229,8 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
         elif isinstance(e, Rebuke):
             month.signals.append(Signal(names.index(e.member), "rebuke", e.severity, label))
         elif isinstance(e, SummitQuarrel):
-            month.signals.append(Signal(names.index(e.member), "quarrel", e.severity, label))
+            severity = e.severity + (1.0 if e.refused_to_sign else 0.0)
+            month.signals.append(Signal(names.index(e.member), "quarrel", severity, label))
         elif isinstance(e, StatusChange):
             month.statuses.append((names.index(e.member), STAGES.index(e.status), label))
     patron_baseline = (spec.patron.baseline_capacity or spec.patron.capacity).value

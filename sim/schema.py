@@ -143,7 +143,7 @@ class Rebuke(Event):
 
 
 class SummitQuarrel(Event):
-    """A member quarrels at a summit or refuses to sign its documents."""
+    """A member quarrels at a summit; refusing to sign its documents adds 1 to the severity."""
 
     kind: Literal["summit_quarrel"]
     member: str
