@@ -23,7 +23,6 @@ from rich.table import Table
 from rich.text import Text
 
 from sim.batch import BatchOutcome, resume_hint, run_batch
-from sim.estimands import report_months
 from sim.lanes import STAGE_NAMES
 
 INTERRUPTED = 130
@@ -170,6 +169,8 @@ def summary_tables(by_date: pd.DataFrame, alliance: pd.DataFrame, scenario: Any)
             cells = [_cell(*rows.loc[(date, m), ["probability", "low", "high"]]) for m in members]
             table.add_row(date, *cells)
         tables.append(table)
+    from sim.estimands import report_months  # scipy.stats: only when a summary is shown
+
     at = alliance[alliance["month"].isin(report_months(scenario))]
     table = _titled(f"{scenario.name}: the alliance, {runs:,} runs")
     for column in ("by end of", "P(any formal exit)", "expected members active"):
