@@ -339,3 +339,22 @@ def test_morris_bars_are_ranked_by_mu_star_with_sigma_marked():
     assert [bar.get_width() for bar in bars] == [0.2, 0.5, 0.9]
     sigma = [line for line in ax.lines if line.get_label().startswith("sigma")][0]
     assert list(sigma.get_xdata()) == [0.1, 0.2, 0.3]
+
+
+def test_probability_ticks_are_labelled_exactly():
+    """A tick at 2.5% must not read '2%': tick steps are ones the percent labels show exactly."""
+    from matplotlib.figure import Figure
+
+    from sim.plots.style import probability_axis
+
+    for height in (2.0, 3.0, 4.8):
+        for top in (0.15, 0.3, 0.4, 0.6, 0.08, 0.012):
+            fig = Figure(figsize=(6.4, height))
+            ax = fig.subplots()
+            probability_axis(ax, top=top)
+            formatter = ax.yaxis.get_major_formatter()
+            formatter.set_locs(ax.get_yticks())
+            for tick in ax.get_yticks():
+                if 0 <= tick <= top:
+                    shown = float(formatter(tick).rstrip("%")) / 100
+                    assert abs(shown - tick) < 1e-9, (height, top, tick, formatter(tick))

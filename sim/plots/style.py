@@ -18,7 +18,7 @@ import matplotlib.dates as mdates
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from sim.store import write_bytes_atomic
 
@@ -149,6 +149,7 @@ def date_axis(ax: Axes, label: str = "calendar date (end of month)") -> None:
 def probability_axis(ax: Axes, label: str = "cumulative probability", top: float | None = None):
     """A y axis in percent starting at 0; `top` fixes the upper limit."""
     top = top if top is not None else ax.get_ylim()[1]
+    ax.yaxis.set_major_locator(MaxNLocator(steps=[1, 2, 5, 10]))  # ticks the labels show exactly
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if top >= 0.1 else 1))
     ax.set_ylabel(f"{label} (%)")
     ax.set_ylim(0.0, top)
