@@ -321,7 +321,7 @@ def backtest(
         Path | None,
         typer.Option(
             help="Backtest directory: events, scores, reliability figure.",
-            show_default="backtests/SCENARIO--OBSERVATIONS",
+            show_default="out/backtests/SCENARIO--OBSERVATIONS",
         ),
     ] = None,
     runs: Annotated[int, typer.Option(min=1, help="Replications behind each forecast.")] = 10_000,
@@ -348,7 +348,7 @@ def backtest(
     """Brier and log scores of the scenario's forecasts against facts, vs base rate and 50/50."""
     from sim.experimentview import backtest_command
 
-    out = out or Path("backtests") / f"{scenario.stem}--{observations.stem}"
+    out = out or Path("out") / "backtests" / f"{scenario.stem}--{observations.stem}"
     backtest_command(
         console, scenario, observations, out,
         runs=runs, seed=seed, base_rate=base_rate, origin=origin, fmt=fmt,
