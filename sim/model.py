@@ -12,7 +12,7 @@ from sim.agents import FROZEN, WITHDRAWN, Member, Patron
 from sim.parameters import lane_parameters
 from sim.scenario import MonthEvents, Scenario, load_scenario, with_parameters
 from sim.schema import STAGES
-from sim.streams import AGAINST_MEMBER, ANSWER, BACKED, CRISIS, TRANSITION, LaneUniforms
+from sim.streams import ANSWER, CRISIS, TRANSITION, LaneUniforms, split_uniform
 
 NOT_REACHED = -1
 
@@ -149,18 +149,23 @@ class AllianceModel(mesa.Model):
             )
 
     def _random_crises(self, u: np.ndarray) -> None:
-        """After the replayed history, each member meets a crisis at its monthly rate."""
+        """After the replayed history, each member meets a crisis at its monthly rate.
+
+        The crisis's kind comes from the same `crisis` uniform: given a crisis, u / rate is a
+        fresh uniform, split once for "against a member" and again for "backed opponent"."""
         sc = self.alliance_scenario
         if self._crisis_rate is None:
             scale = self.rule_p["crisis_rate_scale"]
-            self._crisis_rate = np.multiply.outer(sc.crisis_rate, scale)
+            self._crisis_rate = np.minimum(np.multiply.outer(sc.crisis_rate, scale), 1.0)
         for i, member in enumerate(self.members):
-            lanes = np.flatnonzero(u[CRISIS, i] < self._crisis_rate[i])
+            rate = self._crisis_rate[i]
+            lanes = np.flatnonzero(u[CRISIS, i] < rate)
             lanes = lanes[member.status[lanes] != WITHDRAWN]
             if not lanes.size:
                 continue
-            against = u[AGAINST_MEMBER, i][lanes] < sc.crisis_against_member[i]
-            backed = u[BACKED, i][lanes] < sc.crisis_backed[i]
+            given_crisis = u[CRISIS, i][lanes] / (rate[lanes] if np.ndim(rate) else rate)
+            against, rest = split_uniform(given_crisis, sc.crisis_against_member[i])
+            backed = rest < sc.crisis_backed[i]
             self._request(i, lanes, against, backed, -1, u, "random crisis")
 
     def _signal(self, i: int, kind: str, severity: float, label: str) -> None:

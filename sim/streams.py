@@ -2,7 +2,10 @@
 
 Every month each lane draws `DRAWS` uniforms per member, used or not, in a fixed order. Two
 scenarios or parameter points run with the same seed therefore share their randomness (common
-random numbers). Replications are grouped in blocks of `STREAM_BLOCK`; block k draws from
+random numbers). A random crisis's kind (against a member, backed opponent) is not drawn
+separately: it is read from the `crisis` uniform itself, which given a crisis is again uniform
+(`split_uniform`), so a month costs three uniforms per member and lane instead of five.
+Replications are grouped in blocks of `STREAM_BLOCK`; block k draws from
 `SeedSequence(seed).spawn(...)[k]`, so results do not depend on chunk size, workers or engine.
 """
 
@@ -13,13 +16,32 @@ from collections.abc import Iterable
 import numpy as np
 
 STREAM_BLOCK = 1000
-DRAWS = ("crisis", "against_member", "backed_opponent", "answer", "transition")
-CRISIS, AGAINST_MEMBER, BACKED, ANSWER, TRANSITION = range(len(DRAWS))
+DRAWS = ("crisis", "answer", "transition")
+CRISIS, ANSWER, TRANSITION = range(len(DRAWS))
 
 
 def block_seed(seed: int, block: int) -> np.random.SeedSequence:
     """The seed of block k: the same as `SeedSequence(seed).spawn(k + 1)[k]`, in O(1)."""
     return np.random.SeedSequence(seed, spawn_key=(block,))
+
+
+def split_uniform(u: np.ndarray, p: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split uniforms u on [0, 1) at p: the event u < p, and a fresh uniform independent of it.
+
+    Given u < p, u / p is uniform on [0, 1); given u >= p, (u - p) / (1 - p) is. So one draw
+    decides an event and still yields an independent uniform for the next decision. `p` is a
+    probability (clipped to [0, 1]), a float or an array like u.
+    """
+    p = np.clip(p, 0.0, 1.0)
+    below = u < p
+    if np.ndim(p) == 0 and p in (0.0, 1.0):
+        return below, u.copy()
+    above = ~below
+    fresh = np.empty_like(u)
+    p_below, p_above = (p[below], p[above]) if np.ndim(p) else (p, p)
+    fresh[below] = u[below] / p_below
+    fresh[above] = (u[above] - p_above) / (1.0 - p_above)
+    return below, fresh
 
 
 class LaneUniforms:
