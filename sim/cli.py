@@ -128,6 +128,9 @@ def batch(
     ] = False,
 ) -> None:
     """Run N replications of a scenario in chunks; resumable, identical for any workers."""
+    from sim.engines import start_worker_server
+
+    start_worker_server(workers, scheduler)  # workers import Mesa while this process starts up
     from sim.batch import parse_parameters
     from sim.batchview import batch_command
 
