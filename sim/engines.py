@@ -97,6 +97,17 @@ def start_worker_server(workers: int | None = None, scheduler: str | None = None
         forkserver.ensure_running()
 
 
+def stop_worker_server() -> None:
+    """End the forkserver once its workers have ended, and wait for it. Its workers' CPU time
+    and peak memory then count among this process's children (as `time -v` and `getrusage`
+    report them), and no server outlives the run. A later pool starts a new one."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)  # the stdlib's own stop, used by its tests
+    if getattr(server, "_forkserver_pid", None) is not None and hasattr(server, "_stop"):
+        server._stop()
+
+
 class LocalEngine:
     """A pool of `workers` local processes (see `worker_context`: safe with threads)."""
 
@@ -120,9 +131,12 @@ class LocalEngine:
                 process.terminate()
         for process in processes:
             process.join(timeout=5)
+        if not any(process.is_alive() for process in processes):
+            stop_worker_server()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        stop_worker_server()
 
 
 class DaskEngine:
