@@ -39,6 +39,18 @@ def logistic_inplace(x: np.ndarray) -> np.ndarray:
     return np.divide(1.0, x, out=x)
 
 
+def witness_shares(
+    asked: np.ndarray, answered: np.ndarray, p: dict, lanes: Lanes = ALL_LANES
+) -> tuple[np.ndarray, np.ndarray]:
+    """What a watched request moves in every watcher's trust: the spill-over share of the trust
+    gain (answered) and of the trust loss (unanswered), per lane."""
+    unanswered = asked & ~answered
+    spill = at(p["trust_spillover"], lanes)
+    gain = spill * answered * at(p["trust_gain_answered"], lanes)
+    loss = spill * unanswered * at(p["trust_loss_unanswered"], lanes)
+    return gain, loss
+
+
 class Patron(mesa.Agent):
     """The alliance's patron: free capacity drained by commitments elsewhere."""
 
@@ -124,14 +136,13 @@ class Member(mesa.Agent):
         self, asked: np.ndarray, answered: np.ndarray, p: dict, lanes: Lanes = ALL_LANES
     ) -> None:
         """Watching another member's request answered or not moves trust by the spill-over share."""
-        unanswered = asked & ~answered
-        spill = at(p["trust_spillover"], lanes)
+        self.witness(witness_shares(asked, answered, p, lanes), lanes)
+
+    def witness(self, shares: tuple[np.ndarray, np.ndarray], lanes: Lanes = ALL_LANES) -> None:
+        """`witness_request` with its shares of gain and loss computed once for every watcher."""
+        gain, loss = shares
         trust = self.trust[lanes]
-        self.trust[lanes] = (
-            trust
-            + spill * answered * at(p["trust_gain_answered"], lanes) * (1.0 - trust)
-            - spill * unanswered * at(p["trust_loss_unanswered"], lanes) * trust
-        )
+        self.trust[lanes] = trust + gain * (1.0 - trust) - loss * trust
 
     def signal(self, loss: np.ndarray, severity: float, own: bool, p: dict) -> None:
         """A public rebuke or summit quarrel: the member's trust falls; watchers' falls less."""
@@ -167,11 +178,15 @@ class Member(mesa.Agent):
         leave += np.multiply(p["contagion_weight"], others_out, out=term)
         leave -= stay  # the balance, computed in place
 
-    def forward_hazard(self, p: dict, out: np.ndarray | None = None) -> np.ndarray:
-        """Monthly chance of one step toward exit from the current stage (0 once withdrawn)."""
+    def forward_hazard(
+        self, p: dict, out: np.ndarray | None = None, later: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Monthly chance of one step toward exit from the current stage (0 once withdrawn).
+
+        `later`: the lanes not active, if the caller has them already."""
         log_odds = np.multiply(p["hazard_slope"], self.balance, out=out)
         log_odds += p["disengage_intercept"]
-        later = np.flatnonzero(self.status != ACTIVE)
+        later = np.flatnonzero(self.status != ACTIVE) if later is None else later
         if later.size:
             stage = self.status[later]
             withdraw = np.where(stage == FROZEN, at(p["withdraw_intercept"], later), -np.inf)
@@ -196,8 +211,9 @@ class Member(mesa.Agent):
         Withdrawal is absorbing. Returns the previous status.
         """
         before = self.status.copy()
-        step = (u < self.forward_hazard(p, out=self._work[0])).view(np.int8)
-        can_return = np.flatnonzero((before == DISENGAGED) | (before == FROZEN))
+        later = np.flatnonzero(before != ACTIVE)
+        step = (u < self.forward_hazard(p, out=self._work[0], later=later)).view(np.int8)
+        can_return = later[before[later] != WITHDRAWN]
         if can_return.size:
             back = self.back_hazard(p, can_return)
             step[can_return] -= u[can_return] > 1.0 - back

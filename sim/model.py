@@ -8,7 +8,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sim.agents import FROZEN, WITHDRAWN, Member, Patron
+from sim.agents import FROZEN, WITHDRAWN, Member, Patron, witness_shares
 from sim.parameters import lane_parameters
 from sim.scenario import MonthEvents, Scenario, load_scenario, with_parameters
 from sim.schema import STAGES
@@ -136,9 +136,10 @@ class AllianceModel(mesa.Model):
             answered = np.full(lanes.size, bool(response))
         self.patron.intervene(answered, p, lanes)
         requester.own_request(asked, answered, p, lanes)
+        shares = witness_shares(asked, answered, p, lanes)
         for other in self.members:
             if other is not requester:
-                other.witness_request(asked, answered, p, lanes)
+                other.witness(shares, lanes)
         if self.log_events and lanes.size:
             self._log(
                 "request",
