@@ -6,11 +6,11 @@ honest baseline of the benchmark: the idiomatic Mesa way to write the model, run
 first-passage months; benchmarks/bench.py times both.
 
 One deliberate difference in how randomness is drawn, not in the rules: the lane engine draws a
-fixed set of uniforms per member and month (common random numbers), so two model-decided requests
-by the same member in the same month share one answer draw there; here each request draws its own.
-No shipped scenario has two such requests in one month. The lane engine also reads a random
-crisis's kind from its crisis uniform (sim.streams.split_uniform); here each is a draw of its own,
-which gives the same distribution.
+fixed set of uniforms per member and month (common random numbers), so two replayed model-decided
+requests by the same member in the same month share one answer draw there; here each request
+draws its own. No shipped scenario has two such requests in one month. The lane engine also reads
+a random crisis's kind and its answer from its crisis uniform (sim.streams.split_uniform); here
+each is a draw of its own, which gives the same distribution.
 """
 
 from __future__ import annotations

@@ -93,7 +93,10 @@ class AllianceModel(mesa.Model):
             for req in history.requests:
                 asking = np.flatnonzero(self.members[req.requester].status != WITHDRAWN)
                 against, backed = req.opponent_member >= 0, req.backed_opponent
-                self._request(req.requester, asking, against, backed, req.response, u, req.label)
+                decide = u[ANSWER, req.requester][asking] if req.response < 0 else None
+                self._request(
+                    req.requester, asking, against, backed, req.response, decide, req.label
+                )
         if t > sc.history_end:
             self._random_crises(u)
         if history:
@@ -105,13 +108,18 @@ class AllianceModel(mesa.Model):
         self.month += 1
         self.running = self.month < sc.months
 
-    def _draws_used(self, t: int, history: MonthEvents | None) -> tuple[int, ...] | None:
-        """Which uniforms month t reads (None: all); the streams skip the others unchanged."""
+    def _draws_used(self, t: int, history: MonthEvents | None) -> tuple[int, ...]:
+        """Which uniforms month t reads; the streams skip the others, leaving later ones unchanged.
+
+        `crisis` after the replayed history, `answer` only in a month with a replayed request the
+        model decides (a random crisis's answer comes from its crisis uniform), `transition` always.
+        """
+        rows = [TRANSITION]
         if t > self.alliance_scenario.history_end:
-            return None
+            rows.append(CRISIS)
         if history and any(req.response < 0 for req in history.requests):
-            return (ANSWER, TRANSITION)
-        return (TRANSITION,)
+            rows.append(ANSWER)
+        return tuple(sorted(rows))
 
     def _request(
         self,
@@ -120,18 +128,19 @@ class AllianceModel(mesa.Model):
         against_member: Any,
         backed: Any,
         response: int,
-        u: np.ndarray,
+        decide: np.ndarray | None,
         label: str,
     ) -> None:
         """Member i asks for aid in `lanes`; history forces the answer or the patron decides.
 
         `against_member` and `backed` are flags, or arrays over `lanes`; no other lane changes.
+        The patron answers where `decide` (uniforms over `lanes`) is below its answer probability.
         """
         requester, p = self.members[i], self.rule_p
         asked = np.ones(lanes.size, dtype=bool)
         if response < 0:
             prob = self.patron.answer_probability(against_member, backed, p, lanes)
-            answered = u[ANSWER, i][lanes] < prob
+            answered = decide < prob
         else:
             answered = np.full(lanes.size, bool(response))
         self.patron.intervene(answered, p, lanes)
@@ -152,8 +161,9 @@ class AllianceModel(mesa.Model):
     def _random_crises(self, u: np.ndarray) -> None:
         """After the replayed history, each member meets a crisis at its monthly rate.
 
-        The crisis's kind comes from the same `crisis` uniform: given a crisis, u / rate is a
-        fresh uniform, split once for "against a member" and again for "backed opponent"."""
+        The crisis's kind and the patron's answer come from the same `crisis` uniform: given a
+        crisis, u / rate is a fresh uniform, split for "against a member", then for "backed
+        opponent", and what is left decides the answer."""
         sc = self.alliance_scenario
         if self._crisis_rate is None:
             scale = self.rule_p["crisis_rate_scale"]
@@ -166,8 +176,8 @@ class AllianceModel(mesa.Model):
                 continue
             given_crisis = u[CRISIS, i][lanes] / (rate[lanes] if np.ndim(rate) else rate)
             against, rest = split_uniform(given_crisis, sc.crisis_against_member[i])
-            backed = rest < sc.crisis_backed[i]
-            self._request(i, lanes, against, backed, -1, u, "random crisis")
+            backed, decide = split_uniform(rest, sc.crisis_backed[i])
+            self._request(i, lanes, against, backed, -1, decide, "random crisis")
 
     def _signal(self, i: int, kind: str, severity: float, label: str) -> None:
         """A rebuke or quarrel lowers the signaller's trust and, by the spill-over, others'."""

@@ -2,9 +2,9 @@
 
 Every month each lane draws `DRAWS` uniforms per member, used or not, in a fixed order. Two
 scenarios or parameter points run with the same seed therefore share their randomness (common
-random numbers). A random crisis's kind (against a member, backed opponent) is not drawn
-separately: it is read from the `crisis` uniform itself, which given a crisis is again uniform
-(`split_uniform`), so a month costs three uniforms per member and lane instead of five.
+random numbers). A random crisis's kind (against a member, backed opponent) and the patron's
+answer to it are not drawn separately: they are read from the `crisis` uniform itself, which
+given a crisis is again uniform (`split_uniform`); `answer` decides replayed requests only.
 Replications are grouped in blocks of `STREAM_BLOCK`; block k draws from
 `SeedSequence(seed).spawn(...)[k]`, so results do not depend on chunk size, workers or engine.
 """
