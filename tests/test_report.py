@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from browser import chromium
 from result_dirs import make_batch
 
 from sim.errors import InputError
@@ -23,17 +24,6 @@ from sim.report import write_report
 from sim.results import load
 
 ALLIANCE = [str(Path(sys.executable).with_name("alliance"))]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LINKING_ATTRIBUTES = {
     "src",
     "href",
@@ -121,23 +111,15 @@ def test_report_holds_scenario_estimates_figures_and_provenance(batch, report):
 
 
 def test_report_renders_offline_in_chromium(report):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (tests/run.sh installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            requested: list[str] = []
-            page.on("request", lambda r: requested.append(r.url))
-            page.goto(report.as_uri())
-            heights = page.evaluate(
-                "Array.from(document.querySelectorAll('figure svg'))"
-                ".map(s => s.getBoundingClientRect().height)"
-            )
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page()
+        requested: list[str] = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(report.as_uri())
+        heights = page.evaluate(
+            "Array.from(document.querySelectorAll('figure svg'))"
+            ".map(s => s.getBoundingClientRect().height)"
+        )
     assert requested == [report.as_uri()]
     assert len(heights) == 4 and min(heights) > 200
 

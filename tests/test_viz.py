@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import chromium
 from matplotlib import image
 from mesa.visualization.solara_viz import _build_model_init_kwargs, _check_model_params
 
@@ -28,17 +29,6 @@ from sim.scenario import load_scenario
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "csto_2022.yaml"
 ALLIANCE = str(Path(sys.executable).with_name("alliance"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 START_TIMEOUT_S = 90
 
 
@@ -141,56 +131,48 @@ def server():
 
 
 def test_page_renders_steps_and_resets_in_chromium(server, tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (tests/run.sh installs it)")
-    from playwright.sync_api import sync_playwright
-
     shot = tmp_path / "viz.png"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            failed: list[str] = []
-            page.on("requestfailed", lambda r: failed.append(r.url))
-            page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
-            page.goto(server, wait_until="domcontentloaded")
-            date = page.locator(".alliance-date")
-            date.wait_for(timeout=60_000)
-            assert date.inner_text() == "Month: before 2020-01"
-            page.get_by_role("button", name="Step").click()
-            page.wait_for_function(
-                "document.querySelector('.alliance-date').innerText === 'Month: 2020-01'",
-                timeout=20_000,
-            )
-            page.get_by_role("button", name="Step").click()
-            page.wait_for_function(
-                "document.querySelector('.alliance-date').innerText === 'Month: 2020-02'",
-                timeout=20_000,
-            )
-            for member in ("Armenia", "Belarus", "Kazakhstan", "Kyrgyzstan", "Tajikistan"):
-                assert page.get_by_role("cell", name=member, exact=True).count() == 1
-            page.wait_for_function(
-                "Array.from(document.images).filter(i => i.complete && i.naturalWidth > 200)"
-                ".length >= 2",
-                timeout=20_000,
-            )
-            page.wait_for_load_state("networkidle")
-            page.screenshot(path=str(shot), full_page=True)
-            drain = page.get_by_role("slider", name="drain scale")
-            assert drain.get_attribute("aria-valuenow") == "1"
-            drain.focus()
-            page.keyboard.press("Home")  # one change event: the slider's minimum, no drain
-            assert drain.get_attribute("aria-valuenow") == "0"
-            page.wait_for_timeout(500)
-            page.get_by_role("button", name="Reset").click()
-            page.wait_for_function(
-                "document.querySelector('.alliance-date').innerText === 'Month: before 2020-01'",
-                timeout=20_000,
-            )
-            page.get_by_text("drain scale 0,").wait_for(timeout=20_000)
-            page.wait_for_load_state("networkidle")
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        failed: list[str] = []
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+        page.goto(server, wait_until="domcontentloaded")
+        date = page.locator(".alliance-date")
+        date.wait_for(timeout=60_000)
+        assert date.inner_text() == "Month: before 2020-01"
+        page.get_by_role("button", name="Step").click()
+        page.wait_for_function(
+            "document.querySelector('.alliance-date').innerText === 'Month: 2020-01'",
+            timeout=20_000,
+        )
+        page.get_by_role("button", name="Step").click()
+        page.wait_for_function(
+            "document.querySelector('.alliance-date').innerText === 'Month: 2020-02'",
+            timeout=20_000,
+        )
+        for member in ("Armenia", "Belarus", "Kazakhstan", "Kyrgyzstan", "Tajikistan"):
+            assert page.get_by_role("cell", name=member, exact=True).count() == 1
+        page.wait_for_function(
+            "Array.from(document.images).filter(i => i.complete && i.naturalWidth > 200)"
+            ".length >= 2",
+            timeout=20_000,
+        )
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(shot), full_page=True)
+        drain = page.get_by_role("slider", name="drain scale")
+        assert drain.get_attribute("aria-valuenow") == "1"
+        drain.focus()
+        page.keyboard.press("Home")  # one change event: the slider's minimum, no drain
+        assert drain.get_attribute("aria-valuenow") == "0"
+        page.wait_for_timeout(500)
+        page.get_by_role("button", name="Reset").click()
+        page.wait_for_function(
+            "document.querySelector('.alliance-date').innerText === 'Month: before 2020-01'",
+            timeout=20_000,
+        )
+        page.get_by_text("drain scale 0,").wait_for(timeout=20_000)
+        page.wait_for_load_state("networkidle")
     assert failed == [], f"requests that failed (the page must work offline): {failed}"
     pixels = image.imread(shot)[..., :3]
     not_white = (pixels < 0.9).any(axis=-1).mean()
