@@ -16,21 +16,11 @@ from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from sim.engines import available_cores, make_engine
 from sim.lanes import simulate_chunk
 from sim.outcomes import RunMeasure, Tally, tally_runs
+from sim.progress import runs_progress
 from sim.scenario import Scenario
 from sim.store import (
     arrays_table,
@@ -185,40 +175,19 @@ def run_points(
     done = set(finished_chunks(out, [kind], len(chunks)))
     todo = [c for c in chunks if c.index not in done]
     total_runs = sum(c.runs for c in chunks)
-    with progress_bar(show_progress) as progress:
-        task = progress.add_task(
-            description, total=total_runs, completed=total_runs - sum(c.runs for c in todo)
-        )
+    at_start = done_runs = total_runs - sum(c.runs for c in todo)
+    with runs_progress(description, show_progress) as update:
+        update(done_runs, total_runs, at_start)
         if todo:
             engine = make_engine(min(workers or available_cores(), len(todo)), scheduler)
             try:
                 tasks = (chunk_task(job, c) for c in todo)
                 for chunk, data in engine.map_unordered(run_task, tasks):
                     write_chunk(out, chunk.index, {kind: data})
-                    progress.advance(task, chunk.runs)
+                    done_runs += chunk.runs
+                    update(done_runs, total_runs, at_start)
             except BaseException:
                 engine.abort()
                 raise
             engine.close()
     return read_tallies(out, kind, chunks, job.points, len(job.measures))
-
-
-class RunsPerSecond(ProgressColumn):
-    """Runs per second over the recent past."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("" if speed is None else f"{speed:,.0f} runs/s", style="progress.data.speed")
-
-
-def progress_bar(show: bool = True) -> Progress:
-    """A rich progress bar: runs done of total, runs/s, elapsed and remaining time."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        RunsPerSecond(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not show,
-    )
