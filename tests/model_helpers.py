@@ -56,3 +56,16 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
         env=env,
         timeout=120,
     )
+
+
+def alliance(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
+    """Run the command line in this process (fast, for error paths): status, stdout, stderr."""
+    import pytest
+
+    from sim.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["alliance", *map(str, args)])
+    with pytest.raises(SystemExit) as stop:
+        main()
+    captured = capsys.readouterr()
+    return stop.value.code, captured.out, captured.err

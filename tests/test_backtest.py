@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from model_helpers import DATA, SCENARIOS
+from model_helpers import DATA, SCENARIOS, alliance
 
 from sim.backtest import brier, log_score, score_events, with_origin
-from sim.cli import main
 from sim.scenario import load_scenario
 
 SETTLED = DATA / "settled.yaml"
-
-
-def alliance(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    """Run the command line in this process: exit status, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", ["alliance", *map(str, args)])
-    with pytest.raises(SystemExit) as stop:
-        main()
-    captured = capsys.readouterr()
-    return stop.value.code, captured.out, captured.err
 
 
 def _observations(tmp_path: Path, facts: list[dict], **extra: object) -> Path:

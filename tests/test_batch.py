@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from model_helpers import DATA, ROOT, SCENARIOS, add_events, run_cli, variant
+from model_helpers import DATA, ROOT, SCENARIOS, add_events, alliance, run_cli, variant
 
 from sim import results
 from sim.batch import run_batch
-from sim.cli import main
 from sim.errors import InputError
 from sim.lanes import simulate_chunk
 from sim.scenario import load_scenario
@@ -93,15 +92,6 @@ def test_passage_chunk_is_one_row_per_run_with_a_column_per_member_and_stage(ser
     assert table["run"].tolist() == list(range(4000, 4500))
     assert table["Armenia:withdrawn"].dtype == np.int16
     assert len(table.columns) == 2 + 5 * 3
-
-
-def alliance(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    """Run the command line in this process (fast, for error paths): status, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", ["alliance", *map(str, args)])
-    with pytest.raises(SystemExit) as stop:
-        main()
-    captured = capsys.readouterr()
-    return stop.value.code, captured.out, captured.err
 
 
 def _spawn_batch(out: Path, *extra: str, runs: int = 20_000) -> subprocess.Popen:

@@ -4,17 +4,15 @@ calibrated scenario, resumes to the same fit; observation files are validated (~
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from model_helpers import DATA, ROOT, SCENARIOS
+from model_helpers import DATA, ROOT, SCENARIOS, alliance
 
 from sim.calibrate import calibrate
-from sim.cli import main
 from sim.experiment import load_experiment
 from sim.lanes import simulate_chunk
 from sim.observations import dump_observations, load_observations, observations_from_run
@@ -23,15 +21,6 @@ from sim.scenario import load_scenario
 EXPERIMENT = DATA / "many_alike_calibrate.yaml"
 TRUTH = -4.0  # disengage_intercept that generates the synthetic history
 HISTORY_SEED = 90210  # not the experiment's seed: the facts must not share its random numbers
-
-
-def alliance(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    """Run the command line in this process: exit status, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", ["alliance", *map(str, args)])
-    with pytest.raises(SystemExit) as stop:
-        main()
-    captured = capsys.readouterr()
-    return stop.value.code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")

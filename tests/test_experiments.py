@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from model_helpers import DATA, ROOT
+from model_helpers import DATA, ROOT, alliance
 from scipy import stats
 
-from sim.cli import main
 from sim.designs import build_design
 from sim.experiment import load_experiment
 from sim.lanes import simulate_chunk
@@ -25,15 +23,6 @@ from sim.sweep import sweep
 
 EXPERIMENTS = ROOT / "experiments"
 ONE_LEVER = DATA / "one_lever.yaml"
-
-
-def alliance(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    """Run the command line in this process: exit status, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", ["alliance", *map(str, args)])
-    with pytest.raises(SystemExit) as stop:
-        main()
-    captured = capsys.readouterr()
-    return stop.value.code, captured.out, captured.err
 
 
 def base_experiment() -> dict:

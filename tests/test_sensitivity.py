@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pandas as pd
 import pytest
 import yaml
-from model_helpers import DATA
+from model_helpers import DATA, alliance
 
-from sim.cli import main
 from sim.sensitivity import INDEX_COLUMNS, sensitivity
 
 ONE_LEVER = DATA / "one_lever_sobol.yaml"
 LEVER = "disengage_intercept"
-
-
-def alliance(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
-    """Run the command line in this process: exit status, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", ["alliance", *map(str, args)])
-    with pytest.raises(SystemExit) as stop:
-        main()
-    captured = capsys.readouterr()
-    return stop.value.code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
