@@ -1,15 +1,14 @@
 """Speed and memory: the lane engine (`alliance batch`) against `mesa.batch_run` over the reference.
 
-In one run, on one scenario and the same number of worker processes:
-(a) `alliance batch` (a subprocess, timed from start to exit: interpreter start, worker pool,
-    simulation, Parquet chunks and manifest), once per size, each in a fresh probe process that
-    reads the peak resident memory of its process tree (getrusage RUSAGE_CHILDREN, ru_maxrss: the
-    largest single process among the batch's main process and its workers);
-(b) `mesa.batch_run` over benchmarks/reference.py (one scalar model per run), and
-(c) per CPU second in this process, one chunk of the lane engine (sim.lanes.simulate_chunk) and
-    reference models one after another: a ratio that other load on the machine hardly moves.
-It prints runs per second, the ratio (a) / (b), the per-CPU ratio (c), and the memory table.
-docs/performance.md keeps the latest figures.
+In one run, on one scenario and the same number of worker processes: (a) `alliance batch` (a
+subprocess, timed from start to exit: interpreter start, worker pool, simulation, Parquet chunks
+and manifest), once per size, each in a fresh probe process that reads the peak resident memory of
+its process tree (getrusage RUSAGE_CHILDREN, ru_maxrss: the largest single process among the
+batch's main process and its workers); (b) `mesa.batch_run` over benchmarks/reference.py (one
+scalar model per run), and (c) per CPU second in this process, one chunk of the lane engine
+(sim.batch.lanes.simulate_chunk) and reference models one after another: a ratio that other load on
+the machine hardly moves. It prints runs per second, the ratio (a) / (b), the per-CPU ratio (c),
+and the memory table. docs/performance.md keeps the latest figures.
 
     .venv/bin/python benchmarks/bench.py                # sizes 1e4, 1e5, 1e6 (about 2-3 minutes)
     .venv/bin/python benchmarks/bench.py --quick        # sizes 1e4, 1e5, fewer reference runs
@@ -39,8 +38,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table  # noqa: E402
 
 from benchmarks.reference import ReferenceModel  # noqa: E402
-from sim.lanes import simulate_chunk  # noqa: E402
-from sim.scenario import load_scenario  # noqa: E402
+from sim.batch.lanes import simulate_chunk  # noqa: E402
+from sim.model.scenario import load_scenario  # noqa: E402
 
 DEFAULT_SCENARIO = ROOT / "scenarios" / "csto_2022.yaml"
 PROBE = """
@@ -59,7 +58,7 @@ def alliance_command() -> list[str]:
     script = Path(sys.executable).parent / "alliance"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from sim.cli import main; main()"]
+    return [sys.executable, "-c", "from sim.cli.main import main; main()"]
 
 
 def time_batch(

@@ -1,7 +1,7 @@
 """Does the lane engine follow the reference's rules? Compare their runs statistically.
 
 Two-sample tests between the reference (benchmarks/reference.py) and the lane engine
-(sim.lanes.simulate_chunk): for every member and stage, Fisher's exact test on reached / not
+(sim.batch.lanes.simulate_chunk): for every member and stage, Fisher's exact test on reached / not
 reached by the horizon and Kolmogorov-Smirnov on the month among runs that reached it; for every
 member, Kolmogorov-Smirnov on trust at the horizon. Holm's correction keeps the chance of any
 false alarm over all tests at `alpha`.
@@ -22,8 +22,8 @@ import pandas as pd
 from scipy import stats
 
 from benchmarks.reference import ReferenceModel
-from sim.lanes import STAGE_NAMES, simulate_chunk
-from sim.scenario import Scenario, load_scenario
+from sim.batch.lanes import STAGE_NAMES, simulate_chunk
+from sim.model.scenario import Scenario, load_scenario
 
 MIN_REACHED = 20  # below this many runs reaching a stage in a sample, months are not compared
 TRUST_RUNS = 10_000  # lane-engine runs whose trust at the horizon is compared (full trajectories)

@@ -1,17 +1,16 @@
 """The lane model's rules written plainly: one replication per model, Python floats, model.random.
 
-This is the specification the lane engine (sim/agents.py, sim/model.py) must agree with, and the
-honest baseline of the benchmark: the idiomatic Mesa way to write the model, run through
-`mesa.batch_run`. tests/test_reference.py checks that both give the same distribution of
+This is the specification the lane engine (sim/model/agents.py, sim/model/model.py) must agree
+with, and the honest baseline of the benchmark: the idiomatic Mesa way to write the model, run
+through `mesa.batch_run`. tests/test_reference.py checks that both give the same distribution of
 first-passage months; benchmarks/bench.py times both.
 
 One deliberate difference in how randomness is drawn, not in the rules: the lane engine draws a
 fixed set of uniforms per member and month (common random numbers), so two replayed model-decided
-requests by the same member in the same month share one answer draw there; here each request
-draws its own. No shipped scenario has two such requests in one month. The lane engine also reads
-a random crisis's kind and its answer from its crisis uniform (sim.streams.split_uniform); here
-each is a draw of its own, which gives the same distribution.
-"""
+requests by the same member in the same month share one answer draw there; here each request draws
+its own. No shipped scenario has two such requests in one month. The lane engine also reads a
+random crisis's kind and its answer from its crisis uniform (sim.model.streams.split_uniform); here
+each is a draw of its own, which gives the same distribution."""
 
 from __future__ import annotations
 
@@ -22,7 +21,7 @@ from typing import Any
 
 import mesa
 
-from sim.scenario import MonthEvents, Scenario, load_scenario, with_parameters
+from sim.model.scenario import MonthEvents, Scenario, load_scenario, with_parameters
 
 ACTIVE, DISENGAGED, FROZEN, WITHDRAWN = range(4)
 NOT_REACHED = -1

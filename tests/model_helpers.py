@@ -49,7 +49,7 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
     """Run the `alliance` command line in a fresh Python process, as a user would."""
     env = {**os.environ, "COLUMNS": "250", "TERMINAL_WIDTH": "250", "NO_COLOR": "1"}
     return subprocess.run(
-        [sys.executable, "-c", "from sim.cli import main; main()", *map(str, args)],
+        [sys.executable, "-c", "from sim.cli.main import main; main()", *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd or ROOT,
@@ -62,7 +62,7 @@ def alliance(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
     """Run the command line in this process (fast, for error paths): status, stdout, stderr."""
     import pytest
 
-    from sim.cli import main
+    from sim.cli.main import main
 
     monkeypatch.setattr(sys, "argv", ["alliance", *map(str, args)])
     with pytest.raises(SystemExit) as stop:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from sim.batch import run_batch
-from sim.results import summarize
-from sim.sensitivity import sensitivity
-from sim.sweep import sweep
+from sim.batch.results import summarize
+from sim.batch.runner import run_batch
+from sim.experiments.sensitivity import sensitivity
+from sim.experiments.sweep import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

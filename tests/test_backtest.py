@@ -12,8 +12,8 @@ import pytest
 import yaml
 from model_helpers import DATA, SCENARIOS, alliance
 
-from sim.backtest import brier, log_score, score_events, with_origin
-from sim.scenario import load_scenario
+from sim.experiments.backtest import brier, log_score, score_events, with_origin
+from sim.model.scenario import load_scenario
 
 SETTLED = DATA / "settled.yaml"
 

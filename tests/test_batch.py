@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 from model_helpers import DATA, ROOT, SCENARIOS, add_events, alliance, run_cli, variant
 
-from sim import results
-from sim.batch import run_batch
-from sim.errors import InputError
-from sim.lanes import simulate_chunk
-from sim.scenario import load_scenario
+from sim.batch import results
+from sim.batch.lanes import simulate_chunk
+from sim.batch.runner import run_batch
+from sim.model.errors import InputError
+from sim.model.scenario import load_scenario
 
 CSTO = SCENARIOS / "csto_2022.yaml"
 RUNS, SEED = 4500, 11  # N not a multiple of the chunk size on purpose
@@ -97,7 +97,7 @@ def test_passage_chunk_is_one_row_per_run_with_a_column_per_member_and_stage(ser
 def _spawn_batch(out: Path, *extra: str, runs: int = 20_000) -> subprocess.Popen:
     args = [CSTO, "--out", out, "--runs", runs, "--seed", SEED, "--chunk-size", 1000, *extra]
     return subprocess.Popen(
-        [sys.executable, "-c", "from sim.cli import main; main()", "batch", *map(str, args)],
+        [sys.executable, "-c", "from sim.cli.main import main; main()", "batch", *map(str, args)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -12,11 +12,11 @@ import pytest
 import yaml
 from model_helpers import DATA, ROOT, SCENARIOS, alliance
 
-from sim.calibrate import calibrate
-from sim.experiment import load_experiment
-from sim.lanes import simulate_chunk
-from sim.observations import dump_observations, load_observations, observations_from_run
-from sim.scenario import load_scenario
+from sim.batch.lanes import simulate_chunk
+from sim.experiments.calibrate import calibrate
+from sim.experiments.experiment import load_experiment
+from sim.experiments.observations import dump_observations, load_observations, observations_from_run
+from sim.model.scenario import load_scenario
 
 EXPERIMENT = DATA / "many_alike_calibrate.yaml"
 TRUTH = -4.0  # disengage_intercept that generates the synthetic history

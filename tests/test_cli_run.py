@@ -11,7 +11,7 @@ import pytest
 import typer
 from model_helpers import DATA, SCENARIOS, run_cli
 
-from sim.cli import app
+from sim.cli.main import app
 
 MONTHLY_COLUMNS = [
     "date",

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from model_helpers import SCENARIOS, run_cli
 
-from sim import results
-from sim.batch import run_batch
+from sim.batch import results
+from sim.batch.runner import run_batch
 
 distributed = pytest.importorskip("dask.distributed")
 

@@ -11,10 +11,10 @@ import yaml
 from model_helpers import ROOT, SCENARIOS, read_yaml
 from pydantic import BaseModel, TypeAdapter
 
-from sim.parameters import PARAMETERS
-from sim.scenario import load_scenario
-from sim.schema import EVENT_KINDS, AnyEvent, ScenarioSpec
-from sim.streams import DRAWS
+from sim.model.parameters import PARAMETERS
+from sim.model.scenario import load_scenario
+from sim.model.schema import EVENT_KINDS, AnyEvent, ScenarioSpec
+from sim.model.streams import DRAWS
 
 MODEL_MD = ROOT / "docs" / "model.md"
 SCENARIOS_MD = ROOT / "docs" / "scenarios.md"

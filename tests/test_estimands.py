@@ -9,7 +9,7 @@ import pytest
 from model_helpers import DATA, SCENARIOS
 from scipy import stats
 
-from sim.estimands import (
+from sim.batch.estimands import (
     PassageCounts,
     cumulative_probability,
     first_passage_curve,
@@ -17,8 +17,8 @@ from sim.estimands import (
     report_months,
     summary_tables,
 )
-from sim.lanes import BINS, SUM_SCALE, MonthlyAggregates, simulate_chunk
-from sim.scenario import load_scenario
+from sim.batch.lanes import BINS, SUM_SCALE, MonthlyAggregates, simulate_chunk
+from sim.model.scenario import load_scenario
 
 HAZARD = 1 / (1 + np.exp(3.0))  # fixed_hazard.yaml: logistic(disengage_intercept = -3)
 CHECKED_MONTHS = np.array([0, 2, 5, 11, 23])

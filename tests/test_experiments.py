@@ -14,12 +14,12 @@ import yaml
 from model_helpers import DATA, ROOT, alliance
 from scipy import stats
 
-from sim.designs import build_design
-from sim.experiment import load_experiment
-from sim.lanes import simulate_chunk
-from sim.outcomes import Outcome, estimate, interval
-from sim.parameters import BY_NAME, PARAMETER_NAMES
-from sim.sweep import sweep
+from sim.batch.lanes import simulate_chunk
+from sim.batch.outcomes import Outcome, estimate, interval
+from sim.experiments.designs import build_design
+from sim.experiments.experiment import load_experiment
+from sim.experiments.sweep import sweep
+from sim.model.parameters import BY_NAME, PARAMETER_NAMES
 
 EXPERIMENTS = ROOT / "experiments"
 ONE_LEVER = DATA / "one_lever.yaml"
@@ -282,14 +282,14 @@ def test_sweep_resumes_to_identical_results_and_refuses_mismatches(grid_sweep, t
 
 def test_sweep_is_identical_with_two_workers_and_other_chunking(grid_sweep, tmp_path, monkeypatch):
     experiment, _, results = grid_sweep
-    monkeypatch.setattr("sim.pointruns.LANES_PER_CHUNK", 50)  # 6 chunks of 50 runs per point
+    monkeypatch.setattr("sim.batch.pointruns.LANES_PER_CHUNK", 50)  # 6 chunks of 50 runs per point
     two = sweep(experiment, tmp_path / "two", workers=2, show_progress=False)
     pd.testing.assert_frame_equal(two, results)
 
 
 def test_a_sweep_point_equals_a_batch_with_the_same_seed_and_parameters(tmp_path):
-    from sim.batch import run_batch
-    from sim.results import load
+    from sim.batch.results import load
+    from sim.batch.runner import run_batch
 
     quiet = DATA / "quiet.yaml"
     data = base_experiment()

@@ -14,12 +14,12 @@ import pytest
 from model_helpers import DATA, SCENARIOS, add_events, variant
 from scipy import stats
 
-from sim.agents import ACTIVE, DISENGAGED, FROZEN, WITHDRAWN, logistic
-from sim.lanes import simulate_chunk
-from sim.model import AllianceModel
-from sim.parameters import defaults
-from sim.run import run_single
-from sim.scenario import Scenario, load_scenario
+from sim.batch.lanes import simulate_chunk
+from sim.model.agents import ACTIVE, DISENGAGED, FROZEN, WITHDRAWN, logistic
+from sim.model.model import AllianceModel
+from sim.model.parameters import defaults
+from sim.model.run import run_single
+from sim.model.scenario import Scenario, load_scenario
 
 P = defaults()
 ALPHA, BETA, GAMMA = range(3)

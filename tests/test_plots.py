@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 from result_dirs import SCENARIOS, make_batch, make_sensitivity, make_sweep
 
-from sim.errors import InputError
+from sim.batch.results import load
+from sim.model.errors import InputError
 from sim.plots import figure, plot, sensitivity_bars, sweep_heatmap
 from sim.plots.style import EVENT_MARKER_GID, LINESTYLES, MARKERS, series_style
-from sim.results import load
 
 ALLIANCE = [str(Path(sys.executable).with_name("alliance"))]
 STAGES = ("disengaged", "frozen", "withdrawn")

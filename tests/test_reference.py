@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks.oracle import Sample, compare_samples, engine_sample, holm, reference_sample
 from benchmarks.reference import ReferenceModel
-from sim.scenario import load_scenario
+from sim.model.scenario import load_scenario
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "csto_2022.yaml"
 REFERENCE_RUNS = 5000

@@ -19,9 +19,9 @@ import pytest
 from browser import chromium
 from result_dirs import make_batch
 
-from sim.errors import InputError
-from sim.report import write_report
-from sim.results import load
+from sim.batch.results import load
+from sim.model.errors import InputError
+from sim.report.html import write_report
 
 ALLIANCE = [str(Path(sys.executable).with_name("alliance"))]
 LINKING_ATTRIBUTES = {

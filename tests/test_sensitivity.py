@@ -9,7 +9,7 @@ import pytest
 import yaml
 from model_helpers import DATA, alliance
 
-from sim.sensitivity import INDEX_COLUMNS, sensitivity
+from sim.experiments.sensitivity import INDEX_COLUMNS, sensitivity
 
 ONE_LEVER = DATA / "one_lever_sobol.yaml"
 LEVER = "disengage_intercept"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim.streams import split_uniform
+from sim.model.streams import split_uniform
 
 
 @pytest.mark.parametrize("per_lane", [False, True])

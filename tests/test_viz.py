@@ -21,10 +21,10 @@ from browser import chromium
 from matplotlib import image
 from mesa.visualization.solara_viz import _build_model_init_kwargs, _check_model_params
 
-from sim.app import SLIDER_PARAMETERS, AllianceView, model_params
-from sim.model import AllianceModel
-from sim.parameters import BY_NAME
-from sim.scenario import load_scenario
+from sim.model.model import AllianceModel
+from sim.model.parameters import BY_NAME
+from sim.model.scenario import load_scenario
+from sim.viz.app import SLIDER_PARAMETERS, AllianceView, model_params
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = ROOT / "scenarios" / "csto_2022.yaml"

@@ -3,6 +3,7 @@
 Kinds: defection-curves, alliance, trust, capacity (batch directories), compare (several batch
 directories), heatmap (a sweep directory), sobol (a sensitivity directory). The functions behind
 them (`sim.plots.curves`, `.fans`, `.experiments`) take the contract's DataFrames directly.
+May import `sim.model` and `sim.batch`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.errors import InputError
+from sim.model.errors import InputError
 from sim.plots.curves import LAYOUTS, STAGES, alliance_chart, compare_curves, defection_curves
 from sim.plots.experiments import sensitivity_bars, sweep_heatmap
 from sim.plots.fans import fan_chart
@@ -164,7 +165,7 @@ def _compare(dirs: Sequence[Path], stage: str) -> Figure:
 def load_batch(directory: Path) -> Any:
     """`sim.results.load(directory)`, with a clear error when it is not a batch directory."""
     read_manifest(directory, "batch")
-    from sim.results import load
+    from sim.batch.results import load
 
     return load(directory)
 
@@ -211,7 +212,7 @@ def _table(path: Path) -> pd.DataFrame:
 
 
 def _event_kinds(events: str) -> set[str] | None:
-    from sim.schema import EVENT_KINDS
+    from sim.model.schema import EVENT_KINDS
 
     text = events.strip()
     if text == EVENT_KINDS_ALL:

@@ -1,6 +1,6 @@
 """Defection curves: cumulative probability of each stage over calendar time, with 95% bands.
 
-Every function takes tidy frames in the batch results contract (`sim.results`) and returns a
+Every function takes tidy frames in the batch results contract (`sim.batch.results`) and returns a
 matplotlib Figure, so figures can be checked or restyled before they are saved.
 """
 

@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from sim.store import write_bytes_atomic
+from sim.batch.store import write_bytes_atomic
 
 FORMATS = ("png", "svg", "pdf")
 PALETTE = (

@@ -1,0 +1,115 @@
+"""The Parquet tables of one batch chunk: what is stored per run and per month, and how to read it.
+
+A chunk k of a batch is three files under DIR/chunks/ (docs/batch.md describes every column):
+- `passage-k.parquet`: one row per run: `run`, `first_exit`, and one int16 column
+  `<member>:<stage>` per member and stage (first month the stage was reached, -1 = censored);
+- `aggregates-k.parquet`: the chunk's MonthlyAggregates, one row per month (sim.batch.lanes);
+- `trajectories-k.parquet` (only with --trajectories): run, month, actor, variable, value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sim.batch.lanes import STAGE_NAMES, ChunkResult, MonthlyAggregates
+from sim.batch.store import arrays_table, chunk_path, parquet_bytes, table_arrays
+
+PASSAGE, AGGREGATES, TRAJECTORIES = "passage", "aggregates", "trajectories"
+TRAJECTORY_VARIABLES = ("trust", "status", "capacity")
+
+
+def passage_column(member: str, stage: str) -> str:
+    """Name of the first-passage column of a member and stage."""
+    return f"{member}:{stage}"
+
+
+def encode_chunk(
+    result: ChunkResult, first: int, members: list[str], patron: str
+) -> dict[str, bytes]:
+    """The chunk's tables as Parquet bytes, keyed by kind (what workers send back)."""
+    lanes = result.first_passage.shape[0]
+    columns: dict[str, pa.Array] = {
+        "run": pa.array(np.arange(first, first + lanes, dtype=np.int64)),
+        "first_exit": pa.array(result.first_exit.astype(np.int16)),
+    }
+    for i, member in enumerate(members):
+        for j, stage in enumerate(STAGE_NAMES):
+            columns[passage_column(member, stage)] = pa.array(result.first_passage[:, i, j])
+    files = {PASSAGE: parquet_bytes(pa.table(columns))}
+    if result.aggregates is not None:
+        agg = result.aggregates
+        table = arrays_table(agg.arrays(), {"runs": agg.runs})
+        files[AGGREGATES] = parquet_bytes(table)
+    if result.trajectories is not None:
+        files[TRAJECTORIES] = parquet_bytes(
+            _trajectory_table(result.trajectories, first, members, patron)
+        )
+    return files
+
+
+def _trajectory_table(
+    traj: dict[str, np.ndarray], first: int, members: list[str], patron: str
+) -> pa.Table:
+    """Long table run, month, actor, variable, value from (months, actors, lanes) arrays."""
+    months, n_members, lanes = traj["trust"].shape
+    actors = pa.array([*members, patron])
+    variables = pa.array(list(TRAJECTORY_VARIABLES))
+    blocks = [
+        (traj["trust"], np.arange(n_members), 0),
+        (traj["status"], np.arange(n_members), 1),
+        (traj["capacity"][:, None, :], np.array([n_members]), 2),
+    ]
+    runs, month, actor, variable, value = [], [], [], [], []
+    for values, actor_codes, code in blocks:
+        m, a, r = np.meshgrid(
+            np.arange(months, dtype=np.int16),
+            actor_codes.astype(np.int32),
+            np.arange(first, first + lanes, dtype=np.int64),
+            indexing="ij",
+        )
+        runs.append(r.reshape(-1))
+        month.append(m.reshape(-1))
+        actor.append(a.reshape(-1))
+        variable.append(np.full(m.size, code, dtype=np.int32))
+        value.append(values.astype(np.float32).reshape(-1))
+    runs_all, month_all = np.concatenate(runs), np.concatenate(month)
+    order = np.lexsort((month_all, runs_all))
+    return pa.table(
+        {
+            "run": runs_all[order],
+            "month": month_all[order],
+            "actor": pa.DictionaryArray.from_arrays(np.concatenate(actor)[order], actors),
+            "variable": pa.DictionaryArray.from_arrays(np.concatenate(variable)[order], variables),
+            "value": np.concatenate(value)[order],
+        }
+    )
+
+
+def read_passage(out: Path, index: int) -> pa.Table:
+    """Chunk `index`'s per-run first-passage table."""
+    return pq.read_table(chunk_path(out, PASSAGE, index))
+
+
+def passage_arrays(table: pa.Table, members: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """First passages (runs, members, 3) and first exits (runs,) from a passage table."""
+    runs = table.num_rows
+    first_passage = np.empty((runs, len(members), len(STAGE_NAMES)), dtype=np.int16)
+    for i, member in enumerate(members):
+        for j, stage in enumerate(STAGE_NAMES):
+            first_passage[:, i, j] = table.column(passage_column(member, stage)).to_numpy()
+    return first_passage, table.column("first_exit").to_numpy()
+
+
+def read_aggregates(out: Path, index: int) -> MonthlyAggregates:
+    """Chunk `index`'s monthly aggregates."""
+    arrays, meta = table_arrays(pq.read_table(chunk_path(out, AGGREGATES, index)))
+    return MonthlyAggregates(runs=int(meta["runs"]), **arrays)
+
+
+def read_trajectories(out: Path, index: int) -> pa.Table:
+    """Chunk `index`'s long trajectory table."""
+    return pq.read_table(chunk_path(out, TRAJECTORIES, index))

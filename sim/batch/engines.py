@@ -1,0 +1,215 @@
+"""Where chunks run: in this process, in a pool of local processes, or on a Dask cluster.
+
+Every engine maps one picklable function over tasks and yields results as they finish, keeping
+only a few tasks in flight, so the caller can write each result and drop it (memory stays flat
+however many chunks there are). Which engine ran a chunk never changes its result.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from itertools import islice
+from typing import Any, Protocol
+
+from sim.model.errors import InputError
+
+IN_FLIGHT_PER_WORKER = 2
+
+
+def available_cores() -> int:
+    """Cores this process may use (respects CPU affinity and containers' cpusets)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+class Engine(Protocol):
+    """Runs `fn` over tasks and yields results as they finish."""
+
+    workers: int
+
+    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]: ...
+
+    def abort(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SerialEngine:
+    """One worker: run each task here, in order (no process start-up cost)."""
+
+    workers = 1
+
+    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        for task in tasks:
+            yield fn(task)
+
+    def abort(self) -> None:
+        """Nothing runs outside this process."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+# What every worker imports before its first chunk (Mesa alone takes about a second). A
+# forkserver imports them once; each worker is then a fork of it, ready at once.
+WORKER_MODULES = ("__main__", "sim.model.model", "sim.batch.lanes", "sim.batch.chunkfiles")
+
+
+def _prepare_worker() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them (no traceback per worker); they
+    import what chunks need (already there when forked from the forkserver) and freeze those
+    objects out of the garbage collector, whose full passes between chunks then cost
+    microseconds instead of ~50 ms over Mesa's, pandas' and scipy's objects."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for module in WORKER_MODULES:
+        if module != "__main__":
+            importlib.import_module(module)
+    gc.freeze()
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """How local workers start: forked from a single-threaded server that has already imported
+    WORKER_MODULES ('forkserver', safe with threads), or 'spawn' where there is no forkserver."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(WORKER_MODULES))
+    return context
+
+
+def start_worker_server(workers: int | None = None, scheduler: str | None = None) -> None:
+    """Start the forkserver's imports now, in parallel with this process's own start-up work,
+    so that local workers are ready when the first chunk is submitted (nothing to do for one
+    worker, a Dask cluster, or under 'spawn')."""
+    if workers == 1 or scheduler or (workers is None and available_cores() == 1):
+        return
+    if worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
+def stop_worker_server() -> None:
+    """End the forkserver once its workers have ended, and wait for it. Its workers' CPU time
+    and peak memory then count among this process's children (as `time -v` and `getrusage`
+    report them), and no server outlives the run. A later pool starts a new one."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)  # the stdlib's own stop, used by its tests
+    if getattr(server, "_forkserver_pid", None) is not None and hasattr(server, "_stop"):
+        server._stop()
+
+
+class LocalEngine:
+    """A pool of `workers` local processes (see `worker_context`: safe with threads)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=worker_context(),
+            initializer=_prepare_worker,
+        )
+
+    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        yield from _windowed(self._pool.submit, fn, tasks, self.workers * IN_FLIGHT_PER_WORKER)
+
+    def abort(self) -> None:
+        """Stop now: cancel queued tasks and end the worker processes (their writes are atomic)."""
+        processes = list(getattr(self._pool, "_processes", {}).values())
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+        if not any(process.is_alive() for process in processes):
+            stop_worker_server()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        stop_worker_server()
+
+
+class DaskEngine:
+    """Chunks sent to an existing Dask distributed cluster (`tcp://HOST:PORT`).
+
+    The cluster's workers need this package installed; results come back to this process,
+    which writes them, so the workers need no access to the output directory.
+    """
+
+    def __init__(self, address: str, timeout: float = 10.0):
+        from dask.distributed import Client
+
+        try:
+            self._client = Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InputError(
+                "--scheduler", address, f"cannot reach a Dask scheduler there ({exc})"
+            ) from None
+        threads = sum(self._client.nthreads().values())
+        self.workers = max(threads, 1)
+
+    def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        from dask.distributed import as_completed
+
+        pending = iter(tasks)
+        window = self.workers * IN_FLIGHT_PER_WORKER
+        first = [self._client.submit(fn, t, pure=False) for t in islice(pending, window)]
+        if not first:
+            return
+        running = as_completed(first, loop=self._client.loop)
+        for future in running:
+            result = future.result()
+            future.release()
+            task = next(pending, None)
+            if task is not None:
+                running.add(self._client.submit(fn, task, pure=False))
+            yield result
+
+    def abort(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _windowed(
+    submit: Callable[..., Future], fn: Callable[[Any], Any], tasks: Iterable[Any], window: int
+) -> Iterator[Any]:
+    """Keep at most `window` tasks submitted; yield each result once it is done."""
+    pending = iter(tasks)
+    running: set[Future] = set()
+    while True:
+        for task in islice(pending, window - len(running)):
+            running.add(submit(fn, task))
+        if not running:
+            return
+        done, running = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            yield future.result()
+
+
+def check_address(scheduler: str) -> None:
+    """A Dask scheduler address must name its protocol, e.g. tcp://HOST:PORT."""
+    if not scheduler.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+        raise InputError(
+            "--scheduler", scheduler, "expected a Dask scheduler address like tcp://HOST:PORT"
+        )
+
+
+def make_engine(workers: int | None, scheduler: str | None) -> Engine:
+    """The engine a batch asked for: Dask if a scheduler is given, else local processes."""
+    if scheduler:
+        check_address(scheduler)
+        return DaskEngine(scheduler)
+    workers = workers or available_cores()
+    return SerialEngine() if workers == 1 else LocalEngine(workers)

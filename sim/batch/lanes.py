@@ -1,0 +1,173 @@
+"""Run a chunk of replications as lanes of one model and keep what a batch needs.
+
+Shared by batches, sweeps and sensitivity runs: a chunk is `replications` consecutive
+replications of a batch seed, optionally repeated for several parameter points (lanes
+`p * replications + r`), so every point sees the same random numbers (common random numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.model.scenario import Scenario
+from sim.model.schema import STAGES
+from sim.model.streams import LaneUniforms
+
+if TYPE_CHECKING:
+    from sim.model.model import AllianceModel
+
+WITHDRAWN = STAGES.index("withdrawn")
+
+BINS = 100  # histogram bins on [0, 1] for monthly quantiles (resolution 0.01)
+# Sums of values in [0, 1] are kept as integers in units of 1 / SUM_SCALE: integer addition is
+# exact in any order, so means are identical however a batch is chunked (float sums are not).
+# int64 holds up to ~2e9 runs' sums per month.
+SUM_SCALE = 2**32
+STAGE_NAMES = ("disengaged", "frozen", "withdrawn")
+
+
+@dataclass
+class MonthlyAggregates:
+    """Sums and histograms per month, mergeable by addition, so memory is flat in N."""
+
+    runs: int
+    trust_sum: np.ndarray  # (months, members) int64, in units of 1 / SUM_SCALE
+    trust_hist: np.ndarray  # (months, members, BINS)
+    capacity_sum: np.ndarray  # (months,) int64, in units of 1 / SUM_SCALE
+    capacity_hist: np.ndarray  # (months, BINS)
+    stage_counts: np.ndarray  # (months, members, 4): lanes in each stage at the month's end
+    active_sum: np.ndarray  # (months,): sum over lanes of members still active
+
+    @classmethod
+    def empty(cls, months: int, members: int) -> MonthlyAggregates:
+        return cls(
+            runs=0,
+            trust_sum=np.zeros((months, members), dtype=np.int64),
+            trust_hist=np.zeros((months, members, BINS), dtype=np.int64),
+            capacity_sum=np.zeros(months, dtype=np.int64),
+            capacity_hist=np.zeros((months, BINS), dtype=np.int64),
+            stage_counts=np.zeros((months, members, 4), dtype=np.int64),
+            active_sum=np.zeros(months, dtype=np.int64),
+        )
+
+    def add_month(self, t: int, model: AllianceModel) -> None:
+        """Fold the model's state at the end of month t into the sums."""
+        work = (np.empty(model.lanes), np.empty(model.lanes, dtype=np.int64))
+        for member in model.members:
+            i = member.index
+            self.trust_sum[t, i] += _fixed_point(member.trust, work).sum()
+            self.trust_hist[t, i] += _histogram(member.trust, work[0])
+            counts = _stage_counts(member.status)
+            self.stage_counts[t, i] += counts
+            self.active_sum[t] += counts[0]
+        capacity = model.patron.capacity
+        self.capacity_sum[t] += _fixed_point(capacity, work).sum()
+        self.capacity_hist[t] += _histogram(capacity, work[0])
+
+    def merge(self, other: MonthlyAggregates) -> MonthlyAggregates:
+        """The aggregates of both sets of runs together."""
+        return MonthlyAggregates(
+            self.runs + other.runs,
+            *(getattr(self, f) + getattr(other, f) for f in _ARRAYS),
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f: getattr(self, f) for f in _ARRAYS}
+
+
+_ARRAYS = (
+    "trust_sum",
+    "trust_hist",
+    "capacity_sum",
+    "capacity_hist",
+    "stage_counts",
+    "active_sum",
+)
+
+
+def _fixed_point(values: np.ndarray, work: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """`(values * SUM_SCALE).astype(np.int64)`, written into the working arrays."""
+    scaled, fixed = work
+    np.multiply(values, SUM_SCALE, out=scaled)
+    np.copyto(fixed, scaled, casting="unsafe")
+    return fixed
+
+
+def _histogram(values: np.ndarray, work: np.ndarray) -> np.ndarray:
+    """Counts of values in [0, 1] in BINS equal bins, 1.0 in the last one (int16 bin indices
+    convert several times faster than int64 ones)."""
+    counts = np.bincount(np.multiply(values, BINS, out=work).astype(np.int16), minlength=BINS + 1)
+    counts[BINS - 1] += counts[BINS:].sum()
+    return counts[:BINS]
+
+
+def _stage_counts(status: np.ndarray) -> np.ndarray:
+    """Lanes in each stage: active, disengaged, frozen, withdrawn."""
+    later = [np.count_nonzero(status == stage) for stage in range(1, 4)]
+    return np.array([status.size - sum(later), *later])
+
+
+@dataclass
+class ChunkResult:
+    """First passages of every lane, and monthly aggregates when asked for."""
+
+    first_passage: np.ndarray  # (lanes, members, 3) int16; -1 = not reached by the horizon
+    first_exit: np.ndarray  # (lanes,) int16: month of the first formal exit of any member
+    aggregates: MonthlyAggregates | None
+    trajectories: dict[str, np.ndarray] | None  # trust (months, members, lanes), etc.
+
+
+def simulate_chunk(
+    scenario: Scenario,
+    seed: int,
+    first: int,
+    replications: int,
+    parameters: dict[str, float | np.ndarray] | None = None,
+    points: int = 1,
+    aggregate: bool = True,
+    trajectories: bool = False,
+) -> ChunkResult:
+    """Run replications first..first+replications-1 of `seed`, at `points` parameter points.
+
+    `parameters` values are scalars or arrays of length `points`; lane p*replications + r runs
+    point p with replication first + r's random numbers.
+    """
+    lanes = replications * points
+    lane_params = {
+        k: (np.repeat(np.asarray(v, float), replications) if np.ndim(v) else v)
+        for k, v in (parameters or {}).items()
+    }
+    uniforms = LaneUniforms.from_seed(seed, first, replications, len(scenario.members), points)
+    from sim.model.model import (
+        AllianceModel,
+    )  # here, so that reading chunk files needs no Mesa import
+
+    model = AllianceModel(scenario, lanes, lane_params, rng=seed, uniforms=uniforms)
+    agg = MonthlyAggregates.empty(scenario.months, len(scenario.members)) if aggregate else None
+    traj = _empty_trajectories(scenario, lanes) if trajectories else None
+    for t in range(scenario.months):
+        model.step()
+        if agg is not None:
+            agg.add_month(t, model)
+        if traj is not None:
+            traj["trust"][t] = model.trust_matrix()
+            traj["status"][t] = model.status_matrix()
+            traj["capacity"][t] = model.patron.capacity
+    if agg is not None:
+        agg.runs = lanes
+    withdrawn = model.first_passage[:, :, WITHDRAWN - 1]
+    first_exit = np.where(withdrawn >= 0, withdrawn, np.iinfo(np.int16).max).min(axis=1)
+    first_exit = np.where(first_exit == np.iinfo(np.int16).max, -1, first_exit).astype(np.int16)
+    return ChunkResult(model.first_passage, first_exit, agg, traj)
+
+
+def _empty_trajectories(scenario: Scenario, lanes: int) -> dict[str, np.ndarray]:
+    months, members = scenario.months, len(scenario.members)
+    return {
+        "trust": np.zeros((months, members, lanes), dtype=np.float32),
+        "status": np.zeros((months, members, lanes), dtype=np.int8),
+        "capacity": np.zeros((months, lanes), dtype=np.float32),
+    }

@@ -1,0 +1,310 @@
+"""Monte Carlo batches: N replications of a scenario in chunks, written as they finish.
+
+Replication r always draws the random numbers of stream block r // STREAM_BLOCK of the seed
+(sim.model.streams), so a batch's results are the same whatever the chunk size, the number of
+workers, the engine, or how often it was interrupted and resumed. Workers return each chunk's
+tables as Parquet bytes; this process writes them atomically and keeps nothing else, so memory is
+flat in N."""
+
+from __future__ import annotations
+
+import gc
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sim.batch import store
+from sim.batch.chunkfiles import AGGREGATES, PASSAGE, TRAJECTORIES, encode_chunk
+from sim.batch.engines import available_cores, make_engine
+from sim.batch.lanes import simulate_chunk
+from sim.model.errors import InputError
+from sim.model.parameters import BY_NAME
+from sim.model.scenario import Scenario, load_scenario, with_parameters
+from sim.model.streams import STREAM_BLOCK
+
+KIND = "batch"
+SCENARIO_COPY = "scenario.yaml"
+MAX_CHUNK = 50_000  # lanes per chunk by default: ~60 MB per worker for a 5-member scenario
+MAX_TRAJECTORY_RUNS = 10_000
+CHUNKS_PER_WORKER = 4  # default chunking aims for this many chunks per worker (load balance)
+RESUME_FIELDS = (
+    "kind",
+    "scenario.hash",
+    "seed",
+    "runs",
+    "chunk_size",
+    "trajectories",
+    "parameters",
+    "versions.alliance-defection",
+)
+OWNED = (SCENARIO_COPY, "summary", "figures")
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk to simulate: replications first..first+replications-1 of the batch seed."""
+
+    index: int
+    first: int
+    replications: int
+    scenario: Scenario
+    seed: int
+    parameters: dict[str, float]
+    trajectories: bool
+
+
+@dataclass
+class ChunkDone:
+    """What a worker sends back: the chunk's encoded tables."""
+
+    index: int
+    replications: int
+    files: dict[str, bytes]
+    cpu_seconds: float
+
+
+@dataclass
+class BatchOutcome:
+    """How a batch call ended."""
+
+    out: Path
+    manifest: dict[str, Any]
+    runs_done: int
+    chunks_done: int
+    chunks_total: int
+    seconds: float
+    runs_at_start: int = 0
+    cpu_seconds: float = 0.0
+    interrupted: bool = False
+
+
+def compute_chunk(task: ChunkTask) -> ChunkDone:
+    """Simulate one chunk and encode its tables (runs in a worker process or on a cluster)."""
+    cpu_start = time.process_time()
+    result = simulate_chunk(
+        task.scenario,
+        task.seed,
+        task.first,
+        task.replications,
+        parameters=task.parameters,
+        trajectories=task.trajectories,
+    )
+    patron = task.scenario.spec.patron.name
+    files = encode_chunk(result, task.first, task.scenario.members, patron)
+    del result
+    gc.collect()  # a model and its agents form reference cycles: free its arrays before the next
+    return ChunkDone(task.index, task.replications, files, time.process_time() - cpu_start)
+
+
+def check_chunk_size(chunk_size: int) -> None:
+    """Chunks are whole stream blocks, so any chunking reproduces the same replications."""
+    if chunk_size <= 0 or chunk_size % STREAM_BLOCK:
+        raise InputError(
+            "--chunk-size",
+            str(chunk_size),
+            f"expected a positive multiple of {STREAM_BLOCK} (runs per random-number block)",
+        )
+
+
+def default_chunk_size(runs: int, workers: int) -> int:
+    """A few chunks per worker for load balance, in whole blocks, at most MAX_CHUNK lanes."""
+    per_chunk = math.ceil(runs / (CHUNKS_PER_WORKER * max(workers, 1)))
+    return min(MAX_CHUNK, max(STREAM_BLOCK, math.ceil(per_chunk / STREAM_BLOCK) * STREAM_BLOCK))
+
+
+def chunk_count(runs: int, chunk_size: int) -> int:
+    """Number of chunks; the last one may be shorter."""
+    return math.ceil(runs / chunk_size)
+
+
+def chunk_kinds(trajectories: bool) -> tuple[str, ...]:
+    """The tables every finished chunk has on disk."""
+    return (PASSAGE, AGGREGATES, TRAJECTORIES) if trajectories else (PASSAGE, AGGREGATES)
+
+
+def parse_parameters(items: list[str]) -> dict[str, float]:
+    """`NAME=VALUE` pairs from the command line, checked against the parameter table."""
+    values: dict[str, float] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or name not in BY_NAME:
+            raise InputError(
+                "--param", item, f"expected NAME=VALUE with NAME one of {', '.join(BY_NAME)}"
+            )
+        try:
+            value = float(text)
+        except ValueError:
+            raise InputError("--param", item, "expected a number after '='") from None
+        spec = BY_NAME[name]
+        if not spec.low <= value <= spec.high:
+            raise InputError("--param", item, f"expected a value in [{spec.low}, {spec.high}]")
+        values[name] = value
+    return values
+
+
+def batch_manifest(
+    scenario: Scenario,
+    runs: int,
+    seed: int,
+    chunk_size: int,
+    overrides: dict[str, float],
+    trajectories: bool,
+) -> dict[str, Any]:
+    """What a batch is: everything needed to reproduce it, and to check a resume against it."""
+    return {
+        "kind": KIND,
+        "scenario": {
+            "name": scenario.name,
+            "hash": scenario.content_hash,
+            "source": str(scenario.path),
+            "copy": SCENARIO_COPY,
+            "members": list(scenario.members),
+            "months": scenario.months,
+            "start": scenario.month_label(0),
+            "end": scenario.month_label(scenario.months - 1),
+        },
+        "parameters": with_parameters(scenario, overrides),
+        "parameter_overrides": overrides,
+        "seed": seed,
+        "runs": runs,
+        "chunk_size": chunk_size,
+        "chunks": chunk_count(runs, chunk_size),
+        "stream_block": STREAM_BLOCK,
+        "trajectories": trajectories,
+        "chunk_files": list(chunk_kinds(trajectories)),
+        "versions": store.versions(),
+        "started": store.now(),
+        "finished": None,
+        "sessions": [],
+    }
+
+
+def run_batch(
+    scenario_path: Path,
+    out: Path,
+    runs: int,
+    seed: int = 0,
+    workers: int | None = None,
+    chunk_size: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    trajectories: bool = False,
+    overrides: dict[str, float] | None = None,
+    on_progress: Callable[[int, int, int], None] | None = None,
+) -> BatchOutcome:
+    """Run (or finish) a batch into `out`; `on_progress(runs_done, runs_total, runs_at_start)`.
+
+    On Ctrl-C the finished chunks stay on disk and the outcome says `interrupted`.
+    """
+    scenario = load_scenario(scenario_path)
+    if runs <= 0:
+        raise InputError("--runs", str(runs), "expected a positive number of runs")
+    if trajectories and runs > MAX_TRAJECTORY_RUNS:
+        raise InputError(
+            "--trajectories",
+            f"--runs {runs}",
+            f"full trajectories are kept for at most {MAX_TRAJECTORY_RUNS} runs; "
+            "use fewer runs or drop --trajectories (the monthly aggregates need no trajectories)",
+        )
+    if chunk_size is not None:
+        check_chunk_size(chunk_size)
+    cluster = make_engine(None, scheduler) if scheduler else None  # unreachable: nothing written
+    overrides = overrides or {}
+    planned_workers = workers or available_cores()
+    size = min(chunk_size or default_chunk_size(runs, planned_workers), runs)
+    if resume and chunk_size is None and (out / store.MANIFEST).is_file():
+        size = store.read_manifest(out, KIND).get("chunk_size", size)
+    asked = batch_manifest(scenario, runs, seed, size, overrides, trajectories)
+    try:
+        manifest = store.prepare_output(
+            out, asked, force=force, resume=resume, compare=RESUME_FIELDS, owned=OWNED
+        )
+    except BaseException:
+        if cluster:
+            cluster.close()
+        raise
+    if not resume:
+        _copy_scenario(scenario_path, out / SCENARIO_COPY)
+    total = manifest["chunks"]
+    kinds = chunk_kinds(trajectories)
+    finished = set(store.finished_chunks(out, kinds, total))
+    todo = [
+        ChunkTask(i, i * size, min(size, runs - i * size), scenario, seed, overrides, trajectories)
+        for i in range(total)
+        if i not in finished
+    ]
+    runs_at_start = sum(min(size, runs - i * size) for i in finished)
+    outcome = BatchOutcome(out, manifest, runs_at_start, len(finished), total, 0.0, runs_at_start)
+    session: dict[str, Any] = {"started": store.now(), "chunks_before": len(finished)}
+    started = time.perf_counter()
+    if on_progress:
+        on_progress(outcome.runs_done, runs, runs_at_start)
+    if cluster and not todo:
+        cluster.close()
+    if todo:
+        engine = cluster or make_engine(min(planned_workers, len(todo)), None)
+        session["engine"] = scheduler or ("local" if engine.workers > 1 else "serial")
+        session["workers"] = engine.workers
+        try:
+            for done in engine.map_unordered(compute_chunk, todo):
+                store.write_chunk(out, done.index, done.files)
+                outcome.runs_done += done.replications
+                outcome.chunks_done += 1
+                outcome.cpu_seconds += done.cpu_seconds
+                if on_progress:
+                    on_progress(outcome.runs_done, runs, runs_at_start)
+        except KeyboardInterrupt:
+            engine.abort()
+            outcome.interrupted = True
+        except BaseException:
+            engine.abort()
+            raise
+        else:
+            engine.close()
+    outcome.seconds = time.perf_counter() - started
+    session.update(
+        ended=store.now(),
+        chunks_after=outcome.chunks_done,
+        seconds=round(outcome.seconds, 3),
+        worker_cpu_seconds=round(outcome.cpu_seconds, 3),
+    )
+    manifest["sessions"] = [*manifest.get("sessions", []), session]
+    if not outcome.interrupted:
+        manifest["finished"] = store.now()
+    store.remove_temporaries(out)
+    store.write_manifest(out, manifest)
+    return outcome
+
+
+def _copy_scenario(source: Path, target: Path) -> None:
+    """Keep the exact scenario bytes beside the results (hash-checked on resume)."""
+    data = Path(source).read_bytes()
+    store.write_bytes_atomic(target, data)
+    shutil.copymode(source, target)
+
+
+def is_complete(out: Path, manifest: dict[str, Any]) -> tuple[int, int]:
+    """(finished chunks, all chunks) of a batch directory."""
+    kinds = manifest.get("chunk_files", [PASSAGE, AGGREGATES])
+    total = int(manifest["chunks"])
+    return len(store.finished_chunks(out, kinds, total)), total
+
+
+def resume_hint(out: Path, manifest: dict[str, Any]) -> str:
+    """The command that finishes an interrupted batch."""
+    source = manifest["scenario"]["source"]
+    parts = [
+        f"alliance batch {source} --out {out} --runs {manifest['runs']} --seed {manifest['seed']}",
+        f"--chunk-size {manifest['chunk_size']}",
+    ]
+    if manifest.get("trajectories"):
+        parts.append("--trajectories")
+    for name, value in manifest.get("parameter_overrides", {}).items():
+        parts.append(f"--param {name}={value}")
+    return " ".join([*parts, "--resume"])

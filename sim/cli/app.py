@@ -1,0 +1,41 @@
+"""The `alliance` Typer application, its console, and the options several commands share.
+
+Commands live in `sim.cli.single`, `sim.cli.batch` and `sim.cli.experiments`, each registering
+itself on `app`; `sim.cli.main` imports them all and runs the app.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="Simulate members leaving an alliance whose patron is drained and stops answering.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=False)
+
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file (see docs/scenarios.md).")]
+
+ExperimentArg = Annotated[
+    Path, typer.Argument(help="Experiment YAML file (see docs/experiments.md).")
+]
+ObservationsOpt = Annotated[
+    Path,
+    typer.Option(help="Observations YAML file: dated facts with sources (docs/experiments.md)."),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option(min=1, help="Local worker processes.", show_default="all cores")
+]
+SchedulerOpt = Annotated[
+    str | None, typer.Option(help="Run chunks on a Dask cluster at tcp://HOST:PORT.")
+]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Finish an interrupted run in --out (same settings).")
+]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a run already in --out.")]

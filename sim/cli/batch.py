@@ -1,0 +1,140 @@
+"""Commands on batches: batch, summarize, plot, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sim.cli.app import ScenarioArg, app, console
+
+
+@app.command()
+def batch(
+    scenario: ScenarioArg,
+    out: Annotated[Path, typer.Option(help="Batch directory (see docs/batch.md for its files).")],
+    runs: Annotated[int, typer.Option(min=1, help="Number of replications N.")] = 10_000,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Batch seed; the same seed and N give identical results.")
+    ] = 0,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Local worker processes.", show_default="all cores")
+    ] = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Runs per chunk, a multiple of 1000; results do not depend on it.",
+            show_default="a few chunks per worker, at most 50,000",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Run chunks on a Dask cluster at tcp://HOST:PORT (ignores --workers)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Finish an interrupted batch in --out.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a batch or sweep already in --out.")
+    ] = False,
+    trajectories: Annotated[
+        bool,
+        typer.Option("--trajectories", help="Also keep every run's monthly path (N <= 10,000)."),
+    ] = False,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(help="Override a model parameter, NAME=VALUE (repeatable)."),
+    ] = None,
+    summary: Annotated[
+        bool, typer.Option(help="Summarize when done (as `alliance summarize`).")
+    ] = True,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Draw DIR/figures/defection-curves.png when done.")
+    ] = False,
+) -> None:
+    """Run N replications of a scenario in chunks; resumable, identical for any workers."""
+    from sim.batch.engines import start_worker_server
+
+    start_worker_server(workers, scheduler)  # workers import Mesa while this process starts up
+    from sim.batch.runner import parse_parameters
+    from sim.cli.batch_view import batch_command
+
+    status = batch_command(
+        console, scenario, out, summary, plot, runs=runs, seed=seed, workers=workers,
+        chunk_size=chunk_size, scheduler=scheduler, resume=resume, force=force,
+        trajectories=trajectories, overrides=parse_parameters(param or []),
+    )  # fmt: skip
+    raise typer.Exit(status)
+
+
+@app.command()
+def summarize(
+    directory: Annotated[Path, typer.Argument(help="A finished batch directory.")],
+) -> None:
+    """Print and write (DIR/summary/) each member's probability of each stage over time."""
+    from sim.cli.batch_view import summarize_command
+
+    summarize_command(console, directory)
+
+
+@app.command()
+def plot(
+    directories: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Result directory: a batch (a sweep for heatmap, a sensitivity run for sobol); "
+            "two or more batches for compare."
+        ),
+    ],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="defection-curves, alliance, trust, capacity, compare, heatmap or sobol."
+        ),
+    ] = "defection-curves",
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="png, svg or pdf.", show_default="--out's suffix, else png"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Figure file or folder.", show_default="DIR/figures/KIND.FORMAT"),
+    ] = None,
+    by: Annotated[
+        str, typer.Option(help="defection-curves: one panel per 'stage' or per 'member'.")
+    ] = "stage",
+    stage: Annotated[
+        str, typer.Option(help="compare: the stage compared (disengaged, frozen, withdrawn).")
+    ] = "withdrawn",
+    events: Annotated[
+        str,
+        typer.Option(
+            help="Event markers: all, none, or comma-separated kinds (crisis,drain,rebuke,...)."
+        ),
+    ] = "all",
+) -> None:
+    """Draw a figure (PNG, SVG or PDF) from batch, sweep or sensitivity results."""
+    from sim.plots import plot as draw
+    from sim.plots import resolve_format
+
+    with console.status(f"drawing {kind}"):
+        path = draw(
+            directories, kind, out, resolve_format(out, fmt), by=by, stage=stage, events=events
+        )
+    print(f"figure: {path}")
+
+
+@app.command()
+def report(
+    directory: Annotated[Path, typer.Argument(help="A finished batch directory.")],
+    out: Annotated[
+        Path | None, typer.Option(help="HTML file to write.", show_default="DIR/report.html")
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report: scenario, estimates, figures and provenance."""
+    from sim.report.html import write_report
+
+    with console.status("writing the report"):
+        path = write_report(directory, out)
+    print(f"report: {path}")

@@ -1,0 +1,138 @@
+"""What `alliance batch` and `alliance summarize` show: a progress bar, the interruption notice,
+and the table of probabilities by year end with their 95% bands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from sim.batch.lanes import STAGE_NAMES
+from sim.batch.progress import runs_progress
+from sim.batch.runner import BatchOutcome, resume_hint, run_batch
+
+INTERRUPTED = 130
+
+
+def batch_command(
+    console: Console,
+    scenario: Path,
+    out: Path,
+    summary: bool,
+    plot: bool,
+    progress: bool = True,
+    **options: Any,
+) -> int:
+    """Run or resume a batch with a progress bar, then summarize and plot; return exit status."""
+    with runs_progress("runs", progress) as update:
+        outcome = run_batch(scenario, out, on_progress=update, **options)
+    err = Console(stderr=True)
+    if outcome.interrupted:
+        err.print(
+            f"interrupted: {outcome.chunks_done} of {outcome.chunks_total} chunks "
+            f"({outcome.runs_done:,} runs) kept in {out}; finish with:\n"
+            f"  {resume_hint(out, outcome.manifest)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return INTERRUPTED
+    console.print(_done_line(outcome), highlight=False)
+    if summary or plot:
+        summarize_command(console, out, show_table=summary)
+    if plot:
+        from sim.plots import plot as draw
+
+        console.print(f"figure: {draw([out], 'defection-curves')}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def _done_line(outcome: BatchOutcome) -> str:
+    new = outcome.runs_done - outcome.runs_at_start
+    rate = f", {new / outcome.seconds:,.0f} runs/s" if outcome.seconds > 0 and new else ""
+    before = f"; {outcome.runs_at_start:,} were done before" if outcome.runs_at_start else ""
+    return (
+        f"{outcome.runs_done:,} runs of {outcome.manifest['scenario']['name']} in {outcome.out}/ "
+        f"({outcome.chunks_total} chunks{before}; {new:,} ran in {outcome.seconds:.1f} s{rate})"
+    )
+
+
+def summarize_command(console: Console, directory: Path, show_table: bool = True) -> Path:
+    """Compute and write a batch's summaries, print the table; return the summary folder."""
+    from sim.batch.results import summarize
+
+    with Progress(
+        TextColumn("[bold]summarizing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("chunks"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("summarizing", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        results, folder = summarize(directory, on_chunk=advance)
+    if show_table:
+        for table in summary_tables(results.by_date, results.alliance, results.scenario):
+            console.print(table)
+    console.print(f"summary tables: {folder}/", highlight=False)
+    return folder
+
+
+def summary_tables(by_date: pd.DataFrame, alliance: pd.DataFrame, scenario: Any) -> list[Table]:
+    """Per stage, each member's probability of having reached it by each year end (95% band
+    below); then the alliance: probability of any formal exit and expected members active."""
+    runs = int(by_date["n"].iloc[0]) if len(by_date) else 0
+    members = list(scenario.members)
+    tables = []
+    for stage in STAGE_NAMES:
+        rows = by_date[by_date["stage"] == stage].set_index(["date", "member"])
+        table = _titled(f"{scenario.name}: P({stage} by date), 95% band, {runs:,} runs")
+        table.add_column("by end of")
+        for member in members:
+            table.add_column(member, justify="right")
+        for date in dict.fromkeys(by_date["date"]):
+            cells = [_cell(*rows.loc[(date, m), ["probability", "low", "high"]]) for m in members]
+            table.add_row(date, *cells)
+        tables.append(table)
+    from sim.batch.estimands import report_months  # scipy.stats: only when a summary is shown
+
+    at = alliance[alliance["month"].isin(report_months(scenario))]
+    table = _titled(f"{scenario.name}: the alliance, {runs:,} runs")
+    for column in ("by end of", "P(any formal exit)", "expected members active"):
+        table.add_column(column, justify="left" if column == "by end of" else "right")
+    for row in at.itertuples():
+        table.add_row(
+            row.date, _cell(row.p_any_exit, row.low, row.high), f"{row.expected_active:.2f}"
+        )
+    tables.append(table)
+    return tables
+
+
+def _titled(title: str) -> Table:
+    return Table(title=title, title_justify="left")
+
+
+def _cell(p: float, low: float, high: float) -> str:
+    return f"{_percent(p)}\n[dim]{_percent(low, sign=False)}-{_percent(high)}[/dim]"
+
+
+def _percent(p: float, sign: bool = True) -> str:
+    """A probability as a percentage with sensible precision for small values."""
+    unit = "%" if sign else ""
+    if p == 0:
+        return f"0{unit}"
+    if p >= 0.1:
+        return f"{100 * p:.1f}{unit}"
+    if p >= 0.001:
+        return f"{100 * p:.2f}{unit}"
+    if p >= 0.00001:
+        return f"{100 * p:.3f}{unit}"
+    return f"<0.001{unit}"

@@ -1,0 +1,129 @@
+"""Commands over many parameter points: sweep, sensitivity, calibrate, backtest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sim.cli.app import (
+    ExperimentArg,
+    ForceOpt,
+    ObservationsOpt,
+    ResumeOpt,
+    ScenarioArg,
+    SchedulerOpt,
+    WorkersOpt,
+    app,
+    console,
+)
+
+
+@app.command()
+def sweep(
+    experiment: ExperimentArg,
+    out: Annotated[Path, typer.Option(help="Sweep directory: results.csv/.parquet, manifest.")],
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Draw DIR/figures/heatmap.png when done.")
+    ] = False,
+) -> None:
+    """Outcomes with 95% intervals at every point of a grid or Latin-hypercube design."""
+    from sim.cli.experiments_view import sweep_command
+
+    sweep_command(
+        console, experiment, out, plot,
+        workers=workers, scheduler=scheduler, resume=resume, force=force,
+    )  # fmt: skip
+
+
+@app.command()
+def sensitivity(
+    experiment: ExperimentArg,
+    out: Annotated[
+        Path, typer.Option(help="Sensitivity directory: indices.csv, results, manifest.")
+    ],
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Draw the ranked bar chart DIR/figures/sobol.png.")
+    ] = False,
+) -> None:
+    """Global sensitivity: Sobol S1/ST or Morris mu*/sigma of each outcome (SALib)."""
+    from sim.cli.experiments_view import sensitivity_command
+
+    sensitivity_command(
+        console, experiment, out, plot,
+        workers=workers, scheduler=scheduler, resume=resume, force=force,
+    )  # fmt: skip
+
+
+@app.command()
+def calibrate(
+    experiment: ExperimentArg,
+    observations: ObservationsOpt,
+    out: Annotated[
+        Path,
+        typer.Option(help="Calibration directory: fitted.csv, posterior, calibrated scenario."),
+    ],
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Fit the experiment's varied parameters to observed facts (simulated likelihood)."""
+    from sim.cli.experiments_view import calibrate_command
+
+    calibrate_command(
+        console, experiment, observations, out,
+        workers=workers, scheduler=scheduler, resume=resume, force=force,
+    )  # fmt: skip
+
+
+@app.command()
+def backtest(
+    scenario: ScenarioArg,
+    observations: ObservationsOpt,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Backtest directory: events, scores, reliability figure.",
+            show_default="out/backtests/SCENARIO--OBSERVATIONS",
+        ),
+    ] = None,
+    runs: Annotated[int, typer.Option(min=1, help="Replications behind each forecast.")] = 10_000,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed of the forecast runs.")] = 0,
+    base_rate: Annotated[
+        float | None,
+        typer.Option(help="Constant reference forecast (overrides base_rate in the file)."),
+    ] = None,
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            help="Forecast as of this month (YYYY-MM): drop the scenario's later events.",
+            show_default="the scenario's history_end",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Reliability figure format: png, svg or pdf.")
+    ] = "png",
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Brier and log scores of the scenario's forecasts against facts, vs base rate and 50/50."""
+    from sim.cli.experiments_view import backtest_command
+
+    out = out or Path("out") / "backtests" / f"{scenario.stem}--{observations.stem}"
+    backtest_command(
+        console, scenario, observations, out,
+        runs=runs, seed=seed, base_rate=base_rate, origin=origin, fmt=fmt,
+        workers=workers, scheduler=scheduler, resume=resume, force=force,
+    )  # fmt: skip

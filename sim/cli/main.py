@@ -1,0 +1,35 @@
+"""The `alliance` command line: one command per job; bad input gives one line and exit status 2."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from typer._click import exceptions as click_errors
+
+import sim.cli.batch
+import sim.cli.experiments
+import sim.cli.single  # noqa: F401  (each command module registers its commands on `app`)
+from sim.cli.app import app
+from sim.model.errors import InputError
+
+
+def main() -> None:
+    """Entry point: turn every bad input into one line on stderr and exit status 2."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=sys.argv[1:], prog_name="alliance", standalone_mode=False)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except click_errors.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
+        sys.exit(0)
+    except click_errors.UsageError as exc:
+        where = f"{exc.ctx.command_path}: " if exc.ctx else "alliance: "
+        print(f"error: {where}{exc.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except (KeyboardInterrupt, typer.Abort):
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,273 @@
+"""Observation files (YAML): dated facts about members' stages, each with its source.
+
+A fact says that a member reached a stage in a given month (`reached_in`), by a given month
+(`reached_by`), or had not reached it by a given month (`not_reached_by`). Calibration turns facts
+into a simulated likelihood; backtests turn them into binary events to score forecasts against.
+`docs/experiments.md` documents the format. Loading checks the facts against a scenario, so a bad
+file fails with one line naming the file, the line, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sim.batch.lanes import STAGE_NAMES
+from sim.batch.outcomes import reached_by
+from sim.model.scenario import Scenario
+from sim.model.schema import parse_month
+from sim.model.shipped import resolve
+from sim.model.yamlio import Location, combined, load_yaml, located, validate_model
+
+FACT_KINDS = ("reached_in", "reached_by", "not_reached_by")
+
+
+def _month_text(value: object) -> str:
+    parse_month(value)
+    return value.isoformat()[:7] if isinstance(value, dt.date) else str(value).strip()[:7]
+
+
+def _date_text(value: object) -> str:
+    parse_month(value)
+    return value.isoformat() if isinstance(value, dt.date) else str(value).strip()
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FactSpec(Strict):
+    """One fact: exactly one of reached_in, reached_by, not_reached_by, and its source."""
+
+    member: str = Field(min_length=1)
+    stage: str
+    reached_in: str | None = None
+    reached_by: str | None = None
+    not_reached_by: str | None = None
+    source: str = Field(min_length=3)
+    note: str = ""
+
+    _months = field_validator("reached_in", "reached_by", "not_reached_by", mode="before")(
+        lambda v: None if v is None else _month_text(v)
+    )
+
+    @field_validator("stage")
+    @classmethod
+    def _stage(cls, value: str) -> str:
+        if value not in STAGE_NAMES:
+            raise ValueError(f"expected one of {', '.join(STAGE_NAMES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> FactSpec:
+        given = [k for k in FACT_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"expected exactly one of {', '.join(FACT_KINDS)}")
+        return self
+
+
+class ObservationsSpec(Strict):
+    """A whole observations file."""
+
+    name: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    as_of: str
+    base_rate: float | dict[str, float] | None = None
+    facts: list[FactSpec] = Field(min_length=1)
+
+    _as_of = field_validator("as_of", mode="before")(_date_text)
+
+    @field_validator("base_rate")
+    @classmethod
+    def _rates(cls, value: float | dict[str, float] | None) -> float | dict[str, float] | None:
+        rates = value if isinstance(value, dict) else {"": value} if value is not None else {}
+        for stage, rate in rates.items():
+            if stage and stage not in STAGE_NAMES:
+                raise ValueError(f"unknown stage {stage!r}; expected {', '.join(STAGE_NAMES)}")
+            if not 0.0 < rate < 1.0:
+                raise ValueError("expected a probability strictly between 0 and 1")
+        return value
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A checked fact, resolved against a scenario: member index, stage 1..3, month index."""
+
+    index: int
+    member: int
+    member_name: str
+    stage: int
+    kind: str  # reached_in | reached_by | not_reached_by
+    month: int
+    date: str
+    source: str
+
+    @property
+    def label(self) -> str:
+        what = {"reached_in": "in", "reached_by": "by", "not_reached_by": "not by"}[self.kind]
+        return f"{self.member_name} {STAGE_NAMES[self.stage - 1]} {what} {self.date}"
+
+    @property
+    def occurred(self) -> int:
+        """As a binary event `reached the stage by the month`: 1 if it happened, else 0."""
+        return 0 if self.kind == "not_reached_by" else 1
+
+    def holds(self, first_passage: np.ndarray) -> np.ndarray:
+        """Per run: does the fact hold? first_passage: (runs, members, 3)."""
+        fp = first_passage[:, self.member, self.stage - 1]
+        if self.kind == "reached_in":
+            return fp == self.month
+        reached = reached_by(fp, self.month)
+        return reached if self.kind == "reached_by" else ~reached
+
+
+@dataclass(frozen=True)
+class FactGroup:
+    """Facts evaluated jointly: one run counts when every fact in the group holds (a measure)."""
+
+    label: str
+    facts: tuple[Fact, ...]
+    binary: bool = True
+
+    def status_months(self) -> tuple[int, ...]:
+        return ()
+
+    def per_run(
+        self, first_passage: np.ndarray, status_at: dict[int, np.ndarray] | None = None
+    ) -> np.ndarray:
+        held = np.ones(first_passage.shape[0], dtype=bool)
+        for fact in self.facts:
+            held &= fact.holds(first_passage)
+        return held.astype(float)
+
+
+@dataclass
+class Observations:
+    """A checked observations file."""
+
+    spec: ObservationsSpec
+    path: str
+    content_hash: str
+    facts: list[Fact]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def base_rate(self, stage: int, override: float | None = None) -> float | None:
+        """The constant reference forecast for a stage (command line first, then the file)."""
+        if override is not None:
+            return override
+        rate = self.spec.base_rate
+        if isinstance(rate, dict):
+            return rate.get(STAGE_NAMES[stage - 1])
+        return rate
+
+    def groups(self, how: str) -> list[FactGroup]:
+        """Facts grouped for a likelihood: `joint` (one group), `by_member`, or `independent`."""
+        if how == "joint":
+            return [FactGroup("all facts", tuple(self.facts))]
+        if how == "independent":
+            return [FactGroup(f.label, (f,)) for f in self.facts]
+        members = dict.fromkeys(f.member_name for f in self.facts)
+        return [
+            FactGroup(name, tuple(f for f in self.facts if f.member_name == name))
+            for name in members
+        ]
+
+
+def load_observations(path: str | Path, scenario: Scenario) -> Observations:
+    """Read and check an observations file against a scenario; InputError naming every problem."""
+    path = resolve(path, "experiments")
+    file = str(path)
+    data, lines = load_yaml(path)
+    spec = validate_model(ObservationsSpec, data, file, lines)
+    problems = check(spec, scenario)
+    if problems:
+        raise combined([located(file, loc, lines, msg) for loc, msg in problems])
+    facts = []
+    for i, f in enumerate(spec.facts):
+        kind = next(k for k in FACT_KINDS if getattr(f, k) is not None)
+        date = getattr(f, kind)
+        facts.append(
+            Fact(
+                i,
+                scenario.members.index(f.member),
+                f.member,
+                STAGE_NAMES.index(f.stage) + 1,
+                kind,
+                scenario.month_of(date),
+                date,
+                f.source,
+            )
+        )
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return Observations(spec, file, digest, facts)
+
+
+def check(spec: ObservationsSpec, scenario: Scenario) -> list[tuple[Location, str]]:
+    """Problems pydantic cannot see: member names, months against the calendar and `as_of`."""
+    problems: list[tuple[Location, str]] = []
+    names = ", ".join(scenario.members)
+    as_of = parse_month(spec.as_of)
+    first, last = scenario.month_label(0), scenario.month_label(scenario.months - 1)
+    seen: set[tuple[str, str, str, str]] = set()
+    for i, fact in enumerate(spec.facts):
+        if fact.member not in scenario.members:
+            problems.append(
+                (("facts", i, "member"), f"unknown member {fact.member!r}; expected one of {names}")
+            )
+        kind = next(k for k in FACT_KINDS if getattr(fact, k) is not None)
+        date = getattr(fact, kind)
+        if parse_month(date) > as_of:
+            problems.append(
+                (("facts", i, kind), f"after as_of ({spec.as_of}); facts must be known by then")
+            )
+        if not 0 <= scenario.month_of(date) < scenario.months:
+            problems.append(
+                (("facts", i, kind), f"outside the scenario's calendar {first} to {last}")
+            )
+        key = (fact.member, fact.stage, kind, date)
+        if key in seen:
+            problems.append((("facts", i), "the same fact appears twice"))
+        seen.add(key)
+    return problems
+
+
+def observations_from_run(
+    scenario: Scenario, first_passage: np.ndarray, as_of: int, sources: str, stages: tuple[int, ...]
+) -> dict[str, Any]:
+    """Facts one simulated history shows by month `as_of`, as observation-file data (YAML-ready).
+
+    first_passage: (members, 3) of one run. For each member and stage: `reached_in` its month if
+    reached by `as_of`, else `not_reached_by` `as_of`. Used to test that calibration recovers the
+    parameters that generated the history.
+    """
+    facts = []
+    for i, name in enumerate(scenario.members):
+        for stage in stages:
+            month = int(first_passage[i, stage - 1])
+            fact = {"member": name, "stage": STAGE_NAMES[stage - 1], "source": sources}
+            if 0 <= month <= as_of:
+                fact["reached_in"] = scenario.month_label(month)
+            else:
+                fact["not_reached_by"] = scenario.month_label(as_of)
+            facts.append(fact)
+    return {
+        "name": f"{scenario.name}_synthetic",
+        "description": "Facts read off one simulated history (synthetic observations).",
+        "as_of": scenario.month_label(as_of),
+        "facts": facts,
+    }
+
+
+def dump_observations(data: dict[str, Any]) -> str:
+    """Observation-file data as YAML text."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

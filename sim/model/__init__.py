@@ -1,0 +1,5 @@
+"""The model: scenario files (schema, loading, compiling), parameters, random streams, the Mesa
+agents and model, and a single run.
+
+May import nothing else from `sim`: every later stage builds on this one.
+"""

@@ -1,0 +1,237 @@
+"""AllianceModel: one step is one calendar month, for R replications (lanes) in lock-step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+
+from sim.model.agents import FROZEN, WITHDRAWN, Member, Patron, witness_shares
+from sim.model.parameters import lane_parameters
+from sim.model.scenario import MonthEvents, Scenario, load_scenario, with_parameters
+from sim.model.schema import STAGES
+from sim.model.streams import ANSWER, CRISIS, TRANSITION, LaneUniforms, split_uniform
+
+NOT_REACHED = -1
+
+
+def halves_gone(status: np.ndarray) -> np.ndarray:
+    """How far a member has gone, in halves (int8): frozen counts 1/2, withdrawn 1."""
+    return (status >= FROZEN).view(np.int8) + (status == WITHDRAWN).view(np.int8)
+
+
+def shared_where_uniform(p: dict[str, np.ndarray]) -> dict[str, float | np.ndarray]:
+    """Parameters as the rules use them: a float where every lane has the same value (cheaper
+    to broadcast than an array, and the same arithmetic), the per-lane array otherwise."""
+    return {k: float(v[0]) if v.size and (v == v[0]).all() else v for k, v in p.items()}
+
+
+class AllianceModel(mesa.Model):
+    """An alliance with a patron and members, stepped month by month over lanes.
+
+    `parameters` values may be scalars or arrays with one value per lane. Randomness comes from
+    `model.rng` unless `uniforms` (a batch's per-replication streams) is given. The compiled
+    scenario is `alliance_scenario`; Mesa's own `scenario` attribute is left as Mesa sets it.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario | str | Path,
+        lanes: int = 1,
+        parameters: dict[str, Any] | None = None,
+        rng: Any = None,
+        uniforms: LaneUniforms | None = None,
+        log_events: bool | None = None,
+    ):
+        super().__init__(rng=rng)
+        self.alliance_scenario = (
+            scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+        )
+        sc = self.alliance_scenario
+        self.lanes = lanes
+        self.p = lane_parameters(with_parameters(sc, parameters or {}), lanes)
+        self.rule_p = shared_where_uniform(self.p)
+        self.uniforms = uniforms or LaneUniforms.from_generator(self.rng, lanes, len(sc.members))
+        if self.uniforms.lanes != lanes:
+            raise ValueError("uniforms must cover exactly the model's lanes")
+        self.patron = Patron(self, sc.spec.patron.name, sc.patron_capacity, sc.patron_baseline)
+        self.members: list[Member] = []
+        for i, name in enumerate(sc.members):
+            values = {k: float(v[i]) for k, v in sc.member_values.items()}
+            values["baseline_trust"] = float(sc.baseline_trust[i])
+            values["status"] = int(sc.status[i])
+            self.members.append(Member(self, name, i, values))
+        self.month = 0
+        self.first_passage = np.full((lanes, len(sc.members), 3), NOT_REACHED, dtype=np.int16)
+        every_lane = np.arange(lanes)
+        for member in self.members:
+            self._record_first_passage(member, every_lane)
+        self._crisis_rate: np.ndarray | None = None
+        self._others_out = np.empty(lanes)  # working row: how many other members have gone
+        self.log_events = lanes == 1 if log_events is None else log_events
+        self.event_log: list[dict[str, Any]] = []
+
+    @property
+    def date(self) -> str:
+        """Calendar month of the next step (or of the last one once the run has ended)."""
+        return self.alliance_scenario.month_label(
+            min(self.month, self.alliance_scenario.months - 1)
+        )
+
+    def step(self) -> None:
+        """Advance every lane by one month: drain, requests, signals, drift, exits."""
+        sc, p, t = self.alliance_scenario, self.rule_p, self.month
+        if t >= sc.months:
+            self.running = False
+            return
+        history = sc.events.get(t)
+        u = self.uniforms.next_month(self._draws_used(t, history))
+        self.patron.drain_and_recover(sc.drain[t], p)
+        if history:
+            for req in history.requests:
+                asking = np.flatnonzero(self.members[req.requester].status != WITHDRAWN)
+                against, backed = req.opponent_member >= 0, req.backed_opponent
+                decide = u[ANSWER, req.requester][asking] if req.response < 0 else None
+                self._request(
+                    req.requester, asking, against, backed, req.response, decide, req.label
+                )
+        if t > sc.history_end:
+            self._random_crises(u)
+        if history:
+            for signal in history.signals:
+                self._signal(signal.member, signal.kind, signal.severity, signal.label)
+        for member in self.members:
+            member.drift(p)
+        self._exits(u[TRANSITION], history.statuses if history else [])
+        self.month += 1
+        self.running = self.month < sc.months
+
+    def _draws_used(self, t: int, history: MonthEvents | None) -> tuple[int, ...]:
+        """Which uniforms month t reads; the streams skip the others, leaving later ones unchanged.
+
+        `crisis` after the replayed history, `answer` only in a month with a replayed request the
+        model decides (a random crisis's answer comes from its crisis uniform), `transition` always.
+        """
+        rows = [TRANSITION]
+        if t > self.alliance_scenario.history_end:
+            rows.append(CRISIS)
+        if history and any(req.response < 0 for req in history.requests):
+            rows.append(ANSWER)
+        return tuple(sorted(rows))
+
+    def _request(
+        self,
+        i: int,
+        lanes: np.ndarray,
+        against_member: Any,
+        backed: Any,
+        response: int,
+        decide: np.ndarray | None,
+        label: str,
+    ) -> None:
+        """Member i asks for aid in `lanes`; history forces the answer or the patron decides.
+
+        `against_member` and `backed` are flags, or arrays over `lanes`; no other lane changes.
+        The patron answers where `decide` (uniforms over `lanes`) is below its answer probability.
+        """
+        requester, p = self.members[i], self.rule_p
+        asked = np.ones(lanes.size, dtype=bool)
+        if response < 0:
+            prob = self.patron.answer_probability(against_member, backed, p, lanes)
+            answered = decide < prob
+        else:
+            answered = np.full(lanes.size, bool(response))
+        self.patron.intervene(answered, p, lanes)
+        requester.own_request(asked, answered, p, lanes)
+        shares = witness_shares(asked, answered, p, lanes)
+        for other in self.members:
+            if other is not requester:
+                other.witness(shares, lanes)
+        if self.log_events and lanes.size:
+            self._log(
+                "request",
+                requester.name,
+                label,
+                answered=bool(answered.any()),
+                decided_by="history" if response >= 0 else "model",
+            )
+
+    def _random_crises(self, u: np.ndarray) -> None:
+        """After the replayed history, each member meets a crisis at its monthly rate.
+
+        The crisis's kind and the patron's answer come from the same `crisis` uniform: given a
+        crisis, u / rate is a fresh uniform, split for "against a member", then for "backed
+        opponent", and what is left decides the answer."""
+        sc = self.alliance_scenario
+        if self._crisis_rate is None:
+            scale = self.rule_p["crisis_rate_scale"]
+            self._crisis_rate = np.minimum(np.multiply.outer(sc.crisis_rate, scale), 1.0)
+        for i, member in enumerate(self.members):
+            rate = self._crisis_rate[i]
+            lanes = np.flatnonzero(u[CRISIS, i] < rate)
+            lanes = lanes[member.status[lanes] != WITHDRAWN]
+            if not lanes.size:
+                continue
+            given_crisis = u[CRISIS, i][lanes] / (rate[lanes] if np.ndim(rate) else rate)
+            against, rest = split_uniform(given_crisis, sc.crisis_against_member[i])
+            backed, decide = split_uniform(rest, sc.crisis_backed[i])
+            self._request(i, lanes, against, backed, -1, decide, "random crisis")
+
+    def _signal(self, i: int, kind: str, severity: float, label: str) -> None:
+        """A rebuke or quarrel lowers the signaller's trust and, by the spill-over, others'."""
+        loss = self.rule_p["rebuke_trust_loss" if kind == "rebuke" else "quarrel_trust_loss"]
+        for member in self.members:
+            member.signal(loss, severity, member.index == i, self.rule_p)
+        if self.log_events:
+            self._log(kind, self.members[i].name, label)
+
+    def _exits(self, u: np.ndarray, forced: list[tuple[int, int, str]]) -> None:
+        """Staged exit hazards from the balance of leaving over staying, with contagion."""
+        gone = [halves_gone(m.status) for m in self.members]
+        total_gone = sum(gone)
+        every_lane = np.arange(self.lanes) if forced else None
+        for member in self.members:
+            others_out = np.multiply(total_gone - gone[member.index], 0.5, out=self._others_out)
+            member.update_balance(self.patron.capacity, others_out, self.rule_p)
+            before = member.transition(u[member.index], self.rule_p)
+            moved = np.flatnonzero(member.status > before)
+            for i, stage, _ in forced:
+                if i == member.index:
+                    member.status[:] = stage
+                    moved = every_lane
+            self._record_first_passage(member, moved)
+            if self.log_events and (member.status != before).any():
+                self._log(
+                    "status",
+                    member.name,
+                    f"{STAGES[int(before[0])]} -> {STAGES[int(member.status[0])]}",
+                )
+
+    def _record_first_passage(self, member: Member, lanes: np.ndarray) -> None:
+        """Note this month for each stage first reached in `lanes` (the lanes that moved on)."""
+        status = member.status[lanes]
+        for stage in range(1, 4):
+            slot = self.first_passage[:, member.index, stage - 1]
+            newly = lanes[(status >= stage) & (slot[lanes] == NOT_REACHED)]
+            slot[newly] = self.month
+
+    def _log(self, event: str, actor: str, detail: str, **extra: Any) -> None:
+        entry = {
+            "date": self.alliance_scenario.month_label(self.month),
+            "event": event,
+            "actor": actor,
+            "detail": detail,
+            "answered": extra.get("answered"),
+            "decided_by": extra.get("decided_by"),
+        }
+        self.event_log.append(entry)
+
+    def status_matrix(self) -> np.ndarray:
+        """Status of every member, shape (members, lanes)."""
+        return np.stack([m.status for m in self.members])
+
+    def trust_matrix(self) -> np.ndarray:
+        """Trust of every member, shape (members, lanes)."""
+        return np.stack([m.trust for m in self.members])

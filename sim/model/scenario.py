@@ -1,0 +1,286 @@
+"""Load a scenario file, check it, and compile it into arrays and a month-by-month event table."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sim.model.parameters import BY_NAME, defaults
+from sim.model.schema import (
+    EVENT_KINDS,
+    STAGES,
+    Crisis,
+    Drain,
+    DrainEnd,
+    Intervention,
+    Rebuke,
+    ScenarioSpec,
+    StatusChange,
+    SummitQuarrel,
+    parse_month,
+)
+from sim.model.shipped import resolve
+from sim.model.yamlio import combined, load_yaml, located, validate_model
+
+RESPONSE_CODES = {"model": -1, "unanswered": 0, "answered": 1}
+MEMBER_FIELDS = (
+    "trust",
+    "capacity",
+    "threat",
+    "dependence",
+    "outside_options",
+    "domestic_pressure",
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """An aid request replayed from history in one month."""
+
+    requester: int
+    opponent_member: int  # -1 when the opponent is outside the alliance
+    backed_opponent: bool
+    response: int  # RESPONSE_CODES
+    label: str
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A public rebuke or summit quarrel by a member."""
+
+    member: int
+    kind: str
+    severity: float
+    label: str
+
+
+@dataclass
+class MonthEvents:
+    """What history says happens in one month."""
+
+    requests: list[Request] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+    statuses: list[tuple[int, int, str]] = field(default_factory=list)
+
+
+@dataclass
+class Scenario:
+    """A checked scenario, compiled for the model: arrays over members and a calendar."""
+
+    spec: ScenarioSpec
+    path: str
+    content_hash: str
+    start: tuple[int, int]
+    months: int
+    history_end: int
+    members: list[str]
+    member_values: dict[str, np.ndarray]
+    baseline_trust: np.ndarray
+    status: np.ndarray
+    crisis_rate: np.ndarray
+    crisis_against_member: np.ndarray
+    crisis_backed: np.ndarray
+    patron_capacity: float
+    patron_baseline: float
+    drain: np.ndarray
+    events: dict[int, MonthEvents]
+    parameters: dict[str, float]
+    timeline: list[dict[str, str]]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def month_label(self, t: int) -> str:
+        """Calendar label `YYYY-MM` of step t (t = 0 is the start month)."""
+        year, month = divmod(self.start[0] * 12 + self.start[1] - 1 + t, 12)
+        return f"{year:04d}-{month + 1:02d}"
+
+    def month_labels(self) -> list[str]:
+        return [self.month_label(t) for t in range(self.months)]
+
+    def month_of(self, date: str) -> int:
+        """Step index of a date (YYYY-MM or YYYY-MM-DD)."""
+        year, month = parse_month(date)
+        return (year - self.start[0]) * 12 + month - self.start[1]
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, validate and compile a scenario file; raise InputError naming every problem."""
+    path = resolve(path, "scenarios")
+    file = str(path)
+    data, lines = load_yaml(path)
+    spec = validate_model(ScenarioSpec, data, file, lines, EVENT_KINDS)
+    errors = [located(file, loc, lines, msg) for loc, msg in check(spec)]
+    if errors:
+        raise combined(errors)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return compile_scenario(spec, file, digest)
+
+
+def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
+    """Problems pydantic cannot see: names, dates against the calendar, parameter ranges."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    start = _index(spec.calendar.start, spec)
+    hist = _index(spec.calendar.history_end, spec)
+    end = _index(spec.calendar.end, spec)
+    if end < start:
+        problems.append((("calendar", "end"), "end is before start; expected a later month"))
+    calendar_ok = start <= end
+    span = f"calendar; expected a month from {spec.calendar.start} to {spec.calendar.end}"
+    if calendar_ok and not start <= hist <= end:
+        problems.append((("calendar", "history_end"), f"history_end is outside the {span}"))
+    names = [m.name for m in spec.members]
+    for i, name in enumerate(names):
+        if name in names[:i] or name == spec.patron.name:
+            problems.append(
+                (
+                    ("members", i, "name"),
+                    f"duplicate name {name!r}; expected names that differ from each other and "
+                    "from the patron's",
+                )
+            )
+    for key, value in spec.parameters.items():
+        if key not in BY_NAME:
+            known = ", ".join(BY_NAME)
+            problems.append((("parameters", key), f"unknown parameter; expected one of {known}"))
+        elif not BY_NAME[key].low <= value.value <= BY_NAME[key].high:
+            p = BY_NAME[key]
+            problems.append(
+                (("parameters", key, "value"), f"expected a value in [{p.low}, {p.high}]")
+            )
+    drains: dict[str, int] = {}
+    for i, event in enumerate(spec.events):
+        if isinstance(event, Drain):
+            if event.id in drains:
+                problems.append(
+                    (("events", i, "id"), f"duplicate drain id {event.id!r}; expected a new id")
+                )
+            drains.setdefault(event.id, _index(event.date, spec))
+    expected = f"expected one of {', '.join(names)}"
+    for i, event in enumerate(spec.events):
+        t = _index(event.date, spec)
+        if calendar_ok and not start <= t <= end:
+            problems.append((("events", i, "date"), f"date {event.date} is outside the {span}"))
+        for attr in ("requester", "member"):
+            who = getattr(event, attr, None)
+            if who is not None and who not in names:
+                problems.append((("events", i, attr), f"unknown member {who!r}; {expected}"))
+        if isinstance(event, Crisis) and event.opponent == event.requester:
+            problems.append(
+                (("events", i, "opponent"), "a member cannot request aid against itself")
+            )
+        if isinstance(event, DrainEnd) and event.drain not in drains:
+            problems.append((("events", i, "drain"), "unknown drain id; expected a drain's id"))
+        elif isinstance(event, DrainEnd) and t < drains[event.drain]:
+            problems.append(
+                (("events", i, "date"), "the drain ends before it starts; expected a later date")
+            )
+        if isinstance(event, Drain):
+            if event.monthly == 0 and event.once == 0:
+                problems.append((("events", i), "a drain needs `monthly` or `once` above 0"))
+            if event.until is not None and _index(event.until, spec) < t:
+                problems.append(
+                    (
+                        ("events", i, "until"),
+                        f"until is before date; expected {event.date} or later",
+                    )
+                )
+    return problems
+
+
+def _index(date: str, spec: ScenarioSpec) -> int:
+    y0, m0 = parse_month(spec.calendar.start)
+    year, month = parse_month(date)
+    return (year - y0) * 12 + month - m0
+
+
+def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenario:
+    """Turn a checked spec into the arrays and month table the model steps through."""
+    start = parse_month(spec.calendar.start)
+    months = _index(spec.calendar.end, spec) + 1
+    names = [m.name for m in spec.members]
+    values = {f: np.array([getattr(m, f).value for m in spec.members]) for f in MEMBER_FIELDS}
+    baseline = np.array([(m.baseline_trust or m.trust).value for m in spec.members])
+    drain = np.zeros(months)
+    ends = {e.drain: _index(e.date, spec) for e in spec.events if isinstance(e, DrainEnd)}
+    events: dict[int, MonthEvents] = {}
+    timeline = []
+    for e in sorted(spec.events, key=lambda e: _index(e.date, spec)):
+        t = _index(e.date, spec)
+        month = events.setdefault(t, MonthEvents())
+        label = _describe(e)
+        timeline.append({"date": e.date, "kind": e.kind, "what": label, "source": e.source})
+        if isinstance(e, Drain):
+            stop = min(ends.get(e.id, months), months)
+            if e.until is not None:
+                stop = min(stop, _index(e.until, spec) + 1)
+            drain[t:stop] += e.monthly
+            drain[t] += e.once
+        elif isinstance(e, Crisis):
+            opp = names.index(e.opponent) if e.opponent in names else -1
+            code = RESPONSE_CODES[e.response]
+            month.requests.append(
+                Request(names.index(e.requester), opp, e.backed_opponent, code, label)
+            )
+        elif isinstance(e, Intervention):
+            month.requests.append(Request(names.index(e.member), -1, False, 1, label))
+        elif isinstance(e, Rebuke):
+            month.signals.append(Signal(names.index(e.member), "rebuke", e.severity, label))
+        elif isinstance(e, SummitQuarrel):
+            severity = e.severity + (1.0 if e.refused_to_sign else 0.0)
+            month.signals.append(Signal(names.index(e.member), "quarrel", severity, label))
+        elif isinstance(e, StatusChange):
+            month.statuses.append((names.index(e.member), STAGES.index(e.status), label))
+    patron_baseline = (spec.patron.baseline_capacity or spec.patron.capacity).value
+    return Scenario(
+        spec=spec,
+        path=path,
+        content_hash=content_hash,
+        start=start,
+        months=months,
+        history_end=_index(spec.calendar.history_end, spec),
+        members=names,
+        member_values=values,
+        baseline_trust=baseline,
+        status=np.array([STAGES.index(m.status) for m in spec.members], dtype=np.int8),
+        crisis_rate=np.array([m.crises.rate for m in spec.members]),
+        crisis_against_member=np.array([m.crises.against_member for m in spec.members]),
+        crisis_backed=np.array([m.crises.backed_opponent for m in spec.members]),
+        patron_capacity=spec.patron.capacity.value,
+        patron_baseline=patron_baseline,
+        drain=drain,
+        events=events,
+        parameters={k: v.value for k, v in spec.parameters.items()},
+        timeline=timeline,
+    )
+
+
+def _describe(e: object) -> str:
+    """A short human label for an event (event logs, plot markers, reports)."""
+    if isinstance(e, Drain):
+        amount = f"{e.monthly:g}/month" if e.monthly else f"{e.once:g} once"
+        return f"drain {e.id} ({amount})"
+    if isinstance(e, DrainEnd):
+        return f"end of drain {e.drain}"
+    if isinstance(e, Crisis):
+        return f"{e.requester} asks for aid against {e.opponent} ({e.response})"
+    if isinstance(e, Intervention):
+        return f"patron intervenes for {e.member}"
+    if isinstance(e, Rebuke):
+        return f"{e.member} rebukes the patron"
+    if isinstance(e, SummitQuarrel):
+        return f"{e.member} quarrels at summit" + (
+            " and refuses to sign" if e.refused_to_sign else ""
+        )
+    if isinstance(e, StatusChange):
+        return f"{e.member} becomes {e.status}"
+    return str(getattr(e, "kind", "event"))
+
+
+def with_parameters(scenario: Scenario, overrides: dict[str, float]) -> dict[str, float]:
+    """The scenario's parameter overrides, then the caller's, on top of the defaults."""
+    return {**defaults(), **scenario.parameters, **overrides}

@@ -1,0 +1,205 @@
+"""Safe YAML loading that remembers the line of every field, so errors can name it.
+
+Shared by scenario, experiment and observation files. Only `yaml.SafeLoader` is used: no tag
+in a file can construct Python objects or run code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, get_args
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sim.model.errors import InputError
+
+Location = tuple[str | int, ...]
+
+
+def load_yaml(path: str | Path) -> tuple[Any, dict[Location, int]]:
+    """Read a YAML file safely; return its data and a map from field path to 1-based line."""
+    name = str(path)
+    p = Path(path)
+    if not p.exists():
+        raise InputError(name, "", "file not found; expected a path to an existing YAML file")
+    if p.is_dir():
+        raise InputError(name, "", "is a directory; expected a YAML file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(
+            name, "", f"cannot be read as UTF-8 text ({exc.__class__.__name__})"
+        ) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f"line {mark.line + 1}" if mark else ""
+        problem = (exc.problem or exc.context or "syntax error").strip()
+        raise InputError(name, line, f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise InputError(name, "", f"invalid YAML: {exc}") from None
+    if node is None or data is None:
+        raise InputError(name, "", "file is empty; expected a YAML mapping")
+    lines: dict[Location, int] = {}
+    duplicates: list[tuple[Location, int]] = []
+    _record_lines(node, (), lines, duplicates)
+    if duplicates:
+        errors = [
+            located(name, loc, {loc: line}, "duplicate key; each key may appear only once")
+            for loc, line in duplicates
+        ]
+        raise combined(errors)
+    return data, lines
+
+
+def _record_lines(
+    node: yaml.Node,
+    path: Location,
+    lines: dict[Location, int],
+    duplicates: list[tuple[Location, int]],
+) -> None:
+    """Record the line of every field path; note keys repeated in one mapping (YAML keeps the
+    last silently, which would hide a typo or a pasted block)."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen and key.value != "<<":
+                    duplicates.append(((*path, key.value), key.start_mark.line + 1))
+                seen.add(key.value)
+                _record_lines(value, (*path, key.value), lines, duplicates)
+                # a field's line is its key's, not the first line of its value
+                lines[(*path, key.value)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _record_lines(item, (*path, i), lines, duplicates)
+
+
+def field_path(
+    loc: Sequence[str | int], lines: dict[Location, int], tags: frozenset[str] = frozenset()
+) -> tuple[str, int | None]:
+    """Render a pydantic/semantic location as `events[3].requester` and find its line.
+
+    Pydantic puts a union's tag (a name in `tags`, e.g. an event's kind) right after the union's
+    location; it is skipped, but a field that happens to share a tag's name and follows it
+    (`events[0].drain` of a drain_end event) is kept. `function-after[...]` steps are skipped.
+    """
+    kept: list[str | int] = []
+    after_tag = False
+    for part in loc:
+        if isinstance(part, str) and "[" in part:
+            continue
+        if isinstance(part, str) and part in tags and not after_tag:
+            after_tag = True
+            continue
+        after_tag = False
+        kept.append(part)
+    text = ""
+    for part in kept:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    line = next(
+        (lines[tuple(kept[:n])] for n in range(len(kept), -1, -1) if tuple(kept[:n]) in lines), None
+    )
+    return text, line
+
+
+def located(
+    file: str,
+    loc: Sequence[str | int],
+    lines: dict[Location, int],
+    msg: str,
+    tags: frozenset[str] = frozenset(),
+) -> InputError:
+    """An InputError for a field, naming its line and path."""
+    path, line = field_path(loc, lines, tags)
+    where = ", ".join(x for x in (f"line {line}" if line else "", path) if x)
+    return InputError(file, where, msg)
+
+
+def validate_model[M: BaseModel](
+    model: type[M],
+    data: Any,
+    file: str,
+    lines: dict[Location, int],
+    tags: frozenset[str] = frozenset(),
+) -> M:
+    """Validate data against a pydantic model; raise one InputError listing every problem."""
+    if not isinstance(data, dict):
+        raise InputError(file, "line 1", f"expected a YAML mapping, got {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = _fields_by_model(model)
+        errors = [
+            located(file, _where(e), lines, _explain(e, fields, tags), tags) for e in exc.errors()
+        ]
+        raise combined(errors) from None
+
+
+def combined(errors: list[InputError]) -> InputError:
+    """One error to raise for several problems: the first, carrying the rest."""
+    first = errors[0]
+    return InputError(first.file, first.where, first.message, errors[1:])
+
+
+def _fields_by_model(root: type[BaseModel]) -> dict[str, list[str]]:
+    """Field names of every pydantic model reachable from `root`, by class name."""
+    found: dict[str, list[str]] = {}
+    stack: list[Any] = [root]
+    while stack:
+        tp = stack.pop()
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if tp.__name__ in found:
+                continue
+            found[tp.__name__] = list(tp.model_fields)
+            stack.extend(f.annotation for f in tp.model_fields.values())
+        else:
+            stack.extend(get_args(tp))
+    return found
+
+
+def _where(error: dict[str, Any]) -> tuple[str | int, ...]:
+    """Point a discriminated-union error at the discriminator field itself (e.g. `kind`)."""
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        return (*error["loc"], error["ctx"]["discriminator"].strip("'"))
+    return tuple(error["loc"])
+
+
+def _explain(
+    error: dict[str, Any], fields: dict[str, list[str]], tags: frozenset[str] = frozenset()
+) -> str:
+    kind = error["type"]
+    got = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return "unknown field; check its spelling against the documented format"
+    if kind == "missing":
+        return "required field is missing"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        expected = ctx.get("expected_tags", "").replace("'", "") or ", ".join(sorted(tags))
+        one_of = f"; expected one of {expected}" if expected else ""
+        if kind == "union_tag_not_found":
+            return f"required field is missing{one_of}"
+        return f"unknown kind {ctx.get('tag')!r}{one_of}"
+    if kind == "model_type" and ctx.get("class_name") in fields:
+        names = ", ".join(fields[ctx["class_name"]])
+        return f"expected a mapping with fields {names} (got {_short(got)})"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping of fields (got {_short(got)})"
+    msg = error["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if got is not None and not isinstance(got, dict | list):
+        return f"{msg} (got {got!r})"
+    return msg
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """A value's repr, cut to fit in a one-line error."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
