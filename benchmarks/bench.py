@@ -141,6 +141,47 @@ def time_chunk(scenario: Path, lanes: int, seed: int) -> dict[str, Any]:
     }
 
 
+def _floor_share(args: tuple[int, int, int, int]) -> float:
+    """One worker's share of the floor: a uniform and an exp per member-month, in blocks."""
+    lanes, members, months, seed = args
+    rng = np.random.default_rng(seed)
+    block = min(lanes, 50_000)
+    u = np.empty((members, block))
+    start = time.perf_counter()
+    for first in range(0, lanes, block):
+        size = min(block, lanes - first)
+        for _ in range(months):
+            rng.random(out=u[:, :size])
+            np.exp(u[:, :size], out=u[:, :size])
+    return time.perf_counter() - start
+
+
+def time_floor(scenario: Path, runs: int, workers: int) -> dict[str, Any]:
+    """The floor of the lane design: numpy drawing one uniform and computing one exp per
+    member-month of `runs` replications, split over `workers` processes (pool start excluded)."""
+    import multiprocessing
+
+    compiled = load_scenario(scenario)
+    members, months = len(compiled.members), compiled.months
+    shares = [runs // workers + (i < runs % workers) for i in range(workers)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool.map(_floor_share, [(1000, members, 2, i) for i in range(workers)])  # warm up
+        start = time.perf_counter()
+        pool.map(_floor_share, [(n, members, months, i) for i, n in enumerate(shares)])
+        seconds = time.perf_counter() - start
+    return {"runs": runs, "member_months": runs * members * months, "seconds": seconds}
+
+
+def time_help() -> dict[str, Any]:
+    """Wall time of `alliance --help` (interpreter start and the CLI's imports), best of three."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run([*alliance_command(), "--help"], stdout=subprocess.DEVNULL, check=True)
+        best = min(best, time.perf_counter() - start)
+    return {"seconds": best}
+
+
 def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     cpu = platform.processor() or platform.machine()
@@ -224,6 +265,9 @@ def main() -> None:
         figures["chunk"] = time_chunk(args.scenario, args.chunk_lanes, args.seed)
         progress.update(step, description="reference models in this process, per CPU second")
         figures["reference_cpu"] = time_reference_cpu(args.scenario, 300, args.seed)
+        progress.update(step, description="alliance --help, and the floor of the design")
+        figures["help"] = time_help()
+        figures["floor"] = time_floor(args.scenario, max(sizes), args.workers)
         figures["batches"] = []
         for size in sizes:
             progress.update(step, description=f"alliance batch --runs {size:,}")
@@ -238,6 +282,8 @@ def main() -> None:
     )
     smallest, largest = figures["batches"][0], figures["batches"][-1]
     figures["memory_ratio"] = largest["peak_rss_mb"] / smallest["peak_rss_mb"]
+    figures["floor_ratio"] = largest["seconds"] / figures["floor"]["seconds"]
+    figures["startup_ratio"] = smallest["seconds"] / figures["help"]["seconds"]
     report(console, figures, args)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
@@ -252,6 +298,7 @@ def report(console: Console, figures: dict[str, Any], args: argparse.Namespace) 
         f"mesa {m['mesa']}. Scenario {args.scenario.name}, {args.workers} worker(s)."
     )
     ref, engine, chunk = figures["reference"], figures["batches"][-1], figures["chunk"]
+    smallest = figures["batches"][0]
     speed = Table(title="Replications per second")
     for name in ("engine", "runs", "seconds", "runs/s"):
         speed.add_column(name, justify="right" if name != "engine" else "left")
@@ -283,6 +330,16 @@ def report(console: Console, figures: dict[str, Any], args: argparse.Namespace) 
     console.print(speed)
     console.print(f"[bold]Ratio[/] alliance batch / mesa.batch_run: {figures['ratio']:,.0f}x")
     console.print(f"Per CPU second, lane engine / reference model: {figures['cpu_ratio']:,.0f}x")
+    floor = figures["floor"]
+    console.print(
+        f"[bold]Floor[/] of the design ({floor['member_months']:,} member-months of "
+        f"{floor['runs']:,} runs, one uniform and one exp each, {args.workers} process(es)): "
+        f"{floor['seconds']:.2f} s; alliance batch takes {figures['floor_ratio']:.1f}x the floor."
+    )
+    console.print(
+        f"[bold]Start-up[/]: alliance --help {figures['help']['seconds']:.2f} s; "
+        f"alliance batch --runs {smallest['runs']:,} takes {figures['startup_ratio']:.1f}x that."
+    )
     memory = Table(title="alliance batch: wall time and peak memory (largest process)")
     for name in ("runs", "seconds", "runs/s", "peak RSS MB"):
         memory.add_column(name, justify="right")
