@@ -15,8 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.batch.lanes import STAGE_NAMES, ChunkResult, MonthlyAggregates
+from sim.batch.lanes import ChunkResult, MonthlyAggregates
 from sim.batch.store import arrays_table, chunk_path, parquet_bytes, table_arrays
+from sim.model.stages import LATER_STAGES
 
 PASSAGE, AGGREGATES, TRAJECTORIES = "passage", "aggregates", "trajectories"
 TRAJECTORY_VARIABLES = ("trust", "status", "capacity")
@@ -37,7 +38,7 @@ def encode_chunk(
         "first_exit": pa.array(result.first_exit.astype(np.int16)),
     }
     for i, member in enumerate(members):
-        for j, stage in enumerate(STAGE_NAMES):
+        for j, stage in enumerate(LATER_STAGES):
             columns[passage_column(member, stage)] = pa.array(result.first_passage[:, i, j])
     files = {PASSAGE: parquet_bytes(pa.table(columns))}
     if result.aggregates is not None:
@@ -97,9 +98,9 @@ def read_passage(out: Path, index: int) -> pa.Table:
 def passage_arrays(table: pa.Table, members: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """First passages (runs, members, 3) and first exits (runs,) from a passage table."""
     runs = table.num_rows
-    first_passage = np.empty((runs, len(members), len(STAGE_NAMES)), dtype=np.int16)
+    first_passage = np.empty((runs, len(members), len(LATER_STAGES)), dtype=np.int16)
     for i, member in enumerate(members):
-        for j, stage in enumerate(STAGE_NAMES):
+        for j, stage in enumerate(LATER_STAGES):
             first_passage[:, i, j] = table.column(passage_column(member, stage)).to_numpy()
     return first_passage, table.column("first_exit").to_numpy()
 

@@ -1,27 +1,25 @@
 """What a batch estimates: cumulative probability of each stage by month, with 95% bands.
 
-First passages are censored at the horizon (a run that has not reached a stage by the last month
-may reach it later). The cumulative probability is the Kaplan-Meier estimate of
-`scipy.stats.ecdf` on right-censored data, and its band is scipy's pointwise Greenwood interval
-on the log-log scale, which stays inside [0, 1] and keeps its coverage for small probabilities.
+Every run is followed to the horizon, so the cumulative probability of a stage by month t is the
+share of runs that reached it by then (a run that has not is censored at the horizon only), and
+its band is the exact binomial (Clopper-Pearson) interval of `sim.batch.intervals`, the one method
+every probability of the package gets.
 Counting first passages per month (not keeping every run) makes a batch's summary mergeable
 across chunks, so memory stays flat in the number of runs.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from sim.batch.lanes import STAGE_NAMES, SUM_SCALE, MonthlyAggregates
+from sim.batch.intervals import CONFIDENCE, proportion_interval
+from sim.batch.lanes import SUM_SCALE, MonthlyAggregates
 from sim.model.scenario import Scenario
-from sim.model.schema import STAGES
+from sim.model.stages import LATER_STAGES, STAGES
 
-CONFIDENCE = 0.95
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
@@ -36,7 +34,7 @@ class PassageCounts:
     @classmethod
     def empty(cls, members: int, months: int) -> PassageCounts:
         return cls(
-            np.zeros((members, len(STAGE_NAMES), months), dtype=np.int64),
+            np.zeros((members, len(LATER_STAGES), months), dtype=np.int64),
             np.zeros(months, dtype=np.int64),
             0,
         )
@@ -60,51 +58,16 @@ def cumulative_probability(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Probability of having reached an event by the end of each month, with its band.
 
-    `reached[t]` runs reached it first in month t; the other runs are censored at the horizon.
-    Where the estimate is 0 or 1 the Greenwood band has no width, so the exact binomial
-    (Clopper-Pearson) limit for 0 or n events among n runs is used there instead.
+    `reached[t]` runs reached it first in month t; every run is followed to the horizon, so the
+    estimate is the share of runs that reached it by month t and the band is the exact binomial
+    one of `sim.batch.intervals` (the same as an experiment's outcome gets).
     """
-    months = len(reached)
-    month_index = np.arange(months, dtype=float)
-    censored = runs - int(reached.sum())
     if runs == 0:
-        nan = np.full(months, np.nan)
+        nan = np.full(len(reached), np.nan)
         return nan, nan, nan
-    if censored == runs:
-        p = np.zeros(months)
-        return p, p.copy(), np.full(months, _upper_for_none(runs, confidence))
-    data = stats.CensoredData(
-        uncensored=np.repeat(month_index, reached), right=np.full(censored, float(months))
-    )
-    cdf = stats.ecdf(data).cdf
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # undefined where p is 0 or 1: see below
-        band = cdf.confidence_interval(confidence, method="log-log")
-    p = cdf.evaluate(month_index)
-    low, high = band.low.evaluate(month_index), band.high.evaluate(month_index)
-    low = np.where(np.isnan(low), p, low)
-    high = np.where(np.isnan(high), p, high)
-    high = np.where(p == 0, _upper_for_none(runs, confidence), high)
-    low = np.where(p == 1, 1.0 - _upper_for_none(runs, confidence), low)
-    return p, low, high
-
-
-def _upper_for_none(runs: int, confidence: float) -> float:
-    """Clopper-Pearson upper limit when none of `runs` runs had the event."""
-    return float(stats.beta.ppf(1 - (1 - confidence) / 2, 1, runs))
-
-
-def first_passage_curve(
-    times: np.ndarray, months: int, confidence: float = CONFIDENCE
-) -> pd.DataFrame:
-    """Curve of first-passage months (-1 = censored at the horizon): month, probability, low,
-    high, n. For sweeps and ad-hoc use on one array of runs."""
-    times = np.asarray(times)
-    reached = np.bincount(times[times >= 0].astype(np.int64), minlength=months)[:months]
-    p, low, high = cumulative_probability(reached, len(times), confidence)
-    return pd.DataFrame(
-        {"month": np.arange(months), "probability": p, "low": low, "high": high, "n": len(times)}
-    )
+    by_month = np.cumsum(reached)
+    low, high = proportion_interval(by_month, np.full(len(reached), runs), confidence)
+    return by_month / runs, low, high
 
 
 def curves_table(scenario: Scenario, counts: PassageCounts) -> pd.DataFrame:
@@ -113,7 +76,7 @@ def curves_table(scenario: Scenario, counts: PassageCounts) -> pd.DataFrame:
     dates = scenario.month_labels()
     frames = []
     for i, member in enumerate(scenario.members):
-        for j, stage in enumerate(STAGE_NAMES):
+        for j, stage in enumerate(LATER_STAGES):
             p, low, high = cumulative_probability(counts.reached[i, j], counts.runs)
             frames.append(
                 pd.DataFrame(

@@ -13,20 +13,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.model.scenario import Scenario
-from sim.model.schema import STAGES
+from sim.model.stages import WITHDRAWN
 from sim.model.streams import LaneUniforms
 
 if TYPE_CHECKING:
     from sim.model.model import AllianceModel
-
-WITHDRAWN = STAGES.index("withdrawn")
 
 BINS = 100  # histogram bins on [0, 1] for monthly quantiles (resolution 0.01)
 # Sums of values in [0, 1] are kept as integers in units of 1 / SUM_SCALE: integer addition is
 # exact in any order, so means are identical however a batch is chunked (float sums are not).
 # int64 holds up to ~2e9 runs' sums per month.
 SUM_SCALE = 2**32
-STAGE_NAMES = ("disengaged", "frozen", "withdrawn")
 
 
 @dataclass

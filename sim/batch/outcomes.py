@@ -2,8 +2,9 @@
 
 An outcome turns each run into one number (0/1 for probabilities, a count for expected numbers).
 Runs are tallied as mergeable sums (n, sum, sum of squares), so chunks of runs can be combined in
-any order; `interval` turns a tally into an estimate with a 95% confidence interval (exact
-Clopper-Pearson for probabilities, Student t for means).
+any order; `interval` turns a tally into an estimate with a 95% confidence interval, by the one
+method `sim.batch.intervals` gives each kind of estimand (Clopper-Pearson for probabilities,
+Student t for means).
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from scipy import stats
 
-from sim.batch.lanes import STAGE_NAMES
-from sim.model.agents import ACTIVE
+from sim.batch.intervals import CONFIDENCE, mean_interval, proportion_interval
 from sim.model.scenario import Scenario
-
-CONFIDENCE = 0.95
+from sim.model.stages import ACTIVE, WITHDRAWN, stage_code
 
 
 class RunMeasure(Protocol):
@@ -61,7 +59,7 @@ class Outcome:
             if status_at is None or self.month not in status_at:
                 raise ValueError(f"outcome {self.label!r} needs the status at month {self.month}")
             return (status_at[self.month] == ACTIVE).sum(axis=1).astype(float)
-        stage = 3 if self.kind == "any_exit" else self.stage
+        stage = WITHDRAWN if self.kind == "any_exit" else self.stage
         assert stage is not None
         reached = reached_by(first_passage[:, :, stage - 1], self.month)
         if self.kind == "reach_stage":
@@ -82,7 +80,7 @@ def outcome_from_spec(spec: Any, scenario: Scenario) -> Outcome:
     date = spec.at if kind == "active_members" else spec.by
     month = scenario.month_of(date)
     member = scenario.members.index(spec.member) if kind == "reach_stage" else None
-    stage = STAGE_NAMES.index(spec.stage) + 1 if hasattr(spec, "stage") else None
+    stage = stage_code(spec.stage) if hasattr(spec, "stage") else None
     return Outcome(kind, spec.label or default_label(spec), month, member, stage)
 
 
@@ -135,28 +133,12 @@ def interval(
     total_sq: np.ndarray,
     level: float = CONFIDENCE,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Estimate and two-sided confidence interval from tallies (arrays of the same shape).
-
-    Probabilities get the exact Clopper-Pearson interval; means a Student t interval (NaN for
-    fewer than 2 runs).
-    """
-    n = np.asarray(n, float)
-    total = np.asarray(total, float)
-    total_sq = np.asarray(total_sq, float)
-    binary = np.broadcast_to(np.asarray(binary, bool), n.shape)
-    alpha = 1.0 - level
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean = total / n
-        k = np.rint(total)
-        cp_low = np.where(k > 0, stats.beta.ppf(alpha / 2, k, n - k + 1), 0.0)
-        cp_high = np.where(k < n, stats.beta.ppf(1 - alpha / 2, k + 1, n - k), 1.0)
-        var = np.maximum(total_sq - n * mean**2, 0.0) / (n - 1)
-        half = stats.t.ppf(1 - alpha / 2, n - 1) * np.sqrt(var / n)
-        t_low = np.where(n > 1, mean - half, np.nan)
-        t_high = np.where(n > 1, mean + half, np.nan)
-    low = np.where(binary, cp_low, t_low)
-    high = np.where(binary, cp_high, t_high)
-    return mean, low, high
+    """Estimate and two-sided confidence interval from tallies (arrays of the same shape):
+    `sim.batch.intervals`' method for a probability where `binary`, for a mean elsewhere."""
+    mean, t_low, t_high = mean_interval(n, total, total_sq, level)
+    cp_low, cp_high = proportion_interval(np.rint(np.asarray(total, float)), n, level)
+    binary = np.broadcast_to(np.asarray(binary, bool), mean.shape)
+    return mean, np.where(binary, cp_low, t_low), np.where(binary, cp_high, t_high)
 
 
 @dataclass(frozen=True)

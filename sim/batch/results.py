@@ -25,11 +25,12 @@ from sim.batch.chunkfiles import (
     read_trajectories,
 )
 from sim.batch.estimands import PassageCounts, report_months, summary_tables
-from sim.batch.lanes import STAGE_NAMES, MonthlyAggregates
+from sim.batch.lanes import MonthlyAggregates
 from sim.batch.runner import KIND, SCENARIO_COPY, is_complete, resume_hint
 from sim.model.errors import InputError
 from sim.model.run import write_tables
 from sim.model.scenario import Scenario, load_scenario
+from sim.model.stages import LATER_STAGES
 
 SUMMARY = "summary"
 SUMMARY_JSON = "summary.json"
@@ -64,7 +65,7 @@ class BatchResults:
         """
         names = list(self.scenario.members)
         pick_members = _checked(members, names, "member")
-        pick_stages = _checked(stages, list(STAGE_NAMES), "stage")
+        pick_stages = _checked(stages, list(LATER_STAGES), "stage")
         frames = []
         for index in range(int(self.manifest["chunks"])):
             table = read_passage(self.directory, index)
@@ -77,14 +78,14 @@ class BatchResults:
                             {
                                 "run": runs,
                                 "member": names[i],
-                                "stage": STAGE_NAMES[j],
+                                "stage": LATER_STAGES[j],
                                 "month": fp[:, i, j],
                             }
                         )
                     )
         frame = pd.concat(frames, ignore_index=True)
         frame["member"] = pd.Categorical(frame["member"], categories=names)
-        frame["stage"] = pd.Categorical(frame["stage"], categories=list(STAGE_NAMES))
+        frame["stage"] = pd.Categorical(frame["stage"], categories=list(LATER_STAGES))
         return frame.sort_values(["run", "member", "stage"], ignore_index=True)
 
     def trajectories(self) -> pd.DataFrame:

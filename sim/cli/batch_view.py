@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sim.batch.lanes import STAGE_NAMES
 from sim.batch.progress import runs_progress
 from sim.batch.runner import BatchOutcome, resume_hint, run_batch
+from sim.model.stages import LATER_STAGES
 
 INTERRUPTED = 130
 
@@ -92,7 +92,7 @@ def summary_tables(by_date: pd.DataFrame, alliance: pd.DataFrame, scenario: Any)
     runs = int(by_date["n"].iloc[0]) if len(by_date) else 0
     members = list(scenario.members)
     tables = []
-    for stage in STAGE_NAMES:
+    for stage in LATER_STAGES:
         rows = by_date[by_date["stage"] == stage].set_index(["date", "member"])
         table = _titled(f"{scenario.name}: P({stage} by date), 95% band, {runs:,} runs")
         table.add_column("by end of")

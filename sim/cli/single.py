@@ -52,7 +52,7 @@ def run(
 
 
 def _print_run_summary(sc, model, log, out: Path, seed: int) -> None:
-    from sim.model.schema import STAGES
+    from sim.model.stages import STAGES
 
     table = Table(
         title=f"{sc.name}, seed {seed}: {sc.month_label(0)} to {sc.month_label(sc.months - 1)}"

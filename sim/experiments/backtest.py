@@ -19,15 +19,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.batch.lanes import STAGE_NAMES
 from sim.batch.outcomes import Outcome, interval
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
 from sim.batch.store import now, prepare_output, versions, write_bytes_atomic, write_manifest
 from sim.experiments.observations import Observations, load_observations
 from sim.experiments.sweep import write_table
 from sim.model.errors import InputError
+from sim.model.months import parse_month
 from sim.model.scenario import Scenario, compile_scenario, load_scenario
-from sim.model.schema import parse_month
+from sim.model.stages import STAGES
 
 FORECASTERS = ("model", "base_rate", "fifty_fifty")
 FORMATS = ("png", "svg", "pdf")
@@ -143,7 +143,7 @@ def events_table(
             {
                 "fact": fact.index,
                 "member": fact.member_name,
-                "stage": STAGE_NAMES[fact.stage - 1],
+                "stage": STAGES[fact.stage],
                 "kind": fact.kind,
                 "date": fact.date,
                 "month": fact.month,

@@ -14,24 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from sim.batch.outcomes import Outcome, outcome_from_spec
 from sim.model.errors import InputError
+from sim.model.months import month_text
 from sim.model.parameters import BY_NAME, PARAMETER_NAMES
 from sim.model.scenario import Scenario, load_scenario
-from sim.model.schema import parse_month
+from sim.model.schema import Strict
 from sim.model.shipped import resolve
+from sim.model.stages import LaterStageName
 from sim.model.yamlio import Location, combined, load_yaml, located, validate_model
 
 DESIGN_METHODS = ("grid", "lhs", "sobol", "morris")
 OUTCOME_KINDS = ("reach_stage", "any_exit", "members_reaching", "active_members")
 TAGS = frozenset(DESIGN_METHODS + OUTCOME_KINDS)
 MAX_POINTS = 2_000_000
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Varied(Strict):
@@ -92,11 +90,6 @@ class Morris(Strict):
 AnyDesign = Annotated[Grid | LatinHypercube | Sobol | Morris, Field(discriminator="method")]
 
 
-def _month_text(value: object) -> str:
-    parse_month(value)
-    return value.isoformat()[:7] if hasattr(value, "isoformat") else str(value).strip()
-
-
 class _OutcomeBase(Strict):
     label: str | None = Field(None, min_length=1)
 
@@ -106,10 +99,10 @@ class ReachStage(_OutcomeBase):
 
     kind: Literal["reach_stage"]
     member: str
-    stage: Literal["disengaged", "frozen", "withdrawn"]
+    stage: LaterStageName
     by: str
 
-    _by = field_validator("by", mode="before")(_month_text)
+    _by = field_validator("by", mode="before")(month_text)
 
 
 class AnyExit(_OutcomeBase):
@@ -118,17 +111,17 @@ class AnyExit(_OutcomeBase):
     kind: Literal["any_exit"]
     by: str
 
-    _by = field_validator("by", mode="before")(_month_text)
+    _by = field_validator("by", mode="before")(month_text)
 
 
 class MembersReaching(_OutcomeBase):
     """Expected number of members that have reached a stage by the end of a month."""
 
     kind: Literal["members_reaching"]
-    stage: Literal["disengaged", "frozen", "withdrawn"]
+    stage: LaterStageName
     by: str
 
-    _by = field_validator("by", mode="before")(_month_text)
+    _by = field_validator("by", mode="before")(month_text)
 
 
 class ActiveMembers(_OutcomeBase):
@@ -137,7 +130,7 @@ class ActiveMembers(_OutcomeBase):
     kind: Literal["active_members"]
     at: str
 
-    _at = field_validator("at", mode="before")(_month_text)
+    _at = field_validator("at", mode="before")(month_text)
 
 
 AnyOutcome = Annotated[

@@ -9,7 +9,6 @@ file fails with one line naming the file, the line, the field and what was expec
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,30 +16,17 @@ from typing import Any
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from sim.batch.lanes import STAGE_NAMES
 from sim.batch.outcomes import reached_by
+from sim.model.months import date_text, month_text, optional, parse_month
 from sim.model.scenario import Scenario
-from sim.model.schema import parse_month
+from sim.model.schema import Strict
 from sim.model.shipped import resolve
+from sim.model.stages import LATER_STAGES, STAGES, stage_code
 from sim.model.yamlio import Location, combined, load_yaml, located, validate_model
 
 FACT_KINDS = ("reached_in", "reached_by", "not_reached_by")
-
-
-def _month_text(value: object) -> str:
-    parse_month(value)
-    return value.isoformat()[:7] if isinstance(value, dt.date) else str(value).strip()[:7]
-
-
-def _date_text(value: object) -> str:
-    parse_month(value)
-    return value.isoformat() if isinstance(value, dt.date) else str(value).strip()
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class FactSpec(Strict):
@@ -55,14 +41,14 @@ class FactSpec(Strict):
     note: str = ""
 
     _months = field_validator("reached_in", "reached_by", "not_reached_by", mode="before")(
-        lambda v: None if v is None else _month_text(v)
+        optional(month_text)
     )
 
     @field_validator("stage")
     @classmethod
     def _stage(cls, value: str) -> str:
-        if value not in STAGE_NAMES:
-            raise ValueError(f"expected one of {', '.join(STAGE_NAMES)}")
+        if value not in LATER_STAGES:
+            raise ValueError(f"expected one of {', '.join(LATER_STAGES)}")
         return value
 
     @model_validator(mode="after")
@@ -82,15 +68,15 @@ class ObservationsSpec(Strict):
     base_rate: float | dict[str, float] | None = None
     facts: list[FactSpec] = Field(min_length=1)
 
-    _as_of = field_validator("as_of", mode="before")(_date_text)
+    _as_of = field_validator("as_of", mode="before")(date_text)
 
     @field_validator("base_rate")
     @classmethod
     def _rates(cls, value: float | dict[str, float] | None) -> float | dict[str, float] | None:
         rates = value if isinstance(value, dict) else {"": value} if value is not None else {}
         for stage, rate in rates.items():
-            if stage and stage not in STAGE_NAMES:
-                raise ValueError(f"unknown stage {stage!r}; expected {', '.join(STAGE_NAMES)}")
+            if stage and stage not in LATER_STAGES:
+                raise ValueError(f"unknown stage {stage!r}; expected {', '.join(LATER_STAGES)}")
             if not 0.0 < rate < 1.0:
                 raise ValueError("expected a probability strictly between 0 and 1")
         return value
@@ -112,7 +98,7 @@ class Fact:
     @property
     def label(self) -> str:
         what = {"reached_in": "in", "reached_by": "by", "not_reached_by": "not by"}[self.kind]
-        return f"{self.member_name} {STAGE_NAMES[self.stage - 1]} {what} {self.date}"
+        return f"{self.member_name} {STAGES[self.stage]} {what} {self.date}"
 
     @property
     def occurred(self) -> int:
@@ -167,7 +153,7 @@ class Observations:
             return override
         rate = self.spec.base_rate
         if isinstance(rate, dict):
-            return rate.get(STAGE_NAMES[stage - 1])
+            return rate.get(STAGES[stage])
         return rate
 
     def groups(self, how: str) -> list[FactGroup]:
@@ -201,7 +187,7 @@ def load_observations(path: str | Path, scenario: Scenario) -> Observations:
                 i,
                 scenario.members.index(f.member),
                 f.member,
-                STAGE_NAMES.index(f.stage) + 1,
+                stage_code(f.stage),
                 kind,
                 scenario.month_of(date),
                 date,
@@ -254,7 +240,7 @@ def observations_from_run(
     for i, name in enumerate(scenario.members):
         for stage in stages:
             month = int(first_passage[i, stage - 1])
-            fact = {"member": name, "stage": STAGE_NAMES[stage - 1], "source": sources}
+            fact = {"member": name, "stage": STAGES[stage], "source": sources}
             if 0 <= month <= as_of:
                 fact["reached_in"] = scenario.month_label(month)
             else:

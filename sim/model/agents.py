@@ -15,7 +15,8 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-ACTIVE, DISENGAGED, FROZEN, WITHDRAWN = range(4)
+from sim.model.stages import ACTIVE, DISENGAGED, FROZEN, WITHDRAWN
+
 ALL_LANES = slice(None)
 
 Lanes = np.ndarray | slice

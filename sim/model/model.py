@@ -8,10 +8,10 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sim.model.agents import FROZEN, WITHDRAWN, Member, Patron, witness_shares
+from sim.model.agents import Member, Patron, witness_shares
 from sim.model.parameters import lane_parameters
 from sim.model.scenario import MonthEvents, Scenario, load_scenario, with_parameters
-from sim.model.schema import STAGES
+from sim.model.stages import FROZEN, STAGES, WITHDRAWN
 from sim.model.streams import ANSWER, CRISIS, TRANSITION, LaneUniforms, split_uniform
 
 NOT_REACHED = -1

@@ -12,7 +12,7 @@ import pandas as pd
 from sim.model.errors import InputError
 from sim.model.model import AllianceModel
 from sim.model.scenario import Scenario
-from sim.model.schema import STAGES
+from sim.model.stages import STAGES
 
 VALUE_COLUMNS = (
     "trust",

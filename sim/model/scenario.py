@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.model.months import month_label, months_from, parse_month
 from sim.model.parameters import BY_NAME, defaults
 from sim.model.schema import (
     EVENT_KINDS,
-    STAGES,
     Crisis,
     Drain,
     DrainEnd,
@@ -20,9 +20,9 @@ from sim.model.schema import (
     ScenarioSpec,
     StatusChange,
     SummitQuarrel,
-    parse_month,
 )
 from sim.model.shipped import resolve
+from sim.model.stages import stage_code
 from sim.model.yamlio import combined, load_yaml, located, validate_model
 
 RESPONSE_CODES = {"model": -1, "unanswered": 0, "answered": 1}
@@ -96,16 +96,14 @@ class Scenario:
 
     def month_label(self, t: int) -> str:
         """Calendar label `YYYY-MM` of step t (t = 0 is the start month)."""
-        year, month = divmod(self.start[0] * 12 + self.start[1] - 1 + t, 12)
-        return f"{year:04d}-{month + 1:02d}"
+        return month_label(self.start, t)
 
     def month_labels(self) -> list[str]:
         return [self.month_label(t) for t in range(self.months)]
 
     def month_of(self, date: str) -> int:
         """Step index of a date (YYYY-MM or YYYY-MM-DD)."""
-        year, month = parse_month(date)
-        return (year - self.start[0]) * 12 + month - self.start[1]
+        return months_from(self.start, date)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -193,9 +191,7 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
 
 
 def _index(date: str, spec: ScenarioSpec) -> int:
-    y0, m0 = parse_month(spec.calendar.start)
-    year, month = parse_month(date)
-    return (year - y0) * 12 + month - m0
+    return months_from(parse_month(spec.calendar.start), date)
 
 
 def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenario:
@@ -227,14 +223,15 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
                 Request(names.index(e.requester), opp, e.backed_opponent, code, label)
             )
         elif isinstance(e, Intervention):
-            month.requests.append(Request(names.index(e.member), -1, False, 1, label))
+            month.requests.append(intervention_request(names.index(e.member), label))
         elif isinstance(e, Rebuke):
             month.signals.append(Signal(names.index(e.member), "rebuke", e.severity, label))
         elif isinstance(e, SummitQuarrel):
-            severity = e.severity + (1.0 if e.refused_to_sign else 0.0)
-            month.signals.append(Signal(names.index(e.member), "quarrel", severity, label))
+            month.signals.append(
+                Signal(names.index(e.member), "quarrel", quarrel_severity(e), label)
+            )
         elif isinstance(e, StatusChange):
-            month.statuses.append((names.index(e.member), STAGES.index(e.status), label))
+            month.statuses.append((names.index(e.member), stage_code(e.status), label))
     patron_baseline = (spec.patron.baseline_capacity or spec.patron.capacity).value
     return Scenario(
         spec=spec,
@@ -246,7 +243,7 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
         members=names,
         member_values=values,
         baseline_trust=baseline,
-        status=np.array([STAGES.index(m.status) for m in spec.members], dtype=np.int8),
+        status=np.array([stage_code(m.status) for m in spec.members], dtype=np.int8),
         crisis_rate=np.array([m.crises.rate for m in spec.members]),
         crisis_against_member=np.array([m.crises.against_member for m in spec.members]),
         crisis_backed=np.array([m.crises.backed_opponent for m in spec.members]),
@@ -257,6 +254,17 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
         parameters={k: v.value for k, v in spec.parameters.items()},
         timeline=timeline,
     )
+
+
+def intervention_request(member: int, label: str) -> Request:
+    """An `intervention` event is an aid request by `member` that history answered (model.md 7.2):
+    against no member, no backed opponent, so the model treats it like any answered request."""
+    return Request(member, -1, False, RESPONSE_CODES["answered"], label)
+
+
+def quarrel_severity(quarrel: SummitQuarrel) -> float:
+    """A summit quarrel's severity; refusing to sign adds 1, a formal and costlier signal (7.7)."""
+    return quarrel.severity + (1.0 if quarrel.refused_to_sign else 0.0)
 
 
 def _describe(e: object) -> str:

@@ -5,39 +5,21 @@ Everything case-specific (countries, dates, magnitudes, sources) lives in scenar
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-STAGES: tuple[str, ...] = ("active", "disengaged", "frozen", "withdrawn")
+from sim.model.months import date_text, optional
+from sim.model.stages import StageName
+
 EVENT_KINDS: frozenset[str] = frozenset(
     {"drain", "drain_end", "crisis", "intervention", "rebuke", "summit_quarrel", "status"}
 )
 
-_MONTH = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
-
-
-def parse_month(value: object) -> tuple[int, int]:
-    """Read `YYYY-MM` or `YYYY-MM-DD` (string or YAML date) as (year, month)."""
-    if isinstance(value, dt.date):
-        return value.year, value.month
-    if isinstance(value, str) and (m := _MONTH.match(value.strip())):
-        year, month = int(m.group(1)), int(m.group(2))
-        if 1 <= month <= 12:
-            if m.group(3):
-                dt.date(year, month, int(m.group(3)))
-            return year, month
-    raise ValueError("expected a date as YYYY-MM or YYYY-MM-DD")
-
-
-def _date_text(value: object) -> str:
-    parse_month(value)
-    return value.isoformat() if isinstance(value, dt.date) else str(value).strip()
-
 
 class Strict(BaseModel):
+    """The base of every file format's models: unknown keys are errors, values immutable."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -59,7 +41,7 @@ class Calendar(Strict):
     history_end: str
     end: str
 
-    _dates = field_validator("start", "history_end", "end", mode="before")(_date_text)
+    _dates = field_validator("start", "history_end", "end", mode="before")(date_text)
 
 
 class PatronSpec(Strict):
@@ -86,7 +68,7 @@ class MemberSpec(Strict):
     dependence: Unit
     outside_options: Unit
     domestic_pressure: Unit
-    status: Literal["active", "disengaged", "frozen", "withdrawn"] = "active"
+    status: StageName = "active"
     crises: CrisisRates
 
 
@@ -95,7 +77,7 @@ class Event(Strict):
     source: str = Field(min_length=3)
     note: str = ""
 
-    _date = field_validator("date", mode="before")(_date_text)
+    _date = field_validator("date", mode="before")(date_text)
 
 
 class Drain(Event):
@@ -107,7 +89,7 @@ class Drain(Event):
     once: float = Field(0.0, ge=0.0, le=1.0)
     until: str | None = None
 
-    _until = field_validator("until", mode="before")(lambda v: None if v is None else _date_text(v))
+    _until = field_validator("until", mode="before")(optional(date_text))
 
 
 class DrainEnd(Event):
@@ -156,7 +138,7 @@ class StatusChange(Event):
 
     kind: Literal["status"]
     member: str
-    status: Literal["active", "disengaged", "frozen", "withdrawn"]
+    status: StageName
 
 
 AnyEvent = Annotated[

@@ -17,7 +17,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.model.errors import InputError
-from sim.plots.curves import LAYOUTS, STAGES, alliance_chart, compare_curves, defection_curves
+from sim.model.stages import LATER_STAGES
+from sim.plots.curves import LAYOUTS, alliance_chart, compare_curves, defection_curves
 from sim.plots.experiments import sensitivity_bars, sweep_heatmap
 from sim.plots.fans import fan_chart
 from sim.plots.style import FORMATS, save_figure
@@ -109,9 +110,9 @@ def figure(
         raise InputError("--kind", "", f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     if by not in LAYOUTS:
         raise InputError("--by", "", f"unknown layout {by!r}; expected one of {', '.join(LAYOUTS)}")
-    if stage not in STAGES:
+    if stage not in LATER_STAGES:
         raise InputError(
-            "--stage", "", f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}"
+            "--stage", "", f"unknown stage {stage!r}; expected one of {', '.join(LATER_STAGES)}"
         )
     if kind == "compare":
         if len(dirs) < 2:

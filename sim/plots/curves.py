@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from sim.model.stages import LATER_STAGES
 from sim.plots.style import (
     BAND_ALPHA,
     RC,
@@ -25,13 +26,13 @@ from sim.plots.style import (
     mark_events,
     mark_history,
     month_end,
+    month_start,
     new_figure,
     probability_axis,
     probability_top,
     series_style,
 )
 
-STAGES = ("disengaged", "frozen", "withdrawn")
 LAYOUTS = ("stage", "member")
 
 
@@ -47,14 +48,14 @@ def defection_curves(
     if by not in LAYOUTS:
         raise ValueError(f"by must be one of {', '.join(LAYOUTS)}")
     members = list(dict.fromkeys(curves["member"]))
-    stages = [s for s in STAGES if s in set(curves["stage"])]
+    stages = [s for s in LATER_STAGES if s in set(curves["stage"])]
     panels, series = (stages, members) if by == "stage" else (members, stages)
     cols = 1 if by == "stage" else min(2, len(panels))
     rows = math.ceil(len(panels) / cols)
     groups = event_groups(timeline, event_kinds)
     fig, axes, key_ax = new_figure(rows, cols, key_lines=key_line_count(groups))
     shared_top = probability_top(curves["high"])
-    start = month_end(curves["date"].iloc[:1])[0] if len(curves) else None
+    start = month_start(curves["date"].iloc[:1])[0] if len(curves) else None
     with mpl.rc_context(RC):
         for ax, panel in zip(axes, panels, strict=False):
             for i, name in enumerate(series):
@@ -63,7 +64,7 @@ def defection_curves(
                 label = name if by == "stage" else STAGE_LABELS[name]
                 draw_curve(ax, rows_, i, label, f"{member}:{stage}")
             ax.set_title(STAGE_LABELS[panel] if by == "stage" else panel, loc="left")
-            mark_history(ax, history_end, _shift_back(start))
+            mark_history(ax, history_end, start)
             own = curves[curves["stage" if by == "stage" else "member"] == panel]["high"]
             probability_axis(ax, top=probability_top(own) if by == "stage" else shared_top)
             date_axis(ax)
@@ -113,7 +114,7 @@ def alliance_chart(
     fig, axes, key_ax = new_figure(2, 1, key_lines=key_line_count(groups))
     rows = alliance.sort_values("month")
     x = month_end(rows["date"])
-    start = _shift_back(x[0]) if len(x) else None
+    start = month_start(rows["date"].iloc[:1])[0] if len(rows) else None
     with mpl.rc_context(RC):
         exit_ax, active_ax = axes
         draw_curve(exit_ax, rows, 0, "at least one formal exit", "alliance:any_exit", "p_any_exit")
@@ -149,8 +150,8 @@ def compare_curves(
     `runs` holds (label, curves, alliance) per scenario; an alliance frame adds a last panel with
     the probability of at least one formal exit.
     """
-    if stage not in STAGES:
-        raise ValueError(f"stage must be one of {', '.join(STAGES)}")
+    if stage not in LATER_STAGES:
+        raise ValueError(f"stage must be one of {', '.join(LATER_STAGES)}")
     members = list(dict.fromkeys(m for _, curves, _ in runs for m in curves["member"]))
     with_alliance = all(alliance is not None for _, _, alliance in runs)
     panels = len(members) + int(with_alliance)
@@ -181,11 +182,3 @@ def compare_curves(
             ax.set_visible(False)
         heading(fig, title or f"Scenarios compared: {STAGE_LABELS[stage]} (95% bands)", axes[0])
     return fig
-
-
-def _shift_back(first_month_end):
-    """The start of the first month, given the end of it."""
-    if first_month_end is None:
-        return None
-    day = pd.Timestamp(first_month_end) - pd.offsets.MonthBegin(1)
-    return day.to_datetime64().astype("datetime64[D]")

@@ -18,6 +18,7 @@ from sim.plots.style import (
     mark_events,
     mark_history,
     month_end,
+    month_start,
     new_figure,
     series_style,
 )
@@ -79,8 +80,7 @@ def fan_chart(
             ax.set_title(actor, loc="left")
             ax.set_ylim(0.0, 1.0)
             ax.set_ylabel(VARIABLES[variable])
-            start = (pd.Timestamp(x[0]) - pd.offsets.MonthBegin(1)).to_datetime64()
-            mark_history(ax, history_end, start.astype("datetime64[D]"))
+            mark_history(ax, history_end, month_start(mine["date"].iloc[:1])[0])
             date_axis(ax)
         for ax in axes[len(actors) :]:
             ax.set_visible(False)

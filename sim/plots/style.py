@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from sim.batch.store import write_bytes_atomic
+from sim.model.months import month_label, parse_date, parse_month
 
 FORMATS = ("png", "svg", "pdf")
 PALETTE = (
@@ -124,18 +125,17 @@ def heading(fig: Figure, title: str, legend_from: Axes | None = None, ncols: int
 
 def month_end(dates: Iterable[str]) -> np.ndarray:
     """x positions of 'YYYY-MM' months: the end of each month (a value holds *by* month end)."""
-    out = []
-    for text in dates:
-        year, month = int(text[:4]), int(text[5:7])
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        out.append(np.datetime64(f"{year:04d}-{month:02d}-01"))
-    return np.array(out, dtype="datetime64[D]")
+    return _first_days(dates, 1)
 
 
-def event_date(text: str) -> dt.date:
-    """Calendar date of a scenario event ('YYYY-MM-DD', or 'YYYY-MM' read as the 1st)."""
-    parts = [int(p) for p in str(text).split("-")]
-    return dt.date(parts[0], parts[1], parts[2] if len(parts) > 2 else 1)
+def month_start(dates: Iterable[str]) -> np.ndarray:
+    """x positions of the start of each 'YYYY-MM' month (where a series' first month begins)."""
+    return _first_days(dates, 0)
+
+
+def _first_days(dates: Iterable[str], later: int) -> np.ndarray:
+    days = [f"{month_label(parse_month(text), later)}-01" for text in dates]
+    return np.array(days, dtype="datetime64[D]")
 
 
 def date_axis(ax: Axes, label: str = "calendar date (end of month)") -> None:
@@ -167,12 +167,12 @@ def event_groups(
     """Events grouped by calendar month, earliest first; one marker per group keeps it legible."""
     wanted = None if kinds is None else set(kinds)
     groups: dict[tuple[int, int], list[dict[str, str]]] = {}
-    for event in sorted(timeline, key=lambda e: event_date(e["date"])):
+    for event in sorted(timeline, key=lambda e: parse_date(e["date"])):
         if wanted is not None and event["kind"] not in wanted:
             continue
-        day = event_date(event["date"])
+        day = parse_date(event["date"])
         groups.setdefault((day.year, day.month), []).append(event)
-    return [(event_date(evs[0]["date"]), evs) for evs in groups.values()]
+    return [(parse_date(evs[0]["date"]), evs) for evs in groups.values()]
 
 
 def mark_events(

@@ -29,7 +29,7 @@ from mesa.visualization import SolaraViz
 from sim.model.model import AllianceModel
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import Scenario, load_scenario, with_parameters
-from sim.model.schema import STAGES
+from sim.model.stages import STAGES
 from sim.plots.style import (
     RC,
     date_axis,
@@ -37,6 +37,7 @@ from sim.plots.style import (
     mark_events,
     mark_history,
     month_end,
+    month_start,
     series_style,
 )
 from sim.viz.serve import SCENARIO_ENV
@@ -235,7 +236,7 @@ def _history_figure(model: AllianceView, series: dict[str, Any], ylabel: str, ti
     sc = model.alliance.alliance_scenario
     months = sc.month_labels()
     x_all = month_end(months)
-    start = month_end([sc.month_label(-1)])[0]
+    start = month_start(months[:1])[0]
     with mpl.rc_context(RC):
         fig = Figure(figsize=(6.4, 3.6), layout="constrained")
         ax = fig.add_subplot()
