@@ -1,18 +1,23 @@
 """Write a calibrated copy of a scenario: the same file, with fitted parameters and their source.
 
-Only the `parameters` block changes (added if absent); every other line, comment included, stays
-as it was. Each fitted parameter's `source` says how it was fitted, from what, and how sure the
-fit is, so the copy documents itself like any scenario value.
+Only the `parameters` block changes (added at the end if absent). The file is read and written
+with ruamel.yaml's round-trip mode, which keeps comments, key order, quoting and every source as
+they were (in the shipped files' layout: mappings indented by 2, list items by 4 with the dash at
+2). Each fitted parameter's `source` says how it was fitted, from what, and how sure the fit is,
+so the copy documents itself like any scenario value.
 """
 
 from __future__ import annotations
 
-import json
+import io
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from sim.batch.store import now, write_bytes_atomic
 from sim.experiments.experiment import Experiment
@@ -65,28 +70,48 @@ def write_calibrated_scenario(
 
 
 def with_parameters_block(text: str, values: dict[str, float], sources: dict[str, str]) -> str:
-    """The YAML text with its top-level `parameters` mapping replaced (or appended)."""
-    block = "parameters:\n" + "".join(
-        f"  {name}:\n    value: {values[name]!r}\n    source: {json.dumps(sources[name])}\n"
-        for name in values
-    )
+    """The YAML text with its top-level `parameters` mapping set to `values` and `sources`.
+
+    Entries already in the block are updated in place, so their comments stay; new ones go
+    first (after the last one would put them below the comment that opens the next key); a
+    missing block is added at the end of the file.
+    """
+    yaml = _round_trip()
+    data = yaml.load(text)
+    block = data.get("parameters")
+    if not isinstance(block, CommentedMap):
+        block = data["parameters"] = CommentedMap()
+    block.fa.set_block_style()
+    for name in reversed(values):
+        entry = block.get(name)
+        if not isinstance(entry, CommentedMap):
+            entry = CommentedMap()
+            block.insert(0, name, entry)
+        entry.fa.set_block_style()
+        entry["value"] = values[name]
+        entry["source"] = DoubleQuotedScalarString(sources[name])
     if not values:
-        block = "parameters: {}\n"
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    for key, value in root.value if isinstance(root, yaml.MappingNode) else []:
-        if isinstance(key, yaml.ScalarNode) and key.value == "parameters":
-            end = _last_end(value)
-            return text[: key.start_mark.index] + block.rstrip("\n") + text[end:]
-    return text + ("" if text.endswith("\n") else "\n") + block
+        block.fa.set_flow_style()
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()
 
 
-def _last_end(node: yaml.Node) -> int:
-    """Where a node's own text ends: its last scalar for block collections, else its end mark."""
-    if getattr(node, "flow_style", False) or not isinstance(
-        node, yaml.MappingNode | yaml.SequenceNode
-    ):
-        return node.end_mark.index
-    if not node.value:
-        return node.end_mark.index
-    last = node.value[-1]
-    return _last_end(last[1] if isinstance(node, yaml.MappingNode) else last)
+def _round_trip() -> YAML:
+    """A ruamel.yaml round-trip reader and writer laid out like the shipped scenario files."""
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 1 << 16  # never fold a long source onto several lines
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.representer.add_representer(float, _float)
+    return yaml
+
+
+def _float(representer: RoundTripRepresenter, value: float) -> object:
+    """A float as YAML 1.1 readers (PyYAML, which loads scenarios) read one: `1.0e-05`, not
+    `1e-05`, which they would take for a string."""
+    text = repr(value)
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
