@@ -5,18 +5,24 @@ and sourced event timeline), the estimates (probability by each year end per mem
 with 95% bands, the alliance outlook, median times), the figures as inline SVG, and the
 provenance from the manifest (seed, runs, scenario hash, parameters, versions, times). Nothing in
 it points outside the file: no scripts, stylesheets, fonts or images are fetched.
+
+The page is rendered from the Jinja2 templates in `sim/report/templates/` (`report.html.j2` the
+page, `tables.html.j2` its tables, `report.css.j2` the style), which escape every value; this
+module gathers the values and draws the figures.
 """
 
 from __future__ import annotations
 
-import html
 import io
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import matplotlib as mpl
 import pandas as pd
+from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from sim.batch.store import write_bytes_atomic
@@ -24,20 +30,6 @@ from sim.model.parameters import BY_NAME
 from sim.model.scenario import MEMBER_FIELDS
 from sim.plots import alliance_chart, defection_curves, fan_chart, load_batch
 from sim.plots.style import RC
-
-STYLE = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
-       max-width: 1100px; color: #111; line-height: 1.4; padding: 0 1em; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; }
-h2 { margin-top: 1.8em; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; font-size: 0.85em; margin: 0.6em 0; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; vertical-align: top; }
-th { background: #f2f2f2; text-align: left; } td.num { text-align: right; white-space: nowrap; }
-.band { color: #555; font-size: 0.9em; } .note { color: #444; font-size: 0.9em; }
-figure { margin: 1em 0; } figure svg { width: 100%; height: auto; }
-figcaption { font-size: 0.9em; color: #333; } code { background: #f4f4f4; padding: 0 0.2em; }
-tr.override td { font-weight: bold; }
-"""
 
 
 def write_report(directory: Path, out: Path | None = None) -> Path:
@@ -88,99 +80,78 @@ def build_report(results: Any) -> str:
             "The patron's free capacity across runs: median, 50% and 90% of runs, and the mean.",
         ),
     ]
-    runs, seed = manifest.get("runs", 0), manifest.get("seed")
-    body = [
-        f"<h1>{_e(sc.name)}: probability of defection over time</h1>",
-        f"<p class='note'>{runs:,} replications, seed {_e(seed)}, "
-        f"{_e(sc.month_label(0))} to {_e(sc.month_label(sc.months - 1))}; history replayed to "
-        f"{_e(history_end)}, projected after.</p>",
-        f"<p>{_e(sc.spec.description)}</p>",
-        "<h2>Estimates by year end</h2>",
-        _by_date_table(results.by_date),
-        "<h3>The alliance</h3>",
-        _alliance_table(results.alliance, results.by_date),
-        "<h3>Median time to each stage</h3>",
-        _median_table(results.median_time),
-        "<h2>Figures</h2>",
-        *(_figure(fig, caption, n) for n, (fig, caption) in enumerate(figures, start=1)),
-        "<h2>Scenario</h2>",
-        "<h3>Sources</h3>",
-        "<ul>" + "".join(f"<li>{_e(s)}</li>" for s in sc.spec.sources) + "</ul>",
-        "<h3>Initial values</h3>",
-        _initial_values(sc),
-        "<h3>Event timeline</h3>",
-        _timeline_table(timeline),
-        "<h2>Provenance</h2>",
-        _provenance(results),
-    ]
     return (
-        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
-        f"<title>{_e(sc.name)}: defection report</title>\n<style>{STYLE}</style>\n</head>\n"
-        "<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            scenario=sc,
+            runs=manifest.get("runs", 0),
+            seed=manifest.get("seed"),
+            first_month=sc.month_label(0),
+            last_month=sc.month_label(sc.months - 1),
+            history_end=history_end,
+            by_date=_by_date(results.by_date),
+            alliance=_alliance(results.alliance, results.by_date),
+            medians=_medians(results.median_time),
+            figures=[
+                {"svg": Markup(inline_svg(fig)), "caption": caption} for fig, caption in figures
+            ],
+            member_fields=MEMBER_FIELDS,
+            facts=_facts(results),
+            command=_reproduce(manifest),
+            parameters=_parameters(results),
+        )
     )
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    """The templates in sim/report/templates, escaping every value unless marked as markup."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("sim.report", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=lambda value: "" if value is None else value,
+    )
+    environment.filters["thousands"] = lambda number: f"{number:,}"
+    return environment
 
 
 def _what(results: Any, what: str) -> str:
     return f"{results.scenario.name}: {what}"
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+def _estimate(p: float, low: float, high: float) -> dict[str, float]:
+    return {"p": p, "low": low, "high": high}
 
 
-def _percent(p: float, low: float, high: float) -> str:
-    return f"{100 * p:.1f}<br><span class='band'>{100 * low:.1f}&ndash;{100 * high:.1f}</span>"
+def _by_date(by_date: pd.DataFrame) -> dict[str, Any]:
+    """Rows member x stage, columns year ends: the estimate and its 95% band by date."""
+    rows = [
+        {
+            "member": member,
+            "stage": stage,
+            "cells": {r.date: _estimate(r.probability, r.low, r.high) for r in group.itertuples()},
+        }
+        for (member, stage), group in by_date.groupby(["member", "stage"], sort=False)
+    ]
+    return {"dates": list(dict.fromkeys(by_date["date"])), "rows": rows}
 
 
-def _by_date_table(by_date: pd.DataFrame) -> str:
-    """Rows member x stage, columns year ends: probability (%) over its 95% band."""
-    dates = list(dict.fromkeys(by_date["date"]))
-    head = "".join(f"<th>{_e(d)}</th>" for d in dates)
-    rows = []
-    for (member, stage), group in by_date.groupby(["member", "stage"], sort=False):
-        cells = {r.date: _percent(r.probability, r.low, r.high) for r in group.itertuples()}
-        tds = "".join(f"<td class='num'>{cells.get(d, '')}</td>" for d in dates)
-        rows.append(f"<tr><th>{_e(member)}</th><td>{_e(stage)}</td>{tds}</tr>")
-    return (
-        "<p class='note'>Probability (%) of having reached each stage by the end of each month "
-        "shown, with its 95% band below.</p>"
-        f"<table><tr><th>member</th><th>stage</th>{head}</tr>{''.join(rows)}</table>"
-    )
-
-
-def _alliance_table(alliance: pd.DataFrame, by_date: pd.DataFrame) -> str:
-    dates = list(dict.fromkeys(by_date["date"]))
-    picked = alliance[alliance["date"].isin(dates)]
-    head = "".join(f"<th>{_e(d)}</th>" for d in picked["date"])
-    exits = "".join(
-        f"<td class='num'>{_percent(r.p_any_exit, r.low, r.high)}</td>" for r in picked.itertuples()
-    )
-    active = "".join(f"<td class='num'>{r.expected_active:.2f}</td>" for r in picked.itertuples())
-    return (
-        f"<table><tr><th></th>{head}</tr>"
-        f"<tr><th>at least one formal exit (%)</th>{exits}</tr>"
-        f"<tr><th>expected members active</th>{active}</tr></table>"
-    )
-
-
-def _median_table(median_time: pd.DataFrame) -> str:
-    rows = []
-    for r in median_time.itertuples():
-        when = r.median_date if isinstance(r.median_date, str) else "not by the horizon"
-        rows.append(f"<tr><td>{_e(r.member)}</td><td>{_e(r.stage)}</td><td>{_e(when)}</td></tr>")
-    return (
-        "<p class='note'>First month by which the stage is reached in at least half of the runs."
-        "</p><table><tr><th>member</th><th>stage</th><th>median time</th></tr>"
-        + "".join(rows)
-        + "</table>"
-    )
-
-
-def _figure(fig: Figure, caption: str, number: int) -> str:
-    return (
-        f"<figure id='figure-{number}'>{inline_svg(fig)}"
-        f"<figcaption>Figure {number}. {_e(caption)}</figcaption></figure>"
-    )
+def _alliance(alliance: pd.DataFrame, by_date: pd.DataFrame) -> list[dict[str, Any]]:
+    """The alliance at the dates of the by-date table: any formal exit, members still active."""
+    picked = alliance[alliance["date"].isin(set(by_date["date"]))]
+    return [
+        {
+            "date": r.date,
+            "exit": _estimate(r.p_any_exit, r.low, r.high),
+            "active": r.expected_active,
+        }
+        for r in picked.itertuples()
+    ]
 
 
 _XML_HEADER = re.compile(r"<\?xml[^>]*\?>\s*|<!DOCTYPE[^>]*>\s*", re.S)
@@ -199,42 +170,16 @@ def inline_svg(fig: Figure) -> str:
     return _NAMESPACES.sub("", svg).strip()
 
 
-def _initial_values(sc: Any) -> str:
-    head = "".join(f"<th>{_e(f.replace('_', ' '))}</th>" for f in MEMBER_FIELDS)
+def _medians(median_time: pd.DataFrame) -> list[dict[str, str]]:
     rows = []
-    for member in sc.spec.members:
-        cells = []
-        for field in MEMBER_FIELDS:
-            value = getattr(member, field)
-            cells.append(f"<td class='num' title='{_e(value.source)}'>{value.value:.2f}</td>")
-        rows.append(
-            f"<tr><th>{_e(member.name)}</th><td>{_e(member.status)}</td>{''.join(cells)}</tr>"
-        )
-    patron = sc.spec.patron
-    sources = "".join(
-        f"<li><b>{_e(m.name)}</b>: "
-        + "; ".join(f"{_e(f.replace('_', ' '))}: {_e(getattr(m, f).source)}" for f in MEMBER_FIELDS)
-        + f"; crises: {_e(m.crises.source)}</li>"
-        for m in sc.spec.members
-    )
-    return (
-        f"<p>Patron: <b>{_e(patron.name)}</b>, free capacity {patron.capacity.value:.2f} "
-        f"({_e(patron.capacity.source)})</p>"
-        f"<table><tr><th>member</th><th>status</th>{head}</tr>{''.join(rows)}</table>"
-        f"<details><summary>Sources of the initial values</summary><ul>{sources}</ul></details>"
-    )
+    for r in median_time.itertuples():
+        when = r.median_date if isinstance(r.median_date, str) else "not by the horizon"
+        rows.append({"member": r.member, "stage": r.stage, "when": when})
+    return rows
 
 
-def _timeline_table(timeline: list[dict[str, str]]) -> str:
-    rows = "".join(
-        f"<tr><td>{_e(e['date'])}</td><td>{_e(e['kind'])}</td><td>{_e(e['what'])}</td>"
-        f"<td>{_e(e['source'])}</td></tr>"
-        for e in timeline
-    )
-    return f"<table><tr><th>date</th><th>kind</th><th>what</th><th>source</th></tr>{rows}</table>"
-
-
-def _provenance(results: Any) -> str:
+def _facts(results: Any) -> list[tuple[str, Any]]:
+    """Provenance of the batch from its manifest: scenario, seed, runs, times, versions."""
     manifest = results.manifest
     scenario = manifest.get("scenario", {})
     facts = [
@@ -247,14 +192,16 @@ def _provenance(results: Any) -> str:
         ("finished", manifest.get("finished")),
         ("batch directory", results.directory),
     ]
-    facts += [(f"version of {k}", v) for k, v in sorted(manifest.get("versions", {}).items())]
-    rows = "".join(f"<tr><th>{_e(k)}</th><td><code>{_e(v)}</code></td></tr>" for k, v in facts)
-    overrides = manifest.get("parameter_overrides", {}) or {}
+    return facts + [(f"version of {k}", v) for k, v in sorted(manifest.get("versions", {}).items())]
+
+
+def _parameters(results: Any) -> list[dict[str, Any]]:
+    """Every parameter of the batch, where its value came from and what it means."""
+    overrides = results.manifest.get("parameter_overrides", {}) or {}
     scenario_overrides = results.scenario.parameters
-    params = []
-    for name, value in (manifest.get("parameters") or {}).items():
+    rows = []
+    for name, value in (results.manifest.get("parameters") or {}).items():
         known = BY_NAME.get(name)
-        changed = name in overrides or name in scenario_overrides
         origin = (
             "command line"
             if name in overrides
@@ -262,20 +209,15 @@ def _provenance(results: Any) -> str:
             if name in scenario_overrides
             else "default"
         )
-        params.append(
-            f"<tr class='{'override' if changed else ''}'><td>{_e(name)}</td>"
-            f"<td class='num'>{_e(value)}</td><td>{_e(origin)}</td>"
-            f"<td>{_e(known.meaning if known else '')}</td></tr>"
+        rows.append(
+            {
+                "name": name,
+                "value": value,
+                "origin": origin,
+                "meaning": known.meaning if known else "",
+            }
         )
-    command = _reproduce(manifest)
-    return (
-        f"<table>{rows}</table>"
-        f"<p>Reproduce with: <code>{_e(command)}</code></p>"
-        "<h3>Parameters</h3><p class='note'>Bold: changed from the documented default.</p>"
-        "<table><tr><th>parameter</th><th>value</th><th>from</th><th>meaning</th></tr>"
-        + "".join(params)
-        + "</table>"
-    )
+    return rows
 
 
 def _reproduce(manifest: dict[str, Any]) -> str:
