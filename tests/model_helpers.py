@@ -45,9 +45,13 @@ def add_events(*events: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
-def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the `alliance` command line in a fresh Python process, as a user would."""
-    env = {**os.environ, "COLUMNS": "250", "TERMINAL_WIDTH": "250", "NO_COLOR": "1"}
+def run_cli(
+    *args: str | Path, cwd: Path | None = None, columns: int = 250
+) -> subprocess.CompletedProcess[str]:
+    """Run the `alliance` command line in a fresh Python process, as a user would, in a terminal
+    `columns` characters wide."""
+    width = str(columns)
+    env = {**os.environ, "COLUMNS": width, "TERMINAL_WIDTH": width, "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, "-c", "from sim.cli.main import main; main()", *map(str, args)],
         capture_output=True,

@@ -230,7 +230,7 @@ def run_batch(
             cluster.close()
         raise
     if not resume:
-        _copy_scenario(scenario_path, out / SCENARIO_COPY)
+        _copy_scenario(Path(scenario.path), out / SCENARIO_COPY)  # a shipped name, resolved
     total = manifest["chunks"]
     kinds = chunk_kinds(trajectories)
     finished = set(store.finished_chunks(out, kinds, total))

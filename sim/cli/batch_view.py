@@ -13,6 +13,7 @@ from rich.table import Table
 
 from sim.batch.progress import runs_progress
 from sim.batch.runner import BatchOutcome, resume_hint, run_batch
+from sim.cli.tables import fitted_tables
 from sim.model.stages import LATER_STAGES
 
 INTERRUPTED = 130
@@ -80,48 +81,43 @@ def summarize_command(console: Console, directory: Path, show_table: bool = True
 
         results, folder = summarize(directory, on_chunk=advance)
     if show_table:
-        for table in summary_tables(results.by_date, results.alliance, results.scenario):
+        for table in summary_tables(console, results.by_date, results.alliance, results.scenario):
             console.print(table)
     console.print(f"summary tables: {folder}/", highlight=False)
     return folder
 
 
-def summary_tables(by_date: pd.DataFrame, alliance: pd.DataFrame, scenario: Any) -> list[Table]:
+def summary_tables(
+    console: Console, by_date: pd.DataFrame, alliance: pd.DataFrame, scenario: Any
+) -> list[Table]:
     """Per stage, each member's probability of having reached it by each year end (95% band
-    below); then the alliance: probability of any formal exit and expected members active."""
+    below); then the alliance: probability of any formal exit and expected members active.
+    Members are spread over several tables where one would not fit the terminal."""
     runs = int(by_date["n"].iloc[0]) if len(by_date) else 0
     members = list(scenario.members)
     tables = []
     for stage in LATER_STAGES:
-        rows = by_date[by_date["stage"] == stage].set_index(["date", "member"])
-        table = _titled(f"{scenario.name}: P({stage} by date), 95% band, {runs:,} runs")
-        table.add_column("by end of")
-        for member in members:
-            table.add_column(member, justify="right")
-        for date in dict.fromkeys(by_date["date"]):
-            cells = [_cell(*rows.loc[(date, m), ["probability", "low", "high"]]) for m in members]
-            table.add_row(date, *cells)
-        tables.append(table)
+        cells = by_date[by_date["stage"] == stage].set_index(["date", "member"])
+        rows = [
+            [date, *(_cell(*cells.loc[(date, m), ["probability", "low", "high"]]) for m in members)]
+            for date in dict.fromkeys(by_date["date"])
+        ]
+        title = f"{scenario.name}: P({stage} by date) %, 95% band below, {runs:,} runs"
+        tables += fitted_tables(console, title, "by end of", members, rows)
     from sim.batch.estimands import report_months  # scipy.stats: only when a summary is shown
 
     at = alliance[alliance["month"].isin(report_months(scenario))]
-    table = _titled(f"{scenario.name}: the alliance, {runs:,} runs")
-    for column in ("by end of", "P(any formal exit)", "expected members active"):
-        table.add_column(column, justify="left" if column == "by end of" else "right")
-    for row in at.itertuples():
-        table.add_row(
-            row.date, _cell(row.p_any_exit, row.low, row.high), f"{row.expected_active:.2f}"
-        )
-    tables.append(table)
-    return tables
-
-
-def _titled(title: str) -> Table:
-    return Table(title=title, title_justify="left")
+    rows = [
+        [r.date, _cell(r.p_any_exit, r.low, r.high), f"{r.expected_active:.2f}"]
+        for r in at.itertuples()
+    ]
+    headers = ["P(any formal exit)", "expected members active"]
+    title = f"{scenario.name}: the alliance, {runs:,} runs"
+    return tables + fitted_tables(console, title, "by end of", headers, rows)
 
 
 def _cell(p: float, low: float, high: float) -> str:
-    return f"{_percent(p)}\n[dim]{_percent(low, sign=False)}-{_percent(high)}[/dim]"
+    return f"{_percent(p)}\n[dim]{_percent(low, sign=False)}-{_percent(high, sign=False)}[/dim]"
 
 
 def _percent(p: float, sign: bool = True) -> str:

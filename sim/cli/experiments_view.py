@@ -11,7 +11,8 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
+
+from sim.cli.tables import fitted_tables
 
 
 def sweep_command(console: Console, experiment: Path, out: Path, plot: bool, **run: Any) -> None:
@@ -19,14 +20,15 @@ def sweep_command(console: Console, experiment: Path, out: Path, plot: bool, **r
     from sim.experiments.sweep import sweep
 
     results = sweep(experiment, out, **run)
-    table = Table(title=f"Sweep: {results['point'].nunique()} points, written to {out}/")
-    for column in ("outcome", "lowest [95% CI], where", "highest [95% CI], where"):
-        table.add_column(column)
     params = [c for c in results.columns if c not in _RESULT_COLUMNS]
-    for outcome, rows in results.groupby("outcome", sort=False):
-        low, high = rows.loc[rows["estimate"].idxmin()], rows.loc[rows["estimate"].idxmax()]
-        table.add_row(str(outcome), _fmt(low, params), _fmt(high, params))
-    console.print(table)
+    rows = []
+    for outcome, group in results.groupby("outcome", sort=False):
+        low, high = group.loc[group["estimate"].idxmin()], group.loc[group["estimate"].idxmax()]
+        rows.append([str(outcome), _fmt(low, params), _fmt(high, params)])
+    title = f"Sweep: {results['point'].nunique()} points, written to {out}/"
+    headers = ["lowest [95% CI], where", "highest [95% CI], where"]
+    for table in fitted_tables(console, title, "outcome", headers, rows, justify="left"):
+        console.print(table)
     if plot:
         _plot(console, out, "heatmap")
 
@@ -42,13 +44,11 @@ def sensitivity_command(
         key = "ST" if method == "sobol" else "mu_star"
         cols = ("S1", "S1_conf", "ST", "ST_conf") if method == "sobol" else _MORRIS
         shown = min(12, len(rows))
-        table = Table(title=f"{outcome} ({method}): top {shown} of {len(rows)} by {key}")
-        table.add_column("parameter")
-        for col in cols:
-            table.add_column(col, justify="right")
-        for row in rows.sort_values(key, ascending=False).head(shown).itertuples():
-            table.add_row(row.parameter, *(f"{getattr(row, c):.3f}" for c in cols))
-        console.print(table)
+        title = f"{outcome} ({method}): top {shown} of {len(rows)} by {key}"
+        top = rows.sort_values(key, ascending=False).head(shown)
+        cells = [[r.parameter, *(f"{getattr(r, c):.3f}" for c in cols)] for r in top.itertuples()]
+        for table in fitted_tables(console, title, "parameter", cols, cells):
+            console.print(table)
     console.print(f"Indices written to {out}/indices.csv")
     if plot:
         _plot(console, out, "sobol")
@@ -65,24 +65,26 @@ def calibrate_command(
     from sim.experiments.calibrate import calibrate
 
     fit = calibrate(experiment, observations, out, **run)
-    table = Table(title="Fitted parameters (posterior over a uniform prior)")
-    for column in ("parameter", "mean", "sd", "2.5%", "median", "97.5%", "best", "prior"):
-        table.add_column(column, justify="right")
-    for r in fit.fitted.itertuples():
-        table.add_row(
+    headers = ["mean", "sd", "2.5%", "median", "97.5%", "best", "prior"]
+    rows = [
+        [
             r.parameter,
             *(f"{x:.3g}" for x in (r.mean, r.sd, r.low, r.median, r.high, r.best)),
             f"[{r.prior_low:g}, {r.prior_high:g}]",
-        )
-    console.print(table)
-    outcomes = Table(title="Outcomes: prior mean, posterior mean and 95% interval")
-    for column in ("outcome", "prior", "posterior", "2.5%", "97.5%"):
-        outcomes.add_column(column, justify="right")
-    for r in fit.outcomes.itertuples():
-        outcomes.add_row(
-            r.outcome, *(f"{x:.3g}" for x in (r.prior_mean, r.posterior_mean, r.low, r.high))
-        )
-    console.print(outcomes)
+        ]
+        for r in fit.fitted.itertuples()
+    ]
+    title = "Fitted parameters (posterior over a uniform prior)"
+    tables = fitted_tables(console, title, "parameter", headers, rows, label_justify="right")
+    rows = [
+        [r.outcome, *(f"{x:.3g}" for x in (r.prior_mean, r.posterior_mean, r.low, r.high))]
+        for r in fit.outcomes.itertuples()
+    ]
+    title = "Outcomes: prior mean, posterior mean and 95% interval"
+    headers = ["prior", "posterior", "2.5%", "97.5%"]
+    tables += fitted_tables(console, title, "outcome", headers, rows, label_justify="right")
+    for table in tables:
+        console.print(table)
     ess = fit.summary["effective_sample_size"]
     console.print(
         f"Effective sample size {ess:.0f} of {fit.summary['candidates']} candidates"
@@ -99,12 +101,14 @@ def backtest_command(
 
     result = backtest(scenario, observations, out, **run)
     scores = result.scores
-    table = Table(title=f"Scores over {len(result.events)} events (lower is better)")
-    for column in ("period", "forecaster", "events", "Brier", "log score"):
-        table.add_column(column, justify="right")
-    for r in scores[scores["member"] == "all"].itertuples():
-        table.add_row(r.period, r.forecaster, str(r.events), f"{r.brier:.4f}", f"{r.log_score:.4f}")
-    console.print(table)
+    rows = [
+        [r.period, r.forecaster, str(r.events), f"{r.brier:.4f}", f"{r.log_score:.4f}"]
+        for r in scores[scores["member"] == "all"].itertuples()
+    ]
+    title = f"Scores over {len(result.events)} events (lower is better)"
+    headers = ["forecaster", "events", "Brier", "log score"]
+    for table in fitted_tables(console, title, "period", headers, rows, label_justify="right"):
+        console.print(table)
     if scores["forecaster"].eq("base_rate").sum() == 0:
         console.print("No base rate given (--base-rate or base_rate in the file): not scored.")
     console.print(f"Per member and stage: {out}/scores.csv; reliability plot: {result.figure}")

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from sim.cli.app import ScenarioArg, app, console
+from sim.cli.tables import fitted_tables
 from sim.model.errors import InputError
 
 
@@ -54,17 +55,16 @@ def run(
 def _print_run_summary(sc, model, log, out: Path, seed: int) -> None:
     from sim.model.stages import STAGES
 
-    table = Table(
-        title=f"{sc.name}, seed {seed}: {sc.month_label(0)} to {sc.month_label(sc.months - 1)}"
-    )
-    for col in ("member", "final trust", "final status", *[f"first {s}" for s in STAGES[1:]]):
-        table.add_column(col)
+    rows = []
     for m in model.members:
         firsts = [
             sc.month_label(int(x)) if x >= 0 else "-" for x in model.first_passage[0, m.index]
         ]
-        table.add_row(m.name, f"{m.trust[0]:.2f}", STAGES[int(m.status[0])], *firsts)
-    console.print(table)
+        rows.append([m.name, f"{m.trust[0]:.2f}", STAGES[int(m.status[0])], *firsts])
+    headers = ["final trust", "final status", *[f"first {s}" for s in STAGES[1:]]]
+    title = f"{sc.name}, seed {seed}: {sc.month_label(0)} to {sc.month_label(sc.months - 1)}"
+    for table in fitted_tables(console, title, "member", headers, rows):
+        console.print(table)
     requests = log[log["event"] == "request"]
     console.print(
         f"{model.patron.name} capacity at the end: {model.patron.capacity[0]:.2f}; "
