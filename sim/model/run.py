@@ -11,18 +11,10 @@ import pandas as pd
 
 from sim.model.errors import InputError
 from sim.model.model import AllianceModel
-from sim.model.scenario import Scenario
+from sim.model.scenario import MEMBER_FIELDS, Scenario
 from sim.model.stages import STAGES
 
-VALUE_COLUMNS = (
-    "trust",
-    "capacity",
-    "threat",
-    "dependence",
-    "outside_options",
-    "domestic_pressure",
-    "balance",
-)
+VALUE_COLUMNS = (*MEMBER_FIELDS, "balance")
 
 
 def run_single(

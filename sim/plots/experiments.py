@@ -168,29 +168,8 @@ def _sobol_panel(ax: Axes, rows: pd.DataFrame) -> None:
     rows = rows.sort_values("ST", ascending=True)
     y = np.arange(len(rows))
     height = 0.4
-    ax.barh(
-        y + height / 2,
-        rows["ST"],
-        height,
-        xerr=rows["ST_conf"],
-        color="white",
-        edgecolor=PALETTE[0],
-        hatch=HATCHES[1],
-        label="total effect ST",
-        gid="bars:ST",
-        error_kw={"elinewidth": 0.8},
-    )
-    ax.barh(
-        y - height / 2,
-        rows["S1"],
-        height,
-        xerr=rows["S1_conf"],
-        color=PALETTE[2],
-        edgecolor=PALETTE[0],
-        label="first order S1",
-        gid="bars:S1",
-        error_kw={"elinewidth": 0.8},
-    )
+    _bars(ax, y + height / 2, rows, "ST", height, "total effect ST", "white", HATCHES[1])
+    _bars(ax, y - height / 2, rows, "S1", height, "first order S1", PALETTE[2])
     ax.set_yticks(y, rows["parameter"])
     ax.set_xlabel("Sobol index (share of output variance)")
     ax.axvline(0, color="black", linewidth=0.6)
@@ -198,20 +177,36 @@ def _sobol_panel(ax: Axes, rows: pd.DataFrame) -> None:
     ax.grid(axis="y", visible=False)
 
 
+def _bars(
+    ax: Axes,
+    y: np.ndarray,
+    rows: pd.DataFrame,
+    index: str,
+    height: float,
+    label: str,
+    color: str,
+    hatch: str | None = None,
+) -> None:
+    """One index per parameter as horizontal bars with its confidence (`<index>_conf`) as error
+    bars; gid `bars:<index>` names them."""
+    ax.barh(
+        y,
+        rows[index],
+        height,
+        xerr=rows[f"{index}_conf"],
+        color=color,
+        edgecolor=PALETTE[0],
+        hatch=hatch,
+        label=label,
+        gid=f"bars:{index}",
+        error_kw={"elinewidth": 0.8},
+    )
+
+
 def _morris_panel(ax: Axes, rows: pd.DataFrame) -> None:
     rows = rows.sort_values("mu_star", ascending=True)
     y = np.arange(len(rows))
-    ax.barh(
-        y,
-        rows["mu_star"],
-        0.6,
-        xerr=rows["mu_star_conf"],
-        color=PALETTE[2],
-        edgecolor=PALETTE[0],
-        label="mu* (mean absolute elementary effect)",
-        gid="bars:mu_star",
-        error_kw={"elinewidth": 0.8},
-    )
+    _bars(ax, y, rows, "mu_star", 0.6, "mu* (mean absolute elementary effect)", PALETTE[2])
     ax.plot(rows["sigma"], y, "kD", markersize=4, linestyle="none", label="sigma (interactions)")
     ax.set_yticks(y, rows["parameter"])
     ax.set_xlabel("Morris elementary effect (outcome units)")
