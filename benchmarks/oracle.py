@@ -22,8 +22,9 @@ import pandas as pd
 from scipy import stats
 
 from benchmarks.reference import ReferenceModel
-from sim.batch.lanes import STAGE_NAMES, simulate_chunk
+from sim.batch.lanes import simulate_chunk
 from sim.model.scenario import Scenario, load_scenario
+from sim.model.stages import LATER_STAGES
 
 MIN_REACHED = 20  # below this many runs reaching a stage in a sample, months are not compared
 TRUST_RUNS = 10_000  # lane-engine runs whose trust at the horizon is compared (full trajectories)
@@ -73,7 +74,7 @@ def compare_samples(
     """
     rows = []
     for i, member in enumerate(members):
-        for s, stage in enumerate(STAGE_NAMES):
+        for s, stage in enumerate(LATER_STAGES):
             a, b = reference.first_passage[:, i, s], engine.first_passage[:, i, s]
             reached_a, reached_b = a[a >= 0], b[b >= 0]
             table = [
