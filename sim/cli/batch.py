@@ -84,13 +84,14 @@ def plot(
         list[Path],
         typer.Argument(
             help="Result directory: a batch (a sweep for heatmap, a sensitivity run for sobol); "
-            "two or more batches for compare."
+            "two or more batches for compare, two (A, B) for difference."
         ),
     ],
     kind: Annotated[
         str,
         typer.Option(
-            help="defection-curves, alliance, trust, capacity, compare, heatmap or sobol."
+            help="defection-curves, alliance, trust, capacity, compare, difference, heatmap, "
+            "or sobol."
         ),
     ] = "defection-curves",
     fmt: Annotated[
@@ -105,7 +106,7 @@ def plot(
         str, typer.Option(help="defection-curves: one panel per 'stage' or per 'member'.")
     ] = "stage",
     stage: Annotated[
-        str, typer.Option(help="compare: the stage compared (disengaged, frozen, withdrawn).")
+        str, typer.Option(help="compare, difference: the stage (disengaged, frozen, withdrawn).")
     ] = "withdrawn",
     events: Annotated[
         str,

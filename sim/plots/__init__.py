@@ -1,8 +1,9 @@
 """Figures from result directories: `figure()` builds a matplotlib Figure, `plot()` saves it.
 
 Kinds: defection-curves, alliance, trust, capacity (batch directories), compare (several batch
-directories), heatmap (a sweep directory), sobol (a sensitivity directory). The functions behind
-them (`sim.plots.curves`, `.fans`, `.experiments`) take the contract's DataFrames directly.
+directories), difference (two batches with the same seed and runs: A - B), heatmap (a sweep
+directory), sobol (a sensitivity directory). The functions behind them (`sim.plots.curves`,
+`.fans`, `.difference`, `.experiments`) take the contract's DataFrames directly.
 May import `sim.model` and `sim.batch`.
 """
 
@@ -19,12 +20,13 @@ from matplotlib.figure import Figure
 from sim.model.errors import InputError
 from sim.model.stages import LATER_STAGES
 from sim.plots.curves import LAYOUTS, alliance_chart, compare_curves, defection_curves
+from sim.plots.difference import difference_curves
 from sim.plots.experiments import sensitivity_bars, sweep_heatmap
 from sim.plots.fans import fan_chart
-from sim.plots.style import FORMATS, save_figure
+from sim.plots.style import FORMATS, STAGE_LABELS, save_figure
 
 BATCH_KINDS = ("defection-curves", "alliance", "trust", "capacity")
-KINDS = (*BATCH_KINDS, "compare", "heatmap", "sobol")
+KINDS = (*BATCH_KINDS, "compare", "difference", "heatmap", "sobol")
 EVENT_KINDS_ALL = "all"
 BATCH_TITLES = {
     "defection-curves": "defection curves (95% bands)",
@@ -39,6 +41,7 @@ __all__ = [
     "alliance_chart",
     "compare_curves",
     "defection_curves",
+    "difference_curves",
     "fan_chart",
     "figure",
     "load_batch",
@@ -118,6 +121,8 @@ def figure(
         if len(dirs) < 2:
             raise InputError("plot", "", "compare needs two or more batch directories")
         return _compare(dirs, stage)
+    if kind == "difference":
+        return _difference(dirs, stage)
     if len(dirs) != 1:
         raise InputError("plot", "", f"--kind {kind} takes one directory; use compare for several")
     directory = dirs[0]
@@ -161,6 +166,25 @@ def _compare(dirs: Sequence[Path], stage: str) -> Figure:
     )
     runs = [(label, r.curves, r.alliance) for label, r in zip(labels, loaded, strict=True)]
     return compare_curves(runs, stage)
+
+
+def _difference(dirs: Sequence[Path], stage: str) -> Figure:
+    if len(dirs) != 2:
+        raise InputError("plot", "", "--kind difference takes two batch directories, A and B")
+    for directory in dirs:
+        read_manifest(directory, "batch")
+    from sim.batch.compare import compare_batches
+
+    tables = compare_batches(dirs[0], dirs[1])
+    names = [read_manifest(d, "batch")["scenario"]["name"] for d in dirs]
+    if names[0] == names[1]:
+        names = [f"{n} ({d.name})" for n, d in zip(names, dirs, strict=True)]
+    runs = int(tables["alliance"]["n"].iloc[0])
+    title = (
+        f"{names[0]} (A) - {names[1]} (B): {STAGE_LABELS[stage]}, paired 95% (shaded) "
+        f"and unpaired (dotted)\n{runs:,} runs each, seed {read_manifest(dirs[0], 'batch')['seed']}"
+    )
+    return difference_curves(tables["difference"], tables["alliance"], stage, title)
 
 
 def load_batch(directory: Path) -> Any:
