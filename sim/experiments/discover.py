@@ -1,0 +1,202 @@
+"""Scenario discovery: which box of the swept parameters makes an outcome likely (PRIM).
+
+A sweep (or sensitivity) directory holds, for every design point, an estimate of each outcome.
+A point is a case of interest when its estimate is above (or below) a threshold, for example
+"Kazakhstan withdrawn by 2030-12" above 0.2. The Patient Rule Induction Method (Friedman and
+Fisher 1999; Bryant and Lempert 2010), as implemented by the `prim` package (the standalone
+version of `ema_workbench.analysis.prim`), peels the parameter space from its edges, a small
+share of the points at a time, and records the trajectory: coverage (share of the cases of
+interest inside the box) against density (share of the points inside the box that are cases of
+interest). The chosen box is the densest one on the trajectory whose coverage is at least
+`min_coverage`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.batch.store import write_json_atomic
+from sim.model.errors import InputError
+from sim.model.run import write_tables
+from sim.plots import read_manifest
+from sim.plots.discovery import discovery_figure
+from sim.plots.style import save_figure
+
+SWEEP_KINDS = ("sweep", "sensitivity")
+
+
+@dataclass
+class Discovery:
+    """PRIM's peeling trajectory, the chosen box and the points, as tidy tables."""
+
+    outcome: str
+    rule: str
+    trajectory: pd.DataFrame  # box, coverage, density, mass, restricted, chosen
+    box: pd.DataFrame  # parameter, low, high, range_low, range_high, restricted, qp_value
+    points: pd.DataFrame  # point, parameters..., estimate, of_interest, in_box
+    chosen: int
+    settings: dict[str, float]
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables by name, as written under the output folder."""
+        return {"trajectory": self.trajectory, "box": self.box, "points": self.points}
+
+
+def read_sweep(directory: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A finished sweep or sensitivity directory's manifest and results table."""
+    directory = Path(directory)
+    try:
+        manifest = read_manifest(directory, "sweep")
+    except InputError:
+        manifest = read_manifest(directory, "sensitivity")
+    if not manifest.get("finished"):
+        raise InputError(str(directory), "finished", "the sweep is unfinished; resume it first")
+    parquet, csv = directory / "results.parquet", directory / "results.csv"
+    if parquet.is_file():
+        return manifest, pd.read_parquet(parquet)
+    if csv.is_file():
+        return manifest, pd.read_csv(csv)
+    raise InputError(str(directory), "results", "no results.parquet or results.csv")
+
+
+def discover(
+    directory: Path,
+    outcome: str,
+    above: float | None = None,
+    below: float | None = None,
+    min_coverage: float = 0.8,
+    peel_alpha: float = 0.05,
+    mass_min: float = 0.05,
+) -> Discovery:
+    """Run PRIM on a sweep's points, a case of interest being an estimate above or below a value."""
+    if (above is None) == (below is None):
+        raise InputError("--above/--below", "", "give exactly one threshold")
+    if not 0.0 <= min_coverage <= 1.0:
+        raise InputError("--min-coverage", "", f"expected a share in [0, 1] (got {min_coverage})")
+    manifest, results = read_sweep(directory)
+    names = list(manifest.get("varied") or [])
+    labels = list(dict.fromkeys(results["outcome"]))
+    if outcome not in labels:
+        raise InputError(
+            "--outcome", "", f"unknown outcome {outcome!r}; the sweep has: {', '.join(labels)}"
+        )
+    rows = results[results["outcome"] == outcome].sort_values("point").reset_index(drop=True)
+    x = rows[names].astype(float)
+    estimate = rows["estimate"].to_numpy(float)
+    rule = f"estimate > {above}" if above is not None else f"estimate < {below}"
+    of_interest = estimate > above if above is not None else estimate < below
+    cases = int(of_interest.sum())
+    if cases == 0 or cases == len(rows):
+        which = "no" if cases == 0 else "every"
+        raise InputError(
+            "--outcome",
+            "",
+            f"{which} point of the sweep has {outcome!r} {rule[9:]}; nothing to discover "
+            f"(estimates range {estimate.min():.3g} to {estimate.max():.3g})",
+        )
+    box = _peel(x, of_interest, peel_alpha, mass_min)
+    trajectory = _trajectory(box)
+    chosen = _choose(trajectory, min_coverage)
+    trajectory["chosen"] = trajectory["box"] == chosen
+    limits = _limits(box, chosen, x)
+    inside = np.ones(len(rows), dtype=bool)
+    for row in limits.itertuples():
+        inside &= (x[row.parameter] >= row.low).to_numpy() & (x[row.parameter] <= row.high)
+    points = rows[["point", *names, "estimate"]].copy()
+    points["of_interest"] = of_interest
+    points["in_box"] = inside
+    settings = {"min_coverage": min_coverage, "peel_alpha": peel_alpha, "mass_min": mass_min}
+    return Discovery(outcome, rule, trajectory, limits, points, chosen, settings)
+
+
+def _peel(x: pd.DataFrame, of_interest: np.ndarray, peel_alpha: float, mass_min: float) -> Any:
+    """PRIM's first box, peeled down to `mass_min` of the points."""
+    import prim  # the `prim` package: imports matplotlib.pyplot, so only when discovering
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas deprecation notes from inside the package
+        finder = prim.Prim(
+            x.reset_index(drop=True),
+            of_interest,
+            threshold=0.5,
+            threshold_type=">",
+            peel_alpha=peel_alpha,
+            mass_min=mass_min,
+        )
+        return finder.find_box()
+
+
+def _trajectory(box: Any) -> pd.DataFrame:
+    """Coverage, density, mass and restricted dimensions of each box of the peeling."""
+    steps = box.peeling_trajectory.reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "box": np.arange(len(steps)),
+            "coverage": steps["coverage"].astype(float),
+            "density": steps["density"].astype(float),
+            "mass": steps["mass"].astype(float),
+            "restricted": steps["res dim"].astype(int),
+        }
+    )
+
+
+def _choose(trajectory: pd.DataFrame, min_coverage: float) -> int:
+    """The densest box with at least `min_coverage` (the first such on ties, the larger box)."""
+    eligible = trajectory[trajectory["coverage"] >= min_coverage - 1e-12]
+    best = eligible["density"].max()
+    return int(eligible.loc[eligible["density"] >= best - 1e-12, "box"].iloc[0])
+
+
+def _limits(box: Any, chosen: int, x: pd.DataFrame) -> pd.DataFrame:
+    """Each parameter's limits in the chosen box beside its range over the sweep."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        box.select(chosen)
+        restricted = box.limits  # restricted parameters only: min, max, qp values
+    rows = []
+    for name in x.columns:
+        range_low, range_high = float(x[name].min()), float(x[name].max())
+        held = name in restricted.index
+        rows.append(
+            {
+                "parameter": name,
+                "low": float(restricted.loc[name, "min"]) if held else range_low,
+                "high": float(restricted.loc[name, "max"]) if held else range_high,
+                "range_low": range_low,
+                "range_high": range_high,
+                "restricted": held,
+                "qp_value": float(restricted.loc[name, "qp values"]) if held else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def write_discovery(found: Discovery, folder: Path) -> Path:
+    """Write the tables (CSV and Parquet), discovery.json and figures/discovery.png; return it."""
+    folder = Path(folder)
+    write_tables(found.tables(), folder)
+    step = found.trajectory.iloc[found.chosen]
+    write_json_atomic(
+        folder / "discovery.json",
+        {
+            "outcome": found.outcome,
+            "rule": found.rule,
+            "points": len(found.points),
+            "cases_of_interest": int(found.points["of_interest"].sum()),
+            "chosen_box": found.chosen,
+            "coverage": float(step["coverage"]),
+            "density": float(step["density"]),
+            "mass": float(step["mass"]),
+            "limits": found.box.astype(object).where(found.box.notna(), None).to_dict("records"),
+            "settings": found.settings,
+        },
+    )
+    title = f"Scenario discovery (PRIM): {found.outcome}, {found.rule}"
+    fig = discovery_figure(found.trajectory, found.box, title)
+    return save_figure(fig, folder / "figures" / "discovery.png", "png")
