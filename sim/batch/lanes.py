@@ -7,8 +7,9 @@ replications of a batch seed, optionally repeated for several parameter points (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -126,11 +127,14 @@ def simulate_chunk(
     points: int = 1,
     aggregate: bool = True,
     trajectories: bool = False,
+    after_month: Callable[[int, AllianceModel], None] | None = None,
 ) -> ChunkResult:
     """Run replications first..first+replications-1 of `seed`, at `points` parameter points.
 
     `parameters` values are scalars or arrays of length `points`; lane p*replications + r runs
-    point p with replication first + r's random numbers.
+    point p with replication first + r's random numbers. `after_month(t, model)`, if given, is
+    called at the end of every month t, before the month is aggregated (conditioned forecasts
+    drop and copy lanes there: `take_lanes`).
     """
     lanes = replications * points
     lane_params = {
@@ -147,6 +151,8 @@ def simulate_chunk(
     traj = _empty_trajectories(scenario, lanes) if trajectories else None
     for t in range(scenario.months):
         model.step()
+        if after_month is not None:
+            after_month(t, model)
         if agg is not None:
             agg.add_month(t, model)
         if traj is not None:
@@ -168,3 +174,37 @@ def _empty_trajectories(scenario: Scenario, lanes: int) -> dict[str, np.ndarray]
         "status": np.zeros((months, members, lanes), dtype=np.int8),
         "capacity": np.zeros((months, lanes), dtype=np.float32),
     }
+
+
+def take_lanes(model: AllianceModel, order: np.ndarray) -> None:
+    """Make lane j of the model a copy of lane order[j]: every lane-indexed array changes.
+
+    Found generically, so that state added to the model or its agents later is copied too: each
+    numpy array attribute of the model and of each of its agents (and inside dict, list or tuple
+    attributes) with exactly one axis of length `model.lanes` is re-indexed along it, in place
+    (references to it stay valid). Arrays sharing memory with one already done are skipped
+    (aliases like the rule parameters). The random streams (`model.uniforms`) are not state.
+    """
+    lanes = model.lanes
+    done: list[np.ndarray] = []
+
+    def visit(value: Any, where: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                visit(item, f"{where}[{key!r}]")
+        elif isinstance(value, list | tuple):
+            for k, item in enumerate(value):
+                visit(item, f"{where}[{k}]")
+        elif isinstance(value, np.ndarray):
+            axes = [axis for axis, size in enumerate(value.shape) if size == lanes]
+            if not axes or any(np.may_share_memory(value, seen) for seen in done):
+                return
+            if len(axes) > 1:
+                raise ValueError(f"{where}: shape {value.shape} has several lane-sized axes")
+            value[...] = np.take(value, order, axis=axes[0])
+            done.append(value)
+
+    for owner in (model, *model.agents):
+        for name, value in vars(owner).items():
+            if name != "uniforms":
+                visit(value, f"{type(owner).__name__}.{name}")

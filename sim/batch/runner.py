@@ -19,6 +19,7 @@ from typing import Any
 
 from sim.batch import store
 from sim.batch.chunkfiles import AGGREGATES, PASSAGE, TRAJECTORIES, encode_chunk
+from sim.batch.conditioning import CONDITIONING, Condition, simulate_conditioned_chunk
 from sim.batch.engines import available_cores, make_engine
 from sim.batch.lanes import simulate_chunk
 from sim.model.errors import InputError
@@ -40,6 +41,7 @@ RESUME_FIELDS = (
     "trajectories",
     "parameters",
     "versions.alliance-defection",
+    "forecast",
 )
 OWNED = (SCENARIO_COPY, "summary", "figures")
 
@@ -55,6 +57,7 @@ class ChunkTask:
     seed: int
     parameters: dict[str, float]
     trajectories: bool
+    conditions: tuple[Condition, ...] = ()
 
 
 @dataclass
@@ -85,16 +88,25 @@ class BatchOutcome:
 def compute_chunk(task: ChunkTask) -> ChunkDone:
     """Simulate one chunk and encode its tables (runs in a worker process or on a cluster)."""
     cpu_start = time.process_time()
-    result = simulate_chunk(
-        task.scenario,
-        task.seed,
-        task.first,
-        task.replications,
-        parameters=task.parameters,
-        trajectories=task.trajectories,
-    )
+    counts = None
+    if task.conditions:
+        result, counts = simulate_conditioned_chunk(
+            task.scenario, task.seed, task.first, task.replications, task.conditions,
+            task.parameters,
+        )  # fmt: skip
+    else:
+        result = simulate_chunk(
+            task.scenario,
+            task.seed,
+            task.first,
+            task.replications,
+            parameters=task.parameters,
+            trajectories=task.trajectories,
+        )
     patron = task.scenario.spec.patron.name
     files = encode_chunk(result, task.first, task.scenario.members, patron)
+    if counts is not None:
+        files[CONDITIONING] = store.parquet_bytes(counts)
     del result
     gc.collect()  # a model and its agents form reference cycles: free its arrays before the next
     return ChunkDone(task.index, task.replications, files, time.process_time() - cpu_start)
@@ -121,9 +133,10 @@ def chunk_count(runs: int, chunk_size: int) -> int:
     return math.ceil(runs / chunk_size)
 
 
-def chunk_kinds(trajectories: bool) -> tuple[str, ...]:
+def chunk_kinds(trajectories: bool, conditioned: bool = False) -> tuple[str, ...]:
     """The tables every finished chunk has on disk."""
-    return (PASSAGE, AGGREGATES, TRAJECTORIES) if trajectories else (PASSAGE, AGGREGATES)
+    kinds = (PASSAGE, AGGREGATES, TRAJECTORIES) if trajectories else (PASSAGE, AGGREGATES)
+    return (*kinds, CONDITIONING) if conditioned else kinds
 
 
 def parse_parameters(items: list[str]) -> dict[str, float]:
@@ -197,10 +210,14 @@ def run_batch(
     trajectories: bool = False,
     overrides: dict[str, float] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
+    conditions: tuple[Condition, ...] = (),
+    forecast: dict[str, Any] | None = None,
 ) -> BatchOutcome:
     """Run (or finish) a batch into `out`; `on_progress(runs_done, runs_total, runs_at_start)`.
 
-    On Ctrl-C the finished chunks stay on disk and the outcome says `interrupted`.
+    On Ctrl-C the finished chunks stay on disk and the outcome says `interrupted`. With
+    `conditions` (sim.experiments.forecast) lanes are conditioned on facts, and `forecast`
+    (what was conditioned on) goes into the manifest.
     """
     scenario = load_scenario(scenario_path)
     if runs <= 0:
@@ -221,6 +238,9 @@ def run_batch(
     if resume and chunk_size is None and (out / store.MANIFEST).is_file():
         size = store.read_manifest(out, KIND).get("chunk_size", size)
     asked = batch_manifest(scenario, runs, seed, size, overrides, trajectories)
+    if forecast is not None:
+        asked["forecast"] = forecast
+        asked["chunk_files"] = list(chunk_kinds(trajectories, bool(conditions)))
     try:
         manifest = store.prepare_output(
             out, asked, force=force, resume=resume, compare=RESUME_FIELDS, owned=OWNED
@@ -232,10 +252,19 @@ def run_batch(
     if not resume:
         _copy_scenario(Path(scenario.path), out / SCENARIO_COPY)  # a shipped name, resolved
     total = manifest["chunks"]
-    kinds = chunk_kinds(trajectories)
+    kinds = manifest["chunk_files"]
     finished = set(store.finished_chunks(out, kinds, total))
     todo = [
-        ChunkTask(i, i * size, min(size, runs - i * size), scenario, seed, overrides, trajectories)
+        ChunkTask(
+            i,
+            i * size,
+            min(size, runs - i * size),
+            scenario,
+            seed,
+            overrides,
+            trajectories,
+            conditions,
+        )  # fmt: skip
         for i in range(total)
         if i not in finished
     ]
@@ -297,12 +326,19 @@ def is_complete(out: Path, manifest: dict[str, Any]) -> tuple[int, int]:
 
 
 def resume_hint(out: Path, manifest: dict[str, Any]) -> str:
-    """The command that finishes an interrupted batch."""
+    """The command that finishes an interrupted batch (or conditioned forecast)."""
     source = manifest["scenario"]["source"]
     parts = [
         f"alliance batch {source} --out {out} --runs {manifest['runs']} --seed {manifest['seed']}",
         f"--chunk-size {manifest['chunk_size']}",
     ]
+    record = manifest.get("forecast")
+    if isinstance(record, dict):
+        parts[0] = parts[0].replace("alliance batch", "alliance forecast", 1)
+        parts.append(
+            f"--observations {record['observations']['path']} --as-of {record['as_of']} "
+            f"--reached-in {record['reached_in']}"
+        )
     if manifest.get("trajectories"):
         parts.append("--trajectories")
     for name, value in manifest.get("parameter_overrides", {}).items():

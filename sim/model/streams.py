@@ -25,6 +25,12 @@ def block_seed(seed: int, block: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(block,))
 
 
+def resample_seed(seed: int, block: int, month: int) -> np.random.SeedSequence:
+    """The fresh stream of block k from month t on, once a conditioned forecast has resampled
+    its lanes at the end of month t - 1: distinct from every block's own and from each other."""
+    return np.random.SeedSequence(seed, spawn_key=(block, 1, month))
+
+
 def split_uniform(u: np.ndarray, p: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Split uniforms u on [0, 1) at p: the event u < p, and a fresh uniform independent of it.
 

@@ -1,0 +1,119 @@
+"""`alliance forecast SCENARIO --observations FILE`: a batch conditioned on the known facts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sim.cli.app import (
+    ForceOpt,
+    ObservationsOpt,
+    ResumeOpt,
+    ScenarioArg,
+    SchedulerOpt,
+    WorkersOpt,
+    app,
+    console,
+)
+
+
+@app.command()
+def forecast(
+    scenario: ScenarioArg,
+    observations: ObservationsOpt,
+    out: Annotated[Path, typer.Option(help="Batch directory (docs/batch.md), with the record.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="Use the facts dated up to this month (YYYY-MM).", show_default="the file's as_of"
+        ),
+    ] = None,
+    runs: Annotated[int, typer.Option(min=1, help="Number of replications N.")] = 10_000,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Seed; the same inputs give identical results.")
+    ] = 0,
+    reached_in: Annotated[
+        str,
+        typer.Option(
+            help="A 'reached_in' fact: impose the stage in its month (its share of lanes is its "
+            "likelihood) or condition on it like the others.",
+        ),
+    ] = "impose",
+    workers: WorkersOpt = None,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(help="Runs per chunk, a multiple of 1000; results do not depend on it."),
+    ] = None,
+    scheduler: SchedulerOpt = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Override a model parameter, NAME=VALUE (repeatable).")
+    ] = None,
+    summary: Annotated[
+        bool, typer.Option(help="Summarize when done (as `alliance summarize`).")
+    ] = True,
+    plot: Annotated[
+        bool, typer.Option("--plot", help="Draw DIR/figures/defection-curves.png when done.")
+    ] = False,
+) -> None:
+    """Runs that agree with every fact known by --as-of (sequential importance resampling)."""
+    from sim.batch.engines import start_worker_server
+
+    start_worker_server(workers, scheduler)
+    from sim.batch.progress import runs_progress
+    from sim.batch.runner import parse_parameters, resume_hint
+    from sim.cli.batch_view import INTERRUPTED, summarize_command
+    from sim.experiments.forecast import forecast as run_forecast
+    from sim.experiments.forecast import plan_forecast
+
+    overrides = parse_parameters(param or [])
+    plan = plan_forecast(scenario, observations, runs, seed, as_of, reached_in, overrides)
+    with runs_progress("runs", True) as update:
+        outcome = run_forecast(
+            scenario, observations, out, runs, seed=seed, as_of=as_of, reached_in=reached_in,
+            workers=workers, chunk_size=chunk_size, scheduler=scheduler, resume=resume,
+            force=force, overrides=overrides, on_progress=update, plan=plan,
+        )  # fmt: skip
+    batch = outcome.batch
+    if batch.interrupted:
+        Console(stderr=True).print(
+            f"interrupted: {batch.chunks_done} of {batch.chunks_total} chunks kept in {out}; "
+            f"finish with:\n  {resume_hint(out, batch.manifest)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(INTERRUPTED)
+    console.print(
+        f"{batch.runs_done:,} runs conditioned on the record in {batch.seconds:.1f} s",
+        highlight=False,
+    )
+    console.print(record_table(batch.manifest))
+    if summary or plot:
+        summarize_command(console, out, show_table=summary)
+    if plot:
+        from sim.plots import plot as draw
+
+        console.print(f"figure: {draw([out], 'defection-curves')}", highlight=False)
+
+
+def record_table(manifest: dict) -> Table:
+    """Each fact's treatment and share of consistent lanes, the likelihood and the ESS."""
+    record, conditioning = manifest["forecast"], manifest["conditioning"]
+    table = Table(
+        title=f"conditioned on {len(record['facts'])} facts known by {record['as_of']}: "
+        f"effective sample size {conditioning['ess']:,.0f} "
+        f"({conditioning['ess_share']:.0%} of the runs), "
+        f"log-likelihood of the record {conditioning['log_likelihood']:.2f}",
+        title_justify="left",
+    )
+    table.add_column("fact")
+    table.add_column("treatment")
+    table.add_column("share of lanes meeting it", justify="right")
+    for fact in conditioning["facts"]:
+        table.add_row(fact["label"], fact["treatment"], f"{fact['met_share']:.1%}")
+    return table

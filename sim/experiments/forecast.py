@@ -1,0 +1,275 @@
+"""`alliance forecast`: a batch whose lanes agree with every fact known on a date.
+
+Facts of an observations file dated up to `as_of` become conditions on the lanes
+(`sim.batch.conditioning`): at the end of each fact's month, lanes that contradict it are dropped
+and the survivors split to refill their stream block. A `reached_in` fact, which few lanes meet
+exactly, is imposed by default (`reached_in="impose"`): the member's stage is set in its month
+and the share of lanes that met it on their own is recorded as its likelihood;
+`reached_in="condition"` conditions on it like the others. The result is a batch directory
+(summarize, plot, report and compare read it) whose manifest also records the observations, the
+as-of date, each fact's treatment and share of consistent lanes, the log-likelihood of the record
+and the effective sample size.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from sim.batch import store
+from sim.batch.conditioning import (
+    CONDITIONING,
+    Condition,
+    NoConsistentLane,
+    simulate_conditioned_chunk,
+)
+from sim.batch.runner import KIND, BatchOutcome, run_batch
+from sim.batch.store import chunk_path
+from sim.experiments.observations import Fact, Observations, load_observations
+from sim.model.errors import InputError
+from sim.model.scenario import Scenario, load_scenario
+from sim.model.schema import parse_month
+from sim.model.streams import STREAM_BLOCK
+
+TREATMENTS = ("impose", "condition")
+
+
+@dataclass
+class ForecastOutcome:
+    """How a forecast ended: the batch's outcome and the conditioning record."""
+
+    batch: BatchOutcome
+    conditioning: dict[str, Any] | None
+
+
+def as_of_month(scenario: Scenario, observations: Observations, as_of: str | None) -> int:
+    """The month index of --as-of (default: the observations file's as_of)."""
+    text = as_of if as_of is not None else observations.spec.as_of
+    try:
+        parse_month(text)
+    except ValueError:
+        raise InputError("--as-of", str(text), "expected a month as YYYY-MM") from None
+    month = scenario.month_of(text)
+    if not 0 <= month < scenario.months:
+        first, last = scenario.month_label(0), scenario.month_label(scenario.months - 1)
+        raise InputError("--as-of", str(text), f"outside the scenario's calendar {first}..{last}")
+    return month
+
+
+def conditions_for(
+    facts: list[Fact], as_of: int, reached_in: str
+) -> tuple[tuple[Condition, ...], list[Fact]]:
+    """The facts known by `as_of` as lane conditions (in file order), and the facts left out."""
+    if reached_in not in TREATMENTS:
+        raise InputError("--reached-in", reached_in, f"expected one of {', '.join(TREATMENTS)}")
+    used = [f for f in facts if f.month <= as_of]
+    conditions = tuple(
+        Condition(
+            f.member,
+            f.stage,
+            f.kind,
+            f.month,
+            f.label,
+            impose=f.kind == "reached_in" and reached_in == "impose",
+        )
+        for f in used
+    )
+    return conditions, [f for f in facts if f.month > as_of]
+
+
+def forecast_record(
+    observations: Observations,
+    scenario: Scenario,
+    as_of: int,
+    reached_in: str,
+    conditions: tuple[Condition, ...],
+    left_out: list[Fact],
+) -> dict[str, Any]:
+    """What the manifest records about the conditioning (and what --resume must match)."""
+    return {
+        "observations": {
+            "name": observations.name,
+            "path": observations.path,
+            "hash": observations.content_hash,
+        },
+        "as_of": scenario.month_label(as_of),
+        "reached_in": reached_in,
+        "facts": [
+            {
+                "label": c.label,
+                "kind": c.kind,
+                "date": scenario.month_label(c.month),
+                "treatment": "imposed" if c.impose else "conditioned",
+            }
+            for c in conditions
+        ],
+        "after_as_of": [f.label for f in left_out],
+    }
+
+
+@dataclass
+class ForecastPlan:
+    """A checked forecast request: the scenario, the facts as conditions, the manifest record."""
+
+    scenario: Scenario
+    observations: Observations
+    conditions: tuple[Condition, ...]
+    record: dict[str, Any]
+
+
+def plan_forecast(
+    scenario_path: Path,
+    observations_path: Path,
+    runs: int,
+    seed: int = 0,
+    as_of: str | None = None,
+    reached_in: str = "impose",
+    overrides: dict[str, float] | None = None,
+) -> ForecastPlan:
+    """Read and check the inputs, and condition the first stream block here, so that bad input
+    or a fact no lane can meet fails with one line before anything is written."""
+    scenario = load_scenario(scenario_path)
+    observations = load_observations(observations_path, scenario)
+    month = as_of_month(scenario, observations, as_of)
+    conditions, left_out = conditions_for(observations.facts, month, reached_in)
+    record = forecast_record(observations, scenario, month, reached_in, conditions, left_out)
+    if runs > 0:
+        pilot(scenario, seed, min(runs, STREAM_BLOCK), conditions, overrides or {}, observations)
+    return ForecastPlan(scenario, observations, conditions, record)
+
+
+def forecast(
+    scenario_path: Path,
+    observations_path: Path,
+    out: Path,
+    runs: int,
+    seed: int = 0,
+    as_of: str | None = None,
+    reached_in: str = "impose",
+    workers: int | None = None,
+    chunk_size: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    force: bool = False,
+    overrides: dict[str, float] | None = None,
+    on_progress: Callable[[int, int, int], None] | None = None,
+    plan: ForecastPlan | None = None,
+) -> ForecastOutcome:
+    """Run a batch conditioned on the facts known by `as_of` into `out` (`plan`: checked
+    already by `plan_forecast` with the same arguments)."""
+    plan = plan or plan_forecast(
+        scenario_path, observations_path, runs, seed, as_of, reached_in, overrides
+    )
+    fresh = not out.exists() or not any(out.iterdir())
+    try:
+        outcome = run_batch(
+            scenario_path, out, runs, seed=seed, workers=workers, chunk_size=chunk_size,
+            scheduler=scheduler, resume=resume, force=force, overrides=overrides,
+            on_progress=on_progress, conditions=plan.conditions, forecast=plan.record,
+        )  # fmt: skip
+    except NoConsistentLane as exc:
+        if fresh:
+            shutil.rmtree(out, ignore_errors=True)
+        raise impossible(plan.observations, exc) from None
+    if outcome.interrupted:
+        return ForecastOutcome(outcome, None)
+    conditioning = conditioning_record(out, outcome.manifest, plan.conditions)
+    manifest = {**outcome.manifest, "conditioning": conditioning}
+    store.write_manifest(out, manifest)
+    outcome.manifest = manifest
+    return ForecastOutcome(outcome, conditioning)
+
+
+def pilot(
+    scenario: Scenario,
+    seed: int,
+    lanes: int,
+    conditions: tuple[Condition, ...],
+    overrides: dict[str, float],
+    observations: Observations,
+) -> None:
+    """Condition the first stream block here, so an impossible fact fails before any writing."""
+    try:
+        simulate_conditioned_chunk(scenario, seed, 0, lanes, conditions, overrides)
+    except NoConsistentLane as exc:
+        raise impossible(observations, exc) from None
+
+
+def impossible(observations: Observations, exc: NoConsistentLane) -> InputError:
+    """The one-line error for facts no lane of a stream block is consistent with."""
+    return InputError(
+        observations.path,
+        exc.labels,
+        f"no run of the model is consistent with this (0 of the {STREAM_BLOCK} lanes of stream "
+        f"block {exc.block}, given the earlier facts): the model cannot produce the record; "
+        "check the fact, or the scenario's parameters",
+    )
+
+
+def read_counts(out: Path, chunks: int) -> pd.DataFrame:
+    """The conditioning counts of every chunk, summed by item."""
+    frames = [pq.read_table(chunk_path(out, CONDITIONING, i)).to_pandas() for i in range(chunks)]
+    return pd.concat(frames).groupby("item", sort=False)[["lanes", "consistent", "met"]].sum()
+
+
+def conditioning_record(
+    out: Path, manifest: dict[str, Any], conditions: tuple[Condition, ...]
+) -> dict[str, Any]:
+    """Each fact's share of consistent lanes, the record's log-likelihood and the ESS."""
+    counts = read_counts(out, int(manifest["chunks"]))
+    runs = int(manifest["runs"])
+    facts = []
+    for k, condition in enumerate(conditions):
+        row = counts.loc[f"fact:{k}"]
+        facts.append(
+            {
+                "label": condition.label,
+                "treatment": "imposed" if condition.impose else "conditioned",
+                "consistent_share": float(row["consistent"] / row["lanes"]),
+                "met_share": float(row["met"] / row["lanes"]),
+            }
+        )
+    labels = manifest["scenario"]
+    months = sorted({c.month for c in conditions})
+    by_month = []
+    log_likelihood = 0.0
+    for t in months:
+        row = counts.loc[f"month:{t}"]
+        met = float(row["met"] / row["lanes"])
+        log_likelihood += math.log(met) if met > 0 else -math.inf
+        by_month.append(
+            {
+                "month": t,
+                "date": _label(labels["start"], t),
+                "consistent_share": float(row["consistent"] / row["lanes"]),
+                "met_share": met,
+            }
+        )
+    sum_squares = float(counts.loc["ancestry", "consistent"])
+    ess = runs * runs / sum_squares if sum_squares else float(runs)
+    return {
+        "facts": facts,
+        "months": by_month,
+        "log_likelihood": log_likelihood,
+        "ess": ess,
+        "ess_share": ess / runs,
+        "distinct_ancestors": int(counts.loc["ancestry", "met"]),
+    }
+
+
+def _label(start: str, t: int) -> str:
+    year, month = parse_month(start)
+    year, month = divmod(year * 12 + month - 1 + t, 12)
+    return f"{year:04d}-{month + 1:02d}"
+
+
+def is_forecast(manifest: dict[str, Any]) -> bool:
+    """Whether a batch manifest is a conditioned forecast's."""
+    return manifest.get("kind") == KIND and isinstance(manifest.get("forecast"), dict)
