@@ -223,8 +223,17 @@ def conditioning_record(
     out: Path, manifest: dict[str, Any], conditions: tuple[Condition, ...]
 ) -> dict[str, Any]:
     """Each fact's share of consistent lanes, the record's log-likelihood and the ESS."""
-    counts = read_counts(out, int(manifest["chunks"]))
     runs = int(manifest["runs"])
+    if not conditions:  # nothing known by --as-of: a plain batch
+        return {
+            "facts": [],
+            "months": [],
+            "log_likelihood": 0.0,
+            "ess": float(runs),
+            "ess_share": 1.0,
+            "distinct_ancestors": runs,
+        }
+    counts = read_counts(out, int(manifest["chunks"]))
     facts = []
     for k, condition in enumerate(conditions):
         row = counts.loc[f"fact:{k}"]
