@@ -83,7 +83,7 @@ def test_backtest_command_scores_exact_forecasts_by_hand(tmp_path, monkeypatch, 
     runs = 1000
     status, stdout, stderr = alliance(
         monkeypatch, capsys, "backtest", SETTLED, "--observations", facts, "--out", out,
-        "--runs", runs, "--base-rate", 0.1, "--workers", 1,
+        "--runs", runs, "--base-rate", 0.1, "--workers", 1, "--no-condition",
     )  # fmt: skip
     assert status == 0, stderr
     events = pd.read_csv(out / "events.csv")

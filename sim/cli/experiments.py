@@ -110,6 +110,17 @@ def backtest(
             show_default="the scenario's history_end",
         ),
     ] = None,
+    origins: Annotated[
+        str | None,
+        typer.Option(help="Several origins, comma-separated (YYYY-MM,...): skill by origin."),
+    ] = None,
+    condition: Annotated[
+        bool,
+        typer.Option(help="Condition the runs on the facts up to the origin; score the rest."),
+    ] = True,
+    reached_in: Annotated[
+        str, typer.Option(help="With --condition, a reached_in fact: impose or condition.")
+    ] = "impose",
     fmt: Annotated[
         str, typer.Option("--format", help="Reliability figure format: png, svg or pdf.")
     ] = "png",
@@ -122,8 +133,15 @@ def backtest(
     from sim.cli.experiments_view import backtest_command
 
     out = out or Path("out") / "backtests" / f"{scenario.stem}--{observations.stem}"
-    backtest_command(
-        console, scenario, observations, out,
-        runs=runs, seed=seed, base_rate=base_rate, origin=origin, fmt=fmt,
-        workers=workers, scheduler=scheduler, resume=resume, force=force,
+    run = dict(
+        runs=runs, seed=seed, base_rate=base_rate, fmt=fmt, workers=workers,
+        scheduler=scheduler, resume=resume, force=force, condition=condition,
+        reached_in=reached_in,
     )  # fmt: skip
+    if origins is not None:
+        from sim.cli.origins_view import origins_command
+
+        picked = [o.strip() for o in origins.split(",") if o.strip()]
+        origins_command(console, scenario, observations, out, picked, **run)
+        return
+    backtest_command(console, scenario, observations, out, origin=origin, **run)

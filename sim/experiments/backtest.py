@@ -7,12 +7,15 @@ line or observations file) and 50/50. Scores are the Brier score, mean (p - o)^2
 score, mean -ln(probability given to what happened); both are lower-is-better, 0 is perfect.
 With `origin`, the scenario's events after that month are dropped and its history ends there: the
 forecast is what the model would have said at the origin, and facts after it are out of sample.
+With `condition` (the default) the forecast also starts from the record: its runs are
+conditioned on every fact dated up to the origin (`alliance forecast`, sim.experiments.origins),
+and only the facts after the origin are scored.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from sim.batch.outcomes import Outcome, interval
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
 from sim.batch.store import now, prepare_output, versions, write_bytes_atomic, write_manifest
 from sim.experiments.observations import Observations, load_observations
+from sim.experiments.origins import forecast_at_origin
 from sim.experiments.sweep import write_table
 from sim.model.errors import InputError
 from sim.model.months import parse_month
@@ -32,7 +36,19 @@ from sim.model.stages import STAGES
 FORECASTERS = ("model", "base_rate", "fifty_fifty")
 FORMATS = ("png", "svg", "pdf")
 SCORE_COLUMNS = ("period", "member", "stage", "forecaster", "events", "brier", "log_score")
-OWNED = ("events.csv", "events.parquet", "scores.csv", "scores.parquet", "summary.json", "figures")
+OWNED = (
+    "events.csv",
+    "events.parquet",
+    "scores.csv",
+    "scores.parquet",
+    "summary.json",
+    "figures",
+    "forecast",
+    "scenario-at-origin.yaml",
+    "origins",
+    "skill.csv",
+    "skill.parquet",
+)
 
 
 @dataclass
@@ -72,8 +88,13 @@ def backtest(
     resume: bool = False,
     fmt: str = "png",
     show_progress: bool = True,
+    condition: bool = True,
+    reached_in: str = "impose",
 ) -> Backtest:
-    """Forecast every fact's event with `runs` replications and score it against what happened."""
+    """Forecast every fact's event with `runs` replications and score it against what happened.
+
+    With `condition`, the runs are conditioned on the facts up to the origin (default: the
+    scenario's history_end), and the facts after it are scored."""
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
     if base_rate is not None and not 0.0 < base_rate < 1.0:
@@ -84,6 +105,8 @@ def backtest(
         except ValueError:
             raise InputError("--origin", origin, "expected a month as YYYY-MM") from None
     scenario = load_scenario(scenario_path)
+    if condition and origin is None:
+        origin = scenario.month_label(scenario.history_end)
     if origin is not None:
         scenario = with_origin(scenario, origin)
     observations = load_observations(observations_path, scenario)
@@ -101,6 +124,8 @@ def backtest(
         },
         "observations": {"path": str(observations_path), "hash": observations.content_hash},
         "origin": scenario.month_label(scenario.history_end),
+        "condition": condition,
+        "reached_in": reached_in if condition else None,
         "runs": runs,
         "seed": seed,
         "chunks": len(chunks),
@@ -108,18 +133,33 @@ def backtest(
         "started": now(),
         "finished": None,
     }
-    compare = ("scenario.hash", "observations.hash", "origin", "runs", "seed", "chunks")
+    compare = (
+        "scenario.hash", "observations.hash", "origin", "condition", "reached_in", "runs",
+        "seed", "chunks",
+    )  # fmt: skip
     manifest = prepare_output(
         out, manifest, force=force, resume=resume, compare=compare, owned=OWNED
     )
-    job = PointJob(scenario, seed, [], np.zeros((1, 0)), {}, measures)
-    tally = run_points(job, out, "tally", chunks, workers, "backtest", show_progress, scheduler)
-    p, low, high = interval(True, tally.n[0], tally.total[0], tally.total_sq[0])
+    conditioning = None
+    if condition:
+        known = forecast_at_origin(
+            scenario_path, observations_path, origin, out, runs=runs, seed=seed,
+            reached_in=reached_in, workers=workers, scheduler=scheduler, resume=resume,
+        )  # fmt: skip
+        observations = replace(observations, facts=known.scored)
+        p, low, high = known.p, known.low, known.high
+        conditioning = {"forecast": known.record, "conditioning": known.conditioning}
+    else:
+        job = PointJob(scenario, seed, [], np.zeros((1, 0)), {}, measures)
+        tally = run_points(job, out, "tally", chunks, workers, "backtest", show_progress, scheduler)
+        p, low, high = interval(True, tally.n[0], tally.total[0], tally.total_sq[0])
     events = events_table(observations, scenario, p, low, high, runs, base_rate)
     scores = score_events(events)
     write_table(out, "events", events)
     write_table(out, "scores", scores)
     summary = summarise(scores)
+    if conditioning is not None:
+        summary["conditioned_on"] = conditioning
     write_bytes_atomic(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     figure = reliability_figure(events, out / "figures" / f"reliability.{fmt}", fmt)
     write_manifest(out, {**manifest, "finished": now()})

@@ -1,0 +1,42 @@
+"""What `alliance backtest --origins ...` prints: the model's skill at each forecast origin."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def origins_command(
+    console: Console,
+    scenario: Path,
+    observations: Path,
+    out: Path,
+    origins: list[str],
+    **run: Any,
+) -> None:
+    """Run one conditioned backtest per origin; print the scores and skill by origin."""
+    from sim.experiments.origins import backtest_origins
+
+    result = backtest_origins(scenario, observations, out, origins, **run)
+    table = Table(title="Brier score of the facts after each origin (lower is better)")
+    for column in ("origin", "facts", "model", "base rate", "50/50", "skill vs 50/50"):
+        table.add_column(column, justify="right")
+    for row in result.skill.itertuples():
+        table.add_row(
+            row.origin,
+            str(row.events),
+            _number(row.brier_model),
+            _number(row.brier_base_rate),
+            _number(row.brier_fifty_fifty),
+            _number(row.brier_skill_vs_fifty_fifty),
+        )
+    console.print(table)
+    console.print(f"tables: {out}/skill.csv, events.csv, scores.csv; figure: {result.figure}")
+
+
+def _number(value: float) -> str:
+    return "" if value is None or math.isnan(value) else f"{value:.4f}"

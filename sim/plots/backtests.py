@@ -1,0 +1,48 @@
+"""Rolling-origin backtests: scores and skill of each forecast origin's forecasts.
+
+Takes the `skill` table of `sim.experiments.origins.backtest_origins` (one row per origin).
+"""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sim.plots.style import RC, new_figure, series_style
+
+FORECASTERS = {"model": "model", "base_rate": "base rate", "fifty_fifty": "50/50"}
+
+
+def skill_by_origin(skill: pd.DataFrame, title: str) -> Figure:
+    """Top: each forecaster's Brier score of the facts after each origin; bottom: the model's
+    Brier skill against the base rate and 50/50 (above 0: better than the reference)."""
+    fig, (score_ax, skill_ax), _ = new_figure(2, 1, width=7.0, panel_height=2.6)
+    x = np.arange(len(skill))
+    labels = [f"{o}\n({n} facts)" for o, n in zip(skill["origin"], skill["events"], strict=True)]
+    with mpl.rc_context(RC):
+        for i, (name, label) in enumerate(FORECASTERS.items()):
+            values = skill[f"brier_{name}"].to_numpy(float)
+            if np.isnan(values).all():
+                continue
+            score_ax.plot(x, values, label=label, gid=f"brier:{name}", **series_style(i))
+        score_ax.set_ylabel("Brier score (lower is better)")
+        score_ax.set_title("Brier score of the facts after the origin", loc="left")
+        score_ax.legend(loc="upper right")
+        for i, ref in enumerate(("base_rate", "fifty_fifty")):
+            values = skill[f"brier_skill_vs_{ref}"].to_numpy(float)
+            if np.isnan(values).all():
+                continue
+            skill_ax.plot(
+                x, values, label=f"vs {FORECASTERS[ref]}", gid=f"skill:{ref}", **series_style(i + 1)
+            )
+        skill_ax.axhline(0.0, color="#777777", linewidth=0.8)
+        skill_ax.set_ylabel("Brier skill of the model")
+        skill_ax.set_title("Model's skill: 1 - Brier / reference Brier", loc="left")
+        skill_ax.legend(loc="lower right")
+        for ax in (score_ax, skill_ax):
+            ax.set_xticks(x, labels)
+            ax.set_xlabel("forecast origin (facts up to it conditioned on)")
+        fig.suptitle(title)
+    return fig
