@@ -232,3 +232,31 @@ def test_cli_forecast_prints_the_record_and_summarizes(tmp_path, monkeypatch, ca
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["forecast"]["after_as_of"] == ["North withdrawn not by 2040-10"]
     assert (out / "summary" / "curves.parquet").is_file()
+
+
+def test_take_lanes_copies_every_lane_array_found_by_shape():
+    from sim.batch.lanes import take_lanes
+    from sim.model.model import AllianceModel
+
+    lanes = 2000
+    model = AllianceModel(
+        SCENARIO, lanes=lanes, parameters={"drain_scale": np.linspace(0, 1, lanes)}
+    )
+    for _ in range(3):
+        model.step()
+    north = model.members[0]
+    north.new_state = np.arange(lanes, dtype=float)  # state an engineer adds later
+    north.new_matrix = np.tile(np.arange(lanes), (3, 1))
+    north.new_table = {"memory": np.arange(lanes) * 2}
+    before_trust = north.trust.copy()
+    before_fp = model.first_passage.copy()
+    order = np.random.default_rng(0).integers(0, lanes, lanes)
+    take_lanes(model, order)
+    np.testing.assert_array_equal(north.new_state, order)
+    np.testing.assert_array_equal(north.new_matrix[2], order)
+    np.testing.assert_array_equal(north.new_table["memory"], order * 2)
+    np.testing.assert_array_equal(north.trust, before_trust[order])
+    np.testing.assert_array_equal(model.first_passage, before_fp[order])
+    # parameters shared by `p` and `rule_p` are permuted once, not twice
+    np.testing.assert_array_equal(model.p["drain_scale"], np.linspace(0, 1, lanes)[order])
+    assert model.rule_p["drain_scale"] is model.p["drain_scale"]
