@@ -260,3 +260,17 @@ def test_take_lanes_copies_every_lane_array_found_by_shape():
     # parameters shared by `p` and `rule_p` are permuted once, not twice
     np.testing.assert_array_equal(model.p["drain_scale"], np.linspace(0, 1, lanes)[order])
     assert model.rule_p["drain_scale"] is model.p["drain_scale"]
+
+
+def test_facts_every_run_meets_leave_the_batch_unchanged(tmp_path):
+    from sim.batch.runner import run_batch
+
+    facts = observations(
+        tmp_path, [{"member": "North", "stage": "withdrawn", "not_reached_by": "2040-02"}]
+    )
+    forecast(SCENARIO, facts, tmp_path / "fc", 1500, seed=4, workers=1, reached_in="condition")
+    run_batch(SCENARIO, tmp_path / "batch", runs=1500, seed=4, workers=1)
+    conditioned, plain = load(tmp_path / "fc"), load(tmp_path / "batch")
+    assert conditioned.manifest["conditioning"]["ess_share"] == 1.0
+    for name, table in plain.tables().items():  # padding to whole blocks is left out exactly
+        pd.testing.assert_frame_equal(conditioned.tables()[name], table, obj=name)

@@ -17,6 +17,7 @@ before its month are dropped, and in its month the member's stage is set in ever
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -74,13 +75,19 @@ class Condition:
 class _KeptLanes:
     """The first lanes of a month's state, shaped as `MonthlyAggregates.add_month` reads it."""
 
-    def __init__(self, trust: np.ndarray, status: np.ndarray, capacity: np.ndarray):
-        self.lanes = capacity.shape[0]
+    def __init__(
+        self,
+        trust: Sequence[np.ndarray],
+        status: Sequence[np.ndarray],
+        capacity: np.ndarray,
+        keep: int,
+    ):
+        self.lanes = keep
         self.members = [
-            SimpleNamespace(index=i, trust=trust[i], status=status[i])
-            for i in range(trust.shape[0])
+            SimpleNamespace(index=i, trust=row[:keep], status=stage[:keep])
+            for i, (row, stage) in enumerate(zip(trust, status, strict=True))
         ]
-        self.patron = SimpleNamespace(capacity=capacity)
+        self.patron = SimpleNamespace(capacity=capacity[:keep])
 
 
 @dataclass
@@ -99,6 +106,7 @@ class ConditionedRun:
     joint: dict[int, tuple[int, int]] = field(init=False)  # per fact month: consistent, met
     origin: np.ndarray | None = None
     held: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    last: int = field(init=False)  # the last month with a fact
 
     def __post_init__(self) -> None:
         self.aggregates = MonthlyAggregates.empty(self.months, self.members)
@@ -115,26 +123,18 @@ class ConditionedRun:
         todays = [(k, c) for k, c in enumerate(self.conditions) if c.month == t]
         if todays:
             self._condition(t, model, todays)
-        state = (
-            np.stack([m.status for m in model.members]),
-            np.stack([m.trust for m in model.members]),
-            model.patron.capacity.copy(),
-        )
-        if t <= self.last:
-            self.held.append(state)
-            if t == self.last:
-                for month, (status, trust, capacity) in enumerate(self.held):
-                    self._aggregate(month, status, trust, capacity)
-                self.held = []
-        else:
-            self._aggregate(t, *state)
-
-    def _aggregate(
-        self, t: int, status: np.ndarray, trust: np.ndarray, capacity: np.ndarray
-    ) -> None:
-        keep = self.keep
-        view = _KeptLanes(trust[:, :keep], status[:, :keep], capacity[:keep])
-        self.aggregates.add_month(t, view)
+        trust = [m.trust for m in model.members]
+        status = [m.status for m in model.members]
+        if t > self.last:
+            view = _KeptLanes(trust, status, model.patron.capacity, self.keep)
+            self.aggregates.add_month(t, view)
+            return
+        self.held.append((np.stack(status), np.stack(trust), model.patron.capacity.copy()))
+        if t == self.last:
+            for month, (held_status, held_trust, capacity) in enumerate(self.held):
+                view = _KeptLanes(held_trust, held_status, capacity, self.keep)
+                self.aggregates.add_month(month, view)
+            self.held = []
 
     def _condition(self, t: int, model: AllianceModel, todays: list[tuple[int, Condition]]) -> None:
         fp = model.first_passage
