@@ -274,3 +274,22 @@ def test_facts_every_run_meets_leave_the_batch_unchanged(tmp_path):
     assert conditioned.manifest["conditioning"]["ess_share"] == 1.0
     for name, table in plain.tables().items():  # padding to whole blocks is left out exactly
         pd.testing.assert_frame_equal(conditioned.tables()[name], table, obj=name)
+
+
+def test_identical_on_a_dask_cluster(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    facts = observations(tmp_path, FACTS)
+    options = dict(seed=9, overrides=OVERRIDES, reached_in="condition")
+    forecast(SCENARIO, facts, tmp_path / "serial", 2500, workers=1, chunk_size=1000, **options)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, host="127.0.0.1",
+        protocol="tcp", dashboard_address=None,
+    ) as cluster:  # fmt: skip
+        address = cluster.scheduler_address
+        forecast(
+            SCENARIO, facts, tmp_path / "dask", 2500, chunk_size=2000, scheduler=address, **options
+        )
+    a, b = load(tmp_path / "serial"), load(tmp_path / "dask")
+    for name, table in a.tables().items():
+        pd.testing.assert_frame_equal(table, b.tables()[name], check_exact=True, obj=name)
+    assert a.manifest["conditioning"] == b.manifest["conditioning"]
