@@ -293,3 +293,23 @@ def test_identical_on_a_dask_cluster(tmp_path):
     for name, table in a.tables().items():
         pd.testing.assert_frame_equal(table, b.tables()[name], check_exact=True, obj=name)
     assert a.manifest["conditioning"] == b.manifest["conditioning"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--as-of", "soon"], ["--as-of", "expected a month as YYYY-MM"]),
+        (["--as-of", "2050-01"], ["--as-of", "outside the scenario's calendar"]),
+        (["--reached-in", "guess"], ["--reached-in", "impose, condition"]),
+    ],
+)
+def test_bad_options_get_one_line_and_write_nothing(tmp_path, monkeypatch, capsys, args, words):
+    out = tmp_path / "fc"
+    code, _, err = alliance(
+        monkeypatch, capsys, "forecast", SCENARIO, "--observations",
+        observations(tmp_path, FACTS), "--out", out, "--runs", 1000, "--workers", 1, *args,
+    )  # fmt: skip
+    assert code == 2 and err.count("\n") == 1
+    for word in words:
+        assert word in err
+    assert not out.exists()
