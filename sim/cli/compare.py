@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from sim.cli.app import app, console
+from sim.cli.tables import fitted_tables
 
 
 @app.command()
@@ -29,7 +29,14 @@ def compare(
     tables = compare_batches(dir_a, dir_b)
     folder = out if out is not None else dir_a / "compare" / dir_b.resolve().name
     write_tables(tables, folder)
-    console.print(_alliance_table(tables["alliance"], tables["by_date"]))
+    for table in fitted_tables(
+        console,
+        "P(any formal exit), A - B, 95% intervals",
+        "by end of",
+        ("A", "B", "A - B", "paired", "unpaired"),
+        _alliance_rows(tables["alliance"], tables["by_date"]),
+    ):
+        console.print(table)
     ratio = width_ratio(tables["difference"])
     console.print(
         f"paired intervals are {ratio:.0%} as wide as unpaired ones (median over the members, "
@@ -39,19 +46,17 @@ def compare(
     console.print(f"comparison tables: {folder}/", highlight=False)
 
 
-def _alliance_table(alliance, by_date) -> Table:
+def _alliance_rows(alliance, by_date) -> list[list[str]]:
     """Any-exit probability in A and B and their difference with both intervals, by year end."""
     months = set(by_date["month"])
-    table = Table(title="P(any formal exit), A - B, 95% intervals", title_justify="left")
-    for column in ("by end of", "A", "B", "A - B", "paired", "unpaired"):
-        table.add_column(column, justify="left" if column == "by end of" else "right")
-    for row in alliance[alliance["month"].isin(months)].itertuples():
-        table.add_row(
+    return [
+        [
             row.date,
             f"{row.p_a:.2%}",
             f"{row.p_b:.2%}",
             f"{row.difference:+.2%}",
             f"{row.paired_low:+.2%} to {row.paired_high:+.2%}",
             f"{row.unpaired_low:+.2%} to {row.unpaired_high:+.2%}",
-        )
-    return table
+        ]
+        for row in alliance[alliance["month"].isin(months)].itertuples()
+    ]

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from sim.cli.app import app, console
+from sim.cli.tables import fitted_tables
 
 
 @app.command()
@@ -56,16 +56,17 @@ def discover(
         f"{step.density:.0%} ({step.mass:.0%} of the points)",
         highlight=False,
     )
-    table = Table(title="chosen box", title_justify="left")
-    for column in ("parameter", "low", "high", "swept range", "quasi-p"):
-        table.add_column(column, justify="left" if column == "parameter" else "right")
-    for row in found.box.itertuples():
-        table.add_row(
-            row.parameter if row.restricted else f"[dim]{row.parameter} (free)[/dim]",
+    rows = [
+        [
+            row.parameter if row.restricted else f"{row.parameter} (free)",
             f"{row.low:.4g}",
             f"{row.high:.4g}",
             f"{row.range_low:.4g} to {row.range_high:.4g}",
             "" if row.qp_value != row.qp_value else f"{row.qp_value:.2g}",
-        )
-    console.print(table)
+        ]
+        for row in found.box.itertuples()
+    ]
+    headers = ("low", "high", "swept range", "quasi-p")
+    for table in fitted_tables(console, "chosen box", "parameter", headers, rows):
+        console.print(table)
     console.print(f"tables: {folder}/\nfigure: {figure}", highlight=False)

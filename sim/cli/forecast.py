@@ -19,6 +19,7 @@ from sim.cli.app import (
     app,
     console,
 )
+from sim.cli.tables import fitted_tables
 
 
 @app.command()
@@ -92,7 +93,8 @@ def forecast(
         f"{batch.runs_done:,} runs conditioned on the record in {batch.seconds:.1f} s",
         highlight=False,
     )
-    console.print(record_table(batch.manifest))
+    for table in record_tables(console, batch.manifest):
+        console.print(table)
     if summary or plot:
         summarize_command(console, out, show_table=summary)
     if plot:
@@ -101,19 +103,18 @@ def forecast(
         console.print(f"figure: {draw([out], 'defection-curves')}", highlight=False)
 
 
-def record_table(manifest: dict) -> Table:
+def record_tables(console: Console, manifest: dict) -> list[Table]:
     """Each fact's treatment and share of consistent lanes, the likelihood and the ESS."""
     record, conditioning = manifest["forecast"], manifest["conditioning"]
-    table = Table(
-        title=f"conditioned on {len(record['facts'])} facts known by {record['as_of']}: "
+    title = (
+        f"conditioned on {len(record['facts'])} facts known by {record['as_of']}: "
         f"effective sample size {conditioning['ess']:,.0f} "
         f"({conditioning['ess_share']:.0%} of the runs), "
-        f"log-likelihood of the record {conditioning['log_likelihood']:.2f}",
-        title_justify="left",
+        f"log-likelihood of the record {conditioning['log_likelihood']:.2f}"
     )
-    table.add_column("fact")
-    table.add_column("treatment")
-    table.add_column("share of lanes meeting it", justify="right")
-    for fact in conditioning["facts"]:
-        table.add_row(fact["label"], fact["treatment"], f"{fact['met_share']:.1%}")
-    return table
+    rows = [
+        [fact["label"], fact["treatment"], f"{fact['met_share']:.1%}"]
+        for fact in conditioning["facts"]
+    ]
+    headers = ("treatment", "share of lanes meeting it")
+    return fitted_tables(console, title, "fact", headers, rows)

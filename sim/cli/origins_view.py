@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+
+from sim.cli.tables import fitted_tables
 
 
 def origins_command(
@@ -22,19 +23,21 @@ def origins_command(
     from sim.experiments.origins import backtest_origins
 
     result = backtest_origins(scenario, observations, out, origins, **run)
-    table = Table(title="Brier score of the facts after each origin (lower is better)")
-    for column in ("origin", "facts", "model", "base rate", "50/50", "skill vs 50/50"):
-        table.add_column(column, justify="right")
-    for row in result.skill.itertuples():
-        table.add_row(
+    rows = [
+        [
             row.origin,
             str(row.events),
             _number(row.brier_model),
             _number(row.brier_base_rate),
             _number(row.brier_fifty_fifty),
             _number(row.brier_skill_vs_fifty_fifty),
-        )
-    console.print(table)
+        ]
+        for row in result.skill.itertuples()
+    ]
+    headers = ("facts", "model", "base rate", "50/50", "skill vs 50/50")
+    title = "Brier score of the facts after each origin (lower is better)"
+    for table in fitted_tables(console, title, "origin", headers, rows):
+        console.print(table)
     console.print(f"tables: {out}/skill.csv, events.csv, scores.csv; figure: {result.figure}")
 
 

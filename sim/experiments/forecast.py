@@ -34,8 +34,8 @@ from sim.batch.runner import KIND, BatchOutcome, run_batch
 from sim.batch.store import chunk_path
 from sim.experiments.observations import Fact, Observations, load_observations
 from sim.model.errors import InputError
+from sim.model.months import month_label, parse_month
 from sim.model.scenario import Scenario, load_scenario
-from sim.model.schema import parse_month
 from sim.model.streams import STREAM_BLOCK
 
 TREATMENTS = ("impose", "condition")
@@ -256,7 +256,7 @@ def conditioning_record(
         by_month.append(
             {
                 "month": t,
-                "date": _label(labels["start"], t),
+                "date": month_label(parse_month(labels["start"]), t),
                 "consistent_share": float(row["consistent"] / row["lanes"]),
                 "met_share": met,
             }
@@ -271,12 +271,6 @@ def conditioning_record(
         "ess_share": ess / runs,
         "distinct_ancestors": int(counts.loc["ancestry", "met"]),
     }
-
-
-def _label(start: str, t: int) -> str:
-    year, month = parse_month(start)
-    year, month = divmod(year * 12 + month - 1 + t, 12)
-    return f"{year:04d}-{month + 1:02d}"
 
 
 def is_forecast(manifest: dict[str, Any]) -> bool:

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
-from scipy import stats
 
+from sim.batch.intervals import proportion_interval
 from sim.batch.results import summarize
 from sim.batch.store import now, prepare_output, versions, write_bytes_atomic, write_manifest
 from sim.experiments.forecast import forecast
@@ -27,6 +27,7 @@ from sim.experiments.observations import Fact, load_observations
 from sim.experiments.sweep import write_table
 from sim.model.errors import InputError
 from sim.model.scenario import Scenario, load_scenario
+from sim.model.stages import LATER_STAGES
 from sim.plots.backtests import skill_by_origin
 from sim.plots.style import save_figure
 
@@ -79,8 +80,8 @@ def forecast_at_origin(
     scheduler: str | None = None,
     resume: bool = False,
 ) -> OriginForecast:
-    """Condition on the facts up to `origin`; each later fact's probability, 95% interval (Wilson,
-    with the effective sample size as n) and the conditioning record."""
+    """Condition on the facts up to `origin`; each later fact's probability, its 95% interval
+    (Clopper-Pearson, with the effective sample size as n) and the conditioning record."""
     from sim.experiments.backtest import with_origin
 
     full = load_scenario(scenario_path)
@@ -98,22 +99,13 @@ def forecast_at_origin(
     )  # fmt: skip
     results, _ = summarize(out)
     curves = results.curves.set_index(["member", "stage", "month"])["probability"]
-    from sim.batch.lanes import STAGE_NAMES
-
-    p = np.array([curves[(f.member_name, STAGE_NAMES[f.stage - 1], f.month)] for f in scored])
-    low, high = wilson(p, done.conditioning["ess"])
+    p = np.array([curves[(f.member_name, LATER_STAGES[f.stage - 1], f.month)] for f in scored])
+    ess = done.conditioning["ess"]  # copies of one run share its past: n is the ESS, not N
+    low, high = proportion_interval(p * ess, np.full(p.shape, ess))
     record = done.batch.manifest["forecast"]
     return OriginForecast(
         full.month_label(month), results.scenario, scored, p, low, high, done.conditioning, record
     )
-
-
-def wilson(p: np.ndarray, n: float) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson 95% interval of shares p from n effectively independent runs."""
-    z = float(stats.norm.ppf(0.975))
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
 
 
 @dataclass
