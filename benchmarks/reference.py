@@ -10,7 +10,11 @@ fixed set of uniforms per member and month (common random numbers), so two repla
 requests by the same member in the same month share one answer draw there; here each request draws
 its own. No shipped scenario has two such requests in one month. The lane engine also reads a
 random crisis's kind and its answer from its crisis uniform (sim.model.streams.split_uniform); here
-each is a draw of its own, which gives the same distribution."""
+each is a draw of its own, which gives the same distribution.
+
+The rules of issue 9 (member-level events, the patron's leverage, renewal windows, notice,
+duration dependence, blame, projected regime changes) are read here from the scenario's spec
+itself, not from the lane engine's compiled month table, so that the compilation is checked too."""
 
 from __future__ import annotations
 
@@ -21,11 +25,20 @@ from typing import Any
 
 import mesa
 
+from sim.model.months import parse_month
 from sim.model.scenario import MonthEvents, Scenario, load_scenario, with_parameters
+from sim.model.schema import Drain, DrainEnd, MemberChange, ScenarioSpec
 
 ACTIVE, DISENGAGED, FROZEN, WITHDRAWN = range(4)
 NOT_REACHED = -1
 FORWARD_INTERCEPTS = ("disengage_intercept", "freeze_intercept", "withdraw_intercept")
+MOVED_BY = {  # member-level event kind -> the attributes it moves
+    "outside_option": ("outside_options",),
+    "regime_change": ("domestic_pressure", "baseline_domestic"),
+    "threat_change": ("threat",),
+    "dependence_change": ("dependence",),
+    "capacity_change": ("capacity",),
+}
 
 
 def logistic(x: float) -> float:
@@ -39,19 +52,63 @@ def cached_scenario(path: str) -> Scenario:
     return load_scenario(path)
 
 
-class Patron(mesa.Agent):
-    """Free capacity, drained by commitments elsewhere; answers aid requests or not."""
+def month_index(spec: ScenarioSpec, date: str) -> int:
+    """Months from the calendar's start to a date."""
+    (y0, m0), (y, m) = parse_month(spec.calendar.start), parse_month(date)
+    return (y - y0) * 12 + m - m0
 
-    def __init__(self, model: ReferenceModel, capacity: float, baseline: float):
+
+def drains_by_month(spec: ScenarioSpec, months: int) -> tuple[list[float], list[float]]:
+    """Each month's total drain of capacity and of leverage, from the spec's drain events."""
+    capacity, leverage = [0.0] * months, [0.0] * months
+    ends = {e.drain: month_index(spec, e.date) for e in spec.events if isinstance(e, DrainEnd)}
+    for e in spec.events:
+        if not isinstance(e, Drain):
+            continue
+        first = month_index(spec, e.date)
+        last = months - 1 if e.until is None else month_index(spec, e.until)
+        last = min(last, ends.get(e.id, months) - 1, months - 1)
+        for series, hit in ((capacity, ("capacity", "both")), (leverage, ("leverage", "both"))):
+            if e.drains in hit:
+                series[first] += e.once
+                for t in range(first, last + 1):
+                    series[t] += e.monthly
+    return capacity, leverage
+
+
+def in_renewal_window(spec: ScenarioSpec, t: int) -> bool:
+    """Whether month t lies in the window_months up to and including a renewal month."""
+    if spec.treaty is None:
+        return False
+    window = spec.treaty.window_months
+    return any(0 <= month_index(spec, r.date) - t < window for r in spec.treaty.renewals)
+
+
+class Patron(mesa.Agent):
+    """Free capacity, drained by commitments elsewhere; answers aid requests or not. Economic
+    leverage, drained only by drains that say so, backs the threat of retaliation."""
+
+    def __init__(
+        self,
+        model: ReferenceModel,
+        capacity: float,
+        baseline: float,
+        leverage: float,
+        baseline_leverage: float,
+    ):
         super().__init__(model)
         self.capacity = capacity
         self.baseline = baseline
+        self.leverage = leverage
+        self.baseline_leverage = baseline_leverage
 
-    def drain_and_recover(self, drain: float) -> None:
-        """Recover toward the baseline, then lose this month's drain."""
+    def drain_and_recover(self, drain: float, leverage_drain: float) -> None:
+        """Recover toward the baselines, then lose this month's drains."""
         p = self.model.p
         recovered = self.capacity + p["patron_recovery"] * (self.baseline - self.capacity)
         self.capacity = min(max(recovered - p["drain_scale"] * drain, 0.0), 1.0)
+        regained = self.leverage + p["patron_recovery"] * (self.baseline_leverage - self.leverage)
+        self.leverage = min(max(regained - p["drain_scale"] * leverage_drain, 0.0), 1.0)
 
     def answers(self, against_member: bool, backed: bool) -> bool:
         """Decide a request: likelier with free capacity, less likely at a strategic cost."""
@@ -74,31 +131,53 @@ class Member(mesa.Agent):
 
     def __init__(self, model: ReferenceModel, scenario: Scenario, i: int):
         super().__init__(model)
-        self.name = scenario.members[i]
-        self.trust = float(scenario.member_values["trust"][i])
-        self.baseline_trust = float(scenario.baseline_trust[i])
-        threat = float(scenario.member_values["threat"][i])
-        self.unmet_threat = threat * (1.0 - float(scenario.member_values["capacity"][i]))
-        self.dependence = float(scenario.member_values["dependence"][i])
-        self.outside_options = float(scenario.member_values["outside_options"][i])
-        self.domestic_pressure = float(scenario.member_values["domestic_pressure"][i])
+        spec = scenario.spec.members[i]
+        self.name = spec.name
+        self.trust = spec.trust.value
+        self.baseline_trust = (spec.baseline_trust or spec.trust).value
+        self.threat = spec.threat.value
+        self.capacity = spec.capacity.value
+        self.dependence = spec.dependence.value
+        self.outside_options = spec.outside_options.value
+        self.domestic_pressure = spec.domestic_pressure.value
         self.baseline_domestic = self.domestic_pressure
-        self.crisis_rate = float(scenario.crisis_rate[i])
-        self.crisis_against_member = float(scenario.crisis_against_member[i])
-        self.crisis_backed = float(scenario.crisis_backed[i])
+        self.crisis_rate = spec.crises.rate
+        self.crisis_against_member = spec.crises.against_member
+        self.crisis_backed = spec.crises.backed_opponent
+        self.regime_rate = spec.regime_changes.rate if spec.regime_changes else 0.0
+        self.regime_shift = spec.regime_changes.shift if spec.regime_changes else 0.0
         self.status = int(scenario.status[i])
+        self.stage_since = 0
         self.balance = 0.0
         self.first_passage = [NOT_REACHED] * 3
 
-    def hear_answer(self, answered: bool, own: bool) -> None:
+    def change(self, attribute: str, by: float | None, to: float | None, left: int) -> None:
+        """This month's part of a member-level event with `left` months to go (this one
+        included): a shift `by` split evenly, or a level `to` approached evenly; clipped."""
+        value = getattr(self, attribute)
+        if by is not None:
+            value += by / left
+        else:
+            value = to if left == 1 else value + (to - value) / left
+        setattr(self, attribute, min(max(value, 0.0), 1.0))
+
+    def regime_shock(self, shift: float) -> None:
+        """A projected change of regime: domestic pressure and its baseline move by `shift`."""
+        self.domestic_pressure = min(max(self.domestic_pressure + shift, 0.0), 1.0)
+        self.baseline_domestic = min(max(self.baseline_domestic + shift, 0.0), 1.0)
+
+    def hear_answer(self, answered: bool, own: bool, patron_capacity: float) -> None:
         """Trust moves with the answer, fully for the requester, by the spill-over for watchers;
-        an unanswered own request also raises domestic pressure to leave."""
+        an unanswered request costs more the more capacity the patron had free (blame); an
+        unanswered own request also raises domestic pressure to leave."""
         p = self.model.p
         share = 1.0 if own else p["trust_spillover"]
         if answered:
             self.trust += share * p["trust_gain_answered"] * (1.0 - self.trust)
         else:
-            self.trust -= share * p["trust_loss_unanswered"] * self.trust
+            blame = 1.0 + p["blame_capacity_weight"] * (2.0 * patron_capacity - 1.0)
+            loss = min(p["trust_loss_unanswered"] * blame, 1.0)
+            self.trust -= share * loss * self.trust
             if own:
                 gain = p["domestic_gain_unanswered"]
                 self.domestic_pressure += gain * (1.0 - self.domestic_pressure)
@@ -116,15 +195,17 @@ class Member(mesa.Agent):
             self.baseline_domestic - self.domestic_pressure
         )
 
-    def weigh(self, patron_capacity: float, others_out: float) -> None:
+    def weigh(self, patron: Patron, others_out: float) -> None:
         """Balance: reasons to leave minus reasons to stay (positive: leaning out); protection
-        counts only the threat the member cannot meet with its own capacity."""
+        counts only the threat the member cannot meet with its own capacity and rests on the
+        patron's free capacity, retaliation on its leverage."""
         p = self.model.p
+        unmet_threat = self.threat * (1.0 - self.capacity)
         stay = (
             p["trust_weight"] * self.trust
-            + p["protection_weight"] * self.trust * patron_capacity * self.unmet_threat
+            + p["protection_weight"] * self.trust * patron.capacity * unmet_threat
             + p["dependence_weight"] * self.dependence
-            + p["retaliation_weight"] * patron_capacity * self.dependence
+            + p["retaliation_weight"] * patron.leverage * self.dependence
         )
         leave = (
             p["outside_weight"] * self.outside_options
@@ -133,18 +214,30 @@ class Member(mesa.Agent):
         )
         self.balance = leave - stay
 
-    def move(self) -> None:
-        """One draw decides: a step toward exit, a step back, or none. Withdrawal is absorbing."""
+    def move(self, month: int, renewal: bool) -> None:
+        """One draw decides: a step toward exit, a step back (its chance capped at 1 - forward),
+        or none. Time in the stage enters the forward log-odds; in a renewal window a frozen
+        member's chance of withdrawing is multiplied. Withdrawal is absorbing."""
         p = self.model.p
         slope = p["hazard_slope"]
         forward = back = 0.0
         if self.status != WITHDRAWN:
             intercept = p[FORWARD_INTERCEPTS[self.status]]
-            forward = logistic(intercept + slope * self.balance)
+            years = (month - self.stage_since) / 12.0
+            duration = p["stage_duration_weight"] * math.log1p(years)
+            forward = logistic(intercept + slope * self.balance + duration)
+            if renewal and self.status == FROZEN:
+                forward = min(forward * p["renewal_hazard_factor"], 1.0)
         if self.status in (DISENGAGED, FROZEN):
-            back = logistic(p["reengage_intercept"] - slope * self.balance)
+            back = min(logistic(p["reengage_intercept"] - slope * self.balance), 1.0 - forward)
         u = self.random.random()
-        self.status += (u < forward) - (u > 1.0 - back)
+        self.set_status(self.status + (u < forward) - (u > 1.0 - back), month)
+
+    def set_status(self, status: int, month: int) -> None:
+        """Enter a stage (noting when, for duration dependence) or stay in it."""
+        if status != self.status:
+            self.stage_since = month
+        self.status = status
 
     def record(self, month: int) -> None:
         """Note the first month each stage (or a later one) is reached."""
@@ -166,8 +259,20 @@ class ReferenceModel(mesa.Model):
         sc = scenario if isinstance(scenario, Scenario) else cached_scenario(str(scenario))
         self.alliance_scenario = sc  # Mesa owns `scenario` (its setter links it to the model)
         self.p = with_parameters(sc, parameters or {})
-        self.patron = Patron(self, sc.patron_capacity, sc.patron_baseline)
+        spec = sc.spec
+        capacity = spec.patron.capacity.value
+        baseline = (spec.patron.baseline_capacity or spec.patron.capacity).value
+        leverage = spec.patron.leverage.value if spec.patron.leverage else capacity
+        given = spec.patron.baseline_leverage
+        baseline_leverage = given.value if given else leverage
+        self.patron = Patron(self, capacity, baseline, leverage, baseline_leverage)
         self.members = [Member(self, sc, i) for i in range(len(sc.members))]
+        self.drains = drains_by_month(spec, sc.months)
+        self.changes = sorted(
+            (e for e in spec.events if isinstance(e, MemberChange)),
+            key=lambda e: month_index(spec, e.date),
+        )
+        self.notice_months = spec.treaty.notice_months if spec.treaty else 0
         self.month = 0
         for member in self.members:
             member.record(0)
@@ -185,7 +290,13 @@ class ReferenceModel(mesa.Model):
         """One month: drain, requests (history, then random crises), signals, drift, exits."""
         sc, t = self.alliance_scenario, self.month
         events = sc.events.get(t) or MonthEvents()
-        self.patron.drain_and_recover(float(sc.drain[t]))
+        self.patron.drain_and_recover(self.drains[0][t], self.drains[1][t])
+        self.member_changes(t)
+        if t > sc.history_end:
+            for member in self.members:
+                if member.regime_rate > 0 and self.random.random() < member.regime_rate:
+                    up = self.random.random() < 0.5
+                    member.regime_shock(member.regime_shift if up else -member.regime_shift)
         for req in events.requests:
             against = req.opponent_member >= 0
             self.request(self.members[req.requester], against, req.backed_opponent, req.response)
@@ -206,24 +317,43 @@ class ReferenceModel(mesa.Model):
         self.running = self.month < sc.months
         self.datacollector.collect(self)
 
+    def member_changes(self, t: int) -> None:
+        """The member-level events under way in month t, in order of their start dates (then
+        file order), each moving its share of the change."""
+        spec = self.alliance_scenario.spec
+        names = self.alliance_scenario.members
+        for e in self.changes:
+            first = month_index(spec, e.date)
+            last = first if e.until is None else month_index(spec, e.until)
+            if not first <= t <= last:
+                continue
+            member, left = self.members[names.index(e.member)], last - t + 1
+            for attribute in MOVED_BY[e.kind]:
+                member.change(attribute, e.by, e.to, left)
+            trust = getattr(e, "baseline_trust", None)
+            if trust is not None:
+                member.change("baseline_trust", trust.by, trust.to, left)
+
     def request(self, requester: Member, against_member: bool, backed: bool, response: int) -> None:
         """A member asks for aid; history fixes the answer (0 or 1) or the patron decides (-1)."""
         if requester.status == WITHDRAWN:
             return
         answered = self.patron.answers(against_member, backed) if response < 0 else bool(response)
+        capacity = self.patron.capacity  # before the answer uses any: what blame looks at
         if answered:
             self.patron.intervene()
         for member in self.members:
-            member.hear_answer(answered, own=member is requester)
+            member.hear_answer(answered, own=member is requester, patron_capacity=capacity)
 
     def exits(self, forced: list[tuple[int, int, str]]) -> None:
         """Each member weighs leaving against the exits so far, then steps; history may override."""
         out = [(m.status == WITHDRAWN) + 0.5 * (m.status == FROZEN) for m in self.members]
+        renewal = in_renewal_window(self.alliance_scenario.spec, self.month)
         for i, member in enumerate(self.members):
-            member.weigh(self.patron.capacity, sum(out) - out[i])
-            member.move()
+            member.weigh(self.patron, sum(out) - out[i])
+            member.move(self.month, renewal)
         for i, stage, _ in forced:
-            self.members[i].status = stage
+            self.members[i].set_status(stage, self.month)
         for member in self.members:
             member.record(self.month)
 
@@ -235,3 +365,10 @@ class ReferenceModel(mesa.Model):
     def first_passage(self) -> list[list[int]]:
         """Month each member first reached disengaged, frozen, withdrawn (-1: not reached)."""
         return [list(m.first_passage) for m in self.members]
+
+    @property
+    def withdrawal_effective(self) -> list[int]:
+        """Month each member's withdrawal takes effect: its notice month plus the treaty's
+        notice period (-1: no notice given)."""
+        notices = (m.first_passage[WITHDRAWN - 1] for m in self.members)
+        return [n + self.notice_months if n >= 0 else NOT_REACHED for n in notices]

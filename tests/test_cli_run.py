@@ -19,6 +19,7 @@ MONTHLY_COLUMNS = [
     "role",
     "trust",
     "capacity",
+    "leverage",
     "threat",
     "dependence",
     "outside_options",
@@ -57,6 +58,8 @@ def test_run_writes_monthly_and_event_tables_with_documented_columns(runs):
     assert set(monthly.loc[monthly["role"] == "member", "actor"]) == set(members)
     patron = monthly[monthly["role"] == "patron"]
     assert set(patron["actor"]) == {"Russia"} and patron["trust"].isna().all()
+    assert patron["leverage"].between(0, 1).all()
+    assert monthly.loc[monthly["role"] == "member", "leverage"].isna().all()
     member_rows = monthly[monthly["role"] == "member"]
     assert member_rows["trust"].between(0, 1).all()
     assert set(member_rows["status"]) <= {"active", "disengaged", "frozen", "withdrawn"}

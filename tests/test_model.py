@@ -264,8 +264,8 @@ def test_contagion_adds_to_others_balance_per_exit(tmp_path, stage, weight):
     extra = (ev.balance - base.balance)[1:, :, 0]
     np.testing.assert_allclose(extra[:, BETA], weight * P["contagion_weight"])
     np.testing.assert_allclose(extra[:, GAMMA], weight * P["contagion_weight"])
-    forward_base, _ = base.model.members[BETA].hazards(base.model.p)
-    forward_ev, _ = ev.model.members[BETA].hazards(ev.model.p)
+    forward_base = base.model.members[BETA].forward_hazard(base.model.p)
+    forward_ev = ev.model.members[BETA].forward_hazard(ev.model.p)
     assert forward_ev[0] > forward_base[0]
     none = trace(with_events(tmp_path, event), parameters={**still, "contagion_weight": 0.0})
     off = trace(QUIET, parameters={**still, "contagion_weight": 0.0})

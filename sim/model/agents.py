@@ -8,6 +8,11 @@ masks they receive then cover only those lanes, and only those lanes are touched
 reaches a few lanes in a hundred, so this is where the lane engine saves most of its work; the
 arithmetic per lane is the same either way. Attributes are updated in place, month after month:
 copy one (`member.trust.copy()`) to keep a snapshot.
+
+A member's threat, own capacity, dependence, outside options and baseline trust are one float
+shared by every lane: only replayed history moves them, and history is the same in every lane.
+Domestic pressure is per lane (requests move it), and so is its baseline for a member with
+projected regime changes, which strike lanes at random; the rules broadcast either way.
 """
 
 from __future__ import annotations
@@ -40,36 +45,70 @@ def logistic_inplace(x: np.ndarray) -> np.ndarray:
     return np.divide(1.0, x, out=x)
 
 
+def unanswered_loss(p: dict, capacity: np.ndarray, lanes: Lanes = ALL_LANES) -> float | np.ndarray:
+    """Share of trust an unanswered request costs: `trust_loss_unanswered`, scaled by the
+    patron's free capacity at that moment when `blame_capacity_weight` is not 0 (could have
+    answered: more blame; could not: less)."""
+    loss = at(p["trust_loss_unanswered"], lanes)
+    weight = at(p["blame_capacity_weight"], lanes)
+    if np.ndim(weight) == 0 and weight == 0.0:
+        return loss
+    return np.minimum(loss * (1.0 + weight * (2.0 * capacity - 1.0)), 1.0)
+
+
 def witness_shares(
-    asked: np.ndarray, answered: np.ndarray, p: dict, lanes: Lanes = ALL_LANES
+    asked: np.ndarray,
+    answered: np.ndarray,
+    loss: float | np.ndarray,
+    p: dict,
+    lanes: Lanes = ALL_LANES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """What a watched request moves in every watcher's trust: the spill-over share of the trust
-    gain (answered) and of the trust loss (unanswered), per lane."""
+    gain (answered) and of the trust loss `loss` (unanswered), per lane."""
     unanswered = asked & ~answered
     spill = at(p["trust_spillover"], lanes)
     gain = spill * answered * at(p["trust_gain_answered"], lanes)
-    loss = spill * unanswered * at(p["trust_loss_unanswered"], lanes)
-    return gain, loss
+    return gain, spill * unanswered * loss
+
+
+def _recover(value: np.ndarray, baseline: float, drain: float, p: dict) -> None:
+    """Close `patron_recovery` of the gap to the baseline, then lose the drain (scaled)."""
+    gap = np.subtract(baseline, value)
+    gap *= p["patron_recovery"]
+    value += gap
+    if drain:
+        value -= p["drain_scale"] * drain
+    np.clip(value, 0.0, 1.0, out=value)
 
 
 class Patron(mesa.Agent):
-    """The alliance's patron: free capacity drained by commitments elsewhere."""
+    """The alliance's patron: free military capacity drained by commitments elsewhere, and
+    economic leverage (trade, remittances, energy, credit), drained only where a scenario says."""
 
-    def __init__(self, model: mesa.Model, name: str, capacity: float, baseline: float):
+    def __init__(
+        self,
+        model: mesa.Model,
+        name: str,
+        capacity: float,
+        baseline: float,
+        leverage: float,
+        baseline_leverage: float,
+    ):
         super().__init__(model)
         self.name = name
         self.capacity = np.full(model.lanes, capacity)
         self.baseline = baseline
+        self.leverage = np.full(model.lanes, leverage)
+        self.baseline_leverage = baseline_leverage
+        # Leverage at its baseline and never drained stays there: recovery would add 0.
+        self._leverage_moves = leverage != baseline_leverage
 
-    def drain_and_recover(self, drain: float, p: dict[str, np.ndarray]) -> None:
-        """Capacity recovers toward its baseline and loses this month's drain (scaled)."""
-        capacity = self.capacity
-        gap = np.subtract(self.baseline, capacity)
-        gap *= p["patron_recovery"]
-        capacity += gap
-        if drain:
-            capacity -= p["drain_scale"] * drain
-        np.clip(capacity, 0.0, 1.0, out=capacity)
+    def drain_and_recover(self, drain: float, leverage_drain: float, p: dict) -> None:
+        """Capacity and leverage recover toward their baselines and lose this month's drains."""
+        _recover(self.capacity, self.baseline, drain, p)
+        if leverage_drain or self._leverage_moves:
+            self._leverage_moves = True
+            _recover(self.leverage, self.baseline_leverage, leverage_drain, p)
 
     def answer_probability(
         self,
@@ -98,49 +137,79 @@ class Patron(mesa.Agent):
 class Member(mesa.Agent):
     """A member state: trust in the patron's guarantee and its reasons to stay or leave."""
 
-    def __init__(self, model: mesa.Model, name: str, index: int, values: dict[str, float]):
+    def __init__(
+        self, model: mesa.Model, name: str, index: int, values: dict[str, float], regimes: bool
+    ):
         super().__init__(model)
         lanes = model.lanes
         self.name = name
         self.index = index
         self.trust = np.full(lanes, values["trust"])
         self.baseline_trust = values["baseline_trust"]
-        self.capacity = np.full(lanes, values["capacity"])
+        self.capacity = values["capacity"]
         self.threat = values["threat"]
         self.unmet_threat = values["threat"] * (1.0 - values["capacity"])
         self.dependence = values["dependence"]
         self.outside_options = values["outside_options"]
         self.domestic_pressure = np.full(lanes, values["domestic_pressure"])
-        self.baseline_domestic = values["domestic_pressure"]
+        # Per lane only where projected regime changes can make lanes differ.
+        self.baseline_domestic: float | np.ndarray = (
+            np.full(lanes, values["domestic_pressure"]) if regimes else values["domestic_pressure"]
+        )
         # Working rows for the monthly rules, so that stepping allocates no lane-sized arrays.
         self._work = np.empty((2, lanes))
         self.status = np.full(lanes, int(values["status"]), dtype=np.int8)
+        self.stage_since = np.zeros(lanes, dtype=np.int16)  # month the current stage began
         self.balance = np.zeros(lanes)
 
+    def apply_change(self, variable: str, by: float | None, to: float | None, fraction: float):
+        """A member-level event's part in this month: shift `by`, or close `fraction` of the gap
+        to the level `to` (all of it when fraction is 1); the result is clipped to [0, 1]."""
+        value = getattr(self, variable)
+        if by is not None:
+            moved = value + by
+        elif fraction == 1.0:
+            moved = to
+        else:
+            moved = value + (to - value) * fraction
+        moved = np.clip(moved, 0.0, 1.0)
+        if isinstance(value, np.ndarray):
+            value[...] = moved
+        else:
+            setattr(self, variable, float(moved))
+        self.unmet_threat = self.threat * (1.0 - self.capacity)
+
+    def regime_shock(self, lanes: np.ndarray, shift: np.ndarray) -> None:
+        """A projected change of leader or regime in `lanes`: domestic pressure and its baseline
+        move by `shift` (signed, per lane), clipped to [0, 1]."""
+        for value in (self.domestic_pressure, self.baseline_domestic):
+            value[lanes] = np.clip(value[lanes] + shift, 0.0, 1.0)
+
     def own_request(
-        self, asked: np.ndarray, answered: np.ndarray, p: dict, lanes: Lanes = ALL_LANES
+        self,
+        asked: np.ndarray,
+        answered: np.ndarray,
+        loss: float | np.ndarray,
+        p: dict,
+        lanes: Lanes = ALL_LANES,
     ) -> None:
-        """Trust rises when the patron answers this member's request and falls when it does not;
-        an unanswered request also raises domestic pressure to leave."""
+        """Trust rises when the patron answers this member's request and falls by `loss` (see
+        `unanswered_loss`) when it does not; an unanswered request also raises domestic
+        pressure to leave."""
         unanswered = asked & ~answered
         trust = self.trust[lanes]
         self.trust[lanes] = (
             trust
             + answered * at(p["trust_gain_answered"], lanes) * (1.0 - trust)
-            - unanswered * at(p["trust_loss_unanswered"], lanes) * trust
+            - unanswered * loss * trust
         )
         pressure = self.domestic_pressure[lanes]
         gain = at(p["domestic_gain_unanswered"], lanes)
         self.domestic_pressure[lanes] = pressure + unanswered * gain * (1.0 - pressure)
 
-    def witness_request(
-        self, asked: np.ndarray, answered: np.ndarray, p: dict, lanes: Lanes = ALL_LANES
-    ) -> None:
-        """Watching another member's request answered or not moves trust by the spill-over share."""
-        self.witness(witness_shares(asked, answered, p, lanes), lanes)
-
     def witness(self, shares: tuple[np.ndarray, np.ndarray], lanes: Lanes = ALL_LANES) -> None:
-        """`witness_request` with its shares of gain and loss computed once for every watcher."""
+        """Watching another member's request answered or not moves trust by the spill-over
+        shares of gain and loss (`witness_shares`, computed once for every watcher)."""
         gain, loss = shares
         trust = self.trust[lanes]
         self.trust[lanes] = trust + gain * (1.0 - trust) - loss * trust
@@ -160,10 +229,17 @@ class Member(mesa.Agent):
             gap *= rate
             value += gap
 
-    def update_balance(self, patron_capacity: np.ndarray, others_out: np.ndarray, p: dict) -> None:
+    def update_balance(
+        self,
+        patron_capacity: np.ndarray,
+        patron_leverage: np.ndarray,
+        others_out: np.ndarray,
+        p: dict,
+    ) -> None:
         """Reasons to leave minus reasons to stay (positive: leaning out).
 
-        Protection counts only the threat the member cannot meet with its own capacity.
+        Protection counts only the threat the member cannot meet with its own capacity and rests
+        on the patron's free capacity; feared retaliation rests on its economic leverage.
         """
         stay, term = self._work
         np.multiply(p["protection_weight"], self.trust, out=stay)
@@ -171,7 +247,7 @@ class Member(mesa.Agent):
         stay *= self.unmet_threat
         stay += p["dependence_weight"] * self.dependence
         stay += np.multiply(p["trust_weight"], self.trust, out=term)
-        np.multiply(p["retaliation_weight"], patron_capacity, out=term)
+        np.multiply(p["retaliation_weight"], patron_leverage, out=term)
         term *= self.dependence
         stay += term
         leave = np.multiply(p["domestic_weight"], self.domestic_pressure, out=self.balance)
@@ -180,11 +256,19 @@ class Member(mesa.Agent):
         leave -= stay  # the balance, computed in place
 
     def forward_hazard(
-        self, p: dict, out: np.ndarray | None = None, later: np.ndarray | None = None
+        self,
+        p: dict,
+        out: np.ndarray | None = None,
+        later: np.ndarray | None = None,
+        month: int | None = None,
+        renewal: bool = False,
     ) -> np.ndarray:
         """Monthly chance of one step toward exit from the current stage (0 once withdrawn).
 
-        `later`: the lanes not active, if the caller has them already."""
+        `later`: the lanes not active, if the caller has them already. `month`: the current
+        month, given when the time spent in a stage enters the hazard (`stage_duration_weight`).
+        `renewal`: inside a renewal window, where a frozen member's chance of withdrawing is
+        multiplied by `renewal_hazard_factor` (at most 1)."""
         log_odds = np.multiply(p["hazard_slope"], self.balance, out=out)
         log_odds += p["disengage_intercept"]
         later = np.flatnonzero(self.status != ACTIVE) if later is None else later
@@ -193,7 +277,16 @@ class Member(mesa.Agent):
             withdraw = np.where(stage == FROZEN, at(p["withdraw_intercept"], later), -np.inf)
             intercept = np.where(stage == DISENGAGED, at(p["freeze_intercept"], later), withdraw)
             log_odds[later] = intercept + at(p["hazard_slope"], later) * self.balance[later]
-        return logistic_inplace(log_odds)
+        if month is not None:
+            years = np.subtract(month, self.stage_since, dtype=float)
+            years /= 12.0
+            log_odds += p["stage_duration_weight"] * np.log1p(years)
+        hazard = logistic_inplace(log_odds)
+        if renewal and later.size:
+            frozen = later[self.status[later] == FROZEN]
+            factor = at(p["renewal_hazard_factor"], frozen)
+            hazard[frozen] = np.minimum(hazard[frozen] * factor, 1.0)
+        return hazard
 
     def back_hazard(self, p: dict, lanes: Lanes = ALL_LANES) -> np.ndarray:
         """Monthly chance of one step back toward active (meaningful when disengaged or frozen)."""
@@ -201,22 +294,24 @@ class Member(mesa.Agent):
             at(p["reengage_intercept"], lanes) - at(p["hazard_slope"], lanes) * self.balance[lanes]
         )
 
-    def hazards(self, p: dict) -> tuple[np.ndarray, np.ndarray]:
-        """Monthly chances of one step toward exit and one step back, given the stage."""
-        can_return = (self.status == DISENGAGED) | (self.status == FROZEN)
-        return self.forward_hazard(p), can_return * self.back_hazard(p)
+    def transition(
+        self, u: np.ndarray, p: dict, month: int | None = None, renewal: bool = False
+    ) -> np.ndarray:
+        """Move at most one stage, forward if u < forward hazard, back if u > 1 - back hazard
+        (the back hazard capped at 1 - forward, so the two never overlap).
 
-    def transition(self, u: np.ndarray, p: dict) -> np.ndarray:
-        """Move at most one stage, forward if u < forward hazard, back if u > 1 - back hazard.
-
-        Withdrawal is absorbing. Returns the previous status.
+        Withdrawal is absorbing. With `month` (duration dependence on), the lanes that moved
+        note it as the start of their stage. Returns the previous status.
         """
         before = self.status.copy()
         later = np.flatnonzero(before != ACTIVE)
-        step = (u < self.forward_hazard(p, out=self._work[0], later=later)).view(np.int8)
+        forward = self.forward_hazard(p, self._work[0], later, month, renewal)
+        step = (u < forward).view(np.int8)
         can_return = later[before[later] != WITHDRAWN]
         if can_return.size:
-            back = self.back_hazard(p, can_return)
+            back = np.minimum(self.back_hazard(p, can_return), 1.0 - forward[can_return])
             step[can_return] -= u[can_return] > 1.0 - back
         self.status += step
+        if month is not None:
+            self.stage_since[np.flatnonzero(step)] = month
         return before

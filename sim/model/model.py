@@ -8,11 +8,11 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sim.model.agents import Member, Patron, witness_shares
+from sim.model.agents import Member, Patron, unanswered_loss, witness_shares
 from sim.model.parameters import lane_parameters
 from sim.model.scenario import MonthEvents, Scenario, load_scenario, with_parameters
 from sim.model.stages import FROZEN, STAGES, WITHDRAWN
-from sim.model.streams import ANSWER, CRISIS, TRANSITION, LaneUniforms, split_uniform
+from sim.model.streams import ANSWER, CRISIS, REGIME, TRANSITION, LaneUniforms, split_uniform
 
 NOT_REACHED = -1
 
@@ -56,13 +56,28 @@ class AllianceModel(mesa.Model):
         self.uniforms = uniforms or LaneUniforms.from_generator(self.rng, lanes, len(sc.members))
         if self.uniforms.lanes != lanes:
             raise ValueError("uniforms must cover exactly the model's lanes")
-        self.patron = Patron(self, sc.spec.patron.name, sc.patron_capacity, sc.patron_baseline)
+        self.patron = Patron(
+            self,
+            sc.spec.patron.name,
+            sc.patron_capacity,
+            sc.patron_baseline,
+            sc.patron_leverage,
+            sc.patron_baseline_leverage,
+        )
         self.members: list[Member] = []
         for i, name in enumerate(sc.members):
             values = {k: float(v[i]) for k, v in sc.member_values.items()}
             values["baseline_trust"] = float(sc.baseline_trust[i])
             values["status"] = int(sc.status[i])
-            self.members.append(Member(self, name, i, values))
+            self.members.append(Member(self, name, i, values, regimes=sc.regime_rate[i] > 0))
+        self._regimes = bool((sc.regime_rate > 0).any())
+        if self._regimes:
+            self.uniforms.enable_regime()
+        # Time in a stage is tracked only where it enters the hazard (a weight not 0).
+        self._duration = bool(np.any(self.p["stage_duration_weight"] != 0.0))
+        self._renewal = bool(sc.renewal_window.any()) and bool(
+            np.any(self.p["renewal_hazard_factor"] != 1.0)
+        )
         self.month = 0
         self.first_passage = np.full((lanes, len(sc.members), 3), NOT_REACHED, dtype=np.int16)
         every_lane = np.arange(lanes)
@@ -88,7 +103,15 @@ class AllianceModel(mesa.Model):
             return
         history = sc.events.get(t)
         u = self.uniforms.next_month(self._draws_used(t, history))
-        self.patron.drain_and_recover(sc.drain[t], p)
+        self.patron.drain_and_recover(sc.drain[t], sc.leverage_drain[t], p)
+        if history:
+            for change in history.changes:
+                member = self.members[change.member]
+                member.apply_change(change.variable, change.by, change.to, change.fraction)
+                if self.log_events and change.logged:
+                    self._log("change", member.name, change.label)
+        if t > sc.history_end and self._regimes:
+            self._random_regime_changes(u[REGIME])
         if history:
             for req in history.requests:
                 asking = np.flatnonzero(self.members[req.requester].status != WITHDRAWN)
@@ -117,6 +140,8 @@ class AllianceModel(mesa.Model):
         rows = [TRANSITION]
         if t > self.alliance_scenario.history_end:
             rows.append(CRISIS)
+            if self._regimes:
+                rows.append(REGIME)
         if history and any(req.response < 0 for req in history.requests):
             rows.append(ANSWER)
         return tuple(sorted(rows))
@@ -143,9 +168,10 @@ class AllianceModel(mesa.Model):
             answered = decide < prob
         else:
             answered = np.full(lanes.size, bool(response))
+        loss = unanswered_loss(p, self.patron.capacity[lanes], lanes)
         self.patron.intervene(answered, p, lanes)
-        requester.own_request(asked, answered, p, lanes)
-        shares = witness_shares(asked, answered, p, lanes)
+        requester.own_request(asked, answered, loss, p, lanes)
+        shares = witness_shares(asked, answered, loss, p, lanes)
         for other in self.members:
             if other is not requester:
                 other.witness(shares, lanes)
@@ -179,6 +205,26 @@ class AllianceModel(mesa.Model):
             backed, decide = split_uniform(rest, sc.crisis_backed[i])
             self._request(i, lanes, against, backed, -1, decide, "random crisis")
 
+    def _random_regime_changes(self, u: np.ndarray) -> None:
+        """After the replayed history, a member's leader or regime changes at its monthly rate:
+        domestic pressure and its baseline shift by its size, up or down with even chances (the
+        `regime` uniform decides both: given a change, u / rate is a fresh uniform)."""
+        sc = self.alliance_scenario
+        for i, member in enumerate(self.members):
+            rate = sc.regime_rate[i]
+            if rate <= 0.0:
+                continue
+            lanes = np.flatnonzero(u[i] < rate)
+            if not lanes.size:
+                continue
+            up = u[i][lanes] / rate < 0.5
+            member.regime_shock(lanes, np.where(up, sc.regime_shift[i], -sc.regime_shift[i]))
+            if self.log_events:
+                shift = sc.regime_shift[i] if up[0] else -sc.regime_shift[i]
+                self._log(
+                    "change", member.name, f"random regime change, domestic pressure {shift:+g}"
+                )
+
     def _signal(self, i: int, kind: str, severity: float, label: str) -> None:
         """A rebuke or quarrel lowers the signaller's trust and, by the spill-over, others'."""
         loss = self.rule_p["rebuke_trust_loss" if kind == "rebuke" else "quarrel_trust_loss"]
@@ -189,25 +235,42 @@ class AllianceModel(mesa.Model):
 
     def _exits(self, u: np.ndarray, forced: list[tuple[int, int, str]]) -> None:
         """Staged exit hazards from the balance of leaving over staying, with contagion."""
+        t, patron = self.month, self.patron
         gone = [halves_gone(m.status) for m in self.members]
         total_gone = sum(gone)
         every_lane = np.arange(self.lanes) if forced else None
+        month = t if self._duration else None
+        renewal = self._renewal and bool(self.alliance_scenario.renewal_window[t])
         for member in self.members:
             others_out = np.multiply(total_gone - gone[member.index], 0.5, out=self._others_out)
-            member.update_balance(self.patron.capacity, others_out, self.rule_p)
-            before = member.transition(u[member.index], self.rule_p)
+            member.update_balance(patron.capacity, patron.leverage, others_out, self.rule_p)
+            before = member.transition(u[member.index], self.rule_p, month, renewal)
             moved = np.flatnonzero(member.status > before)
             for i, stage, _ in forced:
                 if i == member.index:
+                    if month is not None:
+                        member.stage_since[member.status != stage] = month
                     member.status[:] = stage
                     moved = every_lane
             self._record_first_passage(member, moved)
             if self.log_events and (member.status != before).any():
-                self._log(
-                    "status",
-                    member.name,
-                    f"{STAGES[int(before[0])]} -> {STAGES[int(member.status[0])]}",
-                )
+                self._log("status", member.name, self._status_detail(before[0], member.status[0]))
+
+    def _status_detail(self, before: int, after: int) -> str:
+        """`frozen -> withdrawn`, with the month a withdrawal takes effect after a notice."""
+        detail = f"{STAGES[int(before)]} -> {STAGES[int(after)]}"
+        notice = self.alliance_scenario.notice_months
+        if notice and after == WITHDRAWN:
+            effective = self.alliance_scenario.month_label(self.month + notice)
+            detail += f" (notice; takes effect {effective})"
+        return detail
+
+    @property
+    def withdrawal_effective(self) -> np.ndarray:
+        """Month each member's withdrawal takes effect, (lanes, members): the notice month
+        (first passage to withdrawn) plus the treaty's `notice_months`; -1 if no notice yet."""
+        notice = self.first_passage[:, :, WITHDRAWN - 1]
+        return np.where(notice >= 0, notice + self.alliance_scenario.notice_months, NOT_REACHED)
 
     def _record_first_passage(self, member: Member, lanes: np.ndarray) -> None:
         """Note this month for each stage first reached in `lanes` (the lanes that moved on)."""

@@ -2,6 +2,8 @@
 
 `docs/model.md` documents the same table; a test keeps the two in step. A parameter value may be
 a scalar (all lanes) or an array with one value per lane (a sweep packed into one model).
+Defaults are generic: each reason rests on the literature or on the model's logic, never on one
+alliance's history; a scenario sets case-specific values in its `parameters` block, with sources.
 """
 
 from __future__ import annotations
@@ -29,15 +31,17 @@ PARAMETERS: tuple[Parameter, ...] = (
         0.02,
         0.0,
         0.1,
-        "Monthly share of the gap between patron capacity and its baseline that closes.",
-        "Military regeneration takes years: 0.02/month closes half a gap in ~3 years.",
+        "Monthly share of the gap between the patron's capacity (and leverage) and its baseline "
+        "that closes.",
+        "Military regeneration takes years: 0.02/month closes half a gap in ~3 years; one rate "
+        "for capacity and leverage keeps a single recovery knob to calibrate.",
     ),
     Parameter(
         "drain_scale",
         1.0,
         0.0,
         2.0,
-        "Multiplier on every scenario capacity drain (war intensity).",
+        "Multiplier on every scenario drain, of capacity and of leverage (war intensity).",
         "1 replays the scenario's drains as written.",
     ),
     Parameter(
@@ -46,8 +50,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         0.0,
         0.1,
         "Patron capacity consumed by one answered aid request.",
-        "The 2022 Kazakhstan deployment (~2,000-2,500 troops, one week) was small next to the "
-        "201st base alone (~7,000); a few percent of free capacity.",
+        "An intervention for one member ties down a small force for weeks or months next to "
+        "the patron's whole strength: a few percent of free capacity (model logic).",
     ),
     Parameter(
         "answer_willingness",
@@ -55,8 +59,9 @@ PARAMETERS: tuple[Parameter, ...] = (
         -4.0,
         1.0,
         "Log-odds that the patron answers a request with no free capacity and no strategic cost.",
-        "With the capacity weight, gives ~60% answered at pre-war capacity and ~1 in 5 over the "
-        "2010-2022 ledger once strategic costs apply (facts: aid-request ledger).",
+        "With answer_capacity_weight 4, a patron with 0.6 of its strength free and no strategic "
+        "cost answers 60% of requests: between the 74.5% of commitments honoured in 1816-1944 "
+        "(Leeds, Long & Mitchell 2000) and the 50% of 1816-2003 (Berkemeier & Fuhrmann 2018).",
     ),
     Parameter(
         "answer_capacity_weight",
@@ -72,7 +77,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         0.0,
         4.0,
         "Log-odds penalty on answering when the opponent has a third-party backer.",
-        "Russia's reluctance to cross Turkey over Azerbaijan (Shusha Declaration 2021).",
+        "Answering against a backed opponent risks a wider war with the backer: the odds fall "
+        "to about 1/7, a larger cost than taking sides between members (model logic).",
     ),
     Parameter(
         "intra_member_cost",
@@ -80,7 +86,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         0.0,
         4.0,
         "Log-odds penalty on answering when the opponent is another member.",
-        "Taking sides between members costs the patron one of them (Kyrgyzstan-Tajikistan 2022).",
+        "Taking sides between two members costs the patron one of them (model logic); less "
+        "than the risk of a wider war.",
     ),
     Parameter(
         "trust_gain_answered",
@@ -96,8 +103,20 @@ PARAMETERS: tuple[Parameter, ...] = (
         0.0,
         0.7,
         "Share of trust lost when the member's own request goes unanswered.",
-        "Losses weigh more than gains (negativity bias); Armenian opinion fell from 93% 'good "
-        "relations' (2019) to 64% (late 2021) after 2020-21 non-answers (facts: IRI).",
+        "Losses weigh more than gains (negativity bias: Baumeister et al. 2001, Rev. Gen. "
+        "Psychol. 5(4)): above trust_gain_answered.",
+    ),
+    Parameter(
+        "blame_capacity_weight",
+        0.0,
+        0.0,
+        1.0,
+        "How much the trust lost on an unanswered request grows with the patron's free capacity "
+        "(loss x (1 + w x (2C - 1))).",
+        "0: a non-answer costs the same whatever the patron could do. At 1 the loss is 2C "
+        "times the base: a capable patron that does not answer is blamed (it will not), a "
+        "drained one excused (it cannot); controllable failures draw more blame (Weiner 1995, "
+        "Judgments of Responsibility). Calibration decides.",
     ),
     Parameter(
         "trust_spillover",
@@ -137,7 +156,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         0.0,
         0.5,
         "Rise in domestic pressure to leave after the member's own request goes unanswered.",
-        "Mass protests in Armenia after September 2022 demanded leaving the CSTO.",
+        "An unanswered request is a public failure of the government's alliance policy, which "
+        "its critics use (model logic); a sixth of the way to full pressure, less than trust.",
     ),
     Parameter(
         "domestic_decay",
@@ -153,15 +173,15 @@ PARAMETERS: tuple[Parameter, ...] = (
         0.0,
         5.0,
         "Weight of trust in the patron's guarantee itself in the reasons to stay.",
-        "The case's thesis (source document; Leeds 2003 on credibility): members drift away "
-        "as unanswered requests erode trust, whatever the patron's momentary capacity.",
+        "Credibility of the commitment (Leeds 2003): members drift away as unanswered requests "
+        "erode trust, whatever the patron's momentary capacity.",
     ),
     Parameter(
         "protection_weight",
         2.0,
         0.0,
         5.0,
-        "Weight of protection (trust x patron capacity x threat) in the reasons to stay.",
+        "Weight of protection (trust x patron capacity x unmet threat) in the reasons to stay.",
         "Protection is the alliance's main good for exposed members.",
     ),
     Parameter(
@@ -170,15 +190,17 @@ PARAMETERS: tuple[Parameter, ...] = (
         0.0,
         5.0,
         "Weight of economic and military dependence on the patron in the reasons to stay.",
-        "Remittances up to ~48% of GDP (Tajikistan) and bases make exit costly.",
+        "What a junior partner gets from an asymmetric alliance (trade, remittances, arms, "
+        "bases) is lost on exit (Morrow 1991, AJPS 35(4)); as strong a reason as outside "
+        "options are to leave.",
     ),
     Parameter(
         "retaliation_weight",
         1.0,
         0.0,
         5.0,
-        "Weight of feared retaliation (patron capacity x dependence) in the reasons to stay.",
-        "A strong patron can punish exits through the dependence it controls.",
+        "Weight of feared retaliation (patron leverage x dependence) in the reasons to stay.",
+        "A patron with economic leverage can punish exits through the dependence it controls.",
     ),
     Parameter(
         "outside_weight",
@@ -202,7 +224,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         0.0,
         3.0,
         "Reasons to leave added per other member that has frozen or withdrawn.",
-        "Each exit makes the next one cheaper (brief, section 4); 1999 saw three exits at once.",
+        "Each exit makes the next one cheaper and signals the alliance's decline (model "
+        "logic): one exit weighs about half as much as full outside options.",
     ),
     Parameter(
         "hazard_slope",
@@ -235,9 +258,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         -10.0,
         -2.0,
         "Monthly log-odds of a frozen member withdrawing formally at zero balance.",
-        "~1.8%/month once frozen at zero balance. With the defaults csto_no_war gives ~2% "
-        "chance of any formal exit 2020-2030, below the CST/CSTO crude rate (~0.6%/year per "
-        "member outside renewal points; facts: literature); `alliance calibrate` revisits it.",
+        "~1.8%/month once frozen at zero balance: a suspension lasts years before a formal "
+        "exit, if one comes; the same rate as freezing (model logic). Calibration revisits it.",
     ),
     Parameter(
         "reengage_intercept",
@@ -245,7 +267,27 @@ PARAMETERS: tuple[Parameter, ...] = (
         -9.0,
         -1.0,
         "Monthly log-odds of a disengaged or frozen member stepping back a stage at zero balance.",
-        "Uzbekistan returned in 2006 after leaving in 1999: stepping back happens, slowly.",
+        "Stepping back happens, slowly: at zero balance as rare as a step forward from "
+        "disengaged (model logic).",
+    ),
+    Parameter(
+        "renewal_hazard_factor",
+        2.0,
+        1.0,
+        20.0,
+        "Multiplier on a frozen member's monthly hazard of withdrawing inside a renewal window.",
+        "At a renewal a member can leave by not renewing, with no denunciation to make, so "
+        "exit is cheaper there (model logic); 2 is a prior to be fitted by calibration.",
+    ),
+    Parameter(
+        "stage_duration_weight",
+        0.0,
+        -1.0,
+        1.0,
+        "Change in the log-odds of stepping toward exit per unit of ln(1 + years in the stage).",
+        "0 (off): hazards do not depend on time in a stage. Positive: exits grow likelier the "
+        "longer a member has been in its stage, as alliances grow likelier to end the longer "
+        "they last (Bennett 1997, AJPS 41(3)); negative: inertia.",
     ),
     Parameter(
         "crisis_rate_scale",

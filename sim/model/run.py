@@ -14,7 +14,7 @@ from sim.model.model import AllianceModel
 from sim.model.scenario import MEMBER_FIELDS, Scenario
 from sim.model.stages import STAGES
 
-VALUE_COLUMNS = (*MEMBER_FIELDS, "balance")
+VALUE_COLUMNS = (*MEMBER_FIELDS, "leverage", "balance")  # leverage: the patron's
 
 
 def run_single(
@@ -26,7 +26,16 @@ def run_single(
     while model.running:
         date = scenario.month_label(model.month)
         model.step()
-        rows.append(_row(date, model.patron.name, "patron", capacity=model.patron.capacity[0]))
+        patron = model.patron
+        rows.append(
+            _row(
+                date,
+                patron.name,
+                "patron",
+                capacity=patron.capacity[0],
+                leverage=patron.leverage[0],
+            )
+        )
         for m in model.members:
             rows.append(
                 _row(
@@ -34,7 +43,7 @@ def run_single(
                     m.name,
                     "member",
                     trust=m.trust[0],
-                    capacity=m.capacity[0],
+                    capacity=m.capacity,
                     threat=m.threat,
                     dependence=m.dependence,
                     outside_options=m.outside_options,

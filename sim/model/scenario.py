@@ -12,12 +12,16 @@ from sim.model.months import month_label, months_from, parse_month
 from sim.model.parameters import BY_NAME, defaults
 from sim.model.schema import (
     EVENT_KINDS,
+    MEMBER_CHANGE_KINDS,
     Crisis,
     Drain,
     DrainEnd,
     Intervention,
+    MemberChange,
     Rebuke,
+    RegimeChange,
     ScenarioSpec,
+    Shift,
     StatusChange,
     SummitQuarrel,
 )
@@ -57,6 +61,20 @@ class Signal:
     label: str
 
 
+@dataclass(frozen=True)
+class Change:
+    """One month's part of a member-level event: a shift `by`, or a move toward the level `to`
+    closing `fraction` of the gap (1 in the last month of a spread, so the level is reached)."""
+
+    member: int
+    variable: str  # a Member attribute: outside_options, threat, baseline_domestic, ...
+    by: float | None
+    to: float | None
+    fraction: float
+    label: str
+    logged: bool  # the event's first month and main variable: where the event log notes it
+
+
 @dataclass
 class MonthEvents:
     """What history says happens in one month."""
@@ -64,6 +82,7 @@ class MonthEvents:
     requests: list[Request] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
     statuses: list[tuple[int, int, str]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
 
 
 @dataclass
@@ -89,6 +108,13 @@ class Scenario:
     events: dict[int, MonthEvents]
     parameters: dict[str, float]
     timeline: list[dict[str, str]]
+    patron_leverage: float
+    patron_baseline_leverage: float
+    leverage_drain: np.ndarray
+    regime_rate: np.ndarray  # per member: monthly chance of a projected change of regime
+    regime_shift: np.ndarray  # per member: its size in domestic pressure
+    renewal_window: np.ndarray  # per month: inside a renewal window
+    notice_months: int
 
     @property
     def name(self) -> str:
@@ -177,6 +203,8 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
             problems.append(
                 (("events", i, "date"), "the drain ends before it starts; expected a later date")
             )
+        if isinstance(event, MemberChange):
+            problems += _check_change(event, i, t, spec)
         if isinstance(event, Drain):
             if event.monthly == 0 and event.once == 0:
                 problems.append((("events", i), "a drain needs `monthly` or `once` above 0"))
@@ -187,6 +215,48 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
                         f"until is before date; expected {event.date} or later",
                     )
                 )
+    if spec.treaty is not None:
+        for i, renewal in enumerate(spec.treaty.renewals):
+            if calendar_ok and not start <= _index(renewal.date, spec) <= end:
+                problems.append(
+                    (
+                        ("treaty", "renewals", i, "date"),
+                        f"date {renewal.date} is outside the {span}",
+                    )
+                )
+    return problems
+
+
+def _check_change(
+    event: MemberChange, i: int, t: int, spec: ScenarioSpec
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """A member change gives exactly one of `by` and `to`, and an `until` in the calendar."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    shifts: list[tuple[tuple[str | int, ...], Shift | MemberChange]] = [(("events", i), event)]
+    if isinstance(event, RegimeChange) and event.baseline_trust is not None:
+        shifts.append((("events", i, "baseline_trust"), event.baseline_trust))
+    for where, shift in shifts:
+        if shift.by is not None and shift.to is not None:
+            problems.append(
+                ((*where, "to"), "both `by` and `to` given; expected one: a shift or a new level")
+            )
+        elif shift.by is None and shift.to is None:
+            problems.append(
+                (where, "expected `by` (a shift, -1 to 1) or `to` (a new level, 0 to 1)")
+            )
+    if event.until is not None:
+        until = _index(event.until, spec)
+        if until < t:
+            problems.append(
+                (("events", i, "until"), f"until is before date; expected {event.date} or later")
+            )
+        elif until > _index(spec.calendar.end, spec):
+            problems.append(
+                (
+                    ("events", i, "until"),
+                    f"until is after the calendar's end; expected {spec.calendar.end} or earlier",
+                )
+            )
     return problems
 
 
@@ -202,6 +272,7 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
     values = {f: np.array([getattr(m, f).value for m in spec.members]) for f in MEMBER_FIELDS}
     baseline = np.array([(m.baseline_trust or m.trust).value for m in spec.members])
     drain = np.zeros(months)
+    leverage_drain = np.zeros(months)
     ends = {e.drain: _index(e.date, spec) for e in spec.events if isinstance(e, DrainEnd)}
     events: dict[int, MonthEvents] = {}
     timeline = []
@@ -214,8 +285,10 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
             stop = min(ends.get(e.id, months), months)
             if e.until is not None:
                 stop = min(stop, _index(e.until, spec) + 1)
-            drain[t:stop] += e.monthly
-            drain[t] += e.once
+            targets = {"capacity": (drain,), "leverage": (leverage_drain,)}
+            for target in targets.get(e.drains, (drain, leverage_drain)):
+                target[t:stop] += e.monthly
+                target[t] += e.once
         elif isinstance(e, Crisis):
             opp = names.index(e.opponent) if e.opponent in names else -1
             code = RESPONSE_CODES[e.response]
@@ -232,7 +305,20 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
             )
         elif isinstance(e, StatusChange):
             month.statuses.append((names.index(e.member), stage_code(e.status), label))
-    patron_baseline = (spec.patron.baseline_capacity or spec.patron.capacity).value
+        elif isinstance(e, MemberChange):
+            last = t if e.until is None else _index(e.until, spec)
+            for step, change in enumerate(_spread(e, names.index(e.member), last - t + 1, label)):
+                events.setdefault(t + step, MonthEvents()).changes.extend(change)
+    patron = spec.patron
+    patron_baseline = (patron.baseline_capacity or patron.capacity).value
+    leverage = (patron.leverage or patron.capacity).value
+    baseline_leverage = patron.baseline_leverage.value if patron.baseline_leverage else leverage
+    renewal_window = np.zeros(months, dtype=bool)
+    if spec.treaty is not None:
+        for renewal in spec.treaty.renewals:
+            t = _index(renewal.date, spec)
+            renewal_window[max(t - spec.treaty.window_months + 1, 0) : t + 1] = True
+    regimes = [m.regime_changes for m in spec.members]
     return Scenario(
         spec=spec,
         path=path,
@@ -253,6 +339,13 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
         events=events,
         parameters={k: v.value for k, v in spec.parameters.items()},
         timeline=timeline,
+        patron_leverage=leverage,
+        patron_baseline_leverage=baseline_leverage,
+        leverage_drain=leverage_drain,
+        regime_rate=np.array([r.rate if r else 0.0 for r in regimes]),
+        regime_shift=np.array([r.shift if r else 0.0 for r in regimes]),
+        renewal_window=renewal_window,
+        notice_months=spec.treaty.notice_months if spec.treaty else 0,
     )
 
 
@@ -265,6 +358,34 @@ def intervention_request(member: int, label: str) -> Request:
 def quarrel_severity(quarrel: SummitQuarrel) -> float:
     """A summit quarrel's severity; refusing to sign adds 1, a formal and costlier signal (7.7)."""
     return quarrel.severity + (1.0 if quarrel.refused_to_sign else 0.0)
+
+
+def _spread(e: MemberChange, member: int, months: int, label: str) -> list[list[Change]]:
+    """A member change, month by month: a shift split evenly, a new level approached evenly.
+
+    A regime change moves domestic pressure and its baseline alike, and baseline trust if given.
+    """
+    variable = MEMBER_CHANGE_KINDS[e.kind]
+    moves: list[tuple[str, float | None, float | None]] = [(variable, e.by, e.to)]
+    if isinstance(e, RegimeChange):
+        moves.append(("baseline_domestic", e.by, e.to))
+        if e.baseline_trust is not None:
+            moves.append(("baseline_trust", e.baseline_trust.by, e.baseline_trust.to))
+    return [
+        [
+            Change(
+                member,
+                name,
+                None if by is None else by / months,
+                to,
+                1.0 / (months - step),
+                label,
+                logged=step == 0 and name == variable,
+            )
+            for name, by, to in moves
+        ]
+        for step in range(months)
+    ]
 
 
 def _describe(e: object) -> str:
@@ -286,6 +407,12 @@ def _describe(e: object) -> str:
         )
     if isinstance(e, StatusChange):
         return f"{e.member} becomes {e.status}"
+    if isinstance(e, MemberChange):
+        what = MEMBER_CHANGE_KINDS[e.kind].replace("_", " ")
+        amount = f"{e.by:+g}" if e.by is not None else f"to {e.to:g}"
+        spread = f" until {e.until[:7]}" if e.until else ""
+        head = f"{e.member}: regime change, " if isinstance(e, RegimeChange) else f"{e.member}: "
+        return f"{head}{what} {amount}{spread}"
     return str(getattr(e, "kind", "event"))
 
 

@@ -12,8 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sim.model.months import date_text, optional
 from sim.model.stages import StageName
 
+# Member-level events: the kind and the member state variable it moves (docs/scenarios.md).
+MEMBER_CHANGE_KINDS: dict[str, str] = {
+    "outside_option": "outside_options",
+    "regime_change": "domestic_pressure",
+    "threat_change": "threat",
+    "dependence_change": "dependence",
+    "capacity_change": "capacity",
+}
 EVENT_KINDS: frozenset[str] = frozenset(
     {"drain", "drain_end", "crisis", "intervention", "rebuke", "summit_quarrel", "status"}
+    | set(MEMBER_CHANGE_KINDS)
 )
 
 
@@ -48,6 +57,8 @@ class PatronSpec(Strict):
     name: str = Field(min_length=1)
     capacity: Unit
     baseline_capacity: Unit | None = None
+    leverage: Unit | None = None
+    baseline_leverage: Unit | None = None
 
 
 class CrisisRates(Strict):
@@ -56,6 +67,14 @@ class CrisisRates(Strict):
     rate: float = Field(ge=0.0, le=0.5)
     against_member: float = Field(0.0, ge=0.0, le=1.0)
     backed_opponent: float = Field(0.0, ge=0.0, le=1.0)
+    source: str = Field(min_length=3)
+
+
+class RegimeRates(Strict):
+    """Projected changes of leader or regime (after history_end): monthly rate and shift size."""
+
+    rate: float = Field(ge=0.0, le=0.5)
+    shift: float = Field(gt=0.0, le=1.0)
     source: str = Field(min_length=3)
 
 
@@ -70,6 +89,7 @@ class MemberSpec(Strict):
     domestic_pressure: Unit
     status: StageName = "active"
     crises: CrisisRates
+    regime_changes: RegimeRates | None = None
 
 
 class Event(Strict):
@@ -85,6 +105,7 @@ class Drain(Event):
 
     kind: Literal["drain"]
     id: str = Field(min_length=1)
+    drains: Literal["capacity", "leverage", "both"] = "capacity"
     monthly: float = Field(0.0, ge=0.0, le=1.0)
     once: float = Field(0.0, ge=0.0, le=1.0)
     until: str | None = None
@@ -141,10 +162,89 @@ class StatusChange(Event):
     status: StageName
 
 
+class Shift(Strict):
+    """A change to a level in [0, 1]: a shift `by` (may be negative) or a new level `to`."""
+
+    by: float | None = Field(None, ge=-1.0, le=1.0)
+    to: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class MemberChange(Event):
+    """A change to one member's state: a shift or a new level, at once or spread until a month."""
+
+    member: str
+    by: float | None = Field(None, ge=-1.0, le=1.0)
+    to: float | None = Field(None, ge=0.0, le=1.0)
+    until: str | None = None
+
+    _until = field_validator("until", mode="before")(optional(date_text))
+
+
+class OutsideOption(MemberChange):
+    """A new outside option (a pact, a partner, a monitoring mission) or the loss of one."""
+
+    kind: Literal["outside_option"]
+
+
+class RegimeChange(MemberChange):
+    """A change of leader or regime: moves domestic pressure and its baseline (and, optionally,
+    the member's baseline trust)."""
+
+    kind: Literal["regime_change"]
+    baseline_trust: Shift | None = None
+
+
+class ThreatChange(MemberChange):
+    """A war begins or ends, a peace treaty, a border settled: the member's threat moves."""
+
+    kind: Literal["threat_change"]
+
+
+class DependenceChange(MemberChange):
+    """Sanctions, a pipeline, a base closed or opened: the member's dependence moves."""
+
+    kind: Literal["dependence_change"]
+
+
+class CapacityChange(MemberChange):
+    """Rearmament or a lost war: the member's own capacity moves."""
+
+    kind: Literal["capacity_change"]
+
+
 AnyEvent = Annotated[
-    Drain | DrainEnd | Crisis | Intervention | Rebuke | SummitQuarrel | StatusChange,
+    Drain
+    | DrainEnd
+    | Crisis
+    | Intervention
+    | Rebuke
+    | SummitQuarrel
+    | StatusChange
+    | OutsideOption
+    | RegimeChange
+    | ThreatChange
+    | DependenceChange
+    | CapacityChange,
     Field(discriminator="kind"),
 ]
+
+
+class Renewal(Strict):
+    """A date when the treaty is up for renewal or review."""
+
+    date: str
+    source: str = Field(min_length=3)
+
+    _date = field_validator("date", mode="before")(date_text)
+
+
+class Treaty(Strict):
+    """The treaty's calendar: renewal windows, and the notice a withdrawal needs."""
+
+    renewals: list[Renewal] = []
+    window_months: int = Field(6, ge=1, le=60)
+    notice_months: int = Field(0, ge=0, le=120)
+    source: str = Field(min_length=3)
 
 
 class ScenarioSpec(Strict):
@@ -157,4 +257,5 @@ class ScenarioSpec(Strict):
     patron: PatronSpec
     members: list[MemberSpec] = Field(min_length=1)
     parameters: dict[str, Sourced] = {}
+    treaty: Treaty | None = None
     events: list[AnyEvent] = []

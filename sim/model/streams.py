@@ -7,6 +7,12 @@ answer to it are not drawn separately: they are read from the `crisis` uniform i
 given a crisis is again uniform (`split_uniform`); `answer` decides replayed requests only.
 Replications are grouped in blocks of `STREAM_BLOCK`; block k draws from
 `SeedSequence(seed).spawn(...)[k]`, so results do not depend on chunk size, workers or engine.
+
+The `regime` row (projected changes of leader or regime) comes from a side stream of its own,
+the first child of each main stream's seed sequence, drawn only in the months that use it: a
+scenario without projected regime changes never touches it, so its numbers are exactly those it
+had before the row existed, and adding regime changes to a scenario leaves every other draw as
+it was (common random numbers).
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from collections.abc import Iterable
 import numpy as np
 
 STREAM_BLOCK = 1000
-DRAWS = ("crisis", "answer", "transition")
-CRISIS, ANSWER, TRANSITION = range(len(DRAWS))
+DRAWS = ("crisis", "answer", "transition", "regime")
+CRISIS, ANSWER, TRANSITION, REGIME = range(len(DRAWS))
+MAIN_DRAWS = 3  # rows from the main streams, every month, used or not; `regime` is a side stream
 
 
 def block_seed(seed: int, block: int) -> np.random.SeedSequence:
@@ -68,6 +75,7 @@ class LaneUniforms:
         self.replications = replications
         self.members = members
         self.points = points
+        self.regime: list[np.random.Generator] | None = None
         self._u: np.ndarray | None = None
         self._buffer: np.ndarray | None = None
         self._drawn: set[int] = set()
@@ -98,17 +106,28 @@ class LaneUniforms:
     def lanes(self) -> int:
         return self.replications * self.points
 
-    def next_month(self, draws: Iterable[int] | None = None) -> np.ndarray:
-        """Draw this month's uniforms for every lane, shape (DRAWS, members, lanes).
+    def enable_regime(self) -> None:
+        """Open the `regime` side streams: the first child of each main stream's seed sequence."""
+        if self.regime is None and self._u is None:
+            self.regime = [np.random.default_rng(_first_child(g)) for g in self.generators]
+        elif self.regime is None:
+            raise ValueError("enable_regime must be called before the first month is drawn")
 
-        With `draws` (indices into DRAWS), only those rows are drawn and the others hold NaN;
-        each stream skips the rest exactly as if it had drawn them (PCG64 `advance`), so every
-        later number is the same as without `draws`. The model asks only for what a month
-        uses (in replayed history, just the transition draws). The returned array is reused:
-        it is valid until the next call.
+    def next_month(self, draws: Iterable[int] | None = None) -> np.ndarray:
+        """Draw this month's uniforms for every lane, shape (rows, members, lanes).
+
+        The rows are the main DRAWS (`crisis`, `answer`, `transition`) and, once
+        `enable_regime` was called, `regime`. With `draws` (indices into DRAWS), only those rows
+        are drawn and the others hold NaN; each main stream skips the rest exactly as if it had
+        drawn them (PCG64 `advance`), so every later number is the same as without `draws`; the
+        `regime` side stream moves only in months that draw it. The model asks only for what a
+        month uses (in replayed history, just the transition draws). The returned array is
+        reused: it is valid until the next call.
         """
-        rows = len(DRAWS)
+        rows = MAIN_DRAWS + (self.regime is not None)
         wanted = set(range(rows)) if draws is None else set(draws)
+        if REGIME in wanted and self.regime is None:
+            raise ValueError("the regime row needs enable_regime() first")
         direct = len(self.generators) == 1 and self.offset == 0 and self.block == self.lanes
         if self._u is None:
             self._u = np.full((rows, self.members, self.lanes), np.nan)
@@ -118,29 +137,40 @@ class LaneUniforms:
         for row in self._drawn - wanted:
             u[row] = np.nan
         self._drawn = wanted
-        segments = _segments([row in wanted for row in range(rows)])
+        segments = _segments([row in wanted for row in range(MAIN_DRAWS)])
         skip_per_row = self.members * self.block
+        side = (REGIME, REGIME + 1, True) if REGIME in wanted else None
+        copied = [s for s in [*segments, side] if s is not None and s[2]]
         start = -self.offset  # lane of the current block's first number
-        for generator in self.generators:
+        for b, generator in enumerate(self.generators):
             for first, stop, drawn in segments:
                 if drawn:
                     generator.random(out=buffer[first:stop])
                 else:
                     generator.bit_generator.advance((stop - first) * skip_per_row)
+            if side is not None:
+                self.regime[b].random(out=buffer[REGIME])
             if not direct:
                 low, high = max(start, 0), min(start + self.block, self.replications)
-                for first, stop, drawn in segments:
-                    if drawn:
-                        u[first:stop, :, low:high] = buffer[
-                            first:stop, :, low - start : high - start
-                        ]
+                for first, stop, _ in copied:
+                    u[first:stop, :, low:high] = buffer[first:stop, :, low - start : high - start]
             start += self.block
         width = self.replications
         for point in range(1, self.points):
-            for first, stop, drawn in segments:
-                if drawn:
-                    u[first:stop, :, point * width : (point + 1) * width] = u[first:stop, :, :width]
+            for first, stop, _ in copied:
+                u[first:stop, :, point * width : (point + 1) * width] = u[first:stop, :, :width]
         return u
+
+
+def _first_child(generator: np.random.Generator) -> np.random.SeedSequence:
+    """The first child of a generator's seed sequence, built afresh (the same whatever was
+    spawned from it before), for the `regime` side stream."""
+    seq = generator.bit_generator.seed_seq
+    if not isinstance(seq, np.random.SeedSequence):
+        raise ValueError("regime draws need a generator seeded from a SeedSequence")
+    return np.random.SeedSequence(
+        seq.entropy, spawn_key=(*seq.spawn_key, 0), pool_size=seq.pool_size
+    )
 
 
 def _segments(flags: list[bool]) -> list[tuple[int, int, bool]]:
