@@ -151,12 +151,14 @@ class Member(mesa.Agent):
         self.balance = 0.0
         self.first_passage = [NOT_REACHED] * 3
 
-    def change(self, attribute: str, by: float | None, to: float | None, left: int) -> None:
-        """This month's part of a member-level event with `left` months to go (this one
-        included): a shift `by` split evenly, or a level `to` approached evenly; clipped."""
+    def change(
+        self, attribute: str, by: float | None, to: float | None, months: int, left: int
+    ) -> None:
+        """This month's part of a member-level event spread over `months`, with `left` to go
+        (this one included): a shift `by` split evenly, or a level `to` approached evenly."""
         value = getattr(self, attribute)
         if by is not None:
-            value += by / left
+            value += by / months
         else:
             value = to if left == 1 else value + (to - value) / left
         setattr(self, attribute, min(max(value, 0.0), 1.0))
@@ -268,10 +270,15 @@ class ReferenceModel(mesa.Model):
         self.patron = Patron(self, capacity, baseline, leverage, baseline_leverage)
         self.members = [Member(self, sc, i) for i in range(len(sc.members))]
         self.drains = drains_by_month(spec, sc.months)
-        self.changes = sorted(
-            (e for e in spec.events if isinstance(e, MemberChange)),
-            key=lambda e: month_index(spec, e.date),
+        self.changes = sorted(  # (first month, last month, event), by first month
+            (
+                (month_index(spec, e.date), month_index(spec, e.until or e.date), e)
+                for e in spec.events
+                if isinstance(e, MemberChange)
+            ),
+            key=lambda change: change[0],
         )
+        self.renewal = [in_renewal_window(spec, t) for t in range(sc.months)]
         self.notice_months = spec.treaty.notice_months if spec.treaty else 0
         self.month = 0
         for member in self.members:
@@ -320,19 +327,17 @@ class ReferenceModel(mesa.Model):
     def member_changes(self, t: int) -> None:
         """The member-level events under way in month t, in order of their start dates (then
         file order), each moving its share of the change."""
-        spec = self.alliance_scenario.spec
         names = self.alliance_scenario.members
-        for e in self.changes:
-            first = month_index(spec, e.date)
-            last = first if e.until is None else month_index(spec, e.until)
+        for first, last, e in self.changes:
             if not first <= t <= last:
                 continue
-            member, left = self.members[names.index(e.member)], last - t + 1
+            member = self.members[names.index(e.member)]
+            months, left = last - first + 1, last - t + 1
             for attribute in MOVED_BY[e.kind]:
-                member.change(attribute, e.by, e.to, left)
+                member.change(attribute, e.by, e.to, months, left)
             trust = getattr(e, "baseline_trust", None)
             if trust is not None:
-                member.change("baseline_trust", trust.by, trust.to, left)
+                member.change("baseline_trust", trust.by, trust.to, months, left)
 
     def request(self, requester: Member, against_member: bool, backed: bool, response: int) -> None:
         """A member asks for aid; history fixes the answer (0 or 1) or the patron decides (-1)."""
@@ -348,7 +353,7 @@ class ReferenceModel(mesa.Model):
     def exits(self, forced: list[tuple[int, int, str]]) -> None:
         """Each member weighs leaving against the exits so far, then steps; history may override."""
         out = [(m.status == WITHDRAWN) + 0.5 * (m.status == FROZEN) for m in self.members]
-        renewal = in_renewal_window(self.alliance_scenario.spec, self.month)
+        renewal = self.renewal[self.month]
         for i, member in enumerate(self.members):
             member.weigh(self.patron, sum(out) - out[i])
             member.move(self.month, renewal)

@@ -6,14 +6,47 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
+
+from sim.model.model import AllianceModel
+from sim.model.scenario import Scenario
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
 SCENARIOS = ROOT / "scenarios"
+
+
+@dataclass
+class Trace:
+    """State at the end of every month: arrays (months, members, lanes) or (months, lanes)."""
+
+    trust: np.ndarray
+    domestic: np.ndarray
+    balance: np.ndarray
+    status: np.ndarray
+    capacity: np.ndarray
+    model: AllianceModel
+
+
+def trace(
+    scenario: Scenario | Path, lanes: int = 1, seed: int = 0, parameters: dict | None = None
+) -> Trace:
+    """Run a whole scenario and keep every month's state."""
+    model = AllianceModel(scenario, lanes=lanes, parameters=parameters, rng=seed)
+    rows: dict[str, list] = {k: [] for k in ("trust", "domestic", "balance", "status", "capacity")}
+    while model.running:
+        model.step()
+        rows["trust"].append(model.trust_matrix())
+        rows["domestic"].append(np.stack([m.domestic_pressure for m in model.members]))
+        rows["balance"].append(np.stack([m.balance for m in model.members]))
+        rows["status"].append(model.status_matrix())
+        rows["capacity"].append(model.patron.capacity.copy())
+    return Trace(**{k: np.array(v) for k, v in rows.items()}, model=model)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

@@ -6,12 +6,11 @@ seed (common random numbers), so any difference is that event's doing. Whole sui
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from model_helpers import DATA, SCENARIOS, add_events, variant
+from model_helpers import DATA, SCENARIOS, add_events, trace, variant
 from scipy import stats
 
 from sim.batch.lanes import simulate_chunk
@@ -25,34 +24,6 @@ P = defaults()
 ALPHA, BETA, GAMMA = range(3)
 QUIET = DATA / "quiet.yaml"
 BUSY = DATA / "busy.yaml"
-
-
-@dataclass
-class Trace:
-    """State at the end of every month: arrays (months, members, lanes) or (months, lanes)."""
-
-    trust: np.ndarray
-    domestic: np.ndarray
-    balance: np.ndarray
-    status: np.ndarray
-    capacity: np.ndarray
-    model: AllianceModel
-
-
-def trace(
-    scenario: Scenario | Path, lanes: int = 1, seed: int = 0, parameters: dict | None = None
-) -> Trace:
-    """Run a whole scenario and keep every month's state."""
-    model = AllianceModel(scenario, lanes=lanes, parameters=parameters, rng=seed)
-    rows: dict[str, list] = {k: [] for k in ("trust", "domestic", "balance", "status", "capacity")}
-    while model.running:
-        model.step()
-        rows["trust"].append(model.trust_matrix())
-        rows["domestic"].append(np.stack([m.domestic_pressure for m in model.members]))
-        rows["balance"].append(np.stack([m.balance for m in model.members]))
-        rows["status"].append(model.status_matrix())
-        rows["capacity"].append(model.patron.capacity.copy())
-    return Trace(**{k: np.array(v) for k, v in rows.items()}, model=model)
 
 
 def with_events(tmp_path: Path, *events: dict, base: Path = QUIET) -> Path:

@@ -3,7 +3,9 @@
 The reference (benchmarks/reference.py) is the readable specification; if a change to the lane
 engine (or to the reference) makes the two disagree on when members disengage, freeze or
 withdraw, or on trust at the horizon, this test fails and names the member, stage and test.
-About 30-40 s on 2 cores (5,000 reference runs dominate).
+Two scenarios: the CSTO case, and tests/data/changes.yaml, which exercises every rule of members
+that change (member-level events, leverage, renewals, notice, regime rates, blame, duration).
+About 60-80 s on 2 cores (the reference runs dominate).
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from benchmarks.reference import ReferenceModel
 from sim.model.scenario import load_scenario
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "csto_2022.yaml"
+CHANGES = Path(__file__).resolve().parent / "data" / "changes.yaml"
 REFERENCE_RUNS = 5000
 ENGINE_RUNS = 50_000
+CHANGES_REFERENCE_RUNS = 2000
+CHANGES_ENGINE_RUNS = 30_000
 FAMILY_ALPHA = 0.001
 
 
@@ -28,6 +33,12 @@ FAMILY_ALPHA = 0.001
 def reference_runs() -> Sample:
     """The reference runs, shared by the tests below."""
     return reference_sample(load_scenario(SCENARIO), REFERENCE_RUNS, seed=20221123)
+
+
+@pytest.fixture(scope="module")
+def changes_reference_runs() -> Sample:
+    """Reference runs of the scenario whose members change."""
+    return reference_sample(load_scenario(CHANGES), CHANGES_REFERENCE_RUNS, seed=20221123)
 
 
 @pytest.mark.slow
@@ -55,6 +66,42 @@ def test_comparison_detects_a_changed_rule(reference_runs, changed, seen_by):
     engine = engine_sample(scenario, ENGINE_RUNS, seed=1, parameters=changed)
     table = compare_samples(reference_runs, engine, scenario.members, FAMILY_ALPHA)
     assert table[table["test"] == seen_by]["rejected"].any()
+
+
+@pytest.mark.slow
+def test_lane_engine_matches_reference_when_members_change(changes_reference_runs):
+    scenario = load_scenario(CHANGES)
+    engine = engine_sample(scenario, CHANGES_ENGINE_RUNS, seed=20221123)
+    table = compare_samples(changes_reference_runs, engine, scenario.members, FAMILY_ALPHA)
+    assert (table["test"] == "month if reached (KS)").sum() >= 8
+    rejected = table[table["rejected"]]
+    assert rejected.empty, "engine and reference differ:\n" + rejected.to_string(index=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"blame_capacity_weight": 0.0},  # the scenario's 0.8: blame moves trust and exits
+        {"renewal_hazard_factor": 1.0},  # the scenario's 6: withdrawals in renewal windows
+        {"stage_duration_weight": 0.0},  # the scenario's 0.4: time in a stage
+    ],
+    ids=lambda changed: next(iter(changed)),
+)
+def test_comparison_sees_each_new_rule(changes_reference_runs, changed):
+    scenario = load_scenario(CHANGES)
+    engine = engine_sample(scenario, CHANGES_ENGINE_RUNS, seed=1, parameters=changed)
+    table = compare_samples(changes_reference_runs, engine, scenario.members, FAMILY_ALPHA)
+    assert table["rejected"].any()
+
+
+def test_reference_records_when_a_withdrawal_takes_effect():
+    model = ReferenceModel(CHANGES, rng=4)
+    while model.running:
+        model.step()
+    notice = load_scenario(CHANGES).notice_months
+    for months, effective in zip(model.first_passage, model.withdrawal_effective, strict=True):
+        assert effective == (months[2] + notice if months[2] >= 0 else -1)
 
 
 def test_batch_run_reports_each_runs_first_passages():
