@@ -85,7 +85,7 @@ def outcome_from_spec(spec: Any, scenario: Scenario) -> Outcome:
 
 
 def default_label(spec: Any) -> str:
-    """A short readable label: `Armenia withdrawn by 2030-12`, `active members at 2030-12`."""
+    """A short readable label: `North withdrawn by 2030-12`, `active members at 2030-12`."""
     if spec.kind == "reach_stage":
         return f"{spec.member} {spec.stage} by {spec.by}"
     if spec.kind == "any_exit":

@@ -30,7 +30,7 @@ from sim.batch.store import (
 )
 from sim.model.scenario import Scenario
 
-LANES_PER_CHUNK = 20_000  # lanes stepped together: ~0.6 s a chunk on the CSTO scenario
+LANES_PER_CHUNK = 20_000  # lanes stepped together: ~0.6 s a chunk on a five-member scenario
 
 
 @dataclass(frozen=True)

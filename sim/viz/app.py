@@ -67,7 +67,7 @@ STAGE_MARKS = {"active": "●", "disengaged": "◐", "frozen": "◔", "withdrawn
 
 @cache
 def viz_scenario() -> Scenario:
-    """The scenario the page shows: $ALLIANCE_VIZ_SCENARIO, or the default CSTO scenario."""
+    """The scenario the page shows: $ALLIANCE_VIZ_SCENARIO, or the default shipped scenario."""
     return load_scenario(os.environ.get(SCENARIO_ENV) or DEFAULT_SCENARIO)
 
 
