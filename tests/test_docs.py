@@ -13,7 +13,14 @@ from pydantic import BaseModel, TypeAdapter
 
 from sim.model.parameters import PARAMETERS
 from sim.model.scenario import load_scenario
-from sim.model.schema import EVENT_KINDS, AnyEvent, ScenarioSpec
+from sim.model.schema import (
+    EVENT_KINDS,
+    AnyEvent,
+    PatronSpec,
+    RegimeRates,
+    ScenarioSpec,
+    Treaty,
+)
 from sim.model.streams import DRAWS
 
 MODEL_MD = ROOT / "docs" / "model.md"
@@ -140,6 +147,12 @@ def test_examples_in_the_scenario_doc_are_valid(tmp_path):
     minimal = tmp_path / "minimal.yaml"
     minimal.write_text(blocks[0], encoding="utf-8")
     assert load_scenario(minimal).months == 132
+    examples = [yaml.safe_load(b) for b in blocks[1:]]
     adapter = TypeAdapter(list[AnyEvent])
-    events = adapter.validate_python([yaml.safe_load(b)[0] for b in blocks[1:]])
+    events = adapter.validate_python([e[0] for e in examples if isinstance(e, list)])
     assert {e.kind for e in events} == set(EVENT_KINDS)
+    parts = {k: v for e in examples if isinstance(e, dict) for k, v in e.items()}
+    assert set(parts) == {"patron", "members", "treaty"}
+    PatronSpec.model_validate(parts["patron"])
+    RegimeRates.model_validate(parts["members"][0]["regime_changes"])
+    Treaty.model_validate(parts["treaty"])
