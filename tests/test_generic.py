@@ -21,98 +21,18 @@ from model_helpers import ROOT, SCENARIOS
 from sim.model.parameters import PARAMETERS
 
 SIM = ROOT / "sim"
-NAMES = {
-    # countries and their adjectives
-    *[
-        "Armenia",
-        "Armenian",
-        "Belarus",
-        "Belarusian",
-        "Kazakhstan",
-        "Kazakh",
-        "Kyrgyzstan",
-        "Kyrgyz",
-        "Tajikistan",
-        "Tajik",
-        "Uzbekistan",
-        "Uzbek",
-        "Azerbaijan",
-        "Azerbaijani",
-        "Georgia",
-        "Georgian",
-        "Russia",
-        "Russian",
-        "Ukraine",
-        "Ukrainian",
-        "Turkey",
-        "Turkish",
-        "China",
-        "Chinese",
-        "Iran",
-        "Iranian",
-        "Iraq",
-        "Iraqi",
-        "Pakistan",
-        "Pakistani",
-        "India",
-        "Afghanistan",
-        "France",
-        "French",
-        "Greece",
-        "Greek",
-        "Albania",
-        "Albanian",
-        "Romania",
-        "Romanian",
-        "Hungary",
-        "Czechoslovakia",
-        "Poland",
-        "Britain",
-        "British",
-        "Australia",
-        "Zealand",
-        "Philippines",
-        "Thailand",
-        "America",
-        "American",
-        "Soviet",
-        "USSR",
-        "US",
-        "USA",
-        "UK",
-    ],
-    # alliances and treaties
-    *["CSTO", "CST", "NATO", "SEATO", "CENTO", "ANZUS", "Warsaw", "Baghdad", "CIS", "EU"],
-    # leaders
-    *[
-        "Putin",
-        "Pashinyan",
-        "Tokayev",
-        "Nazarbayev",
-        "Lukashenko",
-        "Rahmon",
-        "Japarov",
-        "Otunbayeva",
-        "Erdogan",
-        "Aliyev",
-        "Shevardnadze",
-        "Karimov",
-        "Mirziyoyev",
-        "Gaulle",
-        "Ayub",
-        "Bhutto",
-        "Nixon",
-        "Eisenhower",
-        "Dulles",
-        "Qasim",
-        "Papandreou",
-        "Karamanlis",
-        "Lange",
-        "Ceausescu",
-        "Gorbachev",
-        "Yeltsin",
-    ],
-}
+LISTED = """
+Armenia Armenian Belarus Belarusian Kazakhstan Kazakh Kyrgyzstan Kyrgyz Tajikistan Tajik Uzbekistan
+Uzbek Azerbaijan Azerbaijani Georgia Georgian Russia Russian Ukraine Ukrainian Turkey Turkish China
+Chinese Iran Iranian Iraq Iraqi Pakistan Pakistani India Afghanistan France French Greece Greek
+Albania Albanian Romania Romanian Hungary Czechoslovakia Poland Britain British Australia Zealand
+Philippines Thailand America American Soviet USSR US USA UK
+CSTO CST NATO SEATO CENTO ANZUS Warsaw Baghdad CIS EU
+Putin Pashinyan Tokayev Nazarbayev Lukashenko Rahmon Japarov Otunbayeva Erdogan Aliyev Shevardnadze
+Karimov Mirziyoyev Gaulle Ayub Bhutto Nixon Eisenhower Dulles Qasim Papandreou Karamanlis Lange
+Ceausescu Gorbachev Yeltsin
+"""  # countries and their adjectives; alliances and treaties; leaders
+NAMES = frozenset(LISTED.split())
 
 
 @cache
