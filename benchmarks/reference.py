@@ -280,7 +280,6 @@ class ReferenceModel(mesa.Model):
         )
         self.renewal = [in_renewal_window(spec, t) for t in range(sc.months)]
         self.notice_months = spec.treaty.notice_months if spec.treaty else 0
-        self.month = 0
         for member in self.members:
             member.record(0)
         # Monthly series every step; the first passages (the outcome) once, at the last step:
@@ -294,8 +293,9 @@ class ReferenceModel(mesa.Model):
         )
 
     def step(self) -> None:
-        """One month: drain, requests (history, then random crises), signals, drift, exits."""
-        sc, t = self.alliance_scenario, self.month
+        """One month: drain, member changes, requests (history, then random crises), signals,
+        drift, exits. Mesa's step counter is the clock: month t is step t + 1."""
+        sc, t = self.alliance_scenario, self.steps - 1
         events = sc.events.get(t) or MonthEvents()
         self.patron.drain_and_recover(self.drains[0][t], self.drains[1][t])
         self.member_changes(t)
@@ -319,9 +319,8 @@ class ReferenceModel(mesa.Model):
             for i, member in enumerate(self.members):
                 member.hear_signal(self.p[kind], signal.severity, own=i == signal.member)
         self.agents_by_type[Member].do("drift")
-        self.exits(events.statuses)
-        self.month += 1
-        self.running = self.month < sc.months
+        self.exits(events.statuses, t)
+        self.running = self.steps < sc.months
         self.datacollector.collect(self)
 
     def member_changes(self, t: int) -> None:
@@ -350,17 +349,17 @@ class ReferenceModel(mesa.Model):
         for member in self.members:
             member.hear_answer(answered, own=member is requester, patron_capacity=capacity)
 
-    def exits(self, forced: list[tuple[int, int, str]]) -> None:
+    def exits(self, forced: list[tuple[int, int, str]], t: int) -> None:
         """Each member weighs leaving against the exits so far, then steps; history may override."""
         out = [(m.status == WITHDRAWN) + 0.5 * (m.status == FROZEN) for m in self.members]
-        renewal = self.renewal[self.month]
+        renewal = self.renewal[t]
         for i, member in enumerate(self.members):
             member.weigh(self.patron, sum(out) - out[i])
-            member.move(self.month, renewal)
+            member.move(t, renewal)
         for i, stage, _ in forced:
-            self.members[i].set_status(stage, self.month)
+            self.members[i].set_status(stage, t)
         for member in self.members:
-            member.record(self.month)
+            member.record(t)
 
     def outcome(self) -> tuple[int, ...]:
         """First-passage months, member by member, stage by stage (what batch_run returns)."""

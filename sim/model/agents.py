@@ -138,7 +138,12 @@ class Member(mesa.Agent):
     """A member state: trust in the patron's guarantee and its reasons to stay or leave."""
 
     def __init__(
-        self, model: mesa.Model, name: str, index: int, values: dict[str, float], regimes: bool
+        self,
+        model: mesa.Model,
+        name: str,
+        index: int,
+        values: dict[str, float],
+        regimes: bool = False,
     ):
         super().__init__(model)
         lanes = model.lanes
@@ -214,9 +219,10 @@ class Member(mesa.Agent):
         trust = self.trust[lanes]
         self.trust[lanes] = trust + gain * (1.0 - trust) - loss * trust
 
-    def signal(self, loss: np.ndarray, severity: float, own: bool, p: dict) -> None:
-        """A public rebuke or summit quarrel: the member's trust falls; watchers' falls less."""
-        share = 1.0 if own else p["trust_spillover"]
+    def signal(self, loss: np.ndarray, severity: float, signaller: int, p: dict) -> None:
+        """A public rebuke or summit quarrel by member `signaller`: its trust falls; the
+        watchers' falls by the spill-over share."""
+        share = 1.0 if self.index == signaller else p["trust_spillover"]
         self.trust *= 1.0 - np.minimum(share * loss * severity, 1.0)
 
     def drift(self, p: dict) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import mesa
 import numpy as np
+from mesa.agentset import AgentSet
 
 from sim.model.agents import Member, Patron, unanswered_loss, witness_shares
 from sim.model.parameters import lane_parameters
@@ -34,6 +35,11 @@ class AllianceModel(mesa.Model):
     `parameters` values may be scalars or arrays with one value per lane. Randomness comes from
     `model.rng` unless `uniforms` (a batch's per-replication streams) is given. The compiled
     scenario is `alliance_scenario`; Mesa's own `scenario` attribute is left as Mesa sets it.
+    The clock is Mesa's: `steps` counts the months simulated (month t is step t + 1, and Mesa
+    counts a step before running it). Phases that apply to every member run through Mesa's
+    AgentSet (`agents_by_type[Member].do`), in the members' file order: order matters where
+    members share the patron's capacity (requests), and `shuffle_do` is not used because one
+    shuffle would be shared by every lane of the step and would break common random numbers.
     """
 
     def __init__(
@@ -64,12 +70,22 @@ class AllianceModel(mesa.Model):
             sc.patron_leverage,
             sc.patron_baseline_leverage,
         )
-        self.members: list[Member] = []
-        for i, name in enumerate(sc.members):
-            values = {k: float(v[i]) for k, v in sc.member_values.items()}
-            values["baseline_trust"] = float(sc.baseline_trust[i])
-            values["status"] = int(sc.status[i])
-            self.members.append(Member(self, name, i, values, regimes=sc.regime_rate[i] > 0))
+        count = len(sc.members)
+        values = [
+            {k: float(v[i]) for k, v in sc.member_values.items()}
+            | {"baseline_trust": float(sc.baseline_trust[i]), "status": int(sc.status[i])}
+            for i in range(count)
+        ]
+        self.members: list[Member] = list(
+            Member.create_agents(
+                self,
+                count,
+                name=list(sc.members),
+                index=list(range(count)),
+                values=values,
+                regimes=list(sc.regime_rate > 0),
+            )
+        )
         self._regimes = bool((sc.regime_rate > 0).any())
         if self._regimes:
             self.uniforms.enable_regime()
@@ -78,11 +94,10 @@ class AllianceModel(mesa.Model):
         self._renewal = bool(sc.renewal_window.any()) and bool(
             np.any(self.p["renewal_hazard_factor"] != 1.0)
         )
-        self.month = 0
         self.first_passage = np.full((lanes, len(sc.members), 3), NOT_REACHED, dtype=np.int16)
         every_lane = np.arange(lanes)
         for member in self.members:
-            self._record_first_passage(member, every_lane)
+            self._record_first_passage(member, every_lane, 0)
         self._crisis_rate: np.ndarray | None = None
         self._others_out = np.empty(lanes)  # working row: how many other members have gone
         self.log_events = lanes == 1 if log_events is None else log_events
@@ -92,12 +107,19 @@ class AllianceModel(mesa.Model):
     def date(self) -> str:
         """Calendar month of the next step (or of the last one once the run has ended)."""
         return self.alliance_scenario.month_label(
-            min(self.month, self.alliance_scenario.months - 1)
+            min(self.steps, self.alliance_scenario.months - 1)
         )
 
+    @property
+    def every_member(self) -> AgentSet:
+        """The members as Mesa's AgentSet, in file order."""
+        return self.agents_by_type[Member]
+
     def step(self) -> None:
-        """Advance every lane by one month: drain, requests, signals, drift, exits."""
-        sc, p, t = self.alliance_scenario, self.rule_p, self.month
+        """Advance every lane by one month: drain, member changes, requests, signals, drift,
+        exits."""
+        sc, p = self.alliance_scenario, self.rule_p
+        t = self.steps - 1  # the month this step simulates
         if t >= sc.months:
             self.running = False
             return
@@ -111,7 +133,7 @@ class AllianceModel(mesa.Model):
                 if self.log_events and change.logged:
                     self._log("change", member.name, change.label)
         if t > sc.history_end and self._regimes:
-            self._random_regime_changes(u[REGIME])
+            self.every_member.do(self._random_regime_change, u[REGIME])
         if history:
             for req in history.requests:
                 asking = np.flatnonzero(self.members[req.requester].status != WITHDRAWN)
@@ -121,15 +143,13 @@ class AllianceModel(mesa.Model):
                     req.requester, asking, against, backed, req.response, decide, req.label
                 )
         if t > sc.history_end:
-            self._random_crises(u)
+            self.every_member.do(self._random_crisis, u[CRISIS])
         if history:
             for signal in history.signals:
                 self._signal(signal.member, signal.kind, signal.severity, signal.label)
-        for member in self.members:
-            member.drift(p)
-        self._exits(u[TRANSITION], history.statuses if history else [])
-        self.month += 1
-        self.running = self.month < sc.months
+        self.every_member.do("drift", p)
+        self._exits(u[TRANSITION], history.statuses if history else [], t)
+        self.running = self.steps < sc.months
 
     def _draws_used(self, t: int, history: MonthEvents | None) -> tuple[int, ...]:
         """Which uniforms month t reads; the streams skip the others, leaving later ones unchanged.
@@ -184,84 +204,89 @@ class AllianceModel(mesa.Model):
                 decided_by="history" if response >= 0 else "model",
             )
 
-    def _random_crises(self, u: np.ndarray) -> None:
-        """After the replayed history, each member meets a crisis at its monthly rate.
+    def _random_crisis(self, member: Member, u: np.ndarray) -> None:
+        """After the replayed history, a member meets a crisis at its monthly rate.
 
         The crisis's kind and the patron's answer come from the same `crisis` uniform: given a
         crisis, u / rate is a fresh uniform, split for "against a member", then for "backed
         opponent", and what is left decides the answer."""
-        sc = self.alliance_scenario
+        sc, i = self.alliance_scenario, member.index
         if self._crisis_rate is None:
             scale = self.rule_p["crisis_rate_scale"]
             self._crisis_rate = np.minimum(np.multiply.outer(sc.crisis_rate, scale), 1.0)
-        for i, member in enumerate(self.members):
-            rate = self._crisis_rate[i]
-            lanes = np.flatnonzero(u[CRISIS, i] < rate)
-            lanes = lanes[member.status[lanes] != WITHDRAWN]
-            if not lanes.size:
-                continue
-            given_crisis = u[CRISIS, i][lanes] / (rate[lanes] if np.ndim(rate) else rate)
-            against, rest = split_uniform(given_crisis, sc.crisis_against_member[i])
-            backed, decide = split_uniform(rest, sc.crisis_backed[i])
-            self._request(i, lanes, against, backed, -1, decide, "random crisis")
+        rate = self._crisis_rate[i]
+        lanes = np.flatnonzero(u[i] < rate)
+        lanes = lanes[member.status[lanes] != WITHDRAWN]
+        if not lanes.size:
+            return
+        given_crisis = u[i][lanes] / (rate[lanes] if np.ndim(rate) else rate)
+        against, rest = split_uniform(given_crisis, sc.crisis_against_member[i])
+        backed, decide = split_uniform(rest, sc.crisis_backed[i])
+        self._request(i, lanes, against, backed, -1, decide, "random crisis")
 
-    def _random_regime_changes(self, u: np.ndarray) -> None:
+    def _random_regime_change(self, member: Member, u: np.ndarray) -> None:
         """After the replayed history, a member's leader or regime changes at its monthly rate:
         domestic pressure and its baseline shift by its size, up or down with even chances (the
         `regime` uniform decides both: given a change, u / rate is a fresh uniform)."""
-        sc = self.alliance_scenario
-        for i, member in enumerate(self.members):
-            rate = sc.regime_rate[i]
-            if rate <= 0.0:
-                continue
-            lanes = np.flatnonzero(u[i] < rate)
-            if not lanes.size:
-                continue
-            up = u[i][lanes] / rate < 0.5
-            member.regime_shock(lanes, np.where(up, sc.regime_shift[i], -sc.regime_shift[i]))
-            if self.log_events:
-                shift = sc.regime_shift[i] if up[0] else -sc.regime_shift[i]
-                self._log(
-                    "change", member.name, f"random regime change, domestic pressure {shift:+g}"
-                )
+        sc, i = self.alliance_scenario, member.index
+        rate, size = sc.regime_rate[i], sc.regime_shift[i]
+        lanes = np.flatnonzero(u[i] < rate) if rate > 0.0 else None
+        if lanes is None or not lanes.size:
+            return
+        up = u[i][lanes] / rate < 0.5
+        member.regime_shock(lanes, np.where(up, size, -size))
+        if self.log_events:
+            shift = size if up[0] else -size
+            self._log("change", member.name, f"random regime change, domestic pressure {shift:+g}")
 
     def _signal(self, i: int, kind: str, severity: float, label: str) -> None:
         """A rebuke or quarrel lowers the signaller's trust and, by the spill-over, others'."""
         loss = self.rule_p["rebuke_trust_loss" if kind == "rebuke" else "quarrel_trust_loss"]
-        for member in self.members:
-            member.signal(loss, severity, member.index == i, self.rule_p)
+        self.every_member.do("signal", loss, severity, i, self.rule_p)
         if self.log_events:
             self._log(kind, self.members[i].name, label)
 
-    def _exits(self, u: np.ndarray, forced: list[tuple[int, int, str]]) -> None:
-        """Staged exit hazards from the balance of leaving over staying, with contagion."""
-        t, patron = self.month, self.patron
+    def _exits(self, u: np.ndarray, forced: list[tuple[int, int, str]], t: int) -> None:
+        """Staged exit hazards from the balance of leaving over staying, with contagion: the
+        statuses at the start of the phase count for every member (they decide together)."""
         gone = [halves_gone(m.status) for m in self.members]
-        total_gone = sum(gone)
-        every_lane = np.arange(self.lanes) if forced else None
         month = t if self._duration else None
         renewal = self._renewal and bool(self.alliance_scenario.renewal_window[t])
-        for member in self.members:
-            others_out = np.multiply(total_gone - gone[member.index], 0.5, out=self._others_out)
-            member.update_balance(patron.capacity, patron.leverage, others_out, self.rule_p)
-            before = member.transition(u[member.index], self.rule_p, month, renewal)
-            moved = np.flatnonzero(member.status > before)
-            for i, stage, _ in forced:
-                if i == member.index:
-                    if month is not None:
-                        member.stage_since[member.status != stage] = month
-                    member.status[:] = stage
-                    moved = every_lane
-            self._record_first_passage(member, moved)
-            if self.log_events and (member.status != before).any():
-                self._log("status", member.name, self._status_detail(before[0], member.status[0]))
+        self.every_member.do(self._exit, u, gone, sum(gone), forced, t, month, renewal)
 
-    def _status_detail(self, before: int, after: int) -> str:
+    def _exit(
+        self,
+        member: Member,
+        u: np.ndarray,
+        gone: list[np.ndarray],
+        total_gone: np.ndarray,
+        forced: list[tuple[int, int, str]],
+        t: int,
+        month: int | None,
+        renewal: bool,
+    ) -> None:
+        """One member's balance, hazards and move (7.9), then any status history sets."""
+        patron, p = self.patron, self.rule_p
+        others_out = np.multiply(total_gone - gone[member.index], 0.5, out=self._others_out)
+        member.update_balance(patron.capacity, patron.leverage, others_out, p)
+        before = member.transition(u[member.index], p, month, renewal)
+        moved = np.flatnonzero(member.status > before)
+        for i, stage, _ in forced:
+            if i == member.index:
+                if month is not None:
+                    member.stage_since[member.status != stage] = month
+                member.status[:] = stage
+                moved = np.arange(self.lanes)
+        self._record_first_passage(member, moved, t)
+        if self.log_events and (member.status != before).any():
+            self._log("status", member.name, self._status_detail(before[0], member.status[0], t))
+
+    def _status_detail(self, before: int, after: int, t: int) -> str:
         """`frozen -> withdrawn`, with the month a withdrawal takes effect after a notice."""
         detail = f"{STAGES[int(before)]} -> {STAGES[int(after)]}"
         notice = self.alliance_scenario.notice_months
         if notice and after == WITHDRAWN:
-            effective = self.alliance_scenario.month_label(self.month + notice)
+            effective = self.alliance_scenario.month_label(t + notice)
             detail += f" (notice; takes effect {effective})"
         return detail
 
@@ -272,17 +297,18 @@ class AllianceModel(mesa.Model):
         notice = self.first_passage[:, :, WITHDRAWN - 1]
         return np.where(notice >= 0, notice + self.alliance_scenario.notice_months, NOT_REACHED)
 
-    def _record_first_passage(self, member: Member, lanes: np.ndarray) -> None:
-        """Note this month for each stage first reached in `lanes` (the lanes that moved on)."""
+    def _record_first_passage(self, member: Member, lanes: np.ndarray, t: int) -> None:
+        """Note month t for each stage first reached in `lanes` (the lanes that moved on)."""
         status = member.status[lanes]
         for stage in range(1, 4):
             slot = self.first_passage[:, member.index, stage - 1]
             newly = lanes[(status >= stage) & (slot[lanes] == NOT_REACHED)]
-            slot[newly] = self.month
+            slot[newly] = t
 
     def _log(self, event: str, actor: str, detail: str, **extra: Any) -> None:
+        """Note an event of lane 0 in the month being stepped."""
         entry = {
-            "date": self.alliance_scenario.month_label(self.month),
+            "date": self.alliance_scenario.month_label(self.steps - 1),
             "event": event,
             "actor": actor,
             "detail": detail,

@@ -1,14 +1,20 @@
-"""A single replication: step a one-lane model and collect its monthly table and event log."""
+"""A single replication: step a one-lane model, collect its monthly table with Mesa's
+DataCollector, and keep its event log."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+import mesa
+import numpy as np
 import pandas as pd
+from mesa.datacollection import DataCollector
 
+from sim.model.agents import Member
 from sim.model.errors import InputError
 from sim.model.model import AllianceModel
 from sim.model.scenario import MEMBER_FIELDS, Scenario
@@ -20,39 +26,18 @@ VALUE_COLUMNS = (*MEMBER_FIELDS, "leverage", "balance")  # leverage: the patron'
 def run_single(
     scenario: Scenario, seed: int, parameters: dict[str, float] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, AllianceModel]:
-    """Run one replication; return the tidy monthly table, the event log and the model."""
+    """Run one replication; return the tidy monthly table, the event log and the model.
+
+    The monthly table is collected by Mesa's DataCollector: one record per agent (the patron
+    first, then the members in file order) at the end of every month, lane 0's values."""
     model = AllianceModel(scenario, lanes=1, parameters=parameters, rng=seed, log_events=True)
-    rows: list[dict] = []
+    collector = DataCollector(agent_reporters=REPORTERS)
     while model.running:
-        date = scenario.month_label(model.month)
         model.step()
-        patron = model.patron
-        rows.append(
-            _row(
-                date,
-                patron.name,
-                "patron",
-                capacity=patron.capacity[0],
-                leverage=patron.leverage[0],
-            )
-        )
-        for m in model.members:
-            rows.append(
-                _row(
-                    date,
-                    m.name,
-                    "member",
-                    trust=m.trust[0],
-                    capacity=m.capacity,
-                    threat=m.threat,
-                    dependence=m.dependence,
-                    outside_options=m.outside_options,
-                    domestic_pressure=m.domestic_pressure[0],
-                    balance=m.balance[0],
-                    status=STAGES[int(m.status[0])],
-                )
-            )
-    monthly = pd.DataFrame(rows)
+        collector.collect(model)
+    table = collector.get_agent_vars_dataframe().reset_index()
+    table.insert(0, "date", [scenario.month_label(int(step) - 1) for step in table["Step"]])
+    monthly = table.drop(columns=["Step", "AgentID"])
     log = pd.DataFrame(
         model.event_log,
         columns=["date", "event", "actor", "detail", "answered", "decided_by"],
@@ -61,9 +46,29 @@ def run_single(
     return monthly, log, model
 
 
-def _row(date: str, actor: str, role: str, **values: object) -> dict:
-    numbers = {c: float(values.get(c, float("nan"))) for c in VALUE_COLUMNS}
-    return {"date": date, "actor": actor, "role": role, **numbers, "status": values.get("status")}
+def _lane0(name: str) -> Callable[[mesa.Agent], float]:
+    """A reporter of an agent's value in lane 0 (a shared float as it is); NaN if it has none."""
+
+    def report(agent: mesa.Agent) -> float:
+        value = getattr(agent, name, None)
+        if value is None:
+            return float("nan")
+        return float(value[0]) if isinstance(value, np.ndarray) else float(value)
+
+    return report
+
+
+def _status(agent: mesa.Agent) -> str | None:
+    """A member's stage in lane 0 (none for the patron)."""
+    return STAGES[int(agent.status[0])] if isinstance(agent, Member) else None
+
+
+REPORTERS: dict[str, Callable[[mesa.Agent], object]] = {
+    "actor": lambda agent: agent.name,
+    "role": lambda agent: "member" if isinstance(agent, Member) else "patron",
+    **{column: _lane0(column) for column in VALUE_COLUMNS},
+    "status": _status,
+}
 
 
 def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> None:

@@ -6,9 +6,11 @@ parameters and the seed (Reset applies them); Step and play advance the calendar
 each member's trust and the patron's free capacity, with the scenario's events marked; a table
 shows each member's stage.
 
-SolaraViz rebuilds a model as `type(model)(**slider_values)` and reads `model.scenario` as a
-mesa Scenario, so the page drives `AllianceView`, a small mesa.Model holding one single-lane
-`AllianceModel` (whose `alliance_scenario` attribute is this project's compiled scenario file).
+SolaraViz rebuilds a model as `type(model)(**slider_values, scenario=<a Mesa Scenario>)` and reads
+`model.scenario` as a Mesa Scenario, so the page drives `AllianceView`: the model itself, a
+single-lane `AllianceModel` whose constructor takes the seed and the sliders' parameters as
+keywords (and the empty Mesa Scenario SolaraViz passes, which it leaves aside: the alliance's
+own compiled scenario file is `alliance_scenario`), with a DataCollector for the charts.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
-import mesa
 import solara
 from matplotlib.figure import Figure
 from mesa.datacollection import DataCollector
+from mesa.experimental.scenarios import Scenario as MesaScenario
 from mesa.visualization import SolaraViz
 
 from sim.model.model import AllianceModel
@@ -71,7 +73,7 @@ def viz_scenario() -> Scenario:
     return load_scenario(os.environ.get(SCENARIO_ENV) or DEFAULT_SCENARIO)
 
 
-class AllianceView(mesa.Model):
+class AllianceView(AllianceModel):
     """One replication of `AllianceModel`, with the slider parameters as keyword arguments."""
 
     def __init__(
@@ -85,8 +87,8 @@ class AllianceView(mesa.Model):
         outside_weight: float | None = None,
         hazard_slope: float | None = None,
         crisis_rate_scale: float | None = None,
+        scenario: MesaScenario | None = None,
     ):
-        super().__init__(rng=int(seed))
         chosen = {
             "drain_scale": drain_scale,
             "answer_willingness": answer_willingness,
@@ -98,36 +100,34 @@ class AllianceView(mesa.Model):
             "crisis_rate_scale": crisis_rate_scale,
         }
         overrides = {k: float(v) for k, v in chosen.items() if v is not None}
-        self.alliance = AllianceModel(
+        super().__init__(
             viz_scenario(), lanes=1, parameters=overrides, rng=int(seed), log_events=True
         )
-        reporters: dict[str, Any] = {"capacity": lambda m: float(m.alliance.patron.capacity[0])}
-        for member in self.alliance.members:
+        reporters: dict[str, Any] = {"capacity": lambda m: float(m.patron.capacity[0])}
+        for member in self.members:
             reporters[f"trust:{member.name}"] = _trust_reporter(member.index)
         self.datacollector = DataCollector(model_reporters=reporters)
         self.datacollector.collect(self)
 
     @property
     def months_done(self) -> int:
-        """Months simulated so far."""
-        return self.alliance.month
+        """Months simulated so far (Mesa's step count)."""
+        return self.steps
 
     @property
     def last_month(self) -> str:
         """Calendar label of the last simulated month ('' before the first step)."""
-        done = self.alliance.month
-        return self.alliance.alliance_scenario.month_label(done - 1) if done else ""
+        return self.alliance_scenario.month_label(self.steps - 1) if self.steps else ""
 
     def step(self) -> None:
-        """One calendar month."""
-        self.alliance.step()
+        """One calendar month, then the charts' data."""
+        super().step()
         self.datacollector.collect(self)
-        self.running = self.alliance.running
 
 
 def _trust_reporter(index: int):
     def trust(model: AllianceView) -> float:
-        return float(model.alliance.members[index].trust[0])
+        return float(model.members[index].trust[0])
 
     return trust
 
@@ -164,7 +164,7 @@ def slider_step(low: float, high: float, value: float) -> float:
 
 def status_panel(model: AllianceView) -> None:
     """The calendar month, the patron's capacity and each member's stage and trust."""
-    sim = model.alliance
+    sim = model
     sc = sim.alliance_scenario
     span = f"{sc.month_label(0)} to {sc.month_label(sc.months - 1)}"
     with solara.Card("Status", style=CARD_STYLE):
@@ -195,7 +195,7 @@ def status_panel(model: AllianceView) -> None:
 
 def events_panel(model: AllianceView) -> None:
     """The scenario's dated events, numbered as on the charts; those already replayed in bold."""
-    sc = model.alliance.alliance_scenario
+    sc = model.alliance_scenario
     done = model.last_month
     items = []
     for n, (_, events) in enumerate(event_groups(sc.timeline), start=1):
@@ -215,7 +215,7 @@ def _e(text: object) -> str:
 def trust_chart(model: AllianceView) -> None:
     """Each member's trust so far, on the scenario's calendar."""
     data = model.datacollector.get_model_vars_dataframe()
-    members = [m.name for m in model.alliance.members]
+    members = [m.name for m in model.members]
     series = {name: data[f"trust:{name}"] for name in members}
     figure = _history_figure(model, series, "trust in the patron's guarantee (0-1)", "Trust")
     solara.FigureMatplotlib(figure, format="png")
@@ -224,7 +224,7 @@ def trust_chart(model: AllianceView) -> None:
 def capacity_chart(model: AllianceView) -> None:
     """The patron's free capacity so far."""
     data = model.datacollector.get_model_vars_dataframe()
-    name = model.alliance.patron.name
+    name = model.patron.name
     figure = _history_figure(
         model, {name: data["capacity"]}, "free capacity (share of strength, 0-1)", "Capacity"
     )
@@ -233,7 +233,7 @@ def capacity_chart(model: AllianceView) -> None:
 
 def _history_figure(model: AllianceView, series: dict[str, Any], ylabel: str, title: str) -> Figure:
     """Lines from the start to the current month over the full calendar, events marked."""
-    sc = model.alliance.alliance_scenario
+    sc = model.alliance_scenario
     months = sc.month_labels()
     x_all = month_end(months)
     start = month_start(months[:1])[0]
