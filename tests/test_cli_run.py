@@ -19,11 +19,11 @@ MONTHLY_COLUMNS = [
     "role",
     "trust",
     "capacity",
-    "leverage",
     "threat",
     "dependence",
     "outside_options",
     "domestic_pressure",
+    "leverage",
     "balance",
     "status",
 ]
