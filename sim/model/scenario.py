@@ -8,20 +8,18 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.model.changes import Change, change_problems, describe_change, spread
 from sim.model.months import month_label, months_from, parse_month
 from sim.model.parameters import BY_NAME, defaults
 from sim.model.schema import (
     EVENT_KINDS,
-    MEMBER_CHANGE_KINDS,
     Crisis,
     Drain,
     DrainEnd,
     Intervention,
     MemberChange,
     Rebuke,
-    RegimeChange,
     ScenarioSpec,
-    Shift,
     StatusChange,
     SummitQuarrel,
 )
@@ -59,20 +57,6 @@ class Signal:
     kind: str
     severity: float
     label: str
-
-
-@dataclass(frozen=True)
-class Change:
-    """One month's part of a member-level event: a shift `by`, or a move toward the level `to`
-    closing `fraction` of the gap (1 in the last month of a spread, so the level is reached)."""
-
-    member: int
-    variable: str  # a Member attribute: outside_options, threat, baseline_domestic, ...
-    by: float | None
-    to: float | None
-    fraction: float
-    label: str
-    logged: bool  # the event's first month and main variable: where the event log notes it
 
 
 @dataclass
@@ -204,7 +188,8 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
                 (("events", i, "date"), "the drain ends before it starts; expected a later date")
             )
         if isinstance(event, MemberChange):
-            problems += _check_change(event, i, t, spec)
+            until = None if event.until is None else _index(event.until, spec)
+            problems += change_problems(event, i, t, until, end, spec.calendar.end)
         if isinstance(event, Drain):
             if event.monthly == 0 and event.once == 0:
                 problems.append((("events", i), "a drain needs `monthly` or `once` above 0"))
@@ -224,39 +209,6 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
                         f"date {renewal.date} is outside the {span}",
                     )
                 )
-    return problems
-
-
-def _check_change(
-    event: MemberChange, i: int, t: int, spec: ScenarioSpec
-) -> list[tuple[tuple[str | int, ...], str]]:
-    """A member change gives exactly one of `by` and `to`, and an `until` in the calendar."""
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    shifts: list[tuple[tuple[str | int, ...], Shift | MemberChange]] = [(("events", i), event)]
-    if isinstance(event, RegimeChange) and event.baseline_trust is not None:
-        shifts.append((("events", i, "baseline_trust"), event.baseline_trust))
-    for where, shift in shifts:
-        if shift.by is not None and shift.to is not None:
-            problems.append(
-                ((*where, "to"), "both `by` and `to` given; expected one: a shift or a new level")
-            )
-        elif shift.by is None and shift.to is None:
-            problems.append(
-                (where, "expected `by` (a shift, -1 to 1) or `to` (a new level, 0 to 1)")
-            )
-    if event.until is not None:
-        until = _index(event.until, spec)
-        if until < t:
-            problems.append(
-                (("events", i, "until"), f"until is before date; expected {event.date} or later")
-            )
-        elif until > _index(spec.calendar.end, spec):
-            problems.append(
-                (
-                    ("events", i, "until"),
-                    f"until is after the calendar's end; expected {spec.calendar.end} or earlier",
-                )
-            )
     return problems
 
 
@@ -307,7 +259,7 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
             month.statuses.append((names.index(e.member), stage_code(e.status), label))
         elif isinstance(e, MemberChange):
             last = t if e.until is None else _index(e.until, spec)
-            for step, change in enumerate(_spread(e, names.index(e.member), last - t + 1, label)):
+            for step, change in enumerate(spread(e, names.index(e.member), last - t + 1, label)):
                 events.setdefault(t + step, MonthEvents()).changes.extend(change)
     patron = spec.patron
     patron_baseline = (patron.baseline_capacity or patron.capacity).value
@@ -360,34 +312,6 @@ def quarrel_severity(quarrel: SummitQuarrel) -> float:
     return quarrel.severity + (1.0 if quarrel.refused_to_sign else 0.0)
 
 
-def _spread(e: MemberChange, member: int, months: int, label: str) -> list[list[Change]]:
-    """A member change, month by month: a shift split evenly, a new level approached evenly.
-
-    A regime change moves domestic pressure and its baseline alike, and baseline trust if given.
-    """
-    variable = MEMBER_CHANGE_KINDS[e.kind]
-    moves: list[tuple[str, float | None, float | None]] = [(variable, e.by, e.to)]
-    if isinstance(e, RegimeChange):
-        moves.append(("baseline_domestic", e.by, e.to))
-        if e.baseline_trust is not None:
-            moves.append(("baseline_trust", e.baseline_trust.by, e.baseline_trust.to))
-    return [
-        [
-            Change(
-                member,
-                name,
-                None if by is None else by / months,
-                to,
-                1.0 / (months - step),
-                label,
-                logged=step == 0 and name == variable,
-            )
-            for name, by, to in moves
-        ]
-        for step in range(months)
-    ]
-
-
 def _describe(e: object) -> str:
     """A short human label for an event (event logs, plot markers, reports)."""
     if isinstance(e, Drain):
@@ -408,11 +332,7 @@ def _describe(e: object) -> str:
     if isinstance(e, StatusChange):
         return f"{e.member} becomes {e.status}"
     if isinstance(e, MemberChange):
-        what = MEMBER_CHANGE_KINDS[e.kind].replace("_", " ")
-        amount = f"{e.by:+g}" if e.by is not None else f"to {e.to:g}"
-        spread = f" until {e.until[:7]}" if e.until else ""
-        head = f"{e.member}: regime change, " if isinstance(e, RegimeChange) else f"{e.member}: "
-        return f"{head}{what} {amount}{spread}"
+        return describe_change(e)
     return str(getattr(e, "kind", "event"))
 
 
