@@ -34,9 +34,10 @@ RUNS, SEED = 4000, 11
 
 
 def one_line_error(status: int, err: str, *phrases: str, code: int = 2) -> str:
-    """The command failed with `code`, one line on stderr, no traceback, naming `phrases`."""
+    """The command failed with `code`, one line on stderr, no traceback, naming `phrases` (the
+    progress bar's last state may stand above it)."""
     assert status == code, (status, err)
-    lines = err.strip().splitlines()
+    lines = [line for line in err.strip().splitlines() if "━" not in line]
     assert len(lines) == 1 and "Traceback" not in err, err
     for phrase in phrases:
         assert phrase in lines[0], f"{phrase!r} not in {lines[0]!r}"
@@ -314,3 +315,172 @@ def test_the_manifest_is_written_last_and_resume_checks_what_it_points_to(
     one_line_error(status, err, "design.csv", "missing")
     manifest = json.loads((sweep_dir / "manifest.json").read_text())
     assert set(manifest["inputs"]) == {"experiment.yaml", "scenario.yaml", "design.csv"}
+
+
+# 6. Output paths, the disk, a cluster that dies.
+
+
+def test_bad_output_paths_full_disks_and_a_lost_cluster_get_one_line(
+    reference, tmp_path, monkeypatch, capsys
+):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    for out in (afile / "batch", Path("/proc/alliance-test/batch")):
+        status, _, err = alliance(monkeypatch, capsys, "batch", QUIET, "--out", out, "--runs", 1000)
+        one_line_error(status, err, str(out), "cannot create the directory")
+        status, _, err = alliance(monkeypatch, capsys, "run", QUIET, "--out", out)
+        one_line_error(status, err, "error: ")
+        status, _, err = alliance(
+            monkeypatch, capsys, "plot", reference, "--out", out / "curves.png"
+        )  # fmt: skip
+        one_line_error(status, err, str(out.parent))  # the first part of the path that fails
+    assert afile.read_text() == "keep me"
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        status, _, err = alliance(monkeypatch, capsys, "batch", QUIET, "--out", locked / "b")
+        one_line_error(status, err, "Permission denied")
+
+    # the disk fills after two chunks: one line, the chunks kept, the resume command given
+    import sim.batch.ledger as ledger
+
+    real_write, writes = ledger.write_bytes_atomic, []
+
+    def fills_up(path: Path, data: bytes) -> None:
+        writes.append(path)
+        if len(writes) > 4:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, data)
+
+    monkeypatch.setattr(ledger, "write_bytes_atomic", fills_up)
+    out = tmp_path / "full"
+    args = ("--runs", RUNS, "--seed", SEED, "--chunk-size", 1000, "--workers", 1, "--no-summary")
+    status, _, err = alliance(monkeypatch, capsys, "batch", QUIET, "--out", out, *args)
+    one_line_error(status, err, "No space left on device", "finish with:", "--resume", code=1)
+    monkeypatch.setattr(ledger, "write_bytes_atomic", real_write)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["finished"] is None and manifest["sessions"][-1]["chunks_after"] == 2
+    status, _, err = alliance(monkeypatch, capsys, "batch", QUIET, "--out", out, *args, "--resume")
+    assert status == 0, err
+    same_results(reference, out)
+
+    # ... or fills while the summary is written
+    def no_space(tables: dict, folder: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(folder / "curves.csv"))
+
+    monkeypatch.setattr(results, "write_tables", no_space)
+    status, _, err = alliance(monkeypatch, capsys, "summarize", out)
+    one_line_error(status, err, "No space left", f"alliance summarize {out}", code=1)
+
+    # a Dask cluster lost in the middle of a batch
+    from distributed.client import FutureCancelledError
+
+    import sim.batch.runner as runner
+    from sim.batch.engines import SerialEngine
+
+    class LostCluster(SerialEngine):
+        def map_unordered(self, fn, tasks):
+            for number, task in enumerate(tasks):
+                if number == 2:
+                    raise FutureCancelledError("compute_chunk-3f2a", "scheduler-connection-lost")
+                yield fn(task)
+
+    monkeypatch.setattr(runner, "make_engine", lambda workers, scheduler: LostCluster())
+    out = tmp_path / "cluster"
+    status, _, err = alliance(
+        monkeypatch, capsys, "batch", QUIET, "--out", out, "--runs", RUNS, "--seed", SEED,
+        "--chunk-size", 1000, "--scheduler", "tcp://127.0.0.1:1", "--no-summary",
+    )  # fmt: skip
+    one_line_error(status, err, "FutureCancelledError", "finish with:", "--resume", code=1)
+    assert len(list((out / "chunks").glob("passage-*.parquet"))) == 2
+
+
+# 10. Sizes without bounds.
+
+
+def test_run_counts_are_bounded_and_workers_capped_at_the_cpus(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "huge"
+    for runs in (10**30, 10**12):
+        started = time.monotonic()
+        status, _, err = alliance(monkeypatch, capsys, "batch", QUIET, "--out", out, "--runs", runs)
+        one_line_error(status, err, "--runs", "expected at most 1,000,000,000")
+        assert time.monotonic() - started < 10 and not out.exists()
+    status, _, err = alliance(
+        monkeypatch, capsys, "backtest", QUIET, "--observations", tmp_path / "none.yaml",
+        "--out", out, "--runs", 10**12,
+    )  # fmt: skip
+    one_line_error(status, err, "--runs", "expected at most")
+    spec = sweep_file(tmp_path, replications=10_000_000)
+    data = yaml.safe_load(spec.read_text())
+    data["parameters"] = {"drain_scale": {"low": 0.0, "high": 2.0}}
+    data["design"] = {"method": "lhs", "points": 1000}
+    spec.write_text(yaml.safe_dump(data))
+    status, _, err = alliance(monkeypatch, capsys, "sweep", spec, "--out", out)
+    one_line_error(status, err, "replications", "1,000 points x 10,000,000 replications")
+    assert not out.exists()
+
+    from sim.batch.engines import available_cores
+
+    status, _, err = alliance(
+        monkeypatch, capsys, "batch", QUIET, "--out", out, "--runs", 3000, "--chunk-size", 1000,
+        "--workers", 1000, "--no-summary",
+    )  # fmt: skip
+    assert status == 0, err
+    warning = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and f"using {available_cores()}" in warning[0]
+    session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    assert session["workers"] <= available_cores()
+
+
+# 11. --force over another kind of run.
+
+
+def test_force_empties_what_the_previous_run_owned_and_only_that(
+    reference, tmp_path, monkeypatch, capsys
+):
+    spec = sweep_file(tmp_path)
+    out = tmp_path / "mixed"
+    sweep(spec, out, workers=1, show_progress=False)
+    (out / "notes.txt").write_text("mine")
+    sweep_files = {"results.csv", "results.parquet", "design.csv", "experiment.yaml"}
+    assert sweep_files <= {p.name for p in out.iterdir()}
+    status, _, err = alliance(
+        monkeypatch, capsys, "batch", QUIET, "--out", out, "--runs", 1000, "--force"
+    )  # fmt: skip
+    assert status == 0, err
+    left = {p.name for p in out.iterdir()}
+    assert (
+        not sweep_files & left and "summary" in left and (out / "notes.txt").read_text() == "mine"
+    )
+    status, _, err = alliance(monkeypatch, capsys, "plot", out)
+    assert status == 0, err
+    assert (out / "figures").is_dir()
+
+    sweep(spec, out, workers=1, show_progress=False, force=True)
+    left = {p.name for p in out.iterdir()}
+    assert not {"summary", "figures"} & left and sweep_files <= left and "notes.txt" in left
+    assert json.loads((out / "manifest.json").read_text())["kind"] == "sweep"
+    chunks = sorted(p.name for p in (out / "chunks").iterdir())
+    assert chunks == ["tally-000000.parquet"]
+
+
+# 12. Processes left behind.
+
+
+def test_workers_and_their_server_end_within_seconds_of_their_parent(tmp_path):
+    out = tmp_path / "orphans"
+    batch = cli_batch(out, "--workers", "2", "--no-summary")
+    wait_for_chunks(out, 2, batch)
+    os.kill(batch.pid, signal.SIGKILL)  # the parent only: its workers must notice by themselves
+    batch.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    alive = True
+    while alive and time.monotonic() < deadline:
+        try:
+            os.killpg(batch.pid, 0)
+            time.sleep(0.1)
+        except ProcessLookupError:
+            alive = False
+    if alive:
+        os.killpg(batch.pid, signal.SIGKILL)
+    assert not alive, "the killed batch's workers or forkserver are still running"
