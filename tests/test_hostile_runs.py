@@ -184,7 +184,7 @@ def test_each_chunk_file_names_its_run_and_index(reference):
     for kind in ("passage", "aggregates"):
         meta = pq.read_schema(reference / "chunks" / f"{kind}-000002.parquet").metadata
         assert meta[b"alliance.run"].decode() == manifest["run_id"]
-        assert meta[b"alliance.chunk"] == b"2"
+        assert meta[b"alliance.chunk"] == b"2" and meta[b"alliance.seed"] == str(SEED).encode()
     entries = [json.loads(line) for line in (reference / store.LEDGER).read_text().splitlines()]
     assert sorted((e["kind"], e["chunk"]) for e in entries) == sorted(
         (k, i) for k in ("passage", "aggregates") for i in range(4)

@@ -1,11 +1,12 @@
 """Chunk files that cannot be mixed up or misread: each records its run and index, and its hash.
 
 A chunk's tables are written under DIR/chunks/ (`<kind>-<index>.parquet`, atomically); each file's
-Parquet metadata names the run (`alliance.run`, the manifest's `run_id`) and the chunk index, and
-once a file is in place a line with its SHA-256, size, index and run is appended to the ledger
-DIR/chunks.jsonl. A chunk counts as done only when the ledger vouches for every one of its files
-and the files match; reading a chunk checks the same, so a truncated, zeroed, swapped or foreign
-chunk is named instead of being read as data. Shared by batches and point runs.
+Parquet metadata names the run (`alliance.run`, the manifest's `run_id`, and `alliance.seed`) and
+the chunk index (`alliance.chunk`), and once a file is in place a line with its SHA-256, size,
+index and run is appended to the ledger DIR/chunks.jsonl. A chunk counts as done only when the
+ledger vouches for every one of its files and the files match; reading a chunk checks the same,
+so a truncated, zeroed, swapped or foreign chunk is named instead of being read as data. Shared
+by batches and point runs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pyarrow.parquet as pq
 from sim.batch.store import CHUNKS, LEDGER, write_bytes_atomic
 from sim.model.errors import InputError
 
-RUN_KEY, CHUNK_KEY = "alliance.run", "alliance.chunk"
+RUN_KEY, CHUNK_KEY, SEED_KEY = "alliance.run", "alliance.chunk", "alliance.seed"
 REDO = "run the same command with --resume to compute it again"
 
 
@@ -32,9 +33,10 @@ def chunk_path(out: Path, kind: str, index: int) -> Path:
     return Path(out) / CHUNKS / f"{kind}-{index:06d}.parquet"
 
 
-def identity(run_id: str, index: int) -> dict[str, str]:
-    """The metadata every file of a chunk carries: which run and which chunk it belongs to."""
-    return {RUN_KEY: run_id, CHUNK_KEY: str(index)}
+def identity(run_id: str, index: int, seed: int) -> dict[str, str]:
+    """The metadata every file of a chunk carries: which run (its settings hash and seed) and
+    which chunk it belongs to."""
+    return {RUN_KEY: run_id, CHUNK_KEY: str(index), SEED_KEY: str(seed)}
 
 
 def write_chunk(out: Path, index: int, files: dict[str, bytes], run_id: str) -> None:
@@ -146,7 +148,7 @@ def read_chunk(
         raise InputError(
             str(path),
             "",
-            f"holds run {meta.get(RUN_KEY)} chunk {meta.get(CHUNK_KEY)}, not run {run_id} chunk "
-            f"{index}; {REDO}",
+            f"holds chunk {meta.get(CHUNK_KEY)} of run {meta.get(RUN_KEY)} (seed "
+            f"{meta.get(SEED_KEY)}), not chunk {index} of run {run_id}; {REDO}",
         )
     return table

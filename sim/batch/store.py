@@ -248,6 +248,12 @@ def prepare_output(
     try:
         if resume:
             previous = read_manifest(out, manifest.get("kind"))
+            if "run_id" not in previous:
+                raise InputError(
+                    str(out / MANIFEST),
+                    "run_id",
+                    "written by an older version, without chunk checks; use --force to start over",
+                )
             check_same(out, previous, manifest, compare)
             check_inputs(out, previous)
             remove_temporaries(out)

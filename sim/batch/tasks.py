@@ -77,7 +77,7 @@ class ChunkDone:
 def compute_chunk(task: ChunkTask) -> ChunkDone:
     """Simulate one chunk and encode its tables (runs in a worker process or on a cluster)."""
     cpu_start = time.process_time()
-    mark = identity(task.run_id, task.index)
+    mark = identity(task.run_id, task.index, task.seed)
     if task.measures is None:
         counts = None
         if task.conditions:

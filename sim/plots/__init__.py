@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.batch.store import read_manifest
 from sim.model.errors import InputError
 from sim.model.stages import LATER_STAGES
 from sim.plots.curves import LAYOUTS, alliance_chart, compare_curves, defection_curves
@@ -192,13 +193,6 @@ def load_batch(directory: Path) -> Any:
     from sim.batch.results import load
 
     return load(directory)
-
-
-def read_manifest(directory: Path, expected: str) -> dict[str, Any]:
-    """The directory's manifest.json, checked to be of the expected kind (`sim.batch.store`)."""
-    from sim.batch.store import read_manifest as read
-
-    return read(Path(directory), expected)
 
 
 def manifest_parameters(manifest: dict[str, Any]) -> list[str] | None:
