@@ -95,7 +95,7 @@ def hold_lock(directory: Path) -> subprocess.Popen:
 
 
 def cli_batch(out: Path, *extra: object, seed: int = SEED) -> subprocess.Popen:
-    args = ["batch", QUIET, "--out", out, "--runs", 40_000, "--seed", seed, "--chunk-size", 1000]
+    args = ["batch", QUIET, "--out", out, "--runs", 20_000, "--seed", seed, "--chunk-size", 1000]
     return subprocess.Popen(
         [sys.executable, "-c", "from sim.cli.main import main; main()", *map(str, args + [*extra])],
         cwd=ROOT,
@@ -127,12 +127,12 @@ def test_a_directory_in_use_is_locked_against_every_other_command(
     try:
         wait_for_chunks(out, 1, first)
         status, _, err = alliance(
-            monkeypatch, capsys, "batch", QUIET, "--out", out, "--runs", 40_000, "--seed", 12,
+            monkeypatch, capsys, "batch", QUIET, "--out", out, "--runs", 20_000, "--seed", 12,
             "--chunk-size", 1000, "--workers", 2, "--force",
         )  # fmt: skip
         one_line_error(status, err, str(out), "in use by another running command", "--force")
         status, _, err = alliance(
-            monkeypatch, capsys, "batch", QUIET, "--out", out, "--runs", 40_000, "--seed", SEED,
+            monkeypatch, capsys, "batch", QUIET, "--out", out, "--runs", 20_000, "--seed", SEED,
             "--chunk-size", 1000, "--resume",
         )  # fmt: skip
         one_line_error(status, err, "in use")
@@ -146,12 +146,12 @@ def test_a_directory_in_use_is_locked_against_every_other_command(
 
     # the kernel let go of the killed command's lock: the batch resumes, all of seed 11
     status, _, err = alliance(
-        monkeypatch, capsys, "batch", QUIET, "--out", out, "--runs", 40_000, "--seed", SEED,
+        monkeypatch, capsys, "batch", QUIET, "--out", out, "--runs", 20_000, "--seed", SEED,
         "--chunk-size", 1000, "--workers", 1, "--resume", "--no-summary",
     )  # fmt: skip
     assert status == 0, err
     straight = tmp_path / "straight"
-    run_batch(QUIET, straight, runs=40_000, seed=SEED, workers=1, chunk_size=10_000)
+    run_batch(QUIET, straight, runs=20_000, seed=SEED, workers=1, chunk_size=10_000)
     same_results(straight, out)
 
     # a sweep directory and a summary are locked the same way

@@ -142,29 +142,28 @@ class LocalEngine:
     def __init__(self, workers: int):
         self.workers = workers
         context = worker_context()
-        self._lifeline, held = context.Pipe(duplex=False)
+        self._workers_end, self._lifeline = context.Pipe(duplex=False)
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=context,
             initializer=_prepare_worker,
-            initargs=(self._lifeline,),
+            initargs=(self._workers_end,),
         )
-        self._held = held
 
     def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         yield from _windowed(self._pool.submit, fn, tasks, self.workers * IN_FLIGHT_PER_WORKER)
 
     def abort(self) -> None:
         """Stop now: the workers end at once (their writes are atomic), queued tasks are dropped."""
-        self._held.close()
-        self._pool.shutdown(wait=True, cancel_futures=True)
         self._lifeline.close()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._workers_end.close()
 
     def close(self) -> None:
         """Let the workers finish and exit, then cut the lifeline."""
         self._pool.shutdown(wait=True)
-        self._held.close()
         self._lifeline.close()
+        self._workers_end.close()
 
 
 class DaskEngine:
