@@ -42,7 +42,7 @@ RESUME_FIELDS = (
     "versions.alliance-defection",
     "forecast",
 )
-OWNED = (SCENARIO_COPY, "summary", "figures", "report.html")
+OWNED = (SCENARIO_COPY, "summary", "figures", "report.html", "compare")
 
 
 @dataclass
