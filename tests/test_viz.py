@@ -8,6 +8,9 @@ installs it). The module takes about 20 s, most of it the server's start.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -106,6 +109,7 @@ def server():
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,  # its own process group: the server and its children end with it
     )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -124,12 +128,28 @@ def server():
             time.sleep(0.5)
         yield url
     finally:
-        process.terminate()
+        process.terminate()  # `alliance viz` ends its `solara run` server on SIGTERM
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        left = _group_alive(process.pid, timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # so that a failure leaves nothing running
+    assert not left, "alliance viz left its solara server running after SIGTERM"
+
+
+def _group_alive(group: int, timeout: float) -> bool:
+    """Does any process of the group still run after `timeout` seconds?"""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def test_page_renders_steps_and_resets_in_chromium(server, tmp_path):

@@ -23,6 +23,7 @@ from scipy import stats
 
 from sim.batch.chunkfiles import passage_arrays, read_passage
 from sim.batch.intervals import CONFIDENCE
+from sim.batch.ledger import read_ledger
 from sim.batch.results import open_batch
 from sim.model.errors import InputError
 from sim.model.scenario import Scenario
@@ -114,10 +115,15 @@ def _calendar(sa: Scenario, sb: Scenario, dir_b: Path) -> int:
     return min(sa.months, sb.months)
 
 
-def _run_blocks(directory: Path, chunks: int, members: list[str]) -> Iterator[np.ndarray]:
-    """Each chunk's first passages as (runs, members * 3 + 1): the last column is first_exit."""
-    for index in range(chunks):
-        fp, first_exit = passage_arrays(read_passage(directory, index), members)
+def _run_blocks(
+    directory: Path, manifest: dict[str, Any], members: list[str]
+) -> Iterator[np.ndarray]:
+    """Each chunk's first passages as (runs, members * 3 + 1): the last column is first_exit
+    (each chunk checked against the batch's ledger)."""
+    run_id, ledger = manifest["run_id"], read_ledger(directory)
+    for index in range(int(manifest["chunks"])):
+        passage = read_passage(directory, index, run_id, ledger)
+        fp, first_exit = passage_arrays(passage, members)
         yield np.concatenate([fp.reshape(fp.shape[0], -1), first_exit[:, None]], axis=1)
 
 
@@ -152,8 +158,8 @@ def compare_batches(dir_a: Path, dir_b: Path) -> dict[str, pd.DataFrame]:
     pick_b = [members_b.index(m) * stages + j for m in shared for j in range(stages)] + [-1]
     counts = PairedCounts.empty(len(pick_a), months)
     blocks = _paired_blocks(
-        _run_blocks(dir_a, int(manifest_a["chunks"]), members_a),
-        _run_blocks(dir_b, int(manifest_b["chunks"]), members_b),
+        _run_blocks(dir_a, manifest_a, members_a),
+        _run_blocks(dir_b, manifest_b, members_b),
     )
     for block_a, block_b in blocks:
         counts.add(block_a[:, pick_a], block_b[:, pick_b])

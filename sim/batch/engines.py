@@ -7,14 +7,18 @@ however many chunks there are). Which engine ran a chunk never changes its resul
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from itertools import islice
+from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 from sim.model.errors import InputError
@@ -63,16 +67,44 @@ class SerialEngine:
 WORKER_MODULES = ("__main__", "sim.model.model", "sim.batch.lanes", "sim.batch.chunkfiles")
 
 
-def _prepare_worker() -> None:
+def local_workers(requested: int | None) -> int:
+    """Local worker processes for a request: all cores by default, never more than the cores
+    (more only add memory and start-up time); says so on stderr when it caps a request."""
+    cores = available_cores()
+    if requested is None:
+        return cores
+    if requested > cores:
+        print(
+            f"warning: --workers {requested} is more than the {cores} CPUs this process may use; "
+            f"using {cores}",
+            file=sys.stderr,
+        )
+        return cores
+    return requested
+
+
+def _prepare_worker(lifeline: Connection) -> None:
     """Workers leave Ctrl-C to the parent, which stops them (no traceback per worker); they
     import what chunks need (already there when forked from the forkserver) and freeze those
     objects out of the garbage collector, whose full passes between chunks then cost
-    microseconds instead of ~50 ms over Mesa's, pandas' and scipy's objects."""
+    microseconds instead of ~50 ms over Mesa's, pandas' and scipy's objects. A thread watches the
+    parent's lifeline and ends the worker at once when it closes (see LocalEngine)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for module in WORKER_MODULES:
         if module != "__main__":
             importlib.import_module(module)
     gc.freeze()
+    threading.Thread(target=_exit_when_cut, args=(lifeline,), daemon=True).start()
+
+
+def _exit_when_cut(lifeline: Connection) -> None:
+    """Block until the parent's end of the lifeline closes, then end this worker at once."""
+    with contextlib.suppress(EOFError, OSError):
+        lifeline.recv_bytes()
+    os._exit(ORPHANED)
+
+
+ORPHANED = 75  # exit status of a worker whose parent went away or stopped the pool
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
@@ -97,46 +129,41 @@ def start_worker_server(workers: int | None = None, scheduler: str | None = None
         forkserver.ensure_running()
 
 
-def stop_worker_server() -> None:
-    """End the forkserver once its workers have ended, and wait for it. Its workers' CPU time
-    and peak memory then count among this process's children (as `time -v` and `getrusage`
-    report them), and no server outlives the run. A later pool starts a new one."""
-    from multiprocessing import forkserver
-
-    server = getattr(forkserver, "_forkserver", None)  # the stdlib's own stop, used by its tests
-    if getattr(server, "_forkserver_pid", None) is not None and hasattr(server, "_stop"):
-        server._stop()
-
-
 class LocalEngine:
-    """A pool of `workers` local processes (see `worker_context`: safe with threads)."""
+    """A pool of `workers` local processes (see `worker_context`: safe with threads).
+
+    Each worker holds the reading end of a pipe (the lifeline) whose only writing end is this
+    process's. When this process dies, however it dies, the kernel closes that end and every
+    worker exits within moments (and the forkserver with them); `abort` closes it on purpose to
+    stop the workers in the middle of their chunks. Only public APIs: concurrent.futures and
+    multiprocessing.
+    """
 
     def __init__(self, workers: int):
         self.workers = workers
+        context = worker_context()
+        self._workers_end, self._lifeline = context.Pipe(duplex=False)
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=worker_context(),
+            mp_context=context,
             initializer=_prepare_worker,
+            initargs=(self._workers_end,),
         )
 
     def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         yield from _windowed(self._pool.submit, fn, tasks, self.workers * IN_FLIGHT_PER_WORKER)
 
     def abort(self) -> None:
-        """Stop now: cancel queued tasks and end the worker processes (their writes are atomic)."""
-        processes = list(getattr(self._pool, "_processes", {}).values())
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            if process.is_alive():
-                process.terminate()
-        for process in processes:
-            process.join(timeout=5)
-        if not any(process.is_alive() for process in processes):
-            stop_worker_server()
+        """Stop now: the workers end at once (their writes are atomic), queued tasks are dropped."""
+        self._lifeline.close()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._workers_end.close()
 
     def close(self) -> None:
+        """Let the workers finish and exit, then cut the lifeline."""
         self._pool.shutdown(wait=True)
-        stop_worker_server()
+        self._lifeline.close()
+        self._workers_end.close()
 
 
 class DaskEngine:

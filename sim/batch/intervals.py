@@ -16,7 +16,6 @@ same estimand gets the same band wherever it is reported. `docs/batch.md` docume
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95
 
@@ -25,6 +24,8 @@ def proportion_interval(
     events: np.ndarray, runs: np.ndarray, level: float = CONFIDENCE
 ) -> tuple[np.ndarray, np.ndarray]:
     """Clopper-Pearson limits for `events` successes among `runs` (arrays of the same shape)."""
+    from scipy import stats  # here: chunk tasks import this module, and need no scipy.stats
+
     k = np.asarray(events, float)
     n = np.asarray(runs, float)
     alpha = 1.0 - level
@@ -39,6 +40,8 @@ def mean_interval(
     runs: np.ndarray, total: np.ndarray, total_sq: np.ndarray, level: float = CONFIDENCE
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and Student t limits from the tallies n, sum and sum of squares over runs."""
+    from scipy import stats
+
     n = np.asarray(runs, float)
     total = np.asarray(total, float)
     total_sq = np.asarray(total_sq, float)

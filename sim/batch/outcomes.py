@@ -41,6 +41,7 @@ class Outcome:
     month: int
     member: int | None = None
     stage: int | None = None  # 1 disengaged, 2 frozen, 3 withdrawn
+    upper: float = 1.0  # the largest value one run can give (the number of members for counts)
 
     @property
     def binary(self) -> bool:
@@ -81,7 +82,8 @@ def outcome_from_spec(spec: Any, scenario: Scenario) -> Outcome:
     month = scenario.month_of(date)
     member = scenario.members.index(spec.member) if kind == "reach_stage" else None
     stage = stage_code(spec.stage) if hasattr(spec, "stage") else None
-    return Outcome(kind, spec.label or default_label(spec), month, member, stage)
+    upper = 1.0 if kind in ("reach_stage", "any_exit") else float(len(scenario.members))
+    return Outcome(kind, spec.label or default_label(spec), month, member, stage, upper)
 
 
 def default_label(spec: Any) -> str:
@@ -132,10 +134,15 @@ def interval(
     total: np.ndarray,
     total_sq: np.ndarray,
     level: float = CONFIDENCE,
+    upper: float | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Estimate and two-sided confidence interval from tallies (arrays of the same shape):
-    `sim.batch.intervals`' method for a probability where `binary`, for a mean elsewhere."""
+    `sim.batch.intervals`' method for a probability where `binary`, for a mean elsewhere. Given
+    `upper`, the most one run can give (an outcome counting members), the mean's interval is kept
+    within [0, upper], where every run's value lies."""
     mean, t_low, t_high = mean_interval(n, total, total_sq, level)
+    if upper is not None:
+        t_low, t_high = np.maximum(t_low, 0.0), np.minimum(t_high, upper)
     cp_low, cp_high = proportion_interval(np.rint(np.asarray(total, float)), n, level)
     binary = np.broadcast_to(np.asarray(binary, bool), mean.shape)
     return mean, np.where(binary, cp_low, t_low), np.where(binary, cp_high, t_high)
@@ -160,5 +167,7 @@ def estimate(
     """Estimate one outcome from a set of runs' first passages (and statuses where needed)."""
     values = outcome.per_run(first_passage, status_at)
     n, total, total_sq = (np.array(x) for x in (values.size, values.sum(), (values**2).sum()))
-    mean, low, high = interval(outcome.binary, n, total, total_sq, level)
+    mean, low, high = interval(
+        outcome.binary, n, total, total_sq, level, getattr(outcome, "upper", None)
+    )
     return Estimate(float(mean), float(low), float(high), int(values.size))

@@ -1,33 +1,28 @@
-"""Run many parameter points as lanes, in chunks, on local processes, resumably.
+"""Run many parameter points as lanes, in chunks, on local processes or Dask, resumably.
 
-Shared by sweeps, sensitivity analyses and calibration. Every point runs replications 0..R-1 of the
-experiment's seed (`sim.batch.lanes.simulate_chunk` with `points=`), so all points share their
-random numbers (common random numbers). A chunk is a block of points times a block of replications;
-its tallies (`sim.batch.outcomes.Tally`) are written atomically through `sim.batch.store`, so an
-interrupted run resumes with the finished chunks and ends with the same numbers."""
+Shared by sweeps, sensitivity analyses, calibration and backtests. Every point runs replications
+0..R-1 of the experiment's seed (`sim.batch.lanes.simulate_chunk` with `points=`), so all points
+share their random numbers (common random numbers). A chunk is a block of points times a block of
+replications; it runs through the same task and runner as a batch chunk (`sim.batch.tasks`), and
+its tallies (`sim.batch.outcomes.Tally`) go through the same ledger (`sim.batch.ledger`), so an
+interrupted run resumes with the finished, verified chunks and ends with the same numbers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from sim.batch.engines import available_cores, make_engine
-from sim.batch.lanes import simulate_chunk
-from sim.batch.outcomes import RunMeasure, Tally, tally_runs
+from sim.batch.chunkfiles import add_tally
+from sim.batch.engines import local_workers, make_engine
+from sim.batch.ledger import end_ledger_line, finished_chunks, read_ledger
+from sim.batch.outcomes import RunMeasure, Tally
 from sim.batch.progress import runs_progress
-from sim.batch.store import (
-    arrays_table,
-    chunk_path,
-    finished_chunks,
-    parquet_bytes,
-    table_arrays,
-    write_chunk,
-)
+from sim.batch.store import read_manifest, resume_hint
+from sim.batch.tasks import ChunkDone, ChunkTask, run_chunks
 from sim.model.scenario import Scenario
 
 LANES_PER_CHUNK = 20_000  # lanes stepped together: ~0.6 s a chunk on a five-member scenario
@@ -82,76 +77,32 @@ def plan_chunks(points: int, replications: int, lanes: int | None = None) -> lis
     ]
 
 
-@dataclass
-class ChunkTask:
-    """One chunk with only its own points' parameter rows: what a worker receives."""
-
-    scenario: Scenario
-    seed: int
-    names: list[str]
-    rows: np.ndarray  # (chunk points, parameters)
-    fixed: dict[str, float]
-    measures: list[RunMeasure]
-    chunk: Chunk
-
-
-def chunk_task(job: PointJob, chunk: Chunk) -> ChunkTask:
-    """The task for one chunk of a job."""
-    rows = job.matrix[chunk.start : chunk.stop].copy()
-    return ChunkTask(job.scenario, job.seed, job.names, rows, job.fixed, job.measures, chunk)
-
-
-def run_chunk(task: ChunkTask) -> Tally:
-    """Simulate one chunk and tally its measures per point."""
-    chunk = task.chunk
-    parameters: dict[str, Any] = dict(task.fixed)
-    parameters.update({n: task.rows[:, j] for j, n in enumerate(task.names)})
-    months = sorted({m for measure in task.measures for m in measure.status_months()})
-    result = simulate_chunk(
-        task.scenario,
-        task.seed,
+def chunk_task(job: PointJob, chunk: Chunk, run_id: str, kind: str) -> ChunkTask:
+    """The task for one chunk of a job, carrying only its own points' parameter rows."""
+    rows = job.matrix[chunk.start : chunk.stop]
+    parameters: dict[str, Any] = dict(job.fixed)
+    parameters.update({n: rows[:, j].copy() for j, n in enumerate(job.names)})
+    return ChunkTask(
+        chunk.index,
+        job.scenario,
+        job.seed,
         chunk.first,
         chunk.replications,
+        run_id,
         parameters=parameters,
-        points=len(task.rows),
-        aggregate=False,
-        trajectories=bool(months),
+        points=chunk.stop - chunk.start,
+        point_start=chunk.start,
+        measures=tuple(job.measures),
+        tally_kind=kind,
     )
-    status_at = None
-    if months:
-        status = result.trajectories["status"]  # (months, members, lanes)
-        status_at = {m: status[m].T for m in months}
-    return tally_runs(task.measures, result.first_passage, status_at, len(task.rows))
 
 
-def run_task(task: ChunkTask) -> tuple[Chunk, bytes]:
-    """Run a chunk and encode its tallies (the function engines map over tasks)."""
-    return task.chunk, chunk_bytes(task.chunk, run_chunk(task))
-
-
-def chunk_bytes(chunk: Chunk, tally: Tally) -> bytes:
-    """A chunk's tallies as Parquet bytes (one row per point)."""
-    arrays = {
-        "point": np.arange(chunk.start, chunk.stop),
-        "n": tally.n,
-        "total": tally.total,
-        "total_sq": tally.total_sq,
-    }
-    return parquet_bytes(arrays_table(arrays, {"first": chunk.first, "reps": chunk.replications}))
-
-
-def read_tallies(
-    out: Path, kind: str, chunks: Sequence[Chunk], points: int, measures: int
-) -> Tally:
-    """Sum every chunk's tallies from disk into one Tally over all points."""
-
-    total = Tally.zeros(points, measures)
+def read_tallies(out: Path, kind: str, chunks: list[Chunk], job: PointJob, run_id: str) -> Tally:
+    """Sum every chunk's tallies from disk (each checked against the ledger) into one Tally."""
+    total = Tally.zeros(job.points, len(job.measures))
+    ledger = read_ledger(out)
     for chunk in chunks:
-        arrays, _ = table_arrays(pq.read_table(chunk_path(out, kind, chunk.index)))
-        rows = arrays["point"]
-        total.n[rows] += arrays["n"]
-        total.total[rows] += arrays["total"]
-        total.total_sq[rows] += arrays["total_sq"]
+        add_tally(total, out, kind, chunk.index, run_id, ledger)
     return total
 
 
@@ -165,28 +116,30 @@ def run_points(
     show_progress: bool = True,
     scheduler: str | None = None,
 ) -> Tally:
-    """Run every chunk not yet on disk (kind `kind`), then return the tallies of all chunks.
+    """Run every chunk not yet on disk (kind `kind`) into the prepared, locked directory `out`,
+    then return the tallies of all chunks.
 
     Chunks run on local processes (`workers`, default all cores) or a Dask cluster
     (`scheduler`), finish in any order and are written as they finish; Ctrl-C stops the workers
-    and keeps the finished chunks, so `--resume` carries on from there.
+    and keeps the finished chunks, so `--resume` carries on from there (it runs again any chunk
+    whose file fails its check).
     """
-    done = set(finished_chunks(out, [kind], len(chunks)))
-    todo = [c for c in chunks if c.index not in done]
+    manifest = read_manifest(out)
+    run_id = str(manifest["run_id"])
+    end_ledger_line(out)
+    done = set(finished_chunks(out, [kind], len(chunks), run_id))
+    todo = [chunk_task(job, c, run_id, kind) for c in chunks if c.index not in done]
     total_runs = sum(c.runs for c in chunks)
-    at_start = done_runs = total_runs - sum(c.runs for c in todo)
+    at_start = total_runs - sum(t.runs for t in todo)
+    progress = {"runs": at_start}
     with runs_progress(description, show_progress) as update:
-        update(done_runs, total_runs, at_start)
+        update(at_start, total_runs, at_start)
         if todo:
-            engine = make_engine(min(workers or available_cores(), len(todo)), scheduler)
-            try:
-                tasks = (chunk_task(job, c) for c in todo)
-                for chunk, data in engine.map_unordered(run_task, tasks):
-                    write_chunk(out, chunk.index, {kind: data})
-                    done_runs += chunk.runs
-                    update(done_runs, total_runs, at_start)
-            except BaseException:
-                engine.abort()
-                raise
-            engine.close()
-    return read_tallies(out, kind, chunks, job.points, len(job.measures))
+            engine = make_engine(min(local_workers(workers), len(todo)), scheduler)
+
+            def written(chunk: ChunkDone) -> None:
+                progress["runs"] += chunk.runs
+                update(progress["runs"], total_runs, at_start)
+
+            run_chunks(out, run_id, todo, engine, written, resume_hint(out, manifest))
+    return read_tallies(out, kind, chunks, job, run_id)

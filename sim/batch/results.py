@@ -26,8 +26,9 @@ from sim.batch.chunkfiles import (
 )
 from sim.batch.estimands import PassageCounts, report_months, summary_tables
 from sim.batch.lanes import MonthlyAggregates
-from sim.batch.runner import KIND, SCENARIO_COPY, is_complete, resume_hint
-from sim.model.errors import InputError
+from sim.batch.ledger import read_ledger
+from sim.batch.runner import KIND, SCENARIO_COPY, is_complete
+from sim.model.errors import InputError, RunStopped
 from sim.model.run import write_tables
 from sim.model.scenario import Scenario, load_scenario
 from sim.model.stages import LATER_STAGES
@@ -67,8 +68,9 @@ class BatchResults:
         pick_members = _checked(members, names, "member")
         pick_stages = _checked(stages, list(LATER_STAGES), "stage")
         frames = []
+        run_id, ledger = self.manifest["run_id"], read_ledger(self.directory)
         for index in range(int(self.manifest["chunks"])):
-            table = read_passage(self.directory, index)
+            table = read_passage(self.directory, index, run_id, ledger)
             fp, _ = passage_arrays(table, names)
             runs = table.column("run").to_numpy()
             for i in pick_members:
@@ -98,7 +100,11 @@ class BatchResults:
             raise InputError(
                 str(self.directory), "trajectories", "this batch ran without --trajectories"
             )
-        tables = [read_trajectories(self.directory, i) for i in range(self.manifest["chunks"])]
+        run_id, ledger = self.manifest["run_id"], read_ledger(self.directory)
+        tables = [
+            read_trajectories(self.directory, i, run_id, ledger)
+            for i in range(self.manifest["chunks"])
+        ]
         frame = pa.concat_tables(tables).to_pandas()
         labels = np.array(self.scenario.month_labels())
         frame.insert(2, "date", labels[frame["month"].to_numpy()])
@@ -124,7 +130,13 @@ def open_batch(directory: Path) -> tuple[dict[str, Any], Scenario]:
             str(directory),
             "chunks",
             f"batch incomplete: {done} of {total} chunks finished; finish it with: "
-            + resume_hint(directory, manifest),
+            + store.resume_hint(directory, manifest),
+        )
+    if "run_id" not in manifest:
+        raise InputError(
+            str(directory / store.MANIFEST),
+            "run_id",
+            "written by an older version without chunk checks; run the batch again with --force",
         )
     copy = directory / SCENARIO_COPY
     scenario = load_scenario(copy)
@@ -143,11 +155,12 @@ def compute_summary(
     members = list(scenario.members)
     counts = PassageCounts.empty(len(members), scenario.months)
     aggregates = MonthlyAggregates.empty(scenario.months, len(members))
-    total = int(manifest["chunks"])
+    total, run_id, ledger = int(manifest["chunks"]), manifest["run_id"], read_ledger(directory)
     for index in range(total):
-        fp, first_exit = passage_arrays(read_passage(directory, index), members)
+        passage = read_passage(directory, index, run_id, ledger)
+        fp, first_exit = passage_arrays(passage, members)
         counts.add(fp, first_exit)
-        aggregates = aggregates.merge(read_aggregates(directory, index))
+        aggregates = aggregates.merge(read_aggregates(directory, index, run_id, ledger))
         if on_chunk:
             on_chunk(index + 1, total)
     if counts.runs != manifest["runs"] or aggregates.runs != manifest["runs"]:
@@ -229,6 +242,16 @@ def summarize(
     """Compute a batch's summaries from its chunks and write them under DIR/summary/."""
     directory = Path(directory)
     manifest, scenario = open_batch(directory)
-    tables = compute_summary(directory, manifest, scenario, on_chunk)
-    folder = write_summary(directory, manifest, scenario, tables)
+    store.acquire(directory)  # nothing else may write here while the summary is written
+    try:
+        tables = compute_summary(directory, manifest, scenario, on_chunk)
+        folder = write_summary(directory, manifest, scenario, tables)
+    except OSError as exc:
+        raise RunStopped(
+            str(exc.filename or directory),
+            f"cannot write the summary ({exc.strerror})",
+            f"alliance summarize {directory}",
+        ) from None
+    finally:
+        store.release(directory)
     return BatchResults(directory, manifest, scenario, **tables), folder

@@ -8,9 +8,7 @@ flat in N."""
 
 from __future__ import annotations
 
-import gc
 import math
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from sim.batch import store
-from sim.batch.chunkfiles import AGGREGATES, PASSAGE, TRAJECTORIES, encode_chunk
-from sim.batch.conditioning import CONDITIONING, Condition, simulate_conditioned_chunk
-from sim.batch.engines import available_cores, make_engine
-from sim.batch.lanes import simulate_chunk
-from sim.model.errors import InputError
+from sim.batch.chunkfiles import AGGREGATES, PASSAGE, TRAJECTORIES
+from sim.batch.conditioning import CONDITIONING, Condition
+from sim.batch.engines import local_workers, make_engine
+from sim.batch.ledger import end_ledger_line, finished_chunks
+from sim.batch.tasks import ChunkDone, ChunkTask, check_run_count, run_chunks
+from sim.model.errors import InputError, RunStopped
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import Scenario, load_scenario, with_parameters
 from sim.model.streams import STREAM_BLOCK
@@ -43,31 +42,7 @@ RESUME_FIELDS = (
     "versions.alliance-defection",
     "forecast",
 )
-OWNED = (SCENARIO_COPY, "summary", "figures")
-
-
-@dataclass(frozen=True)
-class ChunkTask:
-    """One chunk to simulate: replications first..first+replications-1 of the batch seed."""
-
-    index: int
-    first: int
-    replications: int
-    scenario: Scenario
-    seed: int
-    parameters: dict[str, float]
-    trajectories: bool
-    conditions: tuple[Condition, ...] = ()
-
-
-@dataclass
-class ChunkDone:
-    """What a worker sends back: the chunk's encoded tables."""
-
-    index: int
-    replications: int
-    files: dict[str, bytes]
-    cpu_seconds: float
+OWNED = (SCENARIO_COPY, "summary", "figures", "report.html", "compare")
 
 
 @dataclass
@@ -83,33 +58,6 @@ class BatchOutcome:
     runs_at_start: int = 0
     cpu_seconds: float = 0.0
     interrupted: bool = False
-
-
-def compute_chunk(task: ChunkTask) -> ChunkDone:
-    """Simulate one chunk and encode its tables (runs in a worker process or on a cluster)."""
-    cpu_start = time.process_time()
-    counts = None
-    if task.conditions:
-        result, counts = simulate_conditioned_chunk(
-            task.scenario, task.seed, task.first, task.replications, task.conditions,
-            task.parameters,
-        )  # fmt: skip
-    else:
-        result = simulate_chunk(
-            task.scenario,
-            task.seed,
-            task.first,
-            task.replications,
-            parameters=task.parameters,
-            trajectories=task.trajectories,
-        )
-    patron = task.scenario.spec.patron.name
-    files = encode_chunk(result, task.first, task.scenario.members, patron)
-    if counts is not None:
-        files[CONDITIONING] = store.parquet_bytes(counts)
-    del result
-    gc.collect()  # a model and its agents form reference cycles: free its arrays before the next
-    return ChunkDone(task.index, task.replications, files, time.process_time() - cpu_start)
 
 
 def check_chunk_size(chunk_size: int) -> None:
@@ -156,6 +104,10 @@ def parse_parameters(items: list[str]) -> dict[str, float]:
         spec = BY_NAME[name]
         if not spec.low <= value <= spec.high:
             raise InputError("--param", item, f"expected a value in [{spec.low}, {spec.high}]")
+        if name in values:
+            raise InputError(
+                "--param", item, f"{name} is given twice; expected each parameter at most once"
+            )
         values[name] = value
     return values
 
@@ -215,13 +167,15 @@ def run_batch(
 ) -> BatchOutcome:
     """Run (or finish) a batch into `out`; `on_progress(runs_done, runs_total, runs_at_start)`.
 
-    On Ctrl-C the finished chunks stay on disk and the outcome says `interrupted`. With
+    On Ctrl-C the finished chunks stay on disk and the outcome says `interrupted`; a full disk or
+    a lost cluster raises RunStopped after recording the session (the chunks written stay). With
     `conditions` (sim.experiments.forecast) lanes are conditioned on facts, and `forecast`
     (what was conditioned on) goes into the manifest.
     """
     scenario = load_scenario(scenario_path)
     if runs <= 0:
         raise InputError("--runs", str(runs), "expected a positive number of runs")
+    check_run_count(runs, "--runs", str(runs))
     if trajectories and runs > MAX_TRAJECTORY_RUNS:
         raise InputError(
             "--trajectories",
@@ -233,7 +187,7 @@ def run_batch(
         check_chunk_size(chunk_size)
     cluster = make_engine(None, scheduler) if scheduler else None  # unreachable: nothing written
     overrides = overrides or {}
-    planned_workers = workers or available_cores()
+    planned_workers = local_workers(workers)
     size = min(chunk_size or default_chunk_size(runs, planned_workers), runs)
     if resume and chunk_size is None and (out / store.MANIFEST).is_file():
         size = store.read_manifest(out, KIND).get("chunk_size", size)
@@ -243,28 +197,54 @@ def run_batch(
         asked["chunk_files"] = list(chunk_kinds(trajectories, bool(conditions)))
     try:
         manifest = store.prepare_output(
-            out, asked, force=force, resume=resume, compare=RESUME_FIELDS, owned=OWNED
+            out,
+            asked,
+            force=force,
+            resume=resume,
+            compare=RESUME_FIELDS,
+            owned=OWNED,
+            inputs={SCENARIO_COPY: Path(scenario.path).read_bytes()},
         )
     except BaseException:
         if cluster:
             cluster.close()
         raise
-    if not resume:
-        _copy_scenario(Path(scenario.path), out / SCENARIO_COPY)  # a shipped name, resolved
-    total = manifest["chunks"]
-    kinds = manifest["chunk_files"]
-    finished = set(store.finished_chunks(out, kinds, total))
+    try:
+        return _run_chunks(
+            manifest, scenario, out, cluster, planned_workers, scheduler, on_progress, conditions
+        )
+    finally:
+        store.release(out)
+
+
+def _run_chunks(
+    manifest: dict[str, Any],
+    scenario: Scenario,
+    out: Path,
+    cluster: Any,
+    planned_workers: int,
+    scheduler: str | None,
+    on_progress: Callable[[int, int, int], None] | None,
+    conditions: tuple[Condition, ...],
+) -> BatchOutcome:
+    """Run the chunks not yet done (and verified) into a prepared, locked batch directory."""
+    runs, size, seed = manifest["runs"], manifest["chunk_size"], manifest["seed"]
+    total, run_id = manifest["chunks"], manifest["run_id"]
+    overrides, trajectories = manifest["parameter_overrides"], manifest["trajectories"]
+    end_ledger_line(out)
+    finished = set(finished_chunks(out, manifest["chunk_files"], total, run_id))
     todo = [
         ChunkTask(
             i,
-            i * size,
-            min(size, runs - i * size),
             scenario,
             seed,
-            overrides,
-            trajectories,
-            conditions,
-        )  # fmt: skip
+            i * size,
+            min(size, runs - i * size),
+            run_id,
+            parameters=overrides,
+            trajectories=trajectories,
+            conditions=conditions,
+        )
         for i in range(total)
         if i not in finished
     ]
@@ -276,26 +256,25 @@ def run_batch(
         on_progress(outcome.runs_done, runs, runs_at_start)
     if cluster and not todo:
         cluster.close()
+    stopped: RunStopped | None = None
     if todo:
         engine = cluster or make_engine(min(planned_workers, len(todo)), None)
         session["engine"] = scheduler or ("local" if engine.workers > 1 else "serial")
         session["workers"] = engine.workers
+
+        def written(done: ChunkDone) -> None:
+            outcome.runs_done += done.runs
+            outcome.chunks_done += 1
+            outcome.cpu_seconds += done.cpu_seconds
+            if on_progress:
+                on_progress(outcome.runs_done, runs, runs_at_start)
+
         try:
-            for done in engine.map_unordered(compute_chunk, todo):
-                store.write_chunk(out, done.index, done.files)
-                outcome.runs_done += done.replications
-                outcome.chunks_done += 1
-                outcome.cpu_seconds += done.cpu_seconds
-                if on_progress:
-                    on_progress(outcome.runs_done, runs, runs_at_start)
+            run_chunks(out, run_id, todo, engine, written, store.resume_hint(out, manifest))
         except KeyboardInterrupt:
-            engine.abort()
             outcome.interrupted = True
-        except BaseException:
-            engine.abort()
-            raise
-        else:
-            engine.close()
+        except RunStopped as exc:
+            outcome.interrupted, stopped = True, exc
     outcome.seconds = time.perf_counter() - started
     session.update(
         ended=store.now(),
@@ -307,40 +286,22 @@ def run_batch(
     if not outcome.interrupted:
         manifest["finished"] = store.now()
     store.remove_temporaries(out)
-    store.write_manifest(out, manifest)
+    try:
+        store.write_manifest(out, manifest)
+    except OSError:
+        if stopped is None:
+            raise
+    if stopped is not None:
+        raise stopped
     return outcome
 
 
-def _copy_scenario(source: Path, target: Path) -> None:
-    """Keep the exact scenario bytes beside the results (hash-checked on resume)."""
-    data = Path(source).read_bytes()
-    store.write_bytes_atomic(target, data)
-    shutil.copymode(source, target)
-
-
 def is_complete(out: Path, manifest: dict[str, Any]) -> tuple[int, int]:
-    """(finished chunks, all chunks) of a batch directory."""
+    """(finished chunks, all chunks) of a batch directory, by the ledger (not yet verified)."""
     kinds = manifest.get("chunk_files", [PASSAGE, AGGREGATES])
     total = int(manifest["chunks"])
-    return len(store.finished_chunks(out, kinds, total)), total
+    done = finished_chunks(out, kinds, total, str(manifest.get("run_id")), verify=False)
+    return len(done), total
 
 
-def resume_hint(out: Path, manifest: dict[str, Any]) -> str:
-    """The command that finishes an interrupted batch (or conditioned forecast)."""
-    source = manifest["scenario"]["source"]
-    parts = [
-        f"alliance batch {source} --out {out} --runs {manifest['runs']} --seed {manifest['seed']}",
-        f"--chunk-size {manifest['chunk_size']}",
-    ]
-    record = manifest.get("forecast")
-    if isinstance(record, dict):
-        parts[0] = parts[0].replace("alliance batch", "alliance forecast", 1)
-        parts.append(
-            f"--observations {record['observations']['path']} --as-of {record['as_of']} "
-            f"--reached-in {record['reached_in']}"
-        )
-    if manifest.get("trajectories"):
-        parts.append("--trajectories")
-    for name, value in manifest.get("parameter_overrides", {}).items():
-        parts.append(f"--param {name}={value}")
-    return " ".join([*parts, "--resume"])
+resume_hint = store.resume_hint

@@ -1,15 +1,19 @@
-"""Output directories that lose nothing: a manifest, atomic files, chunks listed by what is on disk.
+"""Output directories that lose nothing and mix nothing: a lock, a manifest, atomic files.
 
-Generic over kinds of run (batch, sweep, sensitivity): a run directory holds `manifest.json`
-describing what was asked, and the run's files, each written to a temporary file and renamed
-into place (`os.replace`), so a file either is complete or is not there. An interrupted run is
-finished with `resume`, which refuses when the new command asks for something different.
+Generic over kinds of run (batch, sweep, sensitivity, calibration, backtest): a run directory holds
+`manifest.json` describing what was asked, and the run's files, each written to a temporary file
+and renamed into place (`os.replace`), so a file either is complete or is not there. A command
+holds the directory's OS-level lock (`.lock`, `fcntl.flock`) while it works there, so two commands
+never write into one directory. An interrupted run is finished with `resume`, which refuses when
+the new command asks for something different. Chunk files and their hashes: `sim.batch.ledger`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
+import hashlib
 import io
 import json
 import os
@@ -29,6 +33,8 @@ from sim.model.errors import InputError
 
 MANIFEST = "manifest.json"
 CHUNKS = "chunks"
+LEDGER = "chunks.jsonl"  # each chunk file's hash, index and run (sim.batch.ledger)
+LOCK = ".lock"
 TEMP_PREFIX = ".tmp-"
 LIBRARIES = ("alliance-defection", "mesa", "numpy", "scipy", "pandas", "pyarrow", "dask")
 
@@ -73,8 +79,13 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
-    """A table encoded as Parquet (zstd), ready to ship between processes or machines."""
+def parquet_bytes(table: pa.Table, identity: dict[str, str] | None = None) -> bytes:
+    """A table encoded as Parquet (zstd), ready to ship between processes or machines; `identity`
+    (the run and chunk it belongs to) goes into the file's metadata."""
+    if identity:
+        marks = {key.encode(): value.encode() for key, value in identity.items()}
+        meta = {**(table.schema.metadata or {}), **marks}
+        table = table.replace_schema_metadata(meta)
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
@@ -107,25 +118,93 @@ def _json_default(value: Any) -> Any:
 
 
 def read_manifest(out: Path, kind: str | None = None) -> dict[str, Any]:
-    """The manifest of a run directory; InputError if it is missing, unreadable or another kind."""
-    path = Path(out) / MANIFEST
+    """The manifest of a run directory (the one reader of manifests), checked to be of `kind`.
+
+    InputError if `out` is not a directory, has no manifest, or holds a run of another kind.
+    """
+    out = Path(out)
+    expected = f"a {kind} directory" if kind else "a run directory"
+    if not out.is_dir():
+        raise InputError(str(out), "", f"not a directory; expected {expected}")
+    path = out / MANIFEST
     if not path.is_file():
-        raise InputError(str(out), MANIFEST, f"no {MANIFEST}; expected a run directory")
+        raise InputError(str(out), "", f"no {MANIFEST}; expected {expected}")
     try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(str(path), "", f"unreadable manifest ({exc})") from None
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(str(path), "", f"unreadable manifest ({exc.__class__.__name__})") from None
     if not isinstance(manifest, dict):
         raise InputError(str(path), "", "expected a JSON object")
     if kind is not None and manifest.get("kind") != kind:
         got = manifest.get("kind")
-        raise InputError(str(path), "kind", f"expected a {kind} directory, this holds a {got}")
+        raise InputError(str(path), "kind", f"is {got!r}; expected {expected} here")
     return manifest
 
 
 def write_manifest(out: Path, manifest: dict[str, Any]) -> None:
     """Write the manifest atomically."""
     write_json_atomic(Path(out) / MANIFEST, manifest)
+
+
+def finish(out: Path, manifest: dict[str, Any]) -> None:
+    """Stamp the end time into the manifest once every output is written; release the lock."""
+    write_manifest(out, {**manifest, "finished": now()})
+    release(out)
+
+
+# Directories in use: one open, flock-ed lock file per directory this process works on. The
+# kernel drops the lock when the process ends however it ends, so a crash never leaves it held.
+_held: dict[Path, list[int]] = {}  # directory: [lock file descriptor, times acquired]
+
+
+def acquire(out: Path) -> None:
+    """Hold the directory's OS-level lock until `release` (or this process's end); refuse a
+    directory another command holds. Taken again by the same process, it is counted, not
+    locked twice (flock would refuse a second descriptor)."""
+    key = Path(out).resolve()
+    if key in _held:
+        _held[key][1] += 1
+        return
+    path = key / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise InputError(str(out), "", f"cannot write here ({exc.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode(errors="replace").strip()
+        os.close(fd)
+        who = f" (process {holder})" if holder else ""
+        raise InputError(
+            str(out),
+            "",
+            f"is in use by another running command{who}; wait for it to end or choose another "
+            "directory (--force does not take over a directory in use)",
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    _held[key] = [fd, 1]
+
+
+def release(out: Path) -> None:
+    """Let go of the directory's lock once per `acquire` (nothing if this process does not
+    hold it)."""
+    key = Path(out).resolve()
+    held = _held.get(key)
+    if held is None:
+        return
+    held[1] -= 1
+    if held[1] <= 0:
+        del _held[key]
+        os.close(held[0])
+
+
+def settings_hash(manifest: dict[str, Any], fields: Sequence[str]) -> str:
+    """The run's identity: SHA-256 of the settings that decide its numbers (the resume fields)."""
+    settings = {name: _dig(manifest, name) for name in fields}
+    text = json.dumps(settings, sort_keys=True, default=_json_default)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def prepare_output(
@@ -136,44 +215,120 @@ def prepare_output(
     resume: bool,
     compare: Sequence[str],
     owned: Iterable[str] = (),
+    inputs: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
-    """Make `out` ready for a run described by `manifest`; return the manifest in effect.
+    """Lock `out` for a run described by `manifest`, make it ready; return the manifest in effect.
 
-    A directory holding a run is refused unless `resume` (the manifests must agree on every
-    dotted field in `compare`; the stored manifest is returned) or `force` (the previous run's
-    `owned` entries, the manifest and chunks are removed first). A non-empty directory holding
-    no run is used only with `force`, and then nothing in it is deleted.
+    The directory's lock is held until `finish` or `release`. A directory holding a run is refused
+    unless `resume` (the manifests must agree on every dotted field in `compare`, and the files the
+    stored manifest lists must be there unchanged; the stored manifest is returned) or `force`
+    (every file the previous run listed as its own is removed first, whatever kind of run it was).
+    A non-empty directory holding no run is used only with `force`, and then nothing in it is
+    deleted. A new run's `inputs` (name: bytes) are written first and the manifest last, so a
+    manifest always points at files that exist; it records their hashes, the run's identity
+    (`run_id`, from the `compare` fields) and what the run owns.
     """
     out = Path(out)
     if resume and force:
         raise InputError("--resume", "", "cannot be combined with --force; choose one")
     if out.exists() and not out.is_dir():
         raise InputError(str(out), "", "exists and is not a directory")
-    holds_run = (out / MANIFEST).exists()
-    if resume:
-        if not holds_run:
-            raise InputError(str(out), MANIFEST, "nothing to resume: no run was started here")
-        previous = read_manifest(out, manifest.get("kind"))
-        check_same(out, previous, manifest, compare)
-        remove_temporaries(out)
-        return previous
-    if holds_run:
-        if not force:
-            kind = _peek_kind(out)
-            raise InputError(
-                str(out),
-                "",
-                f"already holds a {kind}; use --resume to finish it or --force to replace it",
-            )
-        for name in {MANIFEST, CHUNKS, *owned}:
-            _remove(out / name)
-    elif out.exists() and any(out.iterdir()) and not force:
+    if resume and not (out / MANIFEST).exists():
+        raise InputError(str(out), MANIFEST, "nothing to resume: no run was started here")
+    if out.is_dir() and not (out / MANIFEST).exists() and _occupied(out) and not force:
         raise InputError(
             str(out), "", "is not empty and holds no run; choose a new directory or use --force"
         )
-    out.mkdir(parents=True, exist_ok=True)
-    write_manifest(out, manifest)
-    return manifest
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(str(out), "", f"cannot create the directory ({exc.strerror})") from None
+    acquire(out)
+    try:
+        if resume:
+            previous = read_manifest(out, manifest.get("kind"))
+            if "run_id" not in previous:
+                raise InputError(
+                    str(out / MANIFEST),
+                    "run_id",
+                    "written by an older version, without chunk checks; use --force to start over",
+                )
+            check_same(out, previous, manifest, compare)
+            check_inputs(out, previous)
+            remove_temporaries(out)
+            return previous
+        if (out / MANIFEST).exists():
+            if not force:
+                raise InputError(
+                    str(out),
+                    "",
+                    f"already holds a {_peek_kind(out)}; use --resume to finish it or --force to "
+                    "replace it",
+                )
+            for name in _owned_by_previous(out, owned):
+                _remove(out / name)
+        manifest = {
+            **manifest,
+            "run_id": settings_hash(manifest, compare),
+            "owned": sorted({*owned, *(inputs or {})}),
+            "inputs": {},
+        }
+        _write_inputs(out, inputs or {}, manifest["inputs"])
+        write_manifest(out, manifest)
+        return manifest
+    except BaseException:
+        release(out)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _occupied(out: Path) -> bool:
+    """Does the directory hold anything but this program's lock file?"""
+    return any(p.name != LOCK for p in out.iterdir())
+
+
+def _owned_by_previous(out: Path, owned: Iterable[str]) -> set[str]:
+    """What the run already in `out` wrote: the files its manifest lists (else this kind's)."""
+    try:
+        listed = read_manifest(out).get("owned")
+    except InputError:
+        listed = None
+    names = listed if isinstance(listed, list) else list(owned)
+    safe = {n for n in names if isinstance(n, str) and n and "/" not in n and n not in (".", "..")}
+    return safe | {MANIFEST, CHUNKS, LEDGER} - {LOCK}
+
+
+def _write_inputs(out: Path, inputs: dict[str, bytes], hashes: dict[str, str]) -> None:
+    """Write the run's input copies; a failure removes the ones written (nothing half-made)."""
+    try:
+        for name, data in inputs.items():
+            write_bytes_atomic(out / name, data)
+            hashes[name] = hashlib.sha256(data).hexdigest()
+    except OSError as exc:
+        for name in hashes:
+            _remove(out / name)
+        raise InputError(
+            str(out / (exc.filename and Path(exc.filename).name or "")),
+            "",
+            f"cannot write the run's files ({exc.strerror}); nothing was kept",
+        ) from None
+
+
+def check_inputs(out: Path, manifest: dict[str, Any]) -> None:
+    """Every file the manifest lists is there with the recorded hash (InputError naming it)."""
+    for name, digest in (manifest.get("inputs") or {}).items():
+        path = Path(out) / name
+        try:
+            actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            actual = None
+        if actual != digest:
+            state = "missing" if actual is None else "changed since the run started"
+            raise InputError(
+                str(path), "", f"{state} (the manifest records its hash); use --force to start over"
+            )
 
 
 def _peek_kind(out: Path) -> str:
@@ -195,7 +350,7 @@ def check_same(
 ) -> None:
     """Raise one InputError naming the first field where the asked run differs from the stored."""
     for name in fields:
-        old, new = _dig(stored, name), _dig(asked, name)
+        old, new = _dig(stored, name), _dig(json_roundtrip(asked), name)
         if old == new:
             continue
         if isinstance(old, dict) and isinstance(new, dict):
@@ -217,18 +372,6 @@ def _dig(data: dict[str, Any], dotted: str) -> Any:
     return value
 
 
-def chunk_path(out: Path, kind: str, index: int) -> Path:
-    """Where chunk `index`'s table of a given kind lives: chunks/<kind>-<index>.parquet."""
-    return Path(out) / CHUNKS / f"{kind}-{index:06d}.parquet"
-
-
-def finished_chunks(out: Path, kinds: Sequence[str], count: int) -> list[int]:
-    """Indices of chunks (of `count`) whose tables of every kind in `kinds` are all on disk."""
-    folder = Path(out) / CHUNKS
-    present = {p.name for p in folder.glob("*.parquet")} if folder.is_dir() else set()
-    return [i for i in range(count) if all(chunk_path(out, k, i).name in present for k in kinds)]
-
-
 def remove_temporaries(out: Path) -> None:
     """Delete temporary files left by an interrupted writer (they are never complete files)."""
     for folder in (Path(out), Path(out) / CHUNKS):
@@ -237,10 +380,38 @@ def remove_temporaries(out: Path) -> None:
                 _remove(path)
 
 
-def write_chunk(out: Path, index: int, files: dict[str, bytes]) -> None:
-    """Write one chunk's encoded tables, each atomically; the chunk counts once all are there."""
-    for kind, data in files.items():
-        write_bytes_atomic(chunk_path(out, kind, index), data)
+def resume_hint(out: Path, manifest: dict[str, Any]) -> str:
+    """The command that finishes an interrupted run of any kind, from its manifest."""
+    kind = manifest.get("kind")
+    if kind == "batch":
+        source = manifest["scenario"]["source"]
+        parts = [
+            f"alliance batch {source} --out {out} --runs {manifest['runs']} "
+            f"--seed {manifest['seed']} --chunk-size {manifest['chunk_size']}"
+        ]
+        record = manifest.get("forecast")
+        if isinstance(record, dict):  # a batch conditioned on facts (sim.experiments.forecast)
+            parts[0] = parts[0].replace("alliance batch", "alliance forecast", 1)
+            parts.append(
+                f"--observations {record['observations']['path']} --as-of {record['as_of']} "
+                f"--reached-in {record['reached_in']}"
+            )
+        if manifest.get("trajectories"):
+            parts.append("--trajectories")
+        for name, value in manifest.get("parameter_overrides", {}).items():
+            parts.append(f"--param {name}={value}")
+        return " ".join([*parts, "--resume"])
+    observations = (manifest.get("observations") or {}).get("path")
+    with_obs = f" --observations {observations}" if observations else ""
+    if kind == "backtest":
+        scenario = manifest["scenario"]
+        origin = f" --origin {manifest['origin']}" if "@" in str(scenario.get("hash")) else ""
+        return (
+            f"alliance backtest {scenario['path']}{with_obs} --out {out} --runs {manifest['runs']}"
+            f" --seed {manifest['seed']}{origin} --resume"
+        )
+    experiment = (manifest.get("experiment") or {}).get("path", "EXPERIMENT")
+    return f"alliance {kind} {experiment}{with_obs} --out {out} --resume"
 
 
 def arrays_table(arrays: dict[str, np.ndarray], metadata: dict[str, Any] | None = None) -> pa.Table:

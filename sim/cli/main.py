@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import typer
@@ -14,7 +15,11 @@ import sim.cli.experiments
 import sim.cli.forecast
 import sim.cli.single  # noqa: F401  (each command module registers its commands on `app`)
 from sim.cli.app import app
-from sim.model.errors import InputError
+from sim.model.errors import InputError, RunStopped
+
+# Errors of a path the user gave (exit status 2, like any bad input); other OS errors (a full
+# disk, a failing device) exit with status 1.
+BAD_PATH = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 def main() -> None:
@@ -25,6 +30,13 @@ def main() -> None:
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except RunStopped as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:
+        where = exc.filename or "alliance"
+        print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        sys.exit(2 if exc.errno in BAD_PATH else 1)
     except click_errors.NoArgsIsHelpError as exc:
         print(exc.ctx.get_help() if exc.ctx else "", file=sys.stderr)
         sys.exit(0)

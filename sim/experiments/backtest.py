@@ -24,7 +24,8 @@ import pandas as pd
 
 from sim.batch.outcomes import Outcome, interval
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
-from sim.batch.store import now, prepare_output, versions, write_bytes_atomic, write_manifest
+from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
+from sim.batch.tasks import check_run_count
 from sim.experiments.observations import Observations, load_observations
 from sim.experiments.origins import forecast_at_origin
 from sim.experiments.sweep import write_table
@@ -95,6 +96,7 @@ def backtest(
 
     With `condition`, the runs are conditioned on the facts up to the origin (default: the
     scenario's history_end), and the facts after it are scored."""
+    check_run_count(runs, "--runs", str(runs))
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
     if base_rate is not None and not 0.0 < base_rate < 1.0:
@@ -162,7 +164,7 @@ def backtest(
         summary["conditioned_on"] = conditioning
     write_bytes_atomic(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     figure = reliability_figure(events, out / "figures" / f"reliability.{fmt}", fmt)
-    write_manifest(out, {**manifest, "finished": now()})
+    finish(out, manifest)
     return Backtest(events, scores, figure)
 
 

@@ -27,12 +27,12 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
-from sim.batch.store import now, prepare_output, versions, write_bytes_atomic, write_json_atomic
+from sim.batch.store import finish, now, prepare_output, versions, write_json_atomic
 from sim.experiments.calibrated_yaml import write_calibrated_scenario
 from sim.experiments.designs import build_design, design_rng
 from sim.experiments.experiment import Calibration, Experiment, experiment_error, load_experiment
 from sim.experiments.observations import FactGroup, Observations, load_observations
-from sim.experiments.sweep import copy_inputs, finish, write_table
+from sim.experiments.sweep import input_files, write_table
 
 OWNED = (
     "posterior.csv",
@@ -122,12 +122,10 @@ def calibrate(
     singles = observations.groups("independent")
     measures: list[Any] = [*groups, *singles, *experiment.outcomes]
     manifest = _manifest(experiment, observations, settings)
+    inputs = {**input_files(experiment), "observations.yaml": Path(observations.path).read_bytes()}
     manifest = prepare_output(
-        out, manifest, force=force, resume=resume, compare=COMPARE, owned=OWNED
+        out, manifest, force=force, resume=resume, compare=COMPARE, owned=OWNED, inputs=inputs
     )
-    if not resume:
-        copy_inputs(out, experiment)
-        write_bytes_atomic(out / "observations.yaml", Path(observations.path).read_bytes())
     bounds = np.array([[v.low, v.high] for v in experiment.varied])
     matrices, proposals, logliks, estimates = [], [], [], []
     for r in range(1, settings.rounds + 1):

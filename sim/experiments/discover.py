@@ -21,10 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.batch.store import write_json_atomic
+from sim.batch.store import read_manifest, write_json_atomic
 from sim.model.errors import InputError
 from sim.model.run import write_tables
-from sim.plots import read_manifest
 from sim.plots.discovery import discovery_figure
 from sim.plots.style import save_figure
 

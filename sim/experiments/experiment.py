@@ -16,7 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from sim.batch.outcomes import Outcome, outcome_from_spec
+from sim.batch.outcomes import Outcome, default_label, outcome_from_spec
+from sim.batch.tasks import MAX_RUNS
 from sim.model.errors import InputError
 from sim.model.months import month_text
 from sim.model.parameters import BY_NAME, PARAMETER_NAMES
@@ -239,6 +240,13 @@ def _load_scenario(
     spec: ExperimentSpec, path: Path, file: str, lines: dict[Location, int]
 ) -> Scenario:
     target = scenario_path(spec, path)
+    if target.is_dir():
+        raise located(
+            file,
+            ("scenario",),
+            lines,
+            f"{str(target)!r} is a directory; expected a scenario YAML file",
+        )
     if not target.is_file():
         raise located(
             file,
@@ -271,8 +279,41 @@ def check(spec: ExperimentSpec, scenario: Scenario) -> list[tuple[Location, str]
         elif spec.parameters == "all" or name in varied:
             problems.append((("fixed", name), "parameter is also varied; fix it or vary it"))
     problems += _check_design_size(spec)
+    problems += _check_run_count(spec)
     problems += _check_outcomes(spec, scenario)
     return problems
+
+
+def planned_points(spec: ExperimentSpec) -> int:
+    """Parameter points the design (or a calibration round) will run."""
+    design = spec.design
+    count = len(PARAMETER_NAMES) if spec.parameters == "all" else len(spec.parameters)
+    if isinstance(design, Grid):
+        points = 1
+        for given in spec.parameters.values() if spec.parameters != "all" else ():
+            points *= len(given.values) if given and given.values else design.levels
+    elif isinstance(design, LatinHypercube):
+        points = design.points
+    elif isinstance(design, Sobol):
+        points = design.samples * (2 * count + 2 if design.second_order else count + 2)
+    else:
+        points = design.trajectories * (count + 1)
+    if spec.calibration is not None:
+        points = max(points, spec.calibration.candidates)
+    return points
+
+
+def _check_run_count(spec: ExperimentSpec) -> list[tuple[Location, str]]:
+    runs = planned_points(spec) * spec.replications
+    if runs <= MAX_RUNS:
+        return []
+    return [
+        (
+            ("replications",),
+            f"{planned_points(spec):,} points x {spec.replications:,} replications = {runs:,} "
+            f"runs; expected at most {MAX_RUNS:,}",
+        )
+    ]
 
 
 def _check_varied(name: str, given: Varied | None, method: str) -> list[tuple[Location, str]]:
@@ -338,9 +379,11 @@ def _check_outcomes(spec: ExperimentSpec, scenario: Scenario) -> list[tuple[Loca
             problems.append(
                 (("outcomes", i, field), f"outside the scenario's calendar {first} to {last}")
             )
-        label = outcome.label or ""
-        if label and label in labels:
-            problems.append((("outcomes", i, "label"), f"duplicate label {label!r}"))
+        label = outcome.label or default_label(outcome)
+        if label in labels:
+            where: Location = ("outcomes", i, "label") if outcome.label else ("outcomes", i)
+            what = "label" if outcome.label else "outcome (the same as an earlier one)"
+            problems.append((where, f"duplicate {what} {label!r}; expected each outcome once"))
         labels.add(label)
     return problems
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from sim.batch import store
 from sim.batch.conditioning import (
@@ -30,8 +29,8 @@ from sim.batch.conditioning import (
     NoConsistentLane,
     simulate_conditioned_chunk,
 )
+from sim.batch.ledger import read_chunk, read_ledger
 from sim.batch.runner import KIND, BatchOutcome, run_batch
-from sim.batch.store import chunk_path
 from sim.experiments.observations import Fact, Observations, load_observations
 from sim.model.errors import InputError
 from sim.model.months import month_label, parse_month
@@ -213,9 +212,10 @@ def impossible(observations: Observations, exc: NoConsistentLane) -> InputError:
     )
 
 
-def read_counts(out: Path, chunks: int) -> pd.DataFrame:
-    """The conditioning counts of every chunk, summed by item."""
-    frames = [pq.read_table(chunk_path(out, CONDITIONING, i)).to_pandas() for i in range(chunks)]
+def read_counts(out: Path, chunks: int, run_id: str) -> pd.DataFrame:
+    """The conditioning counts of every chunk (each checked against the ledger), summed by item."""
+    ledger = read_ledger(out)
+    frames = [read_chunk(out, CONDITIONING, i, run_id, ledger).to_pandas() for i in range(chunks)]
     return pd.concat(frames).groupby("item", sort=False)[["lanes", "consistent", "met"]].sum()
 
 
@@ -233,7 +233,7 @@ def conditioning_record(
             "ess_share": 1.0,
             "distinct_ancestors": runs,
         }
-    counts = read_counts(out, int(manifest["chunks"]))
+    counts = read_counts(out, int(manifest["chunks"]), manifest["run_id"])
     facts = []
     for k, condition in enumerate(conditions):
         row = counts.loc[f"fact:{k}"]

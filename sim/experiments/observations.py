@@ -19,9 +19,9 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from sim.batch.outcomes import reached_by
-from sim.model.months import date_text, month_text, optional, parse_month
+from sim.model.months import date_text, optional, parse_month
 from sim.model.scenario import Scenario
-from sim.model.schema import Strict
+from sim.model.schema import SourceText, Strict
 from sim.model.shipped import resolve
 from sim.model.stages import LATER_STAGES, STAGES, stage_code
 from sim.model.yamlio import Location, combined, load_yaml, located, validate_model
@@ -37,11 +37,11 @@ class FactSpec(Strict):
     reached_in: str | None = None
     reached_by: str | None = None
     not_reached_by: str | None = None
-    source: str = Field(min_length=3)
+    source: SourceText
     note: str = ""
 
     _months = field_validator("reached_in", "reached_by", "not_reached_by", mode="before")(
-        optional(month_text)
+        optional(date_text)
     )
 
     @field_validator("stage")
@@ -181,7 +181,7 @@ def load_observations(path: str | Path, scenario: Scenario) -> Observations:
     facts = []
     for i, f in enumerate(spec.facts):
         kind = next(k for k in FACT_KINDS if getattr(f, k) is not None)
-        date = getattr(f, kind)
+        date = getattr(f, kind)[:7]
         facts.append(
             Fact(
                 i,
@@ -205,6 +205,7 @@ def check(spec: ObservationsSpec, scenario: Scenario) -> list[tuple[Location, st
     as_of = parse_month(spec.as_of)
     first, last = scenario.month_label(0), scenario.month_label(scenario.months - 1)
     seen: set[tuple[str, str, str, str]] = set()
+    problems += _contradictions(spec)
     for i, fact in enumerate(spec.facts):
         if fact.member not in scenario.members:
             problems.append(
@@ -212,7 +213,7 @@ def check(spec: ObservationsSpec, scenario: Scenario) -> list[tuple[Location, st
             )
         kind = next(k for k in FACT_KINDS if getattr(fact, k) is not None)
         date = getattr(fact, kind)
-        if parse_month(date) > as_of:
+        if parse_month(date) > as_of or _later_day(date, spec.as_of):
             problems.append(
                 (("facts", i, kind), f"after as_of ({spec.as_of}); facts must be known by then")
             )
@@ -220,11 +221,65 @@ def check(spec: ObservationsSpec, scenario: Scenario) -> list[tuple[Location, st
             problems.append(
                 (("facts", i, kind), f"outside the scenario's calendar {first} to {last}")
             )
-        key = (fact.member, fact.stage, kind, date)
+        key = (fact.member, fact.stage, kind, date[:7])
         if key in seen:
             problems.append((("facts", i), "the same fact appears twice"))
         seen.add(key)
     return problems
+
+
+def _later_day(date: str, as_of: str) -> bool:
+    """A fact dated to the day after an `as_of` day of the same month (both with a day)."""
+    return len(date) == len(as_of) == 10 and date > as_of
+
+
+def _bounds(fact: FactSpec) -> tuple[int, float]:
+    """What a fact says of the month its stage was first reached: (earliest, latest) as month
+    numbers (year * 12 + month); `inf` when it may never be reached."""
+    kind = next(k for k in FACT_KINDS if getattr(fact, k) is not None)
+    year, month = parse_month(getattr(fact, kind))
+    at = year * 12 + month
+    if kind == "reached_in":
+        return at, at
+    if kind == "reached_by":
+        return -(10**9), at
+    return at + 1, float("inf")
+
+
+def _contradictions(spec: ObservationsSpec) -> list[tuple[Location, str]]:
+    """Pairs of facts that cannot both be true, the later named with the earlier.
+
+    Stages are reached in order (a member reaches `frozen` no earlier than `disengaged`), so a
+    fact bounding a stage from below bounds every later stage too, and one bounding it from
+    above bounds every earlier stage: two facts contradict when the lower bound of one exceeds
+    the upper bound of the other at a stage as late or later.
+    """
+    problems: list[tuple[Location, str]] = []
+    for i, fact in enumerate(spec.facts):
+        for j, other in enumerate(spec.facts[:i]):
+            if other.member == fact.member and _incompatible(fact, other):
+                problems.append(
+                    (
+                        ("facts", i),
+                        f"contradicts facts[{j}] ({_describe(other)}): {_describe(fact)} "
+                        "cannot also be true; expected facts that can all hold",
+                    )
+                )
+                break
+    return problems
+
+
+def _incompatible(a: FactSpec, b: FactSpec) -> bool:
+    """Can two facts about one member not both hold?"""
+    return any(
+        stage_code(low.stage) <= stage_code(high.stage) and _bounds(low)[0] > _bounds(high)[1]
+        for low, high in ((a, b), (b, a))
+    )
+
+
+def _describe(fact: FactSpec) -> str:
+    kind = next(k for k in FACT_KINDS if getattr(fact, k) is not None)
+    return f"{fact.member} {fact.stage} {kind} {getattr(fact, kind)}"
 
 
 def observations_from_run(

@@ -21,7 +21,7 @@ import yaml
 
 from sim.batch.intervals import proportion_interval
 from sim.batch.results import summarize
-from sim.batch.store import now, prepare_output, versions, write_bytes_atomic, write_manifest
+from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
 from sim.experiments.forecast import forecast
 from sim.experiments.observations import Fact, load_observations
 from sim.experiments.sweep import write_table
@@ -172,7 +172,7 @@ def backtest_origins(
     title = f"{full.name}: skill by forecast origin (conditioned on the facts up to each)"
     path = Path(out) / "figures" / f"skill-by-origin.{fmt}"
     figure = save_figure(skill_by_origin(skill, title), path, fmt)
-    write_manifest(Path(out), {**manifest, "finished": now()})
+    finish(Path(out), manifest)
     return RollingBacktest(events_table, scores_table, skill, figure)
 
 

@@ -20,9 +20,10 @@ from SALib.analyze import morris as morris_analyze
 from SALib.analyze import sobol as sobol_analyze
 
 from sim.batch.outcomes import CONFIDENCE
+from sim.batch.store import finish, release
 from sim.experiments.designs import Design, design_rng
 from sim.experiments.experiment import Experiment, Morris, Sobol, load_experiment, require_method
-from sim.experiments.sweep import finish, results_table, run_design, write_table
+from sim.experiments.sweep import results_table, run_design, write_table
 
 INDEX_COLUMNS = (
     "outcome",
@@ -62,13 +63,17 @@ def sensitivity(
         resume=resume,
         show=show_progress,
     )
-    results = results_table(run.design, experiment, run.tally)
-    write_table(out, "results", results)
-    estimates = run.tally.total / np.maximum(run.tally.n, 1)
-    indices, second = analyse(experiment, run.design, estimates)
-    write_table(out, "indices", indices)
-    if second is not None:
-        write_table(out, "indices_second_order", second)
+    try:
+        results = results_table(run.design, experiment, run.tally)
+        write_table(out, "results", results)
+        estimates = run.tally.total / np.maximum(run.tally.n, 1)
+        indices, second = analyse(experiment, run.design, estimates)
+        write_table(out, "indices", indices)
+        if second is not None:
+            write_table(out, "indices_second_order", second)
+    except BaseException:
+        release(out)
+        raise
     finish(out, run.manifest)
     return indices
 

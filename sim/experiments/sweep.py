@@ -24,13 +24,7 @@ from sim.batch.pointruns import (
     plan_chunks,
     run_points,
 )
-from sim.batch.store import (
-    now,
-    prepare_output,
-    versions,
-    write_bytes_atomic,
-    write_manifest,
-)
+from sim.batch.store import finish, now, prepare_output, release, versions, write_bytes_atomic
 from sim.experiments.designs import Design, build_design
 from sim.experiments.experiment import Experiment, load_experiment, require_method
 
@@ -55,6 +49,9 @@ OWNED = (
     "scenario.yaml",
     "indices.csv",
     "indices.parquet",
+    "indices_second_order.csv",
+    "indices_second_order.parquet",
+    "figures",
 )
 
 
@@ -92,8 +89,12 @@ def sweep(
         resume=resume,
         show=show_progress,
     )
-    results = results_table(run.design, run.experiment, run.tally)
-    write_table(out, "results", results)
+    try:
+        results = results_table(run.design, run.experiment, run.tally)
+        write_table(out, "results", results)
+    except BaseException:
+        release(out)
+        raise
     finish(out, run.manifest)
     return results
 
@@ -109,17 +110,16 @@ def run_design(
     resume: bool,
     show: bool,
 ) -> PointRun:
-    """Prepare `out` (manifest, file copies, design), run every chunk not yet done, tally it."""
+    """Prepare and lock `out` (file copies, design, manifest last), run every chunk not yet done,
+    tally it. The lock stays held for the caller to write its tables; `finish` releases it."""
     design = build_design(experiment)
     chunks = plan_chunks(design.points, experiment.spec.replications)
     manifest = experiment_manifest(kind, experiment, design, chunks)
+    design_frame(design).to_csv(buffer := io.StringIO(), index=False)
+    inputs = {**input_files(experiment), "design.csv": buffer.getvalue().encode()}
     manifest = prepare_output(
-        out, manifest, force=force, resume=resume, compare=COMPARE, owned=OWNED
+        out, manifest, force=force, resume=resume, compare=COMPARE, owned=OWNED, inputs=inputs
     )
-    if not resume:
-        copy_inputs(out, experiment)
-        design_frame(design).to_csv(buffer := io.StringIO(), index=False)
-        write_bytes_atomic(out / "design.csv", buffer.getvalue().encode())
     job = PointJob(
         experiment.scenario,
         experiment.spec.seed,
@@ -128,9 +128,13 @@ def run_design(
         experiment.fixed,
         list(experiment.outcomes),
     )
-    tally = run_points(
-        job, out, "tally", chunks, workers, f"{kind} {experiment.name}", show, scheduler
-    )
+    try:
+        tally = run_points(
+            job, out, "tally", chunks, workers, f"{kind} {experiment.name}", show, scheduler
+        )
+    except BaseException:
+        release(out)
+        raise
     return PointRun(experiment, design, out, tally, manifest)
 
 
@@ -184,10 +188,12 @@ def experiment_manifest(
     }
 
 
-def copy_inputs(out: Path, experiment: Experiment) -> None:
-    """Keep the experiment and scenario files as they were run (atomic copies)."""
-    write_bytes_atomic(out / "experiment.yaml", Path(experiment.path).read_bytes())
-    write_bytes_atomic(out / "scenario.yaml", Path(experiment.scenario.path).read_bytes())
+def input_files(experiment: Experiment) -> dict[str, bytes]:
+    """The experiment and scenario files as they were run, to be kept beside the results."""
+    return {
+        "experiment.yaml": Path(experiment.path).read_bytes(),
+        "scenario.yaml": Path(experiment.scenario.path).read_bytes(),
+    }
 
 
 def design_frame(design: Design) -> pd.DataFrame:
@@ -200,7 +206,10 @@ def design_frame(design: Design) -> pd.DataFrame:
 def results_table(design: Design, experiment: Experiment, tally: Tally) -> pd.DataFrame:
     """Tidy results: one row per point and outcome, with its 95% Monte Carlo interval."""
     binary = np.array([o.binary for o in experiment.outcomes])
-    mean, low, high = interval(binary[None, :], tally.n, tally.total, tally.total_sq)
+    upper = np.array([o.upper for o in experiment.outcomes])
+    mean, low, high = interval(
+        binary[None, :], tally.n, tally.total, tally.total_sq, upper=upper[None, :]
+    )
     points, outcomes = tally.n.shape
     frame = pd.DataFrame(
         {
@@ -224,8 +233,3 @@ def write_table(out: Path, name: str, table: pd.DataFrame) -> None:
     table.to_parquet(sink, index=False)
     write_bytes_atomic(out / f"{name}.parquet", sink.getvalue())
     write_bytes_atomic(out / f"{name}.csv", table.to_csv(index=False).encode())
-
-
-def finish(out: Path, manifest: dict[str, Any]) -> None:
-    """Stamp the end time into the manifest once every output is written."""
-    write_manifest(out, {**manifest, "finished": now()})

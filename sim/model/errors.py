@@ -20,3 +20,21 @@ class InputError(Exception):
     def all(self) -> list[InputError]:
         """This error and every further problem found in the same file."""
         return [self, *self.more]
+
+
+class RunStopped(Exception):
+    """A long run stopped by its surroundings (a full disk, a lost cluster), not by bad input.
+
+    Everything written before stays; the CLI prints one line with the cause and the command that
+    finishes the run, and exits with status 1.
+    """
+
+    def __init__(self, where: str, cause: str, hint: str = ""):
+        self.where = where
+        self.cause = cause
+        self.hint = hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        finish = f"; finish with: {self.hint}" if self.hint else ""
+        return f"{self.where}: {self.cause}{finish}"

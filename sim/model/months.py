@@ -25,7 +25,10 @@ def parse_date(value: object) -> dt.date:
         try:
             return dt.date(year, month, day)
         except ValueError:
-            pass
+            if 1 <= month <= 12:  # files load with dates as text (yamlio): the day is judged here
+                raise ValueError(
+                    f"no such day: {value.strip()}; expected a real date as YYYY-MM-DD"
+                ) from None
     raise ValueError("expected a date as YYYY-MM or YYYY-MM-DD")
 
 

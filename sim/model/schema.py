@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from sim.model.months import date_text, optional
 from sim.model.stages import StageName
@@ -26,17 +26,28 @@ EVENT_KINDS: frozenset[str] = frozenset(
 )
 
 
-class Strict(BaseModel):
-    """The base of every file format's models: unknown keys are errors, values immutable."""
+def _source_text(value: str) -> str:
+    if len(value.strip()) < 3:
+        raise ValueError("expected a source (who said it, where, when), not a blank")
+    return value.strip()
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+# A value's or fact's source: text that says something (not blanks).
+SourceText = Annotated[str, AfterValidator(_source_text)]
+
+
+class Strict(BaseModel):
+    """The base of every file format's models: unknown keys are errors, values immutable, and
+    types strict (a boolean is not a number, a string is not an integer, a number not a string)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Sourced(Strict):
     """A value with the reason or source for it."""
 
     value: float
-    source: str = Field(min_length=3)
+    source: SourceText
 
 
 class Unit(Sourced):
@@ -67,7 +78,7 @@ class CrisisRates(Strict):
     rate: float = Field(ge=0.0, le=0.5)
     against_member: float = Field(0.0, ge=0.0, le=1.0)
     backed_opponent: float = Field(0.0, ge=0.0, le=1.0)
-    source: str = Field(min_length=3)
+    source: SourceText
 
 
 class RegimeRates(Strict):
@@ -94,7 +105,7 @@ class MemberSpec(Strict):
 
 class Event(Strict):
     date: str
-    source: str = Field(min_length=3)
+    source: SourceText
     note: str = ""
 
     _date = field_validator("date", mode="before")(date_text)

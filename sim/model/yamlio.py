@@ -1,7 +1,11 @@
 """Safe YAML loading that remembers the line of every field, so errors can name it.
 
-Shared by scenario, experiment and observation files. Only `yaml.SafeLoader` is used: no tag
-in a file can construct Python objects or run code.
+The one loader of every file the program reads (scenario, experiment and observation files).
+Only a `yaml.SafeLoader` is used: no tag in a file can construct Python objects or run code.
+Dates stay text (the timestamp resolver is left out), so that the project's own month parser
+(`sim.model.schema.parse_month`) judges them and names the field. What a file expands to is
+capped (MAX_NODES values, aliases counted each time they are used) and an alias inside itself is
+refused, so an alias bomb or a loop gets one line instead of exhausting memory or the stack.
 """
 
 from __future__ import annotations
@@ -16,6 +20,18 @@ from pydantic import BaseModel, ValidationError
 from sim.model.errors import InputError
 
 Location = tuple[str | int, ...]
+MAX_NODES = 200_000  # values a file may expand to, aliases included (a scenario has ~2,000)
+TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class TextDatesLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that an unquoted date stays a string."""
+
+
+TextDatesLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != TIMESTAMP]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def load_yaml(path: str | Path) -> tuple[Any, dict[Location, int]]:
@@ -32,9 +48,12 @@ def load_yaml(path: str | Path) -> tuple[Any, dict[Location, int]]:
         raise InputError(
             name, "", f"cannot be read as UTF-8 text ({exc.__class__.__name__})"
         ) from None
+    loader = TextDatesLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None:
+            check_expansion(node, name)
+        data = None if node is None else loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f"line {mark.line + 1}" if mark else ""
@@ -42,11 +61,24 @@ def load_yaml(path: str | Path) -> tuple[Any, dict[Location, int]]:
         raise InputError(name, line, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise InputError(name, "", f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise InputError(
+            name, "", "invalid YAML: nested too deeply; expected a plain file"
+        ) from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InputError(name, "", f"invalid YAML value ({exc})") from None
+    finally:
+        loader.dispose()
     if node is None or data is None:
         raise InputError(name, "", "file is empty; expected a YAML mapping")
     lines: dict[Location, int] = {}
     duplicates: list[tuple[Location, int]] = []
-    _record_lines(node, (), lines, duplicates)
+    try:
+        _record_lines(node, (), lines, duplicates)
+    except RecursionError:
+        raise InputError(
+            name, "", "invalid YAML: nested too deeply; expected a plain file"
+        ) from None
     if duplicates:
         errors = [
             located(name, loc, {loc: line}, "duplicate key; each key may appear only once")
@@ -54,6 +86,46 @@ def load_yaml(path: str | Path) -> tuple[Any, dict[Location, int]]:
         ]
         raise combined(errors)
     return data, lines
+
+
+def check_expansion(root: yaml.Node, name: str) -> None:
+    """Refuse a document that refers to itself or expands to more than MAX_NODES values.
+
+    Walks the node graph as the file expands (an alias counted each time it is used), without
+    recursion, keeping the nodes on the current path to recognise a loop.
+    """
+    count = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    on_path: set[int] = set()
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            continue
+        if id(node) in on_path:
+            line = node.start_mark.line + 1
+            raise InputError(
+                name,
+                f"line {line}",
+                "an alias refers to the value that contains it (a loop); "
+                "expected a value that ends",
+            )
+        count += 1
+        if count > MAX_NODES:
+            raise InputError(
+                name,
+                "",
+                f"expands to more than {MAX_NODES:,} values (aliases used within aliases?); "
+                "expected a plain scenario, experiment or observation file",
+            )
+        if isinstance(node, yaml.ScalarNode):
+            continue
+        on_path.add(id(node))
+        stack.append((node, True))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((part, False) for pair in node.value for part in pair)
+        else:
+            stack.extend((item, False) for item in node.value)
 
 
 def _record_lines(

@@ -9,7 +9,6 @@ May import `sim.model` and `sim.batch`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.batch.store import read_manifest
 from sim.model.errors import InputError
 from sim.model.stages import LATER_STAGES
 from sim.plots.curves import LAYOUTS, alliance_chart, compare_curves, defection_curves
@@ -193,24 +193,6 @@ def load_batch(directory: Path) -> Any:
     from sim.batch.results import load
 
     return load(directory)
-
-
-def read_manifest(directory: Path, expected: str) -> dict[str, Any]:
-    """The directory's manifest.json, checked to be of the expected kind."""
-    name = str(directory)
-    if not directory.is_dir():
-        raise InputError(name, "", f"not a directory; expected a {expected} output directory")
-    path = directory / "manifest.json"
-    if not path.is_file():
-        raise InputError(name, "", f"no manifest.json; expected a {expected} output directory")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(str(path), "", f"unreadable manifest ({exc.__class__.__name__})") from None
-    kind = manifest.get("kind", "batch") if isinstance(manifest, dict) else None
-    if kind != expected:
-        raise InputError(str(path), "kind", f"is {kind!r}; expected a {expected} directory here")
-    return manifest
 
 
 def manifest_parameters(manifest: dict[str, Any]) -> list[str] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from sim.model.scenario import load_scenario
 
 SCENARIO_ENV = "ALLIANCE_VIZ_SCENARIO"
 TELEMETRY_ENV = "SOLARA_TELEMETRY_MIXPANEL_ENABLE"
+STOP_TIMEOUT_S = 10
 
 
 def solara_command(host: str, port: int, open_browser: bool) -> list[str]:
@@ -42,10 +44,25 @@ def serve(scenario: Path, host: str, port: int, open_browser: bool) -> int:
         SCENARIO_ENV: str(Path(scenario).resolve()),
     }
     print(f"serving {scenario} at http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    server = subprocess.Popen(solara_command(host, port, open_browser), env=env)
+    previous = signal.signal(signal.SIGTERM, _stop)  # `kill` ends the server too, not only us
     try:
-        return subprocess.call(solara_command(host, port, open_browser), env=env)
+        return server.wait()
     except KeyboardInterrupt:
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def check_port_free(host: str, port: int) -> None:

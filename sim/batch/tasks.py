@@ -1,0 +1,191 @@
+"""The one chunk task and the one runner behind batches and point runs (sweep, sensitivity,
+calibration, backtest).
+
+A chunk is replications first..first+replications-1 of the run's seed, at one or more parameter
+points stepped together as lanes. A batch chunk keeps every run's first passages and the monthly
+aggregates (`sim.batch.chunkfiles.encode_chunk`); a point-run chunk tallies its measures per point
+(`encode_tally`). `run_chunks` maps the tasks over an engine and writes each finished chunk
+through the ledger (`sim.batch.ledger.write_chunk`) as it arrives, so memory stays flat and an
+interrupted run keeps everything finished.
+"""
+
+from __future__ import annotations
+
+import gc
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import BrokenExecutor, CancelledError
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.batch.chunkfiles import encode_chunk, encode_tally
+from sim.batch.conditioning import CONDITIONING, Condition, simulate_conditioned_chunk
+from sim.batch.engines import Engine
+from sim.batch.lanes import simulate_chunk
+from sim.batch.ledger import identity, write_chunk
+from sim.batch.outcomes import RunMeasure, tally_runs
+from sim.batch.store import parquet_bytes
+from sim.model.errors import InputError, RunStopped
+from sim.model.scenario import Scenario
+
+MAX_RUNS = 1_000_000_000  # runs one command may ask for (a batch, or points x replications)
+
+
+@dataclass(frozen=True)
+class ChunkTask:
+    """One chunk to simulate: what a worker receives.
+
+    `parameters` are floats, or arrays over the chunk's `points` for a point run. With `measures`
+    the chunk is tallied per point into a table of kind `tally_kind` (points numbered from
+    `point_start`); without, it is a batch chunk (first passages, aggregates, `trajectories`).
+    """
+
+    index: int
+    scenario: Scenario
+    seed: int
+    first: int
+    replications: int
+    run_id: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+    points: int = 1
+    point_start: int = 0
+    measures: tuple[RunMeasure, ...] | None = None
+    tally_kind: str = "tally"
+    trajectories: bool = False
+    conditions: tuple[Condition, ...] = ()  # a batch chunk conditioned on facts (forecasts)
+
+    @property
+    def runs(self) -> int:
+        """Lanes in the chunk: points x replications."""
+        return self.points * self.replications
+
+
+@dataclass
+class ChunkDone:
+    """What a worker sends back: the chunk's encoded tables."""
+
+    index: int
+    runs: int
+    files: dict[str, bytes]
+    cpu_seconds: float
+
+
+def compute_chunk(task: ChunkTask) -> ChunkDone:
+    """Simulate one chunk and encode its tables (runs in a worker process or on a cluster)."""
+    cpu_start = time.process_time()
+    mark = identity(task.run_id, task.index, task.seed)
+    if task.measures is None:
+        counts = None
+        if task.conditions:
+            result, counts = simulate_conditioned_chunk(
+                task.scenario, task.seed, task.first, task.replications, task.conditions,
+                task.parameters,
+            )  # fmt: skip
+        else:
+            result = simulate_chunk(
+                task.scenario,
+                task.seed,
+                task.first,
+                task.replications,
+                parameters=task.parameters,
+                trajectories=task.trajectories,
+            )
+        patron = task.scenario.spec.patron.name
+        files = encode_chunk(result, task.first, task.scenario.members, patron, mark)
+        if counts is not None:
+            files[CONDITIONING] = parquet_bytes(counts, mark)
+    else:
+        months = sorted({m for measure in task.measures for m in measure.status_months()})
+        result = simulate_chunk(
+            task.scenario,
+            task.seed,
+            task.first,
+            task.replications,
+            parameters=task.parameters,
+            points=task.points,
+            aggregate=False,
+            trajectories=bool(months),
+        )
+        status_at = None
+        if months:
+            status = result.trajectories["status"]  # (months, members, lanes)
+            status_at = {m: status[m].T for m in months}
+        tally = tally_runs(list(task.measures), result.first_passage, status_at, task.points)
+        data = encode_tally(tally, task.point_start, task.first, task.replications, mark)
+        files = {task.tally_kind: data}
+    del result
+    gc.collect()  # a model and its agents form reference cycles: free its arrays before the next
+    return ChunkDone(task.index, task.runs, files, time.process_time() - cpu_start)
+
+
+def check_run_count(runs: int, where: str, what: str) -> None:
+    """Refuse a run too large to finish (MAX_RUNS), before anything is written."""
+    if runs > MAX_RUNS:
+        raise InputError(
+            where, what, f"{runs:,} runs asked; expected at most {MAX_RUNS:,} in one command"
+        )
+
+
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) for the few milliseconds of writing a chunk; it arrives after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
+
+
+def _engine_failure(exc: Exception) -> bool:
+    """Did the engine fail (a worker or cluster lost, a future cancelled), not the task?"""
+    engine_errors = (CancelledError, BrokenExecutor, OSError, TimeoutError, EOFError)
+    return isinstance(exc, engine_errors) or type(exc).__module__.split(".")[0] == "distributed"
+
+
+def run_chunks(
+    out: Path,
+    run_id: str,
+    todo: Sequence[ChunkTask],
+    engine: Engine,
+    on_done: Callable[[ChunkDone], None],
+    hint: str,
+) -> None:
+    """Run every task on `engine`, writing each chunk through the ledger as it finishes.
+
+    Ctrl-C stops the engine and is raised again; a full disk, or an engine that fails (a Dask
+    cluster lost), stops it and raises RunStopped with `hint`, the command that finishes the run.
+    The chunks already written stay.
+    """
+    try:
+        for done in engine.map_unordered(compute_chunk, todo):
+            with _ctrl_c_deferred():  # a chunk is written and counted whole, or not at all
+                try:
+                    write_chunk(out, done.index, done.files, run_id)
+                except OSError as exc:
+                    raise RunStopped(
+                        str(exc.filename or out), f"cannot write a chunk ({exc.strerror})", hint
+                    ) from None
+                on_done(done)
+    except (KeyboardInterrupt, InputError, RunStopped):
+        engine.abort()
+        raise
+    except Exception as exc:
+        engine.abort()
+        if not _engine_failure(exc):
+            raise  # the task's own error (e.g. no lane consistent with a fact): its caller's
+        cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise RunStopped(str(out), f"the chunks' engine failed ({cause})", hint) from None
+    except BaseException:
+        engine.abort()
+        raise
+    engine.close()
