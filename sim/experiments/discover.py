@@ -2,7 +2,7 @@
 
 A sweep (or sensitivity) directory holds, for every design point, an estimate of each outcome.
 A point is a case of interest when its estimate is above (or below) a threshold, for example
-"Kazakhstan withdrawn by 2030-12" above 0.2. The Patient Rule Induction Method (Friedman and
+"North withdrawn by 2030-12" above 0.2. The Patient Rule Induction Method (Friedman and
 Fisher 1999; Bryant and Lempert 2010), as implemented by the `prim` package (the standalone
 version of `ema_workbench.analysis.prim`), peels the parameter space from its edges, a small
 share of the points at a time, and records the trajectory: coverage (share of the cases of
