@@ -67,17 +67,23 @@ def sensitivity(
 @app.command()
 def calibrate(
     experiment: ExperimentArg,
-    observations: ObservationsOpt,
     out: Annotated[
         Path,
         typer.Option(help="Calibration directory: fitted.csv, posterior, calibrated scenario."),
     ],
+    observations: Annotated[
+        Path | None,
+        typer.Option(
+            help="Observations YAML file for the experiment's scenario (docs/experiments.md).",
+            show_default="the experiment's `cases`",
+        ),
+    ] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
 ) -> None:
-    """Fit the experiment's varied parameters to observed facts (simulated likelihood)."""
+    """Fit shared parameters jointly to the facts of one or more cases (simulated likelihood)."""
     from sim.cli.experiments_view import calibrate_command
 
     calibrate_command(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from sim.batch.outcomes import Outcome, outcome_from_spec
 from sim.model.errors import InputError
@@ -139,12 +139,28 @@ AnyOutcome = Annotated[
 
 
 class Calibration(Strict):
-    """Settings of `alliance calibrate` (simulated likelihood, adaptive importance sampling)."""
+    """Settings of `alliance calibrate`: simulated likelihood, emcee's ensemble sampler."""
 
-    rounds: int = Field(3, ge=1, le=20)
-    candidates: int = Field(512, ge=16, le=100_000)
+    walkers: int = Field(16, ge=4, le=1000)
+    steps: int = Field(200, ge=2, le=100_000)
+    burn: int = Field(100, ge=0, le=100_000)
     likelihood: Literal["by_member", "joint", "independent"] = "by_member"
     floor: float = Field(0.5, gt=0.0, le=10.0)
+
+    @model_validator(mode="after")
+    def _burn_below_steps(self) -> Calibration:
+        if self.burn >= self.steps:
+            raise ValueError(f"burn ({self.burn}) must be below steps ({self.steps})")
+        return self
+
+
+class CaseSpec(Strict):
+    """One case of a pooled calibration: a scenario and its observations (and own parameters)."""
+
+    scenario: str = Field(min_length=1)
+    observations: str = Field(min_length=1)
+    name: str | None = Field(None, min_length=1)
+    parameters: dict[str, Varied | None] = {}
 
 
 class ExperimentSpec(Strict):
@@ -160,6 +176,7 @@ class ExperimentSpec(Strict):
     design: AnyDesign
     outcomes: list[AnyOutcome] = Field(min_length=1)
     calibration: Calibration | None = None
+    cases: list[CaseSpec] | None = Field(None, min_length=1)
 
     @field_validator("parameters", mode="before")
     @classmethod
