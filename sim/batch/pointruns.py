@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from sim.batch.engines import available_cores, make_engine
 from sim.batch.lanes import simulate_chunk
 from sim.batch.outcomes import RunMeasure, Tally, tally_runs
+from sim.batch.posterior import PosteriorDraws
 from sim.batch.progress import runs_progress
 from sim.batch.store import (
     arrays_table,
@@ -58,6 +59,7 @@ class PointJob:
     matrix: np.ndarray  # (points, parameters)
     fixed: dict[str, float]
     measures: list[RunMeasure]
+    posterior: PosteriorDraws | None = None  # each replication its own parameter draw
 
     @property
     def points(self) -> int:
@@ -93,12 +95,15 @@ class ChunkTask:
     fixed: dict[str, float]
     measures: list[RunMeasure]
     chunk: Chunk
+    posterior: PosteriorDraws | None = None
 
 
 def chunk_task(job: PointJob, chunk: Chunk) -> ChunkTask:
     """The task for one chunk of a job."""
     rows = job.matrix[chunk.start : chunk.stop].copy()
-    return ChunkTask(job.scenario, job.seed, job.names, rows, job.fixed, job.measures, chunk)
+    return ChunkTask(
+        job.scenario, job.seed, job.names, rows, job.fixed, job.measures, chunk, job.posterior
+    )
 
 
 def run_chunk(task: ChunkTask) -> Tally:
@@ -116,6 +121,11 @@ def run_chunk(task: ChunkTask) -> Tally:
         points=len(task.rows),
         aggregate=False,
         trajectories=bool(months),
+        lane_values=task.posterior.lane_values(
+            task.seed, chunk.first, chunk.replications, len(task.rows)
+        )
+        if task.posterior
+        else None,
     )
     status_at = None
     if months:

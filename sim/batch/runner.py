@@ -22,6 +22,7 @@ from sim.batch.chunkfiles import AGGREGATES, PASSAGE, TRAJECTORIES, encode_chunk
 from sim.batch.conditioning import CONDITIONING, Condition, simulate_conditioned_chunk
 from sim.batch.engines import available_cores, make_engine
 from sim.batch.lanes import simulate_chunk
+from sim.batch.posterior import PosteriorDraws, load_posterior
 from sim.model.errors import InputError
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import Scenario, load_scenario, with_parameters
@@ -42,6 +43,7 @@ RESUME_FIELDS = (
     "parameters",
     "versions.alliance-defection",
     "forecast",
+    "posterior.hash",
 )
 OWNED = (SCENARIO_COPY, "summary", "figures")
 
@@ -58,6 +60,7 @@ class ChunkTask:
     parameters: dict[str, float]
     trajectories: bool
     conditions: tuple[Condition, ...] = ()
+    posterior: PosteriorDraws | None = None  # each lane its own parameter draw
 
 
 @dataclass
@@ -102,6 +105,9 @@ def compute_chunk(task: ChunkTask) -> ChunkDone:
             task.replications,
             parameters=task.parameters,
             trajectories=task.trajectories,
+            lane_values=task.posterior.lane_values(task.seed, task.first, task.replications)
+            if task.posterior
+            else None,
         )
     patron = task.scenario.spec.patron.name
     files = encode_chunk(result, task.first, task.scenario.members, patron)
@@ -167,9 +173,11 @@ def batch_manifest(
     chunk_size: int,
     overrides: dict[str, float],
     trajectories: bool,
+    posterior: PosteriorDraws | None = None,
 ) -> dict[str, Any]:
     """What a batch is: everything needed to reproduce it, and to check a resume against it."""
     return {
+        **({"posterior": posterior.describe()} if posterior else {}),
         "kind": KIND,
         "scenario": {
             "name": scenario.name,
@@ -212,6 +220,7 @@ def run_batch(
     on_progress: Callable[[int, int, int], None] | None = None,
     conditions: tuple[Condition, ...] = (),
     forecast: dict[str, Any] | None = None,
+    posterior: Path | None = None,
 ) -> BatchOutcome:
     """Run (or finish) a batch into `out`; `on_progress(runs_done, runs_total, runs_at_start)`.
 
@@ -233,11 +242,18 @@ def run_batch(
         check_chunk_size(chunk_size)
     cluster = make_engine(None, scheduler) if scheduler else None  # unreachable: nothing written
     overrides = overrides or {}
+    if posterior and conditions:
+        raise InputError(
+            "--posterior",
+            str(posterior),
+            "is not combined with conditioning on facts yet; run the posterior without it",
+        )
+    draws = load_posterior(posterior, scenario.name, set(overrides)) if posterior else None
     planned_workers = workers or available_cores()
     size = min(chunk_size or default_chunk_size(runs, planned_workers), runs)
     if resume and chunk_size is None and (out / store.MANIFEST).is_file():
         size = store.read_manifest(out, KIND).get("chunk_size", size)
-    asked = batch_manifest(scenario, runs, seed, size, overrides, trajectories)
+    asked = batch_manifest(scenario, runs, seed, size, overrides, trajectories, draws)
     if forecast is not None:
         asked["forecast"] = forecast
         asked["chunk_files"] = list(chunk_kinds(trajectories, bool(conditions)))
@@ -264,6 +280,7 @@ def run_batch(
             overrides,
             trajectories,
             conditions,
+            draws,
         )  # fmt: skip
         for i in range(total)
         if i not in finished
@@ -343,4 +360,6 @@ def resume_hint(out: Path, manifest: dict[str, Any]) -> str:
         parts.append("--trajectories")
     for name, value in manifest.get("parameter_overrides", {}).items():
         parts.append(f"--param {name}={value}")
+    if manifest.get("posterior"):
+        parts.append(f"--posterior {manifest['posterior']['directory']}")
     return " ".join([*parts, "--resume"])

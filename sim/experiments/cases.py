@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from sim.batch.posterior import CASE_SEP
 from sim.experiments.experiment import (
     Experiment,
     VariedParameter,
@@ -24,8 +25,6 @@ from sim.model.errors import InputError
 from sim.model.parameters import BY_NAME, PARAMETER_NAMES
 from sim.model.scenario import Scenario, load_scenario
 from sim.model.shipped import resolve
-
-CASE_SEP = "@"
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.batch.posterior import POSTERIOR_MANIFEST, POSTERIOR_TABLE
 from sim.batch.store import now, write_bytes_atomic, write_json_atomic
 from sim.experiments.cases import CASE_SEP, Case
 from sim.experiments.experiment import Experiment, VariedParameter
@@ -27,8 +28,6 @@ QUANTILES = (0.025, 0.5, 0.975)
 IDENTIFIED_RATIO = 0.5
 WEAK_RATIO = 0.8
 CONFOUNDED = 0.8
-POSTERIOR_MANIFEST = "posterior.json"
-POSTERIOR_TABLE = "posterior.parquet"
 
 
 def prior_sd(v: VariedParameter) -> float:

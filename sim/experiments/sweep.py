@@ -24,6 +24,7 @@ from sim.batch.pointruns import (
     plan_chunks,
     run_points,
 )
+from sim.batch.posterior import load_posterior
 from sim.batch.store import (
     now,
     prepare_output,
@@ -46,6 +47,7 @@ COMPARE = (
     "points",
     "chunks",
     "lanes_per_chunk",
+    "posterior.hash",
 )
 OWNED = (
     "results.csv",
@@ -78,8 +80,12 @@ def sweep(
     force: bool = False,
     resume: bool = False,
     show_progress: bool = True,
+    posterior: Path | None = None,
 ) -> pd.DataFrame:
-    """Run a grid or Latin-hypercube experiment and write its tidy results table."""
+    """Run a grid or Latin-hypercube experiment and write its tidy results table.
+
+    With `posterior`, every replication draws the parameters the experiment neither varies nor
+    fixes from that calibration's samples (`sim.batch.posterior`)."""
     experiment = load_experiment(experiment_path)
     require_method(experiment, ("grid", "lhs"), "sweep")
     run = run_design(
@@ -91,6 +97,7 @@ def sweep(
         force=force,
         resume=resume,
         show=show_progress,
+        posterior=posterior,
     )
     results = results_table(run.design, run.experiment, run.tally)
     write_table(out, "results", results)
@@ -108,11 +115,17 @@ def run_design(
     force: bool,
     resume: bool,
     show: bool,
+    posterior: Path | None = None,
 ) -> PointRun:
     """Prepare `out` (manifest, file copies, design), run every chunk not yet done, tally it."""
     design = build_design(experiment)
     chunks = plan_chunks(design.points, experiment.spec.replications)
     manifest = experiment_manifest(kind, experiment, design, chunks)
+    draws = None
+    if posterior is not None:
+        own = set(experiment.parameter_names) | set(experiment.fixed)
+        draws = load_posterior(posterior, experiment.scenario.name, own)
+        manifest["posterior"] = draws.describe()
     manifest = prepare_output(
         out, manifest, force=force, resume=resume, compare=COMPARE, owned=OWNED
     )
@@ -127,6 +140,7 @@ def run_design(
         design.matrix,
         experiment.fixed,
         list(experiment.outcomes),
+        draws,
     )
     tally = run_points(
         job, out, "tally", chunks, workers, f"{kind} {experiment.name}", show, scheduler
