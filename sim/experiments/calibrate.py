@@ -195,7 +195,7 @@ def fit_cases(
 
         likelihood = Likelihood(
             cases, names, experiment.fixed, experiment.spec.seed, experiment.spec.replications,
-            settings.likelihood, settings.floor, engine, on_runs,
+            settings.likelihood, settings.floor, engine, window=settings.window, on_runs=on_runs,
         )  # fmt: skip
         chain = sample(
             likelihood, bounds, design, settings.walkers, settings.steps, experiment.spec.seed,

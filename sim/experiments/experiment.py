@@ -146,6 +146,7 @@ class Calibration(Strict):
     burn: int = Field(100, ge=0, le=100_000)
     likelihood: Literal["by_member", "joint", "independent"] = "by_member"
     floor: float = Field(0.5, gt=0.0, le=10.0)
+    window: int = Field(0, ge=0, le=24)
 
     @model_validator(mode="after")
     def _burn_below_steps(self) -> Calibration:
