@@ -197,7 +197,8 @@ def autocorrelation(coords: np.ndarray) -> np.ndarray:
     log = logging.getLogger("emcee.autocorr")
     level, log.level = log.level, logging.ERROR  # a short chain's warning: the summary says it
     try:
-        return np.asarray(emcee.autocorr.integrated_time(coords, quiet=True), float)
+        with np.errstate(all="ignore"):  # a parameter that never moved has no autocorrelation
+            return np.asarray(emcee.autocorr.integrated_time(coords, quiet=True), float)
     except (emcee.autocorr.AutocorrError, ValueError, FloatingPointError):
         return np.full(coords.shape[2], np.nan)
     finally:
