@@ -173,3 +173,16 @@ def test_bad_calibration_settings_give_one_line_and_status_2(
     for phrase in phrases:
         assert phrase in err, err
     assert not out.exists()
+
+
+def test_every_calibration_and_case_setting_is_documented():
+    from model_helpers import ROOT
+
+    from sim.experiments.experiment import Calibration, CaseSpec
+
+    text = (ROOT / "docs" / "experiments.md").read_text() + (
+        ROOT / "docs" / "calibration.md"
+    ).read_text()
+    for model in (Calibration, CaseSpec):
+        for field in model.model_fields:
+            assert f"{field}:" in text, f"{model.__name__}.{field} is not documented"
