@@ -142,3 +142,33 @@ def test_a_bad_posterior_directory_gives_one_line_and_status_2(
     assert status == 2 and len(err.strip().splitlines()) == 1, err
     assert err.strip().startswith("error: --posterior") and phrase in err, err
     assert not out.exists()
+
+
+def test_a_sweep_draws_the_parameters_it_does_not_vary(tmp_path):
+    import yaml
+
+    from sim.experiments.sweep import sweep
+
+    experiment = tmp_path / "sweep.yaml"
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "name": "two_worlds_sweep",
+                "description": "trust drift has no effect here; the intercept is drawn",
+                "scenario": str(SCENARIO),
+                "seed": 4,
+                "replications": 4000,
+                "parameters": {"trust_drift": {"values": [0.0, 0.05]}},
+                "design": {"method": "grid"},
+                "outcomes": [
+                    {"kind": "reach_stage", "member": "M01", "stage": "disengaged", "by": "2032-12"}
+                ],
+            }
+        )
+    )
+    posterior = write_posterior(tmp_path / "p", TWO_WORLDS)
+    results = sweep(experiment, tmp_path / "s", workers=1, show_progress=False, posterior=posterior)
+    p = np.mean([1 - (1 - 1 / (1 + np.exp(-x))) ** MONTHS for x in TWO_WORLDS])
+    assert results["estimate"].to_numpy() == pytest.approx([p, p], abs=0.03)
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["posterior"]["parameters"] == ["disengage_intercept", "contagion_weight"]
