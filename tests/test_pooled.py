@@ -186,3 +186,15 @@ def test_every_calibration_and_case_setting_is_documented():
     for model in (Calibration, CaseSpec):
         for field in model.model_fields:
             assert f"{field}:" in text, f"{model.__name__}.{field} is not documented"
+
+
+def test_a_case_simulated_to_its_last_fact_sees_the_same_history_up_to_then():
+    from model_helpers import SCENARIOS
+
+    from sim.batch.lanes import simulate_chunk
+
+    scenario = load_scenario(SCENARIOS / "csto_2022.yaml")
+    full = simulate_chunk(scenario, 9, 0, 1000, aggregate=False).first_passage
+    short = simulate_chunk(scenario, 9, 0, 1000, aggregate=False, months=35).first_passage
+    assert np.array_equal(short, np.where(full < 35, full, -1))
+    assert (full >= 35).any()  # the full run does go on to reach stages later
