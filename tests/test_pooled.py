@@ -198,3 +198,19 @@ def test_a_case_simulated_to_its_last_fact_sees_the_same_history_up_to_then():
     short = simulate_chunk(scenario, 9, 0, 1000, aggregate=False, months=35).first_passage
     assert np.array_equal(short, np.where(full < 35, full, -1))
     assert (full >= 35).any()  # the full run does go on to reach stages later
+
+
+def test_a_case_may_fit_parameters_of_its_own(library):
+    from sim.batch.posterior import load_posterior
+
+    folder, cases = library
+    entries = [dict(cases[0], parameters={"drain_scale": {"low": 0.5, "high": 1.5}}), cases[1]]
+    experiment = write_experiment(
+        folder, entries, replications=20, points=8, walkers=6, steps=3, burn=1
+    )
+    fit = calibrate(experiment, None, folder / "own", workers=1, show_progress=False)
+    row = fit.fitted.set_index("parameter").loc["drain_scale@north"]
+    assert row["case"] == "north" and 0.5 <= row["mean"] <= 1.5
+    assert list(fit.fitted["case"]) == ["shared", "shared", "north"]
+    assert "drain_scale" in load_posterior(folder / "own", "north").names
+    assert "drain_scale" not in load_posterior(folder / "own", "south").names
