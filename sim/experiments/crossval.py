@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from sim.batch.engines import Engine, make_engine
-from sim.batch.lanes import STAGE_NAMES, simulate_chunk
+from sim.batch.lanes import simulate_chunk
 from sim.batch.outcomes import reached_by
 from sim.batch.posterior import CASE_SEP, PosteriorDraws
 from sim.batch.store import now, prepare_output, versions, write_json_atomic
@@ -40,6 +40,7 @@ from sim.experiments.experiment import Experiment, experiment_error, load_experi
 from sim.experiments.observations import Fact
 from sim.experiments.sweep import copy_inputs, finish, write_table
 from sim.model.errors import InputError
+from sim.model.stages import LATER_STAGES
 
 FORECASTERS = ("model", "base_rate", "fifty_fifty")
 OWNED = (
@@ -172,13 +173,13 @@ def fact_exposures(case: Case) -> list[tuple[int, int, int]]:
 def base_rates(training: list[Case]) -> pd.DataFrame:
     """Per stage: exits and member-months at risk over the training cases, and the rate."""
     rows = []
-    for stage in range(1, len(STAGE_NAMES) + 1):
+    for stage in range(1, len(LATER_STAGES) + 1):
         items = [e for case in training for e in fact_exposures(case) if e[0] == stage]
         exits = sum(e[1] for e in items)
         exposure = sum(e[2] for e in items)
         rows.append(
             {
-                "stage": STAGE_NAMES[stage - 1],
+                "stage": LATER_STAGES[stage - 1],
                 "exits": exits,
                 "member_months": exposure,
                 "rate": (exits + 0.5) / (exposure + 1.0),
@@ -242,7 +243,7 @@ def events_table(case: Case, p: np.ndarray, base: pd.DataFrame, runs: int) -> pd
     rate = base.set_index("stage")["rate"]
     rows = []
     for j, fact in enumerate(case.observations.facts):
-        stage = STAGE_NAMES[fact.stage - 1]
+        stage = LATER_STAGES[fact.stage - 1]
         rows.append(
             {
                 "case": case.name,
