@@ -112,7 +112,7 @@ def test_a_backtest_under_a_posterior_draws_per_replication(tmp_path):
     path.write_text(dump_observations(facts))
     posterior = write_posterior(tmp_path / "p", TWO_WORLDS)
     result = backtest(
-        SCENARIO, path, tmp_path / "bt", runs=4000, workers=1, show_progress=False,
+        SCENARIO, path, tmp_path / "bt", runs=4000, workers=1, show_progress=False, condition=False,
         posterior=posterior,
     )  # fmt: skip
     p = np.mean([1 - (1 - 1 / (1 + np.exp(-x))) ** MONTHS for x in TWO_WORLDS])
