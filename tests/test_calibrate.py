@@ -1,9 +1,10 @@
 """Calibration: recovers a parameter from synthetic facts, matches the exact posterior, writes a
-calibrated scenario, resumes to the same fit; observation files are validated (~25 s)."""
+calibrated scenario and posterior samples, resumes to the same fit; observation files are
+validated."""
 
 from __future__ import annotations
 
-import shutil
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,10 @@ import yaml
 from model_helpers import DATA, ROOT, SCENARIOS, alliance
 
 from sim.batch.lanes import simulate_chunk
+from sim.experiments import sampler
 from sim.experiments.calibrate import calibrate
 from sim.experiments.experiment import load_experiment
+from sim.experiments.likelihood import Likelihood
 from sim.experiments.observations import dump_observations, load_observations, observations_from_run
 from sim.model.scenario import load_scenario
 
@@ -85,37 +88,56 @@ def test_calibration_posterior_matches_the_exact_posterior(fitted, synthetic):
     months = load_experiment(EXPERIMENT).scenario.months
     mean, sd = _exact_posterior(synthetic[1], months)
     row = fit.fitted.set_index("parameter").loc["disengage_intercept"]
-    assert abs(row["mean"] - mean) < 0.3 * sd
+    # The simulated likelihood (500 runs per point) itself sits a little off the exact one.
+    assert abs(row["mean"] - mean) < 0.5 * sd
     assert 0.75 * sd < row["sd"] < 1.3 * sd
-    assert fit.summary["effective_sample_size"] > 20
+    assert fit.summary["effective_sample_size"] > 50
 
 
 def test_calibration_writes_its_tables_and_a_calibrated_scenario(fitted):
     fit, out = fitted
-    for name in ("posterior", "fitted", "facts", "outcomes"):
+    for name in ("posterior", "fitted", "facts", "outcomes", "cases", "correlations"):
         assert (out / f"{name}.csv").is_file() and (out / f"{name}.parquet").is_file()
-    posterior = pd.read_csv(out / "posterior.csv")
-    assert posterior["weight"].sum() == pytest.approx(1.0)
-    assert set(posterior["round"]) == {1, 2}
+    posterior = pd.read_parquet(out / "posterior.parquet")
+    settings = load_experiment(EXPERIMENT).spec.calibration
+    assert len(posterior) == settings.walkers * (settings.steps - settings.burn)
+    assert posterior["step"].min() == settings.burn
+    manifest = json.loads((out / "posterior.json").read_text())
+    assert manifest["samples"] == len(posterior)
+    assert manifest["parameters"]["disengage_intercept"]["prior_low"] == -7.0
+    row = fit.fitted.set_index("parameter").loc["disengage_intercept"]
+    assert row["sd_ratio"] == pytest.approx(row["sd"] / (5.0 / np.sqrt(12)))
+    assert row["identification"] == "identified"
     calibrated = load_scenario(out / "scenario.calibrated.yaml")
     original = load_scenario(DATA / "many_alike.yaml")
     spec = calibrated.spec.parameters["disengage_intercept"]
     assert spec.value == pytest.approx(fit.fitted["mean"].iloc[0], abs=1e-4)
     assert spec.source.startswith("Fitted by `alliance calibrate`")
-    assert "95% interval" in spec.source and "many_alike_synthetic" in spec.source
+    assert "95% interval" in spec.source and "many_alike" in spec.source
     assert calibrated.spec.parameters["contagion_weight"].value == 0.0  # held fixed in the fit
     assert calibrated.spec.model_copy(update={"parameters": {}}) == original.spec
     facts = pd.read_csv(out / "facts.csv")
     assert len(facts) == 16 and facts["p_posterior"].between(0, 1).all()
 
 
-def test_resumed_calibration_gives_the_same_fit(fitted, synthetic, tmp_path):
-    fit, out = fitted
-    copy = tmp_path / "fit"
-    shutil.copytree(out, copy)
-    for chunk in (copy / "chunks").glob("round2-*"):
-        chunk.unlink()
-    resumed = calibrate(EXPERIMENT, synthetic[0], copy, workers=1, resume=True, show_progress=False)
+def test_interrupted_calibration_resumes_to_the_same_fit(fitted, synthetic, tmp_path, monkeypatch):
+    fit, _ = fitted
+    out = tmp_path / "fit"
+    calls = {"n": 0}
+    original = Likelihood.__call__
+
+    def interrupted(self, matrix):
+        calls["n"] += 1
+        if calls["n"] == 12:
+            raise KeyboardInterrupt
+        return original(self, matrix)
+
+    monkeypatch.setattr(sampler, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(Likelihood, "__call__", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        calibrate(EXPERIMENT, synthetic[0], out, workers=1, show_progress=False)
+    monkeypatch.setattr(Likelihood, "__call__", original)
+    resumed = calibrate(EXPERIMENT, synthetic[0], out, workers=1, resume=True, show_progress=False)
     pd.testing.assert_frame_equal(resumed.fitted, fit.fitted)
 
 

@@ -62,6 +62,7 @@ def test_shipped_experiments_load_and_fit_their_commands():
         "drain_vs_response": "grid",
         "sobol_csto": "sobol",
         "calibrate_pre2022": "lhs",
+        "calibrate_history": "lhs",
     }
     sobol = load_experiment(EXPERIMENTS / "sobol_csto.yaml")
     assert sobol.parameter_names == list(PARAMETER_NAMES)

@@ -121,6 +121,8 @@ def test_the_calibration_summary_fits_80_columns(monkeypatch, tmp_path):
             "best": [-2.07, 1.37, 0.5],
             "prior_low": [-9, 0, 0],
             "prior_high": [-2, 6, 6],
+            "sd_ratio": [0.47, 0.0001, 0.93],
+            "identification": ["identified", "identified", "not identified"],
         }
     )
     outcomes = pd.DataFrame(
@@ -135,11 +137,26 @@ def test_the_calibration_summary_fits_80_columns(monkeypatch, tmp_path):
     fit = SimpleNamespace(
         fitted=fitted,
         outcomes=outcomes,
-        summary={"effective_sample_size": 150.0, "candidates": 512},
+        summary={
+            "effective_sample_size": 150.0,
+            "facts": 173,
+            "cases": ["a", "b"],
+            "samples": 1200,
+            "walkers": 16,
+            "steps": 150,
+            "burn": 75,
+            "acceptance_fraction": 0.26,
+            "confounded": [
+                {"parameters": ["hazard_slope", "disengage_intercept"], "correlation": 0.91}
+            ],
+        },  # fmt: skip
     )
     text = _view(monkeypatch, "calibrate", "calibrate", fit, experiments_view.calibrate_command,
                  tmp_path / "exp.yaml", tmp_path / "obs.yaml", tmp_path / "out")  # fmt: skip
-    for value in (*names, "-5.61", "0.000123", "[-9, -2]", "Kazakhstan withdrawn by 2030-12"):
+    for value in (
+        *names, "-5.61", "0.000123", "[-9, -2]", "Kazakhstan withdrawn by 2030-12", "0.47",
+        "not identified", "not told apart",
+    ):  # fmt: skip
         assert value in text
 
 

@@ -128,19 +128,24 @@ def simulate_chunk(
     aggregate: bool = True,
     trajectories: bool = False,
     after_month: Callable[[int, AllianceModel], None] | None = None,
+    months: int | None = None,
+    lane_values: dict[str, np.ndarray] | None = None,
 ) -> ChunkResult:
     """Run replications first..first+replications-1 of `seed`, at `points` parameter points.
 
     `parameters` values are scalars or arrays of length `points`; lane p*replications + r runs
     point p with replication first + r's random numbers. `after_month(t, model)`, if given, is
     called at the end of every month t, before the month is aggregated (conditioned forecasts
-    drop and copy lanes there: `take_lanes`).
+    drop and copy lanes there: `take_lanes`). `lane_values` are arrays with one value per lane
+    (posterior draws), taking precedence. `months` stops after that many months (a likelihood
+    needs the months up to its last fact only); first passages later stay -1.
     """
     lanes = replications * points
     lane_params = {
         k: (np.repeat(np.asarray(v, float), replications) if np.ndim(v) else v)
         for k, v in (parameters or {}).items()
     }
+    lane_params.update(lane_values or {})
     uniforms = LaneUniforms.from_seed(seed, first, replications, len(scenario.members), points)
     from sim.model.model import (
         AllianceModel,
@@ -149,7 +154,7 @@ def simulate_chunk(
     model = AllianceModel(scenario, lanes, lane_params, rng=seed, uniforms=uniforms)
     agg = MonthlyAggregates.empty(scenario.months, len(scenario.members)) if aggregate else None
     traj = _empty_trajectories(scenario, lanes) if trajectories else None
-    for t in range(scenario.months):
+    for t in range(scenario.months if months is None else min(months, scenario.months)):
         model.step()
         if after_month is not None:
             after_month(t, model)

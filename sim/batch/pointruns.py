@@ -20,6 +20,7 @@ from sim.batch.chunkfiles import add_tally
 from sim.batch.engines import local_workers, make_engine
 from sim.batch.ledger import end_ledger_line, finished_chunks, read_ledger
 from sim.batch.outcomes import RunMeasure, Tally
+from sim.batch.posterior import PosteriorDraws
 from sim.batch.progress import runs_progress
 from sim.batch.store import read_manifest, resume_hint
 from sim.batch.tasks import ChunkDone, ChunkTask, run_chunks
@@ -53,6 +54,7 @@ class PointJob:
     matrix: np.ndarray  # (points, parameters)
     fixed: dict[str, float]
     measures: list[RunMeasure]
+    posterior: PosteriorDraws | None = None  # each replication its own parameter draw
 
     @property
     def points(self) -> int:
@@ -94,6 +96,7 @@ def chunk_task(job: PointJob, chunk: Chunk, run_id: str, kind: str) -> ChunkTask
         point_start=chunk.start,
         measures=tuple(job.measures),
         tally_kind=kind,
+        posterior=job.posterior,
     )
 
 

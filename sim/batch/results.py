@@ -27,6 +27,7 @@ from sim.batch.chunkfiles import (
 from sim.batch.estimands import PassageCounts, report_months, summary_tables
 from sim.batch.lanes import MonthlyAggregates
 from sim.batch.ledger import read_ledger
+from sim.batch.posterior import uncertainty_note
 from sim.batch.runner import KIND, SCENARIO_COPY, is_complete
 from sim.model.errors import InputError, RunStopped
 from sim.model.run import write_tables
@@ -200,6 +201,8 @@ def summary_document(
         "seed": manifest["seed"],
         "horizon": scenario.month_label(scenario.months - 1),
         "confidence": 0.95,
+        "uncertainty": uncertainty_note(manifest),
+        "posterior": manifest.get("posterior"),
         "tables": {name: f"{name}.csv" for name in tables},
         "by_date": _records(tables["by_date"]),
         "median_time": _records(tables["median_time"]),

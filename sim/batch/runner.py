@@ -20,6 +20,7 @@ from sim.batch.chunkfiles import AGGREGATES, PASSAGE, TRAJECTORIES
 from sim.batch.conditioning import CONDITIONING, Condition
 from sim.batch.engines import local_workers, make_engine
 from sim.batch.ledger import end_ledger_line, finished_chunks
+from sim.batch.posterior import PosteriorDraws, load_posterior
 from sim.batch.tasks import ChunkDone, ChunkTask, check_run_count, run_chunks
 from sim.model.errors import InputError, RunStopped
 from sim.model.parameters import BY_NAME
@@ -41,6 +42,7 @@ RESUME_FIELDS = (
     "parameters",
     "versions.alliance-defection",
     "forecast",
+    "posterior.hash",
 )
 OWNED = (SCENARIO_COPY, "summary", "figures", "report.html", "compare")
 
@@ -119,9 +121,11 @@ def batch_manifest(
     chunk_size: int,
     overrides: dict[str, float],
     trajectories: bool,
+    posterior: PosteriorDraws | None = None,
 ) -> dict[str, Any]:
     """What a batch is: everything needed to reproduce it, and to check a resume against it."""
     return {
+        **({"posterior": posterior.describe()} if posterior else {}),
         "kind": KIND,
         "scenario": {
             "name": scenario.name,
@@ -164,6 +168,7 @@ def run_batch(
     on_progress: Callable[[int, int, int], None] | None = None,
     conditions: tuple[Condition, ...] = (),
     forecast: dict[str, Any] | None = None,
+    posterior: Path | None = None,
 ) -> BatchOutcome:
     """Run (or finish) a batch into `out`; `on_progress(runs_done, runs_total, runs_at_start)`.
 
@@ -187,11 +192,18 @@ def run_batch(
         check_chunk_size(chunk_size)
     cluster = make_engine(None, scheduler) if scheduler else None  # unreachable: nothing written
     overrides = overrides or {}
+    if posterior and conditions:
+        raise InputError(
+            "--posterior",
+            str(posterior),
+            "is not combined with conditioning on facts yet; run the posterior without it",
+        )
+    draws = load_posterior(posterior, scenario.name, set(overrides)) if posterior else None
     planned_workers = local_workers(workers)
     size = min(chunk_size or default_chunk_size(runs, planned_workers), runs)
     if resume and chunk_size is None and (out / store.MANIFEST).is_file():
         size = store.read_manifest(out, KIND).get("chunk_size", size)
-    asked = batch_manifest(scenario, runs, seed, size, overrides, trajectories)
+    asked = batch_manifest(scenario, runs, seed, size, overrides, trajectories, draws)
     if forecast is not None:
         asked["forecast"] = forecast
         asked["chunk_files"] = list(chunk_kinds(trajectories, bool(conditions)))
@@ -211,7 +223,15 @@ def run_batch(
         raise
     try:
         return _run_chunks(
-            manifest, scenario, out, cluster, planned_workers, scheduler, on_progress, conditions
+            manifest,
+            scenario,
+            out,
+            cluster,
+            planned_workers,
+            scheduler,
+            on_progress,
+            conditions,
+            draws,
         )
     finally:
         store.release(out)
@@ -226,6 +246,7 @@ def _run_chunks(
     scheduler: str | None,
     on_progress: Callable[[int, int, int], None] | None,
     conditions: tuple[Condition, ...],
+    draws: PosteriorDraws | None = None,
 ) -> BatchOutcome:
     """Run the chunks not yet done (and verified) into a prepared, locked batch directory."""
     runs, size, seed = manifest["runs"], manifest["chunk_size"], manifest["seed"]
@@ -244,6 +265,7 @@ def _run_chunks(
             parameters=overrides,
             trajectories=trajectories,
             conditions=conditions,
+            posterior=draws,
         )
         for i in range(total)
         if i not in finished

@@ -400,9 +400,13 @@ def resume_hint(out: Path, manifest: dict[str, Any]) -> str:
             parts.append("--trajectories")
         for name, value in manifest.get("parameter_overrides", {}).items():
             parts.append(f"--param {name}={value}")
+        if manifest.get("posterior"):
+            parts.append(f"--posterior {manifest['posterior']['directory']}")
         return " ".join([*parts, "--resume"])
     observations = (manifest.get("observations") or {}).get("path")
     with_obs = f" --observations {observations}" if observations else ""
+    if isinstance(manifest.get("posterior"), dict):  # runs drawing from a calibration
+        with_obs += f" --posterior {manifest['posterior']['directory']}"
     if kind == "backtest":
         scenario = manifest["scenario"]
         origin = f" --origin {manifest['origin']}" if "@" in str(scenario.get("hash")) else ""

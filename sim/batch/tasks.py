@@ -20,7 +20,7 @@ from concurrent.futures import BrokenExecutor, CancelledError
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.batch.chunkfiles import encode_chunk, encode_tally
 from sim.batch.conditioning import CONDITIONING, Condition, simulate_conditioned_chunk
@@ -31,6 +31,9 @@ from sim.batch.outcomes import RunMeasure, tally_runs
 from sim.batch.store import parquet_bytes
 from sim.model.errors import InputError, RunStopped
 from sim.model.scenario import Scenario
+
+if TYPE_CHECKING:
+    from sim.batch.posterior import PosteriorDraws
 
 MAX_RUNS = 1_000_000_000  # runs one command may ask for (a batch, or points x replications)
 
@@ -57,6 +60,13 @@ class ChunkTask:
     tally_kind: str = "tally"
     trajectories: bool = False
     conditions: tuple[Condition, ...] = ()  # a batch chunk conditioned on facts (forecasts)
+    posterior: PosteriorDraws | None = None  # each replication its own parameter draw
+
+    def lane_values(self) -> dict[str, Any] | None:
+        """The posterior draws' per-lane parameter arrays (None without a posterior)."""
+        if self.posterior is None:
+            return None
+        return self.posterior.lane_values(self.seed, self.first, self.replications, self.points)
 
     @property
     def runs(self) -> int:
@@ -93,6 +103,7 @@ def compute_chunk(task: ChunkTask) -> ChunkDone:
                 task.replications,
                 parameters=task.parameters,
                 trajectories=task.trajectories,
+                lane_values=task.lane_values(),
             )
         patron = task.scenario.spec.patron.name
         files = encode_chunk(result, task.first, task.scenario.members, patron, mark)
@@ -109,6 +120,7 @@ def compute_chunk(task: ChunkTask) -> ChunkDone:
             points=task.points,
             aggregate=False,
             trajectories=bool(months),
+            lane_values=task.lane_values(),
         )
         status_at = None
         if months:

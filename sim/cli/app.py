@@ -39,3 +39,10 @@ ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Finish an interrupted run in --out (same settings).")
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a run already in --out.")]
+PosteriorOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Calibration directory (alliance calibrate --out DIR): each run draws its "
+        "parameters from that posterior, so the bands carry parameter uncertainty too."
+    ),
+]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sim.cli.app import ScenarioArg, app, console
+from sim.cli.app import PosteriorOpt, ScenarioArg, app, console
 
 
 @app.command()
@@ -46,6 +46,7 @@ def batch(
         list[str] | None,
         typer.Option(help="Override a model parameter, NAME=VALUE (repeatable)."),
     ] = None,
+    posterior: PosteriorOpt = None,
     summary: Annotated[
         bool, typer.Option(help="Summarize when done (as `alliance summarize`).")
     ] = True,
@@ -63,7 +64,7 @@ def batch(
     status = batch_command(
         console, scenario, out, summary, plot, runs=runs, seed=seed, workers=workers,
         chunk_size=chunk_size, scheduler=scheduler, resume=resume, force=force,
-        trajectories=trajectories, overrides=parse_parameters(param or []),
+        trajectories=trajectories, overrides=parse_parameters(param or []), posterior=posterior,
     )  # fmt: skip
     raise typer.Exit(status)
 

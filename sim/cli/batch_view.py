@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from sim.batch.posterior import uncertainty_note
 from sim.batch.progress import runs_progress
 from sim.batch.runner import BatchOutcome, resume_hint, run_batch
 from sim.cli.tables import fitted_tables
@@ -83,6 +84,7 @@ def summarize_command(console: Console, directory: Path, show_table: bool = True
     if show_table:
         for table in summary_tables(console, results.by_date, results.alliance, results.scenario):
             console.print(table)
+    console.print(uncertainty_note(results.manifest), highlight=False, soft_wrap=True)
     console.print(f"summary tables: {folder}/", highlight=False)
     return folder
 

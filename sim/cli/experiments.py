@@ -11,6 +11,7 @@ from sim.cli.app import (
     ExperimentArg,
     ForceOpt,
     ObservationsOpt,
+    PosteriorOpt,
     ResumeOpt,
     ScenarioArg,
     SchedulerOpt,
@@ -31,13 +32,14 @@ def sweep(
     plot: Annotated[
         bool, typer.Option("--plot", help="Draw DIR/figures/heatmap.png when done.")
     ] = False,
+    posterior: PosteriorOpt = None,
 ) -> None:
     """Outcomes with 95% intervals at every point of a grid or Latin-hypercube design."""
     from sim.cli.experiments_view import sweep_command
 
     sweep_command(
         console, experiment, out, plot,
-        workers=workers, scheduler=scheduler, resume=resume, force=force,
+        workers=workers, scheduler=scheduler, resume=resume, force=force, posterior=posterior,
     )  # fmt: skip
 
 
@@ -67,17 +69,23 @@ def sensitivity(
 @app.command()
 def calibrate(
     experiment: ExperimentArg,
-    observations: ObservationsOpt,
     out: Annotated[
         Path,
         typer.Option(help="Calibration directory: fitted.csv, posterior, calibrated scenario."),
     ],
+    observations: Annotated[
+        Path | None,
+        typer.Option(
+            help="Observations YAML file for the experiment's scenario (docs/experiments.md).",
+            show_default="the experiment's `cases`",
+        ),
+    ] = None,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
 ) -> None:
-    """Fit the experiment's varied parameters to observed facts (simulated likelihood)."""
+    """Fit shared parameters jointly to the facts of one or more cases (simulated likelihood)."""
     from sim.cli.experiments_view import calibrate_command
 
     calibrate_command(
@@ -128,6 +136,7 @@ def backtest(
     scheduler: SchedulerOpt = None,
     resume: ResumeOpt = False,
     force: ForceOpt = False,
+    posterior: PosteriorOpt = None,
 ) -> None:
     """Brier and log scores of the scenario's forecasts against facts, vs base rate and 50/50."""
     from sim.cli.experiments_view import backtest_command
@@ -136,7 +145,7 @@ def backtest(
     run = dict(
         runs=runs, seed=seed, base_rate=base_rate, fmt=fmt, workers=workers,
         scheduler=scheduler, resume=resume, force=force, condition=condition,
-        reached_in=reached_in,
+        reached_in=reached_in, posterior=posterior,
     )  # fmt: skip
     if origins is not None:
         from sim.cli.origins_view import origins_command

@@ -59,37 +59,49 @@ _RESULT_COLUMNS = ("point", "outcome", "estimate", "low", "high", "n")
 
 
 def calibrate_command(
-    console: Console, experiment: Path, observations: Path, out: Path, **run: Any
+    console: Console, experiment: Path, observations: Path | None, out: Path, **run: Any
 ) -> None:
-    """Run a calibration; print the fitted parameters and the posterior predictive outcomes."""
+    """Run a calibration; print each parameter's posterior against its prior, and the outcomes."""
     from sim.experiments.calibrate import calibrate
 
     fit = calibrate(experiment, observations, out, **run)
-    headers = ["mean", "sd", "2.5%", "median", "97.5%", "best", "prior"]
+    s = fit.summary
+    headers = ["mean", "sd", "2.5%", "97.5%", "prior", "sd/prior", "verdict"]
     rows = [
         [
             r.parameter,
-            *(f"{x:.3g}" for x in (r.mean, r.sd, r.low, r.median, r.high, r.best)),
+            *(f"{x:.3g}" for x in (r.mean, r.sd, r.low, r.high)),
             f"[{r.prior_low:g}, {r.prior_high:g}]",
+            f"{r.sd_ratio:.2f}",
+            r.identification,
         ]
         for r in fit.fitted.itertuples()
     ]
-    title = "Fitted parameters (posterior over a uniform prior)"
+    title = f"Posterior against the uniform prior ({s['facts']} facts, {len(s['cases'])} case(s))"
     tables = fitted_tables(console, title, "parameter", headers, rows, label_justify="right")
     rows = [
         [r.outcome, *(f"{x:.3g}" for x in (r.prior_mean, r.posterior_mean, r.low, r.high))]
         for r in fit.outcomes.itertuples()
     ]
-    title = "Outcomes: prior mean, posterior mean and 95% interval"
+    title = "Outcomes: prior and posterior mean, posterior 95% interval"
     headers = ["prior", "posterior", "2.5%", "97.5%"]
     tables += fitted_tables(console, title, "outcome", headers, rows, label_justify="right")
     for table in tables:
         console.print(table)
-    ess = fit.summary["effective_sample_size"]
+    for pair in s["confounded"]:
+        first, second = pair["parameters"]
+        console.print(
+            f"[bold]{first} and {second} are not told apart[/bold] (posterior correlation "
+            f"{pair['correlation']:+.2f}): the facts fix a combination; hold one in `fixed:` "
+            "and fit again before reading either interval."
+        )
+    ess = s["effective_sample_size"]
     console.print(
-        f"Effective sample size {ess:.0f} of {fit.summary['candidates']} candidates"
-        + (" (low: add rounds or candidates)" if ess < 50 else "")
-        + f". Tables and scenario.calibrated.yaml written to {out}/"
+        f"{s['samples']} posterior samples ({s['walkers']} walkers x {s['steps'] - s['burn']} "
+        f"steps after burn-in), effective sample size {ess:.0f}, acceptance "
+        f"{s['acceptance_fraction']:.2f}"
+        + (" (low: run more steps)" if not ess >= 50 else "")
+        + f". Tables, posterior.parquet and scenario.calibrated.yaml written to {out}/"
     )
 
 

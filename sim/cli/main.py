@@ -10,6 +10,7 @@ from typer._click import exceptions as click_errors
 
 import sim.cli.batch
 import sim.cli.compare
+import sim.cli.crossval
 import sim.cli.discover
 import sim.cli.experiments
 import sim.cli.forecast

@@ -24,6 +24,7 @@ import pandas as pd
 
 from sim.batch.outcomes import Outcome, interval
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
+from sim.batch.posterior import load_posterior
 from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
 from sim.batch.tasks import check_run_count
 from sim.experiments.observations import Observations, load_observations
@@ -91,11 +92,13 @@ def backtest(
     show_progress: bool = True,
     condition: bool = True,
     reached_in: str = "impose",
+    posterior: Path | None = None,
 ) -> Backtest:
     """Forecast every fact's event with `runs` replications and score it against what happened.
 
     With `condition`, the runs are conditioned on the facts up to the origin (default: the
-    scenario's history_end), and the facts after it are scored."""
+    scenario's history_end), and the facts after it are scored. With `posterior` (unconditioned
+    runs only), each replication draws its parameters from that calibration's samples."""
     check_run_count(runs, "--runs", str(runs))
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
@@ -117,7 +120,15 @@ def backtest(
         for fact in observations.facts
     ]
     chunks = plan_chunks(1, runs)
+    if posterior is not None and condition:
+        raise InputError(
+            "--posterior",
+            str(posterior),
+            "is not combined with conditioning on facts yet; add --no-condition",
+        )
+    draws = load_posterior(posterior, scenario.name) if posterior is not None else None
     manifest = {
+        **({"posterior": draws.describe()} if draws else {}),
         "kind": "backtest",
         "scenario": {
             "name": scenario.name,
@@ -137,7 +148,7 @@ def backtest(
     }
     compare = (
         "scenario.hash", "observations.hash", "origin", "condition", "reached_in", "runs",
-        "seed", "chunks",
+        "seed", "chunks", "posterior.hash",
     )  # fmt: skip
     manifest = prepare_output(
         out, manifest, force=force, resume=resume, compare=compare, owned=OWNED
@@ -152,7 +163,7 @@ def backtest(
         p, low, high = known.p, known.low, known.high
         conditioning = {"forecast": known.record, "conditioning": known.conditioning}
     else:
-        job = PointJob(scenario, seed, [], np.zeros((1, 0)), {}, measures)
+        job = PointJob(scenario, seed, [], np.zeros((1, 0)), {}, measures, draws)
         tally = run_points(job, out, "tally", chunks, workers, "backtest", show_progress, scheduler)
         p, low, high = interval(True, tally.n[0], tally.total[0], tally.total_sq[0])
     events = events_table(observations, scenario, p, low, high, runs, base_rate)

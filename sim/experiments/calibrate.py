@@ -1,88 +1,76 @@
-"""`alliance calibrate`: fit parameters to observed facts with a simulated likelihood.
+"""`alliance calibrate`: fit shared mechanism parameters jointly to the facts of several cases.
 
-The prior is uniform over each varied parameter's range. For a candidate parameter point the
-likelihood of the facts is estimated from that point's simulated first passages: facts are
-grouped (by member by default: evaluated jointly within a member, multiplied across members), each
-group's probability is (k + a) / (n + 2a), k of n runs satisfying every fact in the group, with the
-smoothing floor a (so a group never seen in n runs counts as rare, not impossible). All candidates
-share replication r's random numbers, so the estimated likelihood is smooth in the parameters.
-
-Candidates come in rounds of adaptive importance sampling: round 1 is the experiment's design
-(space-filling over the prior); each later round draws from a Gaussian mixture around the weighted
-candidates so far (covariance twice their weighted covariance, truncated to the prior box). The
-posterior weights every candidate of every round by prior x likelihood over the rounds' mixture
-density (deterministic multiple importance sampling). Reported: posterior mean, sd, 2.5/50/97.5%
-quantiles, the best candidate, effective sample size, posterior predictive outcomes and a
+The prior is uniform over each fitted parameter's range. The likelihood is the simulated
+likelihood of `sim.experiments.likelihood` (the product over cases, each simulated to its last
+fact's month, with common random numbers across points); the posterior is sampled by emcee's
+ensemble sampler started from a screening design (`sim.experiments.sampler`). Reported: each
+parameter's posterior against its prior (sd ratio, identified or not, confounded pairs), each
+fact's and case's fit, posterior predictive outcomes of the experiment's scenario, the posterior
+samples (`posterior.parquet` + `posterior.json`, read by `alliance batch --posterior`) and a
 calibrated copy of the scenario.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp
+from scipy.stats import qmc
 
+from sim.batch.engines import Engine, make_engine
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
-from sim.batch.store import finish, now, prepare_output, versions, write_json_atomic
+from sim.batch.progress import runs_progress
+from sim.batch.store import finish, now, prepare_output, release, versions, write_json_atomic
 from sim.experiments.calibrated_yaml import write_calibrated_scenario
+from sim.experiments.cases import CASE_SEP, Case, load_cases, parameter_space
 from sim.experiments.designs import build_design, design_rng
-from sim.experiments.experiment import Calibration, Experiment, experiment_error, load_experiment
-from sim.experiments.observations import FactGroup, Observations, load_observations
+from sim.experiments.experiment import (
+    Calibration,
+    Experiment,
+    VariedParameter,
+    experiment_error,
+    load_experiment,
+)
+from sim.experiments.fit_report import (
+    cases_table,
+    correlation_table,
+    facts_table,
+    fitted_table,
+    write_posterior,
+)
+from sim.experiments.likelihood import Likelihood
+from sim.experiments.sampler import autocorrelation, sample
 from sim.experiments.sweep import input_files, write_table
 
 OWNED = (
     "posterior.csv",
     "posterior.parquet",
+    "posterior.json",
     "fitted.csv",
     "fitted.parquet",
+    "correlations.csv",
+    "correlations.parquet",
     "facts.csv",
     "facts.parquet",
+    "cases.csv",
+    "cases.parquet",
     "outcomes.csv",
     "outcomes.parquet",
     "summary.json",
     "experiment.yaml",
     "scenario.yaml",
     "observations.yaml",
+    "inputs",
+    "chain.npz",
     "scenario.calibrated.yaml",
 )
-COMPARE = (
-    "experiment.hash",
-    "observations.hash",
-    "scenario.hash",
-    "seed",
-    "replications",
-    "calibration",
-    "varied",
-)
-QUANTILES = (0.025, 0.5, 0.975)
-MAX_COMPONENTS = 2000  # mixture components kept for the next round's proposal
-
-
-@dataclass
-class Proposal:
-    """A truncated Gaussian mixture: component means and weights, shared covariance, mass."""
-
-    means: np.ndarray  # (components, k)
-    weights: np.ndarray  # (components,), summing to 1
-    cholesky: np.ndarray  # (k, k), lower
-    mass: float  # share of the untruncated mixture inside the prior box
-
-    def log_density(self, x: np.ndarray, block: int = 1024) -> np.ndarray:
-        """Log density of the truncated mixture at each row of x (in blocks, to bound memory)."""
-        k = x.shape[1]
-        log_det = 2.0 * np.log(np.diag(self.cholesky)).sum()
-        log_norm = -0.5 * (k * np.log(2 * np.pi) + log_det)
-        out = np.empty(len(x))
-        for start in range(0, len(x), block):
-            diff = x[start : start + block, None, :] - self.means[None, :, :]
-            z = np.linalg.solve(self.cholesky, diff.reshape(-1, k).T).T.reshape(diff.shape)
-            terms = np.log(self.weights)[None, :] + log_norm - 0.5 * np.square(z).sum(axis=2)
-            out[start : start + block] = logsumexp(terms, axis=1)
-        return out - np.log(self.mass)
+COMPARE = ("experiment.hash", "cases", "seed", "replications", "calibration", "fitted")
+OUTCOME_DRAWS = 40  # posterior (and prior) points behind the outcomes table
+OUTCOME_REPLICATIONS = 1000  # runs per point there, at most
 
 
 @dataclass
@@ -91,14 +79,26 @@ class Fit:
 
     posterior: pd.DataFrame
     fitted: pd.DataFrame
+    correlations: pd.DataFrame
     facts: pd.DataFrame
+    cases: pd.DataFrame
     outcomes: pd.DataFrame
     summary: dict[str, Any]
 
 
+@dataclass
+class Posterior:
+    """A fitted posterior in memory: names, prior ranges and equally weighted samples."""
+
+    names: list[str]
+    ranges: list[VariedParameter]
+    samples: np.ndarray  # (samples, parameters)
+    fit: Fit
+
+
 def calibrate(
     experiment_path: Path,
-    observations_path: Path,
+    observations_path: Path | None,
     out: Path,
     *,
     workers: int | None = None,
@@ -107,8 +107,54 @@ def calibrate(
     resume: bool = False,
     show_progress: bool = True,
 ) -> Fit:
-    """Fit the experiment's varied parameters to the observations; write tables and a scenario."""
+    """Fit the experiment's parameters to its cases' facts; write tables, samples, a scenario."""
     experiment = load_experiment(experiment_path)
+    cases = load_cases(experiment, observations_path)
+    settings = check_settings(experiment, cases)
+    manifest = _manifest(experiment, cases, settings)
+    inputs = input_files(experiment)
+    for case in cases:
+        inputs[f"inputs/{case.name}/scenario.yaml"] = Path(case.scenario.path).read_bytes()
+        inputs[f"inputs/{case.name}/observations.yaml"] = Path(case.observations.path).read_bytes()
+    manifest = prepare_output(
+        out, manifest, force=force, resume=resume, compare=COMPARE, owned=OWNED, inputs=inputs
+    )
+    try:
+        fit = _fit(experiment, cases, out, workers, scheduler, resume, show_progress)
+    except BaseException:
+        release(out)
+        raise
+    finish(out, manifest)
+    return fit
+
+
+def _fit(
+    experiment: Experiment,
+    cases: list[Case],
+    out: Path,
+    workers: int | None,
+    scheduler: str | None,
+    resume: bool,
+    show_progress: bool,
+) -> Fit:
+    """Sample, tabulate and write everything into the prepared, locked directory `out`."""
+    engine = make_engine(workers, scheduler)
+    try:
+        posterior = fit_cases(experiment, cases, out, engine, resume=resume, show=show_progress)
+    except BaseException:
+        engine.abort()
+        raise
+    engine.close()
+    fit = posterior.fit
+    fit.outcomes = outcomes_table(experiment, posterior, out, workers, scheduler, show_progress)
+    write_table(out, "outcomes", fit.outcomes)
+    shared = fit.fitted[fit.fitted["case"] == "shared"]
+    write_calibrated_scenario(experiment, shared, _note(fit), out)
+    return fit
+
+
+def check_settings(experiment: Experiment, cases: list[Case]) -> Calibration:
+    """Refuse settings the sampler cannot use, naming the field."""
     for v in experiment.varied:
         if v.values is not None:
             raise experiment_error(
@@ -117,60 +163,215 @@ def calibrate(
                 "calibration needs a range (`low`, `high`): it is the uniform prior",
             )
     settings = experiment.spec.calibration or Calibration()
-    observations = load_observations(observations_path, experiment.scenario)
-    groups = observations.groups(settings.likelihood)
-    singles = observations.groups("independent")
-    measures: list[Any] = [*groups, *singles, *experiment.outcomes]
-    manifest = _manifest(experiment, observations, settings)
-    inputs = {**input_files(experiment), "observations.yaml": Path(observations.path).read_bytes()}
-    manifest = prepare_output(
-        out, manifest, force=force, resume=resume, compare=COMPARE, owned=OWNED, inputs=inputs
-    )
-    bounds = np.array([[v.low, v.high] for v in experiment.varied])
-    matrices, proposals, logliks, estimates = [], [], [], []
-    for r in range(1, settings.rounds + 1):
-        if r == 1:
-            matrix, proposal = build_design(experiment).matrix, None
-        else:
-            weights = _weights(matrices, proposals, logliks, bounds)
-            rng = design_rng(experiment.spec.seed + 7919 * r)
-            matrix, proposal = _propose(np.vstack(matrices), weights, bounds, settings, rng)
-        job = PointJob(
-            experiment.scenario,
-            experiment.spec.seed,
-            experiment.parameter_names,
-            matrix,
-            experiment.fixed,
-            measures,
+    dims = len(parameter_space(experiment, cases)[0])
+    if settings.walkers < 2 * dims:
+        raise experiment_error(
+            experiment,
+            ("calibration", "walkers"),
+            f"expected at least {2 * dims} walkers (twice the {dims} fitted parameters)",
         )
-        chunks = plan_chunks(len(matrix), experiment.spec.replications)
-        label = f"calibrate round {r}/{settings.rounds}"
-        tally = run_points(job, out, f"round{r}", chunks, workers, label, show_progress, scheduler)
-        k, n = tally.total, np.maximum(tally.n, 1)
-        a = settings.floor
-        group_p = (k[:, : len(groups)] + a) / (n[:, : len(groups)] + 2 * a)
-        matrices.append(matrix)
-        proposals.append(proposal)
-        logliks.append(np.log(group_p).sum(axis=1))
-        estimates.append(k[:, len(groups) :] / n[:, len(groups) :])
-    weights = _weights(matrices, proposals, logliks, bounds)
-    fit = _report(experiment, observations, singles, matrices, logliks, estimates, weights)
+    points = build_design(experiment).points
+    if points < settings.walkers:
+        raise experiment_error(
+            experiment,
+            ("design",),
+            f"the design has {points} points; the walkers start at design points, so expected "
+            f"at least {settings.walkers} (calibration.walkers)",
+        )
+    return settings
+
+
+def fit_cases(
+    experiment: Experiment,
+    cases: list[Case],
+    out: Path,
+    engine: Engine,
+    *,
+    resume: bool = False,
+    show: bool = True,
+    label: str = "calibrate",
+) -> Posterior:
+    """Sample the posterior of the fitted parameters given the cases; write its tables to out."""
+    settings = experiment.spec.calibration or Calibration()
+    names, ranges = parameter_space(experiment, cases)
+    bounds = np.array([[v.low, v.high] for v in ranges])
+    design = screening_design(experiment, ranges)
+    started = time.perf_counter()
+    per_point = experiment.spec.replications * len(cases)
+    planned = (len(design) + settings.walkers * (settings.steps - 1)) * per_point
+    runs = {"done": 0}
+    with runs_progress(f"{label}: {len(cases)} case(s)", show) as update:
+
+        def on_runs(n: int) -> None:
+            runs["done"] += n
+            update(runs["done"], max(planned, runs["done"]), 0)
+
+        likelihood = Likelihood(
+            cases, names, experiment.fixed, experiment.spec.seed, experiment.spec.replications,
+            settings.likelihood, settings.floor, engine, window=settings.window, on_runs=on_runs,
+        )  # fmt: skip
+        chain = sample(
+            likelihood, bounds, design, settings.walkers, settings.steps, experiment.spec.seed,
+            out, resume,
+        )  # fmt: skip
+        update(runs["done"], runs["done"], 0)
+    seconds = time.perf_counter() - started
+    return _tables(experiment, cases, names, ranges, chain, settings, seconds, runs["done"], out)
+
+
+def screening_design(experiment: Experiment, ranges: list[VariedParameter]) -> np.ndarray:
+    """The experiment's design over the shared parameters; a Latin hypercube over cases' own."""
+    shared = build_design(experiment).matrix
+    extra = ranges[len(experiment.varied) :]
+    if not extra:
+        return shared
+    rng = design_rng(experiment.spec.seed + 1)
+    unit = qmc.LatinHypercube(d=len(extra), rng=rng).random(len(shared))
+    low = np.array([v.low for v in extra])
+    high = np.array([v.high for v in extra])
+    return np.hstack([shared, low + unit * (high - low)])
+
+
+def _tables(
+    experiment: Experiment,
+    cases: list[Case],
+    names: list[str],
+    ranges: list[VariedParameter],
+    chain: Any,
+    settings: Calibration,
+    seconds: float,
+    runs: int,
+    out: Path,
+) -> Posterior:
+    store = chain.store
+    kept = chain.coords[settings.burn :]  # (steps, walkers, parameters)
+    samples = kept.reshape(-1, len(names))
+    rows = _rows_of(store["x"], samples)
+    design = slice(0, chain.design_rows)
+    best = int(np.argmax(store["loglik"]))
+    fitted, pairs = fitted_table(names, ranges, samples, store["x"][best])
+    steps, walkers = kept.shape[0], kept.shape[1]
+    posterior = pd.DataFrame(samples, columns=names)
+    posterior.insert(0, "draw", np.arange(len(samples)))
+    posterior.insert(1, "step", np.repeat(np.arange(settings.burn, settings.steps), walkers))
+    posterior.insert(2, "walker", np.tile(np.arange(walkers), steps))
+    posterior["loglik"] = store["loglik"][rows]
+    tau = autocorrelation(kept)
+    ess = float(len(samples) / np.nanmax(tau)) if np.isfinite(tau).any() else float("nan")
+    facts = facts_table(
+        cases,
+        store["fact_p"][design].mean(axis=0),
+        store["fact_p"][rows].mean(axis=0),
+        store["fact_p"][best],
+    )
+    case_frame = cases_table(
+        cases,
+        store["case_loglik"][design].mean(axis=0),
+        store["case_loglik"][rows].mean(axis=0),
+        store["case_loglik"][best],
+    )
+    summary = {
+        "sampler": "emcee ensemble (stretch move)",
+        "cases": [c.name for c in cases],
+        "facts": sum(c.facts for c in cases),
+        "walkers": walkers,
+        "steps": settings.steps,
+        "burn": settings.burn,
+        "samples": len(samples),
+        "acceptance_fraction": chain.acceptance,
+        "autocorrelation_steps": dict(zip(names, tau.tolist(), strict=True)),
+        "effective_sample_size": ess,
+        "evaluations": len(store["x"]),
+        "replications": experiment.spec.replications,
+        "simulated_runs": runs,
+        "seconds": round(seconds, 1),
+        "best_loglik": float(store["loglik"][best]),
+        "prior_mean_loglik": float(store["loglik"][design].mean()),
+        "likelihood": settings.likelihood,
+        "identified": fitted.loc[fitted["identification"] == "identified", "parameter"].tolist(),
+        "not_identified": fitted.loc[
+            fitted["identification"] == "not identified", "parameter"
+        ].tolist(),
+        "confounded": pairs,
+    }
+    correlations = correlation_table(names, samples)
     for name, table in (
-        ("posterior", fit.posterior),
-        ("fitted", fit.fitted),
-        ("facts", fit.facts),
-        ("outcomes", fit.outcomes),
+        ("fitted", fitted),
+        ("correlations", correlations),
+        ("facts", facts),
+        ("cases", case_frame),
     ):
         write_table(out, name, table)
-    write_json_atomic(out / "summary.json", fit.summary)
-    write_calibrated_scenario(experiment, observations, fit.fitted, fit.summary, out)
-    finish(out, manifest)
-    return fit
+    write_posterior(out, experiment, cases, names, ranges, posterior)
+    write_json_atomic(out / "summary.json", summary)
+    fit = Fit(posterior, fitted, correlations, facts, case_frame, pd.DataFrame(), summary)
+    return Posterior(names, ranges, samples, fit)
 
 
-def _manifest(
-    experiment: Experiment, observations: Observations, settings: Calibration
-) -> dict[str, Any]:
+def _rows_of(x: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """The store row of each sample (every sample is a point the sampler evaluated)."""
+    index: dict[bytes, int] = {}
+    for i, row in enumerate(x):
+        index.setdefault(row.tobytes(), i)
+    return np.array([index[row.tobytes()] for row in samples], dtype=np.int64)
+
+
+def outcomes_table(
+    experiment: Experiment,
+    posterior: Posterior,
+    out: Path,
+    workers: int | None,
+    scheduler: str | None,
+    show: bool,
+) -> pd.DataFrame:
+    """The experiment's outcomes under prior and posterior draws of the shared parameters."""
+    shared = [i for i, n in enumerate(posterior.names) if CASE_SEP not in n]
+    names = [posterior.names[i] for i in shared]
+    picks = np.linspace(0, len(posterior.samples) - 1, OUTCOME_DRAWS).round().astype(int)
+    post = posterior.samples[picks][:, shared]
+    rng = np.random.default_rng(np.random.SeedSequence((experiment.spec.seed, 0x7072696F)))
+    low = np.array([posterior.ranges[i].low for i in shared])
+    high = np.array([posterior.ranges[i].high for i in shared])
+    prior = low + rng.random((OUTCOME_DRAWS, len(shared))) * (high - low)
+    matrix = np.vstack([prior, post])
+    reps = min(experiment.spec.replications, OUTCOME_REPLICATIONS)
+    job = PointJob(
+        experiment.scenario, experiment.spec.seed, names, matrix, experiment.fixed,
+        list(experiment.outcomes),
+    )  # fmt: skip
+    chunks = plan_chunks(len(matrix), reps)
+    tally = run_points(job, out, "outcomes", chunks, workers, "outcomes", show, scheduler)
+    est = tally.total / np.maximum(tally.n, 1)
+    rows = []
+    for j, outcome in enumerate(experiment.outcomes):
+        q = np.quantile(est[OUTCOME_DRAWS:, j], (0.025, 0.975))
+        rows.append(
+            {
+                "outcome": outcome.label,
+                "prior_mean": float(est[:OUTCOME_DRAWS, j].mean()),
+                "posterior_mean": float(est[OUTCOME_DRAWS:, j].mean()),
+                "low": q[0],
+                "high": q[1],
+                "draws": OUTCOME_DRAWS,
+                "runs_per_draw": reps,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _note(fit: Fit) -> str:
+    """How the fit was made, for the calibrated scenario's sources."""
+    s = fit.summary
+    cases = ", ".join(s["cases"])
+    return (
+        f"{len(s['cases'])} case(s) ({cases}; {s['facts']} facts), {s['likelihood']} simulated "
+        f"likelihood from {s['replications']} runs per case and point, emcee with "
+        f"{s['walkers']} walkers x {s['steps']} steps ({s['burn']} burn-in; effective sample "
+        f"size {s['effective_sample_size']:.0f})"
+    )
+
+
+def _manifest(experiment: Experiment, cases: list[Case], settings: Calibration) -> dict[str, Any]:
     sc = experiment.scenario
     return {
         "kind": "calibrate",
@@ -180,19 +381,20 @@ def _manifest(
             "hash": experiment.content_hash,
             "copy": "experiment.yaml",
         },
-        "observations": {
-            "name": observations.name,
-            "path": observations.path,
-            "hash": observations.content_hash,
-            "copy": "observations.yaml",
-        },
-        "scenario": {
-            "name": sc.name,
-            "path": sc.path,
-            "hash": sc.content_hash,
-            "copy": "scenario.yaml",
-        },
-        "varied": experiment.parameter_names,
+        "scenario": {"name": sc.name, "path": sc.path, "hash": sc.content_hash},
+        "cases": [
+            {
+                "name": c.name,
+                "scenario": c.scenario.path,
+                "scenario_hash": c.scenario.content_hash,
+                "observations": c.observations.path,
+                "observations_hash": c.observations.content_hash,
+                "months": c.months,
+                "own": [v.name for v in c.own],
+            }
+            for c in cases
+        ],
+        "fitted": parameter_space(experiment, cases)[0],
         "fixed": experiment.fixed,
         "seed": experiment.spec.seed,
         "replications": experiment.spec.replications,
@@ -201,135 +403,3 @@ def _manifest(
         "started": now(),
         "finished": None,
     }
-
-
-def _weights(
-    matrices: list[np.ndarray],
-    proposals: list[Proposal | None],
-    logliks: list[np.ndarray],
-    bounds: np.ndarray,
-) -> np.ndarray:
-    """Normalised importance weights of every candidate so far (uniform prior on the box).
-
-    Each candidate is weighted by likelihood over the mixture of all rounds' proposals, each round
-    counted by its number of candidates; round 1's proposal is the uniform prior itself.
-    """
-    x = np.vstack(matrices)
-    sizes = np.array([len(m) for m in matrices], float)
-    log_volume = np.log(bounds[:, 1] - bounds[:, 0]).sum()
-    log_q = []
-    for proposal in proposals:
-        if proposal is None:
-            log_q.append(np.full(len(x), -log_volume))
-        else:
-            log_q.append(proposal.log_density(x))
-    log_mix = logsumexp(np.stack(log_q) + np.log(sizes / sizes.sum())[:, None], axis=0)
-    log_w = np.concatenate(logliks) - log_volume - log_mix
-    w = np.exp(log_w - log_w.max())
-    return w / w.sum()
-
-
-def _propose(
-    x: np.ndarray,
-    weights: np.ndarray,
-    bounds: np.ndarray,
-    settings: Calibration,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, Proposal]:
-    """Draw the next round's candidates from a Gaussian mixture around the weighted ones."""
-    keep = np.argsort(weights)[::-1][:MAX_COMPONENTS]
-    keep = keep[weights[keep] > 0]
-    means, w = x[keep], weights[keep] / weights[keep].sum()
-    width = bounds[:, 1] - bounds[:, 0]
-    cov = 2.0 * np.atleast_2d(np.cov(x.T, aweights=weights, ddof=0))
-    cov += np.diag((1e-3 * width) ** 2)
-    chol = np.linalg.cholesky(cov)
-    drawn, tried = [], 0
-    while sum(len(d) for d in drawn) < settings.candidates:
-        batch = 4 * settings.candidates
-        pick = rng.choice(len(means), size=batch, p=w)
-        sample = means[pick] + rng.standard_normal((batch, x.shape[1])) @ chol.T
-        inside = np.all((sample >= bounds[:, 0]) & (sample <= bounds[:, 1]), axis=1)
-        drawn.append(sample[inside])
-        tried += batch
-    accepted = sum(len(d) for d in drawn)
-    matrix = np.vstack(drawn)[: settings.candidates]
-    return matrix, Proposal(means, w, chol, accepted / tried)
-
-
-def _report(
-    experiment: Experiment,
-    observations: Observations,
-    singles: list[FactGroup],
-    matrices: list[np.ndarray],
-    logliks: list[np.ndarray],
-    estimates: list[np.ndarray],
-    weights: np.ndarray,
-) -> Fit:
-    names = experiment.parameter_names
-    x = np.vstack(matrices)
-    loglik = np.concatenate(logliks)
-    est = np.vstack(estimates)
-    rounds = np.concatenate([np.full(len(m), i + 1) for i, m in enumerate(matrices)])
-    posterior = pd.DataFrame(x, columns=names)
-    posterior.insert(0, "round", rounds)
-    posterior.insert(1, "candidate", np.arange(len(x)))
-    posterior["loglik"] = loglik
-    posterior["weight"] = weights
-    best = int(np.argmax(loglik))
-    ess = float(1.0 / np.square(weights).sum())
-    rows = []
-    for j, v in enumerate(experiment.varied):
-        mean = float(np.sum(weights * x[:, j]))
-        sd = float(np.sqrt(np.sum(weights * (x[:, j] - mean) ** 2)))
-        q = np.quantile(x[:, j], QUANTILES, weights=weights, method="inverted_cdf")
-        rows.append(
-            {
-                "parameter": v.name,
-                "mean": mean,
-                "sd": sd,
-                "low": q[0],
-                "median": q[1],
-                "high": q[2],
-                "best": x[best, j],
-                "prior_low": v.low,
-                "prior_high": v.high,
-            }
-        )
-    fitted = pd.DataFrame(rows)
-    first = rounds == 1
-    singles_p, outcome_est = est[:, : len(singles)], est[:, len(singles) :]
-    facts = pd.DataFrame(
-        {
-            "fact": [f.index for f in observations.facts],
-            "label": [f.label for f in observations.facts],
-            "source": [f.source for f in observations.facts],
-            "p_prior": singles_p[first].mean(axis=0),
-            "p_posterior": weights @ singles_p,
-            "p_best": singles_p[best],
-        }
-    )
-    outcome_rows = []
-    for j, outcome in enumerate(experiment.outcomes):
-        q = np.quantile(outcome_est[:, j], QUANTILES, weights=weights, method="inverted_cdf")
-        outcome_rows.append(
-            {
-                "outcome": outcome.label,
-                "prior_mean": outcome_est[first, j].mean(),
-                "posterior_mean": float(weights @ outcome_est[:, j]),
-                "low": q[0],
-                "high": q[2],
-                "best": outcome_est[best, j],
-            }
-        )
-    summary = {
-        "candidates": len(x),
-        "rounds": len(matrices),
-        "effective_sample_size": ess,
-        "best_loglik": float(loglik[best]),
-        "prior_mean_loglik": float(loglik[first].mean()),
-        "likelihood": (experiment.spec.calibration or Calibration()).likelihood,
-        "facts": len(observations.facts),
-        "as_of": observations.spec.as_of,
-    }
-    return Fit(posterior, fitted, facts, pd.DataFrame(outcome_rows), summary)

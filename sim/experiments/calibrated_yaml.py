@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from ruamel.yaml import YAML
@@ -21,7 +20,6 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from sim.batch.store import now, write_bytes_atomic
 from sim.experiments.experiment import Experiment
-from sim.experiments.observations import Observations
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import load_scenario
 
@@ -30,9 +28,8 @@ CALIBRATED = "scenario.calibrated.yaml"
 
 def write_calibrated_scenario(
     experiment: Experiment,
-    observations: Observations,
     fitted: pd.DataFrame,
-    summary: dict[str, Any],
+    note: str,
     out: Path,
 ) -> Path:
     """Write out/scenario.calibrated.yaml with the posterior means and check that it loads."""
@@ -44,13 +41,9 @@ def write_calibrated_scenario(
         values[row.parameter] = min(max(float(f"{row.mean:.6g}"), p.low), p.high)
         sources[row.parameter] = (
             f"Fitted by `alliance calibrate` ({now()[:10]}): experiment {experiment.name}, "
-            f"observations {observations.name} ({summary['facts']} facts to "
-            f"{observations.spec.as_of}), {summary['likelihood']} simulated likelihood, "
-            f"{summary['candidates']} candidates x {experiment.spec.replications} runs, "
-            f"uniform prior on [{row.prior_low:g}, {row.prior_high:g}]. "
-            f"Posterior mean {row.mean:.4g} (sd {row.sd:.3g}, 95% interval "
-            f"[{row.low:.4g}, {row.high:.4g}]); effective sample size "
-            f"{summary['effective_sample_size']:.0f}."
+            f"{note}; uniform prior on [{row.prior_low:g}, {row.prior_high:g}]. "
+            f"Posterior mean {row.mean:.4g} (sd {row.sd:.3g}, {row.sd_ratio:.2f} of the "
+            f"prior's: {row.identification}; 95% interval [{row.low:.4g}, {row.high:.4g}])."
         )
     for name, value in experiment.fixed.items():
         values[name] = value

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from sim.batch.outcomes import Outcome, default_label, outcome_from_spec
 from sim.batch.tasks import MAX_RUNS
@@ -140,12 +140,29 @@ AnyOutcome = Annotated[
 
 
 class Calibration(Strict):
-    """Settings of `alliance calibrate` (simulated likelihood, adaptive importance sampling)."""
+    """Settings of `alliance calibrate`: simulated likelihood, emcee's ensemble sampler."""
 
-    rounds: int = Field(3, ge=1, le=20)
-    candidates: int = Field(512, ge=16, le=100_000)
+    walkers: int = Field(16, ge=4, le=1000)
+    steps: int = Field(200, ge=2, le=100_000)
+    burn: int = Field(100, ge=0, le=100_000)
     likelihood: Literal["by_member", "joint", "independent"] = "by_member"
     floor: float = Field(0.5, gt=0.0, le=10.0)
+    window: int = Field(0, ge=0, le=24)
+
+    @model_validator(mode="after")
+    def _burn_below_steps(self) -> Calibration:
+        if self.burn >= self.steps:
+            raise ValueError(f"burn ({self.burn}) must be below steps ({self.steps})")
+        return self
+
+
+class CaseSpec(Strict):
+    """One case of a pooled calibration: a scenario and its observations (and own parameters)."""
+
+    scenario: str = Field(min_length=1)
+    observations: str = Field(min_length=1)
+    name: str | None = Field(None, min_length=1)
+    parameters: dict[str, Varied | None] = {}
 
 
 class ExperimentSpec(Strict):
@@ -161,6 +178,7 @@ class ExperimentSpec(Strict):
     design: AnyDesign
     outcomes: list[AnyOutcome] = Field(min_length=1)
     calibration: Calibration | None = None
+    cases: list[CaseSpec] | None = Field(None, min_length=1)
 
     @field_validator("parameters", mode="before")
     @classmethod
@@ -285,7 +303,7 @@ def check(spec: ExperimentSpec, scenario: Scenario) -> list[tuple[Location, str]
 
 
 def planned_points(spec: ExperimentSpec) -> int:
-    """Parameter points the design (or a calibration round) will run."""
+    """Parameter points the design (or a calibration, over all its cases) will run at most."""
     design = spec.design
     count = len(PARAMETER_NAMES) if spec.parameters == "all" else len(spec.parameters)
     if isinstance(design, Grid):
@@ -298,8 +316,9 @@ def planned_points(spec: ExperimentSpec) -> int:
         points = design.samples * (2 * count + 2 if design.second_order else count + 2)
     else:
         points = design.trajectories * (count + 1)
-    if spec.calibration is not None:
-        points = max(points, spec.calibration.candidates)
+    if spec.calibration is not None:  # the sampler's screening design, then each walker's steps
+        c = spec.calibration
+        points = (points + c.walkers * (c.steps - 1)) * max(len(spec.cases or ()), 1)
     return points
 
 

@@ -94,6 +94,7 @@ class Fact:
     month: int
     date: str
     source: str
+    window: int = 0  # a likelihood's tolerance on a `reached_in` month, in months either side
 
     @property
     def label(self) -> str:
@@ -109,7 +110,7 @@ class Fact:
         """Per run: does the fact hold? first_passage: (runs, members, 3)."""
         fp = first_passage[:, self.member, self.stage - 1]
         if self.kind == "reached_in":
-            return fp == self.month
+            return (fp >= 0) & (np.abs(fp - self.month) <= self.window)
         reached = reached_by(fp, self.month)
         return reached if self.kind == "reached_by" else ~reached
 

@@ -24,6 +24,7 @@ from sim.batch.pointruns import (
     plan_chunks,
     run_points,
 )
+from sim.batch.posterior import load_posterior
 from sim.batch.store import finish, now, prepare_output, release, versions, write_bytes_atomic
 from sim.experiments.designs import Design, build_design
 from sim.experiments.experiment import Experiment, load_experiment, require_method
@@ -40,6 +41,7 @@ COMPARE = (
     "points",
     "chunks",
     "lanes_per_chunk",
+    "posterior.hash",
 )
 OWNED = (
     "results.csv",
@@ -75,8 +77,12 @@ def sweep(
     force: bool = False,
     resume: bool = False,
     show_progress: bool = True,
+    posterior: Path | None = None,
 ) -> pd.DataFrame:
-    """Run a grid or Latin-hypercube experiment and write its tidy results table."""
+    """Run a grid or Latin-hypercube experiment and write its tidy results table.
+
+    With `posterior`, every replication draws the parameters the experiment neither varies nor
+    fixes from that calibration's samples (`sim.batch.posterior`)."""
     experiment = load_experiment(experiment_path)
     require_method(experiment, ("grid", "lhs"), "sweep")
     run = run_design(
@@ -88,6 +94,7 @@ def sweep(
         force=force,
         resume=resume,
         show=show_progress,
+        posterior=posterior,
     )
     try:
         results = results_table(run.design, run.experiment, run.tally)
@@ -109,6 +116,7 @@ def run_design(
     force: bool,
     resume: bool,
     show: bool,
+    posterior: Path | None = None,
 ) -> PointRun:
     """Prepare and lock `out` (file copies, design, manifest last), run every chunk not yet done,
     tally it. The lock stays held for the caller to write its tables; `finish` releases it."""
@@ -117,6 +125,11 @@ def run_design(
     manifest = experiment_manifest(kind, experiment, design, chunks)
     design_frame(design).to_csv(buffer := io.StringIO(), index=False)
     inputs = {**input_files(experiment), "design.csv": buffer.getvalue().encode()}
+    draws = None
+    if posterior is not None:
+        own = set(experiment.parameter_names) | set(experiment.fixed)
+        draws = load_posterior(posterior, experiment.scenario.name, own)
+        manifest["posterior"] = draws.describe()
     manifest = prepare_output(
         out, manifest, force=force, resume=resume, compare=COMPARE, owned=OWNED, inputs=inputs
     )
@@ -127,6 +140,7 @@ def run_design(
         design.matrix,
         experiment.fixed,
         list(experiment.outcomes),
+        draws,
     )
     try:
         tally = run_points(

@@ -258,5 +258,8 @@ def _runs_note(manifest: dict[str, Any]) -> str:
         f"{runs:,} runs" if isinstance(runs, int) else "",
         f"seed {seed}" if seed is not None else "",
     ]
+    posterior = manifest.get("posterior")
+    if posterior:
+        parts.append(f"parameters drawn from the posterior of {posterior['experiment']}")
     note = ", ".join(p for p in parts if p)
     return f"\n{note}" if note else ""

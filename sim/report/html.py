@@ -25,6 +25,7 @@ import pandas as pd
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
+from sim.batch.posterior import uncertainty_note
 from sim.batch.store import write_bytes_atomic
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import MEMBER_FIELDS
@@ -90,6 +91,7 @@ def build_report(results: Any) -> str:
             first_month=sc.month_label(0),
             last_month=sc.month_label(sc.months - 1),
             history_end=history_end,
+            uncertainty=uncertainty_note(manifest),
             by_date=_by_date(results.by_date),
             alliance=_alliance(results.alliance, results.by_date),
             medians=_medians(results.median_time),
@@ -228,4 +230,6 @@ def _reproduce(manifest: dict[str, Any]) -> str:
     ]
     for name, value in (manifest.get("parameter_overrides") or {}).items():
         parts.append(f"--param {name}={value}")
+    if manifest.get("posterior"):
+        parts.append(f"--posterior {manifest['posterior']['directory']}")
     return " ".join(parts)

@@ -1,0 +1,125 @@
+"""Leave-one-case-out validation: on a tiny case list, every probability and score equals the
+one computed by hand from the facts, the folds' posteriors and the scoring rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from case_helpers import FIXED, write_cases, write_experiment
+from model_helpers import alliance
+
+from sim.batch.lanes import simulate_chunk
+from sim.batch.posterior import load_posterior
+from sim.experiments.cases import load_cases
+from sim.experiments.experiment import load_experiment
+
+RUNS = 300
+
+
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("crossval")
+    cases = write_cases(folder)
+    experiment = write_experiment(
+        folder, cases, replications=20, points=8, walkers=4, steps=4, burn=1
+    )
+    out = folder / "cv"
+    mp = pytest.MonkeyPatch()  # the command line, in this process (module-scoped fixture)
+    try:
+        from sim.cli.main import main
+
+        mp.setattr(
+            "sys.argv",
+            ["alliance", "crossval", str(experiment), "--out", str(out), "--runs", str(RUNS),
+             "--workers", "1"],
+        )  # fmt: skip
+        with pytest.raises(SystemExit) as stop:
+            main()
+        assert stop.value.code == 0
+    finally:
+        mp.undo()
+    return experiment, out
+
+
+def hand_rates(training) -> dict[str, float]:
+    """Exits per member-month at risk of disengaging, (exits + 0.5) / (months + 1)."""
+    exits = months = 0
+    for case in training:
+        facts = yaml.safe_load(Path(case.observations.path).read_text())["facts"]
+        for fact in facts:
+            if "reached_in" in fact:
+                exits += 1
+                months += case.scenario.month_of(fact["reached_in"]) + 1
+            else:
+                months += case.scenario.month_of(fact["not_reached_by"]) + 1
+    return {"disengaged": (exits + 0.5) / (months + 1)}
+
+
+def test_base_rates_and_their_forecasts_are_the_hand_computed_ones(validated):
+    experiment, out = validated
+    cases = load_cases(load_experiment(experiment), None)
+    events = pd.read_parquet(out / "events.parquet")
+    rates = pd.read_parquet(out / "base_rates.parquet")
+    for k, held in enumerate(cases):
+        rate = hand_rates(cases[:k] + cases[k + 1 :])["disengaged"]
+        stored = rates[(rates["held_out"] == held.name) & (rates["stage"] == "disengaged")]
+        assert stored["rate"].iloc[0] == pytest.approx(rate, rel=1e-12)
+        mine = events[events["case"] == held.name]
+        assert len(mine) == held.facts
+        expected = 1 - (1 - rate) ** (mine["month"] + 1)
+        np.testing.assert_allclose(mine["p_base_rate"], expected, rtol=1e-12)
+        assert (mine["p_fifty_fifty"] == 0.5).all()
+
+
+def test_model_forecasts_are_the_held_out_runs_under_each_folds_posterior(validated):
+    experiment, out = validated
+    spec = load_experiment(experiment)
+    events = pd.read_parquet(out / "events.parquet")
+    for held in load_cases(spec, None):
+        draws = load_posterior(out / "folds" / held.name)
+        assert held.name not in draws.cases  # fitted without the held-out case
+        seed = held.seed(spec.spec.seed)
+        result = simulate_chunk(
+            held.scenario, seed, 0, RUNS, parameters=FIXED, aggregate=False,
+            months=held.months, lane_values=draws.lane_values(seed, 0, RUNS),
+        )  # fmt: skip
+        mine = events[events["case"] == held.name].sort_values("fact")
+        for fact, p in zip(held.observations.facts, mine["p_model"], strict=True):
+            fp = result.first_passage[:, fact.member, fact.stage - 1]
+            assert p == ((fp >= 0) & (fp <= fact.month)).mean()
+
+
+def test_scores_per_case_and_in_total_are_the_hand_computed_ones(validated):
+    _, out = validated
+    events = pd.read_parquet(out / "events.parquet")
+    scores = pd.read_parquet(out / "scores.parquet").set_index(["case", "forecaster"])
+    groups = [*events.groupby("case"), ("all", events)]
+    for case, g in groups:
+        o = g["outcome"].to_numpy(float)
+        for forecaster, floor in (("model", 0.5 / RUNS), ("base_rate", 1e-6), ("fifty_fifty", 0)):
+            p = g[f"p_{forecaster}"].to_numpy(float)
+            row = scores.loc[(case, forecaster)]
+            assert row["brier"] == pytest.approx(np.mean((p - o) ** 2), rel=1e-12)
+            q = np.clip(p, floor, 1 - floor)
+            log = -np.mean(o * np.log(q) + (1 - o) * np.log(1 - q))
+            assert row["log_score"] == pytest.approx(log, rel=1e-12)
+        model, base = scores.loc[(case, "model")], scores.loc[(case, "base_rate")]
+        assert model["brier_skill_vs_base_rate"] == pytest.approx(
+            1 - model["brier"] / base["brier"]
+        )
+    assert (out / "figures" / "reliability.png").stat().st_size > 1000
+
+
+def test_crossval_needs_two_cases(tmp_path, monkeypatch, capsys):
+    cases = write_cases(tmp_path, ("north",))
+    experiment = write_experiment(
+        tmp_path, cases, replications=20, points=8, walkers=4, steps=4, burn=1
+    )
+    status, _, err = alliance(monkeypatch, capsys, "crossval", experiment, "--out", tmp_path / "o")
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "cases" in err and "at least 2 cases" in err
+    assert not (tmp_path / "o").exists()
