@@ -1,6 +1,7 @@
 """Batches: lanes of replications in chunks, the engines that run them (local processes, Dask), the
 chunk store and manifests, the estimands and the results reader, lanes conditioned on dated
-facts (conditioning), and paired comparisons of two batches (compare).
+facts (conditioning), per-lane draws from a calibration's posterior (posterior), and paired
+comparisons of two batches (compare).
 
 May import `sim.model` only.
 """

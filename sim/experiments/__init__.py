@@ -1,6 +1,7 @@
 """Experiments over many parameter points: experiment and observation files, designs, sweeps,
-Sobol and Morris sensitivity, scenario discovery (PRIM), calibration, forecasts conditioned on
-the record, and backtests (at one origin or several).
+Sobol and Morris sensitivity, scenario discovery (PRIM), calibration (one case or a pooled case
+library: cases, likelihood, sampler, fit_report), forecasts conditioned on the record, backtests
+(at one origin or several) and leave-one-case-out cross-validation (crossval).
 
 May import `sim.model`, `sim.batch` and `sim.plots`.
 """
