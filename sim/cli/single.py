@@ -76,8 +76,11 @@ def _print_run_summary(sc, model, log, out: Path, seed: int) -> None:
 @app.command()
 def viz(
     scenario: Annotated[
-        Path, typer.Argument(help="Scenario YAML file (see docs/scenarios.md).")
-    ] = Path("scenarios/csto_2022.yaml"),
+        Path | None,
+        typer.Argument(
+            help="Scenario YAML file or shipped name (default: the first shipped scenario)."
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8765,
     open_browser: Annotated[
@@ -85,14 +88,15 @@ def viz(
     ] = False,
 ) -> None:
     """Serve the interactive SolaraViz page of one replication until Ctrl-C."""
+    from sim.model.shipped import default_scenario
     from sim.viz.serve import serve
 
-    raise typer.Exit(serve(scenario, host, port, open_browser))
+    raise typer.Exit(serve(scenario or default_scenario(), host, port, open_browser))
 
 
 @app.command()
 def scenarios() -> None:
-    """List the shipped scenarios (usable by name, e.g. `alliance batch csto_2022`)."""
+    """List the shipped scenarios (each usable by name: `alliance batch NAME`)."""
     from sim.model.shipped import shipped
 
     table = Table(title="Shipped scenarios", show_lines=False)

@@ -1,6 +1,6 @@
 """The scenarios and experiments shipped with the program, found by name from any directory.
 
-A name such as `csto_2022` (or `history/seato_1954_1977`) means the shipped file of that stem:
+A name such as `NAME` (or `history/NAME`) means the shipped file of that stem:
 under `sim/shipped/` in an installed wheel, or the checkout's top-level `scenarios/` and
 `experiments/` folders in a source tree or an editable install. A path that exists always wins.
 """
@@ -57,3 +57,12 @@ def shipped(kind: str) -> list[tuple[str, str]]:
         description = " ".join(str(data.get("description", "")).split())
         listing.append((str(file.relative_to(root).with_suffix("")), description))
     return listing
+
+
+def default_scenario() -> Path:
+    """The scenario a command opens when given none: the first shipped one by name."""
+    listing = shipped("scenarios")
+    root = shipped_root("scenarios")
+    if not listing or root is None:
+        return Path("scenario.yaml")
+    return root / f"{listing[0][0]}.yaml"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import html
 import os
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
@@ -31,6 +30,7 @@ from mesa.visualization import SolaraViz
 from sim.model.model import AllianceModel
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import Scenario, load_scenario, with_parameters
+from sim.model.shipped import default_scenario
 from sim.model.stages import STAGES
 from sim.plots.style import (
     RC,
@@ -44,7 +44,6 @@ from sim.plots.style import (
 )
 from sim.viz.serve import SCENARIO_ENV
 
-DEFAULT_SCENARIO = Path("scenarios") / "csto_2022.yaml"
 SLIDER_PARAMETERS = (
     "drain_scale",
     "answer_willingness",
@@ -70,7 +69,7 @@ STAGE_MARKS = {"active": "●", "disengaged": "◐", "frozen": "◔", "withdrawn
 @cache
 def viz_scenario() -> Scenario:
     """The scenario the page shows: $ALLIANCE_VIZ_SCENARIO, or the default shipped scenario."""
-    return load_scenario(os.environ.get(SCENARIO_ENV) or DEFAULT_SCENARIO)
+    return load_scenario(os.environ.get(SCENARIO_ENV) or default_scenario())
 
 
 class AllianceView(AllianceModel):
