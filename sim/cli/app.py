@@ -46,3 +46,7 @@ PosteriorOpt = Annotated[
         "parameters from that posterior, so the bands carry parameter uncertainty too."
     ),
 ]
+SummaryOpt = Annotated[bool, typer.Option(help="Summarize when done (as `alliance summarize`).")]
+PlotOpt = Annotated[
+    bool, typer.Option("--plot", help="Draw DIR/figures/defection-curves.png when done.")
+]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from sim.cli.app import PosteriorOpt, ScenarioArg, app, console
+from sim.cli.app import PlotOpt, PosteriorOpt, ScenarioArg, SummaryOpt, app, console
 
 
 @app.command()
@@ -47,12 +47,8 @@ def batch(
         typer.Option(help="Override a model parameter, NAME=VALUE (repeatable)."),
     ] = None,
     posterior: PosteriorOpt = None,
-    summary: Annotated[
-        bool, typer.Option(help="Summarize when done (as `alliance summarize`).")
-    ] = True,
-    plot: Annotated[
-        bool, typer.Option("--plot", help="Draw DIR/figures/defection-curves.png when done.")
-    ] = False,
+    summary: SummaryOpt = True,
+    plot: PlotOpt = False,
 ) -> None:
     """Run N replications of a scenario in chunks; resumable, identical for any workers."""
     from sim.batch.engines import start_worker_server

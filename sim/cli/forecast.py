@@ -12,9 +12,11 @@ from rich.table import Table
 from sim.cli.app import (
     ForceOpt,
     ObservationsOpt,
+    PlotOpt,
     ResumeOpt,
     ScenarioArg,
     SchedulerOpt,
+    SummaryOpt,
     WorkersOpt,
     app,
     console,
@@ -55,12 +57,8 @@ def forecast(
     param: Annotated[
         list[str] | None, typer.Option(help="Override a model parameter, NAME=VALUE (repeatable).")
     ] = None,
-    summary: Annotated[
-        bool, typer.Option(help="Summarize when done (as `alliance summarize`).")
-    ] = True,
-    plot: Annotated[
-        bool, typer.Option("--plot", help="Draw DIR/figures/defection-curves.png when done.")
-    ] = False,
+    summary: SummaryOpt = True,
+    plot: PlotOpt = False,
 ) -> None:
     """Runs that agree with every fact known by --as-of (sequential importance resampling)."""
     from sim.batch.engines import start_worker_server
