@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from model_helpers import DATA, Trace, add_events, trace, variant
 
-from sim.model.agents import FROZEN, WITHDRAWN
 from sim.model.errors import InputError
 from sim.model.model import AllianceModel
 from sim.model.parameters import defaults
 from sim.model.run import run_single
 from sim.model.scenario import load_scenario
+from sim.model.stages import FROZEN, WITHDRAWN
 
 P = defaults()
 QUIET = DATA / "quiet.yaml"

@@ -14,11 +14,12 @@ from model_helpers import DATA, SCENARIOS, add_events, trace, variant
 from scipy import stats
 
 from sim.batch.lanes import simulate_chunk
-from sim.model.agents import ACTIVE, DISENGAGED, FROZEN, WITHDRAWN, logistic
+from sim.model.agents import logistic
 from sim.model.model import AllianceModel
 from sim.model.parameters import defaults
 from sim.model.run import run_single
 from sim.model.scenario import Scenario, load_scenario
+from sim.model.stages import ACTIVE, DISENGAGED, FROZEN, WITHDRAWN
 
 P = defaults()
 ALPHA, BETA, GAMMA = range(3)

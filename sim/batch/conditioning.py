@@ -17,7 +17,6 @@ before its month are dropped, and in its month the member's stage is set in ever
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -75,19 +74,11 @@ class Condition:
 class _KeptLanes:
     """The first lanes of a month's state, shaped as `MonthlyAggregates.add_month` reads it."""
 
-    def __init__(
-        self,
-        trust: Sequence[np.ndarray],
-        status: Sequence[np.ndarray],
-        capacity: np.ndarray,
-        keep: int,
-    ):
+    def __init__(self, trust: np.ndarray, status: np.ndarray, capacity: np.ndarray, keep: int):
         self.lanes = keep
-        self.members = [
-            SimpleNamespace(index=i, trust=row[:keep], status=stage[:keep])
-            for i, (row, stage) in enumerate(zip(trust, status, strict=True))
-        ]
-        self.patron = SimpleNamespace(capacity=capacity[:keep])
+        self.trust = np.ascontiguousarray(trust[:, :keep])
+        self.status = np.ascontiguousarray(status[:, :keep])
+        self.patron = SimpleNamespace(capacity=np.ascontiguousarray(capacity[:keep]))
 
 
 @dataclass
@@ -123,13 +114,12 @@ class ConditionedRun:
         todays = [(k, c) for k, c in enumerate(self.conditions) if c.month == t]
         if todays:
             self._condition(t, model, todays)
-        trust = [m.trust for m in model.members]
-        status = [m.status for m in model.members]
+        trust, status = model.trust, model.status
         if t > self.last:
             view = _KeptLanes(trust, status, model.patron.capacity, self.keep)
             self.aggregates.add_month(t, view)
             return
-        self.held.append((np.stack(status), np.stack(trust), model.patron.capacity.copy()))
+        self.held.append((status.copy(), trust.copy(), model.patron.capacity.copy()))
         if t == self.last:
             for month, (held_status, held_trust, capacity) in enumerate(self.held):
                 view = _KeptLanes(held_trust, held_status, capacity, self.keep)

@@ -64,7 +64,13 @@ class SerialEngine:
 
 # What every worker imports before its first chunk (Mesa alone takes about a second). A
 # forkserver imports them once; each worker is then a fork of it, ready at once.
-WORKER_MODULES = ("__main__", "sim.model.model", "sim.batch.lanes", "sim.batch.chunkfiles")
+WORKER_MODULES = (
+    "__main__",
+    "sim.model.model",
+    "sim.batch.lanes",
+    "sim.batch.fold",
+    "sim.batch.chunkfiles",
+)
 
 
 def local_workers(requested: int | None) -> int:

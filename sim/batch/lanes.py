@@ -53,17 +53,20 @@ class MonthlyAggregates:
 
     def add_month(self, t: int, model: AllianceModel) -> None:
         """Fold the model's state at the end of month t into the sums."""
-        work = (np.empty(model.lanes), np.empty(model.lanes, dtype=np.int64))
-        for member in model.members:
-            i = member.index
-            self.trust_sum[t, i] += _fixed_point(member.trust, work).sum()
-            self.trust_hist[t, i] += _histogram(member.trust, work[0])
-            counts = _stage_counts(member.status)
-            self.stage_counts[t, i] += counts
-            self.active_sum[t] += counts[0]
-        capacity = model.patron.capacity
-        self.capacity_sum[t] += _fixed_point(capacity, work).sum()
-        self.capacity_hist[t] += _histogram(capacity, work[0])
+        from sim.batch.fold import fold_month  # compiled; readers of chunk files never need it
+
+        self.active_sum[t] += fold_month(
+            model.trust,
+            model.status,
+            model.patron.capacity,
+            float(SUM_SCALE),
+            BINS,
+            self.trust_sum[t],
+            self.trust_hist[t],
+            self.stage_counts[t],
+            self.capacity_sum[t : t + 1],
+            self.capacity_hist[t],
+        )
 
     def merge(self, other: MonthlyAggregates) -> MonthlyAggregates:
         """The aggregates of both sets of runs together."""
@@ -84,28 +87,6 @@ _ARRAYS = (
     "stage_counts",
     "active_sum",
 )
-
-
-def _fixed_point(values: np.ndarray, work: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """`(values * SUM_SCALE).astype(np.int64)`, written into the working arrays."""
-    scaled, fixed = work
-    np.multiply(values, SUM_SCALE, out=scaled)
-    np.copyto(fixed, scaled, casting="unsafe")
-    return fixed
-
-
-def _histogram(values: np.ndarray, work: np.ndarray) -> np.ndarray:
-    """Counts of values in [0, 1] in BINS equal bins, 1.0 in the last one (int16 bin indices
-    convert several times faster than int64 ones)."""
-    counts = np.bincount(np.multiply(values, BINS, out=work).astype(np.int16), minlength=BINS + 1)
-    counts[BINS - 1] += counts[BINS:].sum()
-    return counts[:BINS]
-
-
-def _stage_counts(status: np.ndarray) -> np.ndarray:
-    """Lanes in each stage: active, disengaged, frozen, withdrawn."""
-    later = [np.count_nonzero(status == stage) for stage in range(1, 4)]
-    return np.array([status.size - sum(later), *later])
 
 
 @dataclass
@@ -186,11 +167,14 @@ def take_lanes(model: AllianceModel, order: np.ndarray) -> None:
 
     Found generically, so that state added to the model or its agents later is copied too: each
     numpy array attribute of the model and of each of its agents (and inside dict, list or tuple
-    attributes) with exactly one axis of length `model.lanes` is re-indexed along it, in place
-    (references to it stay valid). Arrays sharing memory with one already done are skipped
-    (aliases like the rule parameters). The random streams (`model.uniforms`) are not state.
+    attributes) with an axis of length `model.lanes` is re-indexed along it, in place
+    (references to it stay valid): the last such axis (lanes are the last axis of the members'
+    (members, lanes) state), or the one the model names in `LANE_AXIS` (`first_passage`). Arrays
+    sharing memory with one already done are skipped (aliases like the rule parameters and each
+    member's rows of the model's state). The random streams (`model.uniforms`) are not state.
     """
     lanes = model.lanes
+    lane_axis = {f"{type(model).__name__}.{name}": axis for name, axis in model.LANE_AXIS.items()}
     done: list[np.ndarray] = []
 
     def visit(value: Any, where: str) -> None:
@@ -204,9 +188,8 @@ def take_lanes(model: AllianceModel, order: np.ndarray) -> None:
             axes = [axis for axis, size in enumerate(value.shape) if size == lanes]
             if not axes or any(np.may_share_memory(value, seen) for seen in done):
                 return
-            if len(axes) > 1:
-                raise ValueError(f"{where}: shape {value.shape} has several lane-sized axes")
-            value[...] = np.take(value, order, axis=axes[0])
+            axis = lane_axis.get(where, axes[-1])
+            value[...] = np.take(value, order, axis=axis)
             done.append(value)
 
     for owner in (model, *model.agents):

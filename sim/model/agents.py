@@ -1,18 +1,22 @@
 """The patron and the members. Every attribute is a numpy array over lanes (replications).
 
-Each method is one submodel of `docs/model.md`; `p` is the dict of parameters, each a float
-shared by every lane or an array with one value per lane, so a lane can carry its own parameter
-point (numpy broadcasts a float at no cost, which is why the model passes shared values as
-floats). Methods that react to an aid request take an optional `lanes` (an index array): the
-masks they receive then cover only those lanes, and only those lanes are touched. A request
-reaches a few lanes in a hundred, so this is where the lane engine saves most of its work; the
-arithmetic per lane is the same either way. Attributes are updated in place, month after month:
-copy one (`member.trust.copy()`) to keep a snapshot.
+A member's per-lane state (trust, domestic pressure, status, time in stage, balance) is its row
+of the model's (members, lanes) arrays: the monthly drift and exit rules live in one compiled
+kernel (`sim.model.rules`) that steps every member of every lane at once. Each method here is one
+of the other submodels of `docs/model.md` (requests, witnesses, signals, member changes).
+
+`p` is the dict of parameters, each a float shared by every lane or an array with one value per
+lane, so a lane can carry its own parameter point (numpy broadcasts a float at no cost, which is
+why the model passes shared values as floats). Methods that react to an aid request take an
+optional `lanes` (an index array): the masks they receive then cover only those lanes, and only
+those lanes are touched. A request reaches a few lanes in a hundred, so this is where the lane
+engine saves most of its work; the arithmetic per lane is the same either way. Attributes are
+updated in place, month after month: copy one (`member.trust.copy()`) to keep a snapshot.
 
 A member's threat, own capacity, dependence, outside options and baseline trust are one float
 shared by every lane: only replayed history moves them, and history is the same in every lane.
 Domestic pressure is per lane (requests move it), and so is its baseline for a member with
-projected regime changes, which strike lanes at random; the rules broadcast either way.
+projected regime changes, which strike lanes at random.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from sim.model.stages import ACTIVE, DISENGAGED, FROZEN, WITHDRAWN
+from sim.model import rules
 
 ALL_LANES = slice(None)
 
@@ -35,14 +39,6 @@ def at(value: float | np.ndarray, lanes: Lanes) -> float | np.ndarray:
 def logistic(x: np.ndarray) -> np.ndarray:
     """Map log-odds to a probability."""
     return 1.0 / (1.0 + np.exp(-x))
-
-
-def logistic_inplace(x: np.ndarray) -> np.ndarray:
-    """`logistic(x)` computed in x's own memory (same arithmetic, no temporaries)."""
-    np.negative(x, out=x)
-    np.exp(x, out=x)
-    x += 1.0
-    return np.divide(1.0, x, out=x)
 
 
 def unanswered_loss(p: dict, capacity: np.ndarray, lanes: Lanes = ALL_LANES) -> float | np.ndarray:
@@ -146,26 +142,28 @@ class Member(mesa.Agent):
         regimes: bool = False,
     ):
         super().__init__(model)
-        lanes = model.lanes
         self.name = name
         self.index = index
-        self.trust = np.full(lanes, values["trust"])
+        # Rows of the model's (members, lanes) arrays, so that one compiled kernel steps them all.
+        self.trust = model.trust[index]
+        self.trust[:] = values["trust"]
         self.baseline_trust = values["baseline_trust"]
         self.capacity = values["capacity"]
         self.threat = values["threat"]
         self.unmet_threat = values["threat"] * (1.0 - values["capacity"])
         self.dependence = values["dependence"]
         self.outside_options = values["outside_options"]
-        self.domestic_pressure = np.full(lanes, values["domestic_pressure"])
-        # Per lane only where projected regime changes can make lanes differ.
-        self.baseline_domestic: float | np.ndarray = (
-            np.full(lanes, values["domestic_pressure"]) if regimes else values["domestic_pressure"]
-        )
-        # Working rows for the monthly rules, so that stepping allocates no lane-sized arrays.
-        self._work = np.empty((2, lanes))
-        self.status = np.full(lanes, int(values["status"]), dtype=np.int8)
-        self.stage_since = np.zeros(lanes, dtype=np.int16)  # month the current stage began
-        self.balance = np.zeros(lanes)
+        self.domestic_pressure = model.domestic_pressure[index]
+        self.domestic_pressure[:] = values["domestic_pressure"]
+        # One column where every lane has the same baseline; per lane only where projected regime
+        # changes can make lanes differ (`regimes`; the model then gives every member a column).
+        self.baseline_domestic = model.baseline_domestic[index]
+        self.baseline_domestic[:] = values["domestic_pressure"]
+        self.regimes = regimes
+        self.status = model.status[index]
+        self.status[:] = int(values["status"])
+        self.stage_since = model.stage_since[index]  # month the current stage began
+        self.balance = model.balance[index]
 
     def apply_change(self, variable: str, by: float | None, to: float | None, fraction: float):
         """A member-level event's part in this month: shift `by`, or close `fraction` of the gap
@@ -225,99 +223,23 @@ class Member(mesa.Agent):
         share = 1.0 if self.index == signaller else p["trust_spillover"]
         self.trust *= 1.0 - np.minimum(share * loss * severity, 1.0)
 
-    def drift(self, p: dict) -> None:
-        """Trust and domestic pressure return slowly toward their baselines."""
-        for value, baseline, rate in (
-            (self.trust, self.baseline_trust, p["trust_drift"]),
-            (self.domestic_pressure, self.baseline_domestic, p["domestic_decay"]),
-        ):
-            gap = np.subtract(baseline, value, out=self._work[0])
-            gap *= rate
-            value += gap
-
-    def update_balance(
-        self,
-        patron_capacity: np.ndarray,
-        patron_leverage: np.ndarray,
-        others_out: np.ndarray,
-        p: dict,
-    ) -> None:
-        """Reasons to leave minus reasons to stay (positive: leaning out).
-
-        Protection counts only the threat the member cannot meet with its own capacity and rests
-        on the patron's free capacity; feared retaliation rests on its economic leverage.
-        """
-        stay, term = self._work
-        np.multiply(p["protection_weight"], self.trust, out=stay)
-        stay *= patron_capacity
-        stay *= self.unmet_threat
-        stay += p["dependence_weight"] * self.dependence
-        stay += np.multiply(p["trust_weight"], self.trust, out=term)
-        np.multiply(p["retaliation_weight"], patron_leverage, out=term)
-        term *= self.dependence
-        stay += term
-        leave = np.multiply(p["domestic_weight"], self.domestic_pressure, out=self.balance)
-        leave += p["outside_weight"] * self.outside_options
-        leave += np.multiply(p["contagion_weight"], others_out, out=term)
-        leave -= stay  # the balance, computed in place
-
     def forward_hazard(
-        self,
-        p: dict,
-        out: np.ndarray | None = None,
-        later: np.ndarray | None = None,
-        month: int | None = None,
-        renewal: bool = False,
+        self, p: dict, month: int | None = None, renewal: bool = False
     ) -> np.ndarray:
-        """Monthly chance of one step toward exit from the current stage (0 once withdrawn).
-
-        `later`: the lanes not active, if the caller has them already. `month`: the current
-        month, given when the time spent in a stage enters the hazard (`stage_duration_weight`).
-        `renewal`: inside a renewal window, where a frozen member's chance of withdrawing is
-        multiplied by `renewal_hazard_factor` (at most 1)."""
-        log_odds = np.multiply(p["hazard_slope"], self.balance, out=out)
-        log_odds += p["disengage_intercept"]
-        later = np.flatnonzero(self.status != ACTIVE) if later is None else later
-        if later.size:
-            stage = self.status[later]
-            withdraw = np.where(stage == FROZEN, at(p["withdraw_intercept"], later), -np.inf)
-            intercept = np.where(stage == DISENGAGED, at(p["freeze_intercept"], later), withdraw)
-            log_odds[later] = intercept + at(p["hazard_slope"], later) * self.balance[later]
-        if month is not None:
-            years = np.subtract(month, self.stage_since, dtype=float)
-            years /= 12.0
-            log_odds += p["stage_duration_weight"] * np.log1p(years)
-        hazard = logistic_inplace(log_odds)
-        if renewal and later.size:
-            frozen = later[self.status[later] == FROZEN]
-            factor = at(p["renewal_hazard_factor"], frozen)
-            hazard[frozen] = np.minimum(hazard[frozen] * factor, 1.0)
-        return hazard
-
-    def back_hazard(self, p: dict, lanes: Lanes = ALL_LANES) -> np.ndarray:
-        """Monthly chance of one step back toward active (meaningful when disengaged or frozen)."""
-        return logistic(
-            at(p["reengage_intercept"], lanes) - at(p["hazard_slope"], lanes) * self.balance[lanes]
+        """Monthly chance of one step toward exit in every lane at the current balance, by the
+        rule of the monthly kernel (`sim.model.rules.forward_hazard_of`); the time spent in the
+        stage counts when `month` is given and `stage_duration_weight` is not 0."""
+        shared, slot, per_lane = rules.pack(p, self.status.size)
+        weight = np.asarray(p["stage_duration_weight"])
+        duration = month is not None and bool(np.any(weight != 0.0))
+        return rules.forward_hazards(
+            shared,
+            slot,
+            per_lane,
+            self.status,
+            self.balance,
+            self.stage_since,
+            month or 0,
+            duration,
+            renewal,
         )
-
-    def transition(
-        self, u: np.ndarray, p: dict, month: int | None = None, renewal: bool = False
-    ) -> np.ndarray:
-        """Move at most one stage, forward if u < forward hazard, back if u > 1 - back hazard
-        (the back hazard capped at 1 - forward, so the two never overlap).
-
-        Withdrawal is absorbing. With `month` (duration dependence on), the lanes that moved
-        note it as the start of their stage. Returns the previous status.
-        """
-        before = self.status.copy()
-        later = np.flatnonzero(before != ACTIVE)
-        forward = self.forward_hazard(p, self._work[0], later, month, renewal)
-        step = (u < forward).view(np.int8)
-        can_return = later[before[later] != WITHDRAWN]
-        if can_return.size:
-            back = np.minimum(self.back_hazard(p, can_return), 1.0 - forward[can_return])
-            step[can_return] -= u[can_return] > 1.0 - back
-        self.status += step
-        if month is not None:
-            self.stage_since[np.flatnonzero(step)] = month
-        return before

@@ -9,18 +9,14 @@ import mesa
 import numpy as np
 from mesa.agentset import AgentSet
 
+from sim.model import rules
 from sim.model.agents import Member, Patron, unanswered_loss, witness_shares
 from sim.model.parameters import lane_parameters
 from sim.model.scenario import MonthEvents, Scenario, load_scenario, with_parameters
-from sim.model.stages import FROZEN, STAGES, WITHDRAWN
+from sim.model.stages import STAGES, WITHDRAWN
 from sim.model.streams import ANSWER, CRISIS, REGIME, TRANSITION, LaneUniforms, split_uniform
 
 NOT_REACHED = -1
-
-
-def halves_gone(status: np.ndarray) -> np.ndarray:
-    """How far a member has gone, in halves (int8): frozen counts 1/2, withdrawn 1."""
-    return (status >= FROZEN).view(np.int8) + (status == WITHDRAWN).view(np.int8)
 
 
 def shared_where_uniform(p: dict[str, np.ndarray]) -> dict[str, float | np.ndarray]:
@@ -41,6 +37,9 @@ class AllianceModel(mesa.Model):
     members share the patron's capacity (requests), and `shuffle_do` is not used because one
     shuffle would be shared by every lane of the step and would break common random numbers.
     """
+
+    # Lane-indexed state whose lanes are not its last axis (`sim.batch.lanes.take_lanes`).
+    LANE_AXIS = {"first_passage": 0}
 
     def __init__(
         self,
@@ -71,6 +70,16 @@ class AllianceModel(mesa.Model):
             sc.patron_baseline_leverage,
         )
         count = len(sc.members)
+        regimes = bool((sc.regime_rate > 0).any())
+        # The members' per-lane state, (members, lanes): each member's attributes are its rows,
+        # and the monthly kernel (`sim.model.rules`) steps them all in one pass.
+        self.trust = np.empty((count, lanes))
+        self.domestic_pressure = np.empty((count, lanes))
+        self.baseline_domestic = np.empty((count, lanes if regimes else 1))
+        self.status = np.empty((count, lanes), dtype=np.int8)
+        self.stage_since = np.zeros((count, lanes), dtype=np.int16)
+        self.balance = np.zeros((count, lanes))
+        self._work = np.empty((count, lanes))  # the kernel's scratch: exp of the log-odds
         values = [
             {k: float(v[i]) for k, v in sc.member_values.items()}
             | {"baseline_trust": float(sc.baseline_trust[i]), "status": int(sc.status[i])}
@@ -86,7 +95,7 @@ class AllianceModel(mesa.Model):
                 regimes=list(sc.regime_rate > 0),
             )
         )
-        self._regimes = bool((sc.regime_rate > 0).any())
+        self._regimes = regimes
         if self._regimes:
             self.uniforms.enable_regime()
         # Time in a stage is tracked only where it enters the hazard (a weight not 0).
@@ -99,7 +108,6 @@ class AllianceModel(mesa.Model):
         for member in self.members:
             self._record_first_passage(member, every_lane, 0)
         self._crisis_rate: np.ndarray | None = None
-        self._others_out = np.empty(lanes)  # working row: how many other members have gone
         self.log_events = lanes == 1 if log_events is None else log_events
         self.event_log: list[dict[str, Any]] = []
 
@@ -147,8 +155,7 @@ class AllianceModel(mesa.Model):
         if history:
             for signal in history.signals:
                 self._signal(signal.member, signal.kind, signal.severity, signal.label)
-        self.every_member.do("drift", p)
-        self._exits(u[TRANSITION], history.statuses if history else [], t)
+        self._drift_and_exits(u[TRANSITION], history.statuses if history else [], t)
         self.running = self.steps < sc.months
 
     def _draws_used(self, t: int, history: MonthEvents | None) -> tuple[int, ...]:
@@ -246,40 +253,46 @@ class AllianceModel(mesa.Model):
         if self.log_events:
             self._log(kind, self.members[i].name, label)
 
-    def _exits(self, u: np.ndarray, forced: list[tuple[int, int, str]], t: int) -> None:
-        """Staged exit hazards from the balance of leaving over staying, with contagion: the
-        statuses at the start of the phase count for every member (they decide together)."""
-        gone = [halves_gone(m.status) for m in self.members]
-        month = t if self._duration else None
-        renewal = self._renewal and bool(self.alliance_scenario.renewal_window[t])
-        self.every_member.do(self._exit, u, gone, sum(gone), forced, t, month, renewal)
-
-    def _exit(
-        self,
-        member: Member,
-        u: np.ndarray,
-        gone: list[np.ndarray],
-        total_gone: np.ndarray,
-        forced: list[tuple[int, int, str]],
-        t: int,
-        month: int | None,
-        renewal: bool,
-    ) -> None:
-        """One member's balance, hazards and move (7.9), then any status history sets."""
-        patron, p = self.patron, self.rule_p
-        others_out = np.multiply(total_gone - gone[member.index], 0.5, out=self._others_out)
-        member.update_balance(patron.capacity, patron.leverage, others_out, p)
-        before = member.transition(u[member.index], p, month, renewal)
-        moved = np.flatnonzero(member.status > before)
+    def _drift_and_exits(self, u: np.ndarray, forced: list[tuple[int, int, str]], t: int) -> None:
+        """Drift, then staged exit hazards from the balance of leaving over staying, with
+        contagion (7.8-7.9), in one compiled pass over every member and lane; then any status
+        history sets (the lanes it moves note month t as a first passage)."""
+        sc, patron = self.alliance_scenario, self.patron
+        members = self.members
+        before = self.status.copy() if self.log_events else None
+        rules.drift_and_move(
+            *rules.pack(self.rule_p, self.lanes),
+            self.trust,
+            self.domestic_pressure,
+            np.array([m.baseline_trust for m in members]),
+            self.baseline_domestic,
+            np.array([m.unmet_threat for m in members]),
+            np.array([m.dependence for m in members]),
+            np.array([m.outside_options for m in members]),
+            patron.capacity,
+            patron.leverage,
+            u,
+            self.status,
+            self.stage_since,
+            self.balance,
+            self.first_passage,
+            t,
+            self._duration,
+            self._renewal and bool(sc.renewal_window[t]),
+            self._work,
+        )
+        every_lane = np.arange(self.lanes)
         for i, stage, _ in forced:
-            if i == member.index:
-                if month is not None:
-                    member.stage_since[member.status != stage] = month
-                member.status[:] = stage
-                moved = np.arange(self.lanes)
-        self._record_first_passage(member, moved, t)
-        if self.log_events and (member.status != before).any():
-            self._log("status", member.name, self._status_detail(before[0], member.status[0], t))
+            member = members[i]
+            if self._duration:
+                member.stage_since[member.status != stage] = t
+            member.status[:] = stage
+            self._record_first_passage(member, every_lane, t)
+        if before is not None:
+            for member in members:
+                was, now = before[member.index, 0], member.status[0]
+                if was != now:
+                    self._log("status", member.name, self._status_detail(was, now, t))
 
     def _status_detail(self, before: int, after: int, t: int) -> str:
         """`frozen -> withdrawn`, with the month a withdrawal takes effect after a notice."""
@@ -318,9 +331,9 @@ class AllianceModel(mesa.Model):
         self.event_log.append(entry)
 
     def status_matrix(self) -> np.ndarray:
-        """Status of every member, shape (members, lanes)."""
-        return np.stack([m.status for m in self.members])
+        """Status of every member, shape (members, lanes) (a copy)."""
+        return self.status.copy()
 
     def trust_matrix(self) -> np.ndarray:
-        """Trust of every member, shape (members, lanes)."""
-        return np.stack([m.trust for m in self.members])
+        """Trust of every member, shape (members, lanes) (a copy)."""
+        return self.trust.copy()
