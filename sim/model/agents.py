@@ -229,12 +229,11 @@ class Member(mesa.Agent):
         """Monthly chance of one step toward exit in every lane at the current balance, by the
         rule of the monthly kernel (`sim.model.rules.forward_hazard_of`); the time spent in the
         stage counts when `month` is given and `stage_duration_weight` is not 0."""
-        shared, slot, per_lane = rules.pack(p, self.status.size)
+        shared, per_lane = rules.pack(p, self.status.size)
         weight = np.asarray(p["stage_duration_weight"])
         duration = month is not None and bool(np.any(weight != 0.0))
         return rules.forward_hazards(
             shared,
-            slot,
             per_lane,
             self.status,
             self.balance,

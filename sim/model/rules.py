@@ -57,50 +57,60 @@ RULE_PARAMETERS = (
 ) = range(len(RULE_PARAMETERS))
 
 
-def pack(p: dict, lanes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rule parameters for the kernels: (shared, slot, per_lane). Parameter k is shared[k] in
-    every lane where slot[k] < 0, and per_lane[slot[k], lane] otherwise."""
-    shared = np.zeros(len(RULE_PARAMETERS))
-    slot = np.full(len(RULE_PARAMETERS), -1, dtype=np.int64)
-    rows = []
+def pack(p: dict, lanes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rule parameters for the kernels: (shared, per_lane). `shared` holds each parameter's
+    value when every lane has the same; `per_lane` is empty then, and otherwise holds every
+    parameter for every lane, (parameters, lanes)."""
+    shared = np.array([float(np.ravel(p[name])[0]) for name in RULE_PARAMETERS])
+    if all(np.ndim(p[name]) == 0 for name in RULE_PARAMETERS):
+        return shared, np.zeros((0, lanes))
+    per_lane = np.empty((len(RULE_PARAMETERS), lanes))
     for k, name in enumerate(RULE_PARAMETERS):
-        value = p[name]
-        if np.ndim(value) == 0:
-            shared[k] = float(value)
-        else:
-            slot[k] = len(rows)
-            rows.append(np.asarray(value, dtype=np.float64))
-    per_lane = np.stack(rows) if rows else np.zeros((0, lanes))
-    return shared, slot, per_lane
+        per_lane[k] = p[name]
+    return shared, per_lane
 
 
-@njit(cache=True)
-def _at(shared, slot, per_lane, k, lane):
-    return shared[k] if slot[k] < 0 else per_lane[slot[k], lane]
-
-
-@njit(cache=True)
-def _parameters(shared, slot, per_lane, lane):
+@njit(cache=True, inline="always")
+def _parameters(shared, per_lane, lane):
     """The rule parameters of one lane as a tuple of floats (`RULE_PARAMETERS` order). A tuple
     is a value, kept in registers: the compiler need not reload it after every store, as it
     must for an array, which makes the kernels several times faster."""
+    if per_lane.shape[0] == 0:
+        return (
+            shared[0],
+            shared[1],
+            shared[2],
+            shared[3],
+            shared[4],
+            shared[5],
+            shared[6],
+            shared[7],
+            shared[8],
+            shared[9],
+            shared[10],
+            shared[11],
+            shared[12],
+            shared[13],
+            shared[14],
+            shared[15],
+        )
     return (
-        _at(shared, slot, per_lane, 0, lane),
-        _at(shared, slot, per_lane, 1, lane),
-        _at(shared, slot, per_lane, 2, lane),
-        _at(shared, slot, per_lane, 3, lane),
-        _at(shared, slot, per_lane, 4, lane),
-        _at(shared, slot, per_lane, 5, lane),
-        _at(shared, slot, per_lane, 6, lane),
-        _at(shared, slot, per_lane, 7, lane),
-        _at(shared, slot, per_lane, 8, lane),
-        _at(shared, slot, per_lane, 9, lane),
-        _at(shared, slot, per_lane, 10, lane),
-        _at(shared, slot, per_lane, 11, lane),
-        _at(shared, slot, per_lane, 12, lane),
-        _at(shared, slot, per_lane, 13, lane),
-        _at(shared, slot, per_lane, 14, lane),
-        _at(shared, slot, per_lane, 15, lane),
+        per_lane[0, lane],
+        per_lane[1, lane],
+        per_lane[2, lane],
+        per_lane[3, lane],
+        per_lane[4, lane],
+        per_lane[5, lane],
+        per_lane[6, lane],
+        per_lane[7, lane],
+        per_lane[8, lane],
+        per_lane[9, lane],
+        per_lane[10, lane],
+        per_lane[11, lane],
+        per_lane[12, lane],
+        per_lane[13, lane],
+        per_lane[14, lane],
+        per_lane[15, lane],
     )
 
 
@@ -175,7 +185,6 @@ def back_hazard_of(q, balance):
 
 def drift_and_move(
     shared: np.ndarray,
-    slot: np.ndarray,
     per_lane: np.ndarray,
     trust: np.ndarray,
     domestic: np.ndarray,
@@ -209,19 +218,18 @@ def drift_and_move(
     them (a compiled scalar `exp` costs several times more per member-month).
     """
     drift_and_log_odds(
-        shared, slot, per_lane, trust, domestic, baseline_trust, baseline_domestic,
+        shared, per_lane, trust, domestic, baseline_trust, baseline_domestic,
         unmet_threat, dependence, outside, capacity, leverage, status, stage_since, balance,
         month, duration, work,
     )  # fmt: skip
     np.exp(work, out=work)
-    move(shared, slot, per_lane, u, status, stage_since, balance, first_passage, month, duration,
+    move(shared, per_lane, u, status, stage_since, balance, first_passage, month, duration,
          renewal, work)  # fmt: skip
 
 
 @njit(cache=True, nogil=True)
 def drift_and_log_odds(
     shared,
-    slot,
     per_lane,
     trust,
     domestic,
@@ -241,7 +249,7 @@ def drift_and_log_odds(
 ):
     """Drift, the balance and minus the forward log-odds of every member and lane."""
     members, lanes = trust.shape
-    q = _parameters(shared, slot, per_lane, 0)
+    q = _parameters(shared, per_lane, 0)
     lane_values = per_lane.shape[0] > 0
     per_lane_domestic = baseline_domestic.shape[1] > 1
     total_gone = np.zeros(lanes, dtype=np.int64)
@@ -251,7 +259,7 @@ def drift_and_log_odds(
     for i in range(members):
         for j in range(lanes):
             if lane_values:
-                q = _parameters(shared, slot, per_lane, j)
+                q = _parameters(shared, per_lane, j)
             value = trust[i, j]
             value += (baseline_trust[i] - value) * q[TRUST_DRIFT]
             trust[i, j] = value
@@ -280,7 +288,6 @@ def drift_and_log_odds(
 @njit(cache=True, nogil=True)
 def move(
     shared,
-    slot,
     per_lane,
     u,
     status,
@@ -294,12 +301,12 @@ def move(
 ):
     """Each member's move of at most one stage in every lane, from exp(-forward log-odds)."""
     members, lanes = status.shape
-    q = _parameters(shared, slot, per_lane, 0)
+    q = _parameters(shared, per_lane, 0)
     lane_values = per_lane.shape[0] > 0
     for i in range(members):
         for j in range(lanes):
             if lane_values:
-                q = _parameters(shared, slot, per_lane, j)
+                q = _parameters(shared, per_lane, j)
             stage = status[i, j]
             forward = forward_hazard_from(q, stage, exp_minus_log_odds[i, j], renewal)
             draw = u[i, j]
@@ -320,11 +327,11 @@ def move(
 
 
 @njit(cache=True, nogil=True)
-def forward_hazards(shared, slot, per_lane, status, balance, stage_since, month, duration, renewal):
+def forward_hazards(shared, per_lane, status, balance, stage_since, month, duration, renewal):
     """One member's forward hazard in every lane at its current balance (for inspection)."""
     out = np.empty(status.size)
     for j in range(status.size):
-        q = _parameters(shared, slot, per_lane, j)
+        q = _parameters(shared, per_lane, j)
         months_in_stage = float(month - stage_since[j])
         out[j] = forward_hazard_of(q, status[j], balance[j], months_in_stage, duration, renewal)
     return out
