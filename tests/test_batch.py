@@ -287,3 +287,12 @@ def test_stored_trajectories_of_scenarios_that_differ_from_month_m_agree_before_
 def test_trajectories_are_refused_for_a_batch_run_without_them(serial_batch):
     with pytest.raises(InputError, match="without --trajectories"):
         serial_batch.trajectories()
+
+
+def test_small_batches_run_in_one_process_unless_workers_are_asked_for():
+    from sim.batch.engines import SERIAL_RUNS, available_cores, local_workers
+
+    assert local_workers(None, SERIAL_RUNS) == 1  # no pool to start for a second's work
+    assert local_workers(None, SERIAL_RUNS + 1) == available_cores()
+    assert local_workers(None) == available_cores()
+    assert local_workers(2, 1000) == min(2, available_cores())

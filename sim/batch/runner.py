@@ -199,7 +199,7 @@ def run_batch(
             "is not combined with conditioning on facts yet; run the posterior without it",
         )
     draws = load_posterior(posterior, scenario.name, set(overrides)) if posterior else None
-    planned_workers = local_workers(workers)
+    planned_workers = local_workers(workers, runs)
     size = min(chunk_size or default_chunk_size(runs, planned_workers), runs)
     if resume and chunk_size is None and (out / store.MANIFEST).is_file():
         size = store.read_manifest(out, KIND).get("chunk_size", size)

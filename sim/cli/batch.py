@@ -53,7 +53,7 @@ def batch(
     """Run N replications of a scenario in chunks; resumable, identical for any workers."""
     from sim.batch.engines import start_worker_server
 
-    start_worker_server(workers, scheduler)  # workers import Mesa while this process starts up
+    start_worker_server(workers, scheduler, runs)  # workers import Mesa while this starts up
     from sim.batch.runner import parse_parameters
     from sim.cli.batch_view import batch_command
 
