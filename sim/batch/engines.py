@@ -135,7 +135,8 @@ def start_worker_server(
     """Start the forkserver's imports now, in parallel with this process's own start-up work,
     so that local workers are ready when the first chunk is submitted (nothing to do for one
     worker, a batch one process runs, a Dask cluster, or under 'spawn')."""
-    if scheduler or local_workers(workers, runs) == 1:
+    small = runs is not None and runs <= SERIAL_RUNS
+    if scheduler or workers == 1 or (workers is None and (small or available_cores() == 1)):
         return
     if worker_context().get_start_method() == "forkserver":
         from multiprocessing import forkserver
