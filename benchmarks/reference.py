@@ -13,8 +13,10 @@ random crisis's kind and its answer from its crisis uniform (sim.model.streams.s
 each is a draw of its own, which gives the same distribution.
 
 The rules of issue 9 (member-level events, the patron's leverage, renewal windows, notice,
-duration dependence, blame, projected regime changes) are read here from the scenario's spec
-itself, not from the lane engine's compiled month table, so that the compilation is checked too."""
+duration dependence, blame, projected regime changes) and of later ones (a regime's trust,
+cascades, unobserved reasons: here one `gauss` draw per member at the start) are read here from
+the scenario's spec itself, not from the lane engine's compiled month table, so that the
+compilation is checked too."""
 
 from __future__ import annotations
 
@@ -150,6 +152,7 @@ class Member(mesa.Agent):
         self.stage_since = 0
         self.balance = 0.0
         self.first_passage = [NOT_REACHED] * 3
+        self.unobserved = model.p["unobserved_sd"] * self.random.gauss(0.0, 1.0)
 
     def change(
         self, attribute: str, by: float | None, to: float | None, months: int, left: int
@@ -214,26 +217,45 @@ class Member(mesa.Agent):
             + p["domestic_weight"] * self.domestic_pressure
             + p["contagion_weight"] * others_out
         )
-        self.balance = leave - stay
+        self.balance = leave - stay + self.unobserved
 
     def move(self, month: int, renewal: bool) -> None:
         """One draw decides: a step toward exit, a step back (its chance capped at 1 - forward),
-        or none. Time in the stage enters the forward log-odds; in a renewal window a frozen
-        member's chance of withdrawing is multiplied. Withdrawal is absorbing."""
+        or none; after a step toward exit, the rest of the draw may carry the member further,
+        each next stage at `cascade_weight` times its hazard. Time in the stage enters the
+        forward log-odds; in a renewal window a frozen member's chance of withdrawing is
+        multiplied. Withdrawal is absorbing."""
         p = self.model.p
-        slope = p["hazard_slope"]
-        forward = back = 0.0
-        if self.status != WITHDRAWN:
-            intercept = p[FORWARD_INTERCEPTS[self.status]]
-            years = (month - self.stage_since) / 12.0
-            duration = p["stage_duration_weight"] * math.log1p(years)
-            forward = logistic(intercept + slope * self.balance + duration)
-            if renewal and self.status == FROZEN:
-                forward = min(forward * p["renewal_hazard_factor"], 1.0)
+        forward = self.forward_hazard(self.status, month - self.stage_since, renewal)
+        back = 0.0
         if self.status in (DISENGAGED, FROZEN):
-            back = min(logistic(p["reengage_intercept"] - slope * self.balance), 1.0 - forward)
+            back = logistic(p["reengage_intercept"] - p["hazard_slope"] * self.balance)
+            back = min(back, 1.0 - forward)
         u = self.random.random()
-        self.set_status(self.status + (u < forward) - (u > 1.0 - back), month)
+        if u < forward:
+            status, fresh = self.status + 1, u / forward
+            while status < WITHDRAWN:
+                hazard = p["cascade_weight"] * self.forward_hazard(status, 0, renewal)
+                if not fresh < hazard:
+                    break
+                status, fresh = status + 1, fresh / hazard
+            self.set_status(status, month)
+        else:
+            self.set_status(self.status - (u > 1.0 - back), month)
+
+    def forward_hazard(self, status: int, months_in_stage: int, renewal: bool) -> float:
+        """Monthly chance of one step toward exit from `status` after that many months in it;
+        in a renewal window a frozen member's chance of withdrawing is multiplied."""
+        if status == WITHDRAWN:
+            return 0.0
+        p = self.model.p
+        duration = p["stage_duration_weight"] * math.log1p(months_in_stage / 12.0)
+        hazard = logistic(
+            p[FORWARD_INTERCEPTS[status]] + p["hazard_slope"] * self.balance + duration
+        )
+        if renewal and status == FROZEN:
+            hazard = min(hazard * p["renewal_hazard_factor"], 1.0)
+        return hazard
 
     def set_status(self, status: int, month: int) -> None:
         """Enter a stage (noting when, for duration dependence) or stay in it."""
@@ -337,6 +359,7 @@ class ReferenceModel(mesa.Model):
             trust = getattr(e, "baseline_trust", None)
             if trust is not None:
                 member.change("baseline_trust", trust.by, trust.to, months, left)
+                member.change("trust", trust.by, trust.to, months, left)
 
     def request(self, requester: Member, against_member: bool, backed: bool, response: int) -> None:
         """A member asks for aid; history fixes the answer (0 or 1) or the patron decides (-1)."""

@@ -20,6 +20,7 @@ from sim.model.parameters import defaults
 from sim.model.run import run_single
 from sim.model.scenario import load_scenario
 from sim.model.stages import FROZEN, WITHDRAWN
+from sim.model.streams import LaneUniforms
 
 P = defaults()
 QUIET = DATA / "quiet.yaml"
@@ -95,12 +96,77 @@ def test_regime_change_toward_hostility_raises_domestic_pressure_and_its_baselin
     # Pressure and its baseline moved together: nothing decays back, the rise stays.
     np.testing.assert_allclose(rise[MONTH:], 0.4)
     assert (ev.balance[MONTH:, ALPHA] > base.balance[MONTH:, ALPHA]).all()
-    # Baseline trust fell by 0.2: trust drifts down toward 0.4 from then on.
+    # Baseline trust and trust fell by 0.2 together: the new government brings its own view of
+    # the patron, and trust stays at its new baseline instead of drifting down for years.
     trust = ev.trust[:, ALPHA, 0]
-    assert (np.diff(trust[MONTH:]) < 0).all() and trust[-1] > 0.4
+    np.testing.assert_allclose(trust[:MONTH], base.trust[:MONTH, ALPHA, 0])
+    np.testing.assert_allclose(trust[MONTH:], 0.4)
     assert ev.model.members[ALPHA].baseline_trust == pytest.approx(0.4)
     friendly = trace(with_events(tmp_path, change("regime_change", to=0.0), name="f.yaml"))
     assert (friendly.domestic[MONTH:, ALPHA] == 0.0).all()
+
+
+def test_regime_change_to_a_trust_level_takes_trust_there_by_its_until(tmp_path):
+    """A new level of baseline trust spread over months is approached by trust itself, from
+    below after an unanswered request, and reached in the span's last month."""
+    unanswered = {"date": "2030-02", "kind": "crisis", "requester": "Alpha", "opponent": "Outsider",
+                  "response": "unanswered"}  # fmt: skip
+    base = trace(with_events(tmp_path, unanswered), parameters=STILL)
+    regime = change("regime_change", by=0.0, baseline_trust={"to": 0.9}, until="2030-05")
+    ev = trace(with_events(tmp_path, unanswered, regime, name="r.yaml"), parameters=STILL)
+    trust = ev.trust[:, ALPHA, 0]
+    np.testing.assert_array_equal(trust[:MONTH], base.trust[:MONTH, ALPHA, 0])
+    assert (np.diff(trust[MONTH - 1 : 5]) > 0).all()
+    np.testing.assert_allclose(trust[4:], 0.9)
+
+
+def test_unobserved_reasons_shift_each_members_balance_once_per_run():
+    sc = load_scenario(QUIET)
+    lanes = 20_000
+    plain = AllianceModel(sc, lanes=lanes, parameters=STILL, rng=4)
+    noisy = AllianceModel(sc, lanes=lanes, parameters=STILL | {"unobserved_sd": 0.7}, rng=4)
+    assert plain.unobserved.shape == (3, 1) and not plain.unobserved.any()
+    shift = noisy.unobserved
+    assert shift.shape == (3, lanes)
+    tolerance = 4 * 0.7 / np.sqrt(lanes)
+    np.testing.assert_allclose(shift.mean(axis=1), 0.0, atol=tolerance)
+    np.testing.assert_allclose(shift.std(axis=1), 0.7, atol=2 * tolerance)
+    assert abs(np.corrcoef(shift)[0, 1]) < 4 / np.sqrt(lanes), "members draw independently"
+    for _ in range(3):
+        plain.step()
+        noisy.step()
+        np.testing.assert_allclose(noisy.balance - plain.balance, shift, atol=1e-12)
+
+
+def test_a_runs_unobserved_reasons_are_the_same_whatever_the_chunk_or_point():
+    sc = load_scenario(QUIET)
+    spread = {"unobserved_sd": 1.0}
+
+    def drawn(first: int, replications: int, points: int = 1) -> np.ndarray:
+        uniforms = LaneUniforms.from_seed(21, first, replications, len(sc.members), points)
+        lanes = replications * points
+        model = AllianceModel(sc, lanes=lanes, parameters=spread, uniforms=uniforms)
+        return model.unobserved
+
+    whole = drawn(0, 2500)
+    np.testing.assert_array_equal(drawn(1400, 700), whole[:, 1400:2100])
+    two_points = drawn(900, 300, points=2)
+    np.testing.assert_array_equal(two_points[:, :300], whole[:, 900:1200])
+    np.testing.assert_array_equal(two_points[:, 300:], whole[:, 900:1200])
+
+
+def test_unobserved_reasons_spread_members_fates_and_add_exits_where_hazards_are_low():
+    """Around a low hazard the logistic is convex: a spread of balances raises the mean hazard
+    (more members leave), and no longer do all runs of a member share one hazard."""
+    sc = load_scenario(QUIET)
+    lanes = 4000
+    shares = []
+    for sd in (0.0, 1.0):
+        model = AllianceModel(sc, lanes=lanes, parameters={"unobserved_sd": sd}, rng=6)
+        while model.running:
+            model.step()
+        shares.append((model.first_passage[:, :, 0] >= 0).mean())
+    assert shares[1] > shares[0] + 4 * np.sqrt(shares[0] * (1 - shares[0]) / (3 * lanes))
 
 
 def test_peace_treaty_lowers_threat_and_the_pull_of_protection(tmp_path):

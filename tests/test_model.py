@@ -257,9 +257,13 @@ def test_contagion_raises_others_exit_probability(tmp_path):
 
 
 def test_status_moves_at_most_one_stage_a_month_and_withdrawal_absorbs():
-    """4,000 lanes of a restless scenario: every step is one stage, and never out of withdrawal."""
+    """4,000 lanes of a restless scenario without cascades: every step is one stage, and never
+    out of withdrawal."""
     sc = load_scenario(BUSY)
-    result = simulate_chunk(sc, seed=11, first=0, replications=4000, trajectories=True)
+    result = simulate_chunk(
+        sc, seed=11, first=0, replications=4000, trajectories=True,
+        parameters={"cascade_weight": 0.0},
+    )  # fmt: skip
     status = result.trajectories["status"].astype(int)  # (months, members, lanes)
     start = np.broadcast_to(sc.status[None, :, None], (1, *status.shape[1:]))
     path = np.concatenate([start, status])
@@ -278,6 +282,47 @@ def test_status_moves_at_most_one_stage_a_month_and_withdrawal_absorbs():
         month = np.where(reached.any(axis=0), reached.argmax(axis=0) - 1, -1).clip(-1)
         month = np.where(reached[0], 0, month)
         np.testing.assert_array_equal(result.first_passage[:, :, k - 1], month.T)
+
+
+@pytest.mark.parametrize("cascade", [0.3, 1.0])
+def test_a_step_forward_cascades_at_cascade_weight_times_the_next_hazard(cascade):
+    """With the balance's slope at 0, every hazard is its intercept's logistic: the share of
+    active lanes that go two or three stages in their first month is exactly h1 c h2 (1 - c h3)
+    and h1 c h2 c h3, and each stage passed is recorded in that month."""
+    sc = load_scenario(QUIET)
+    intercepts = {"disengage_intercept": -2.0, "freeze_intercept": -2.0, "withdraw_intercept": -3}
+    params = {"hazard_slope": 0.0, "cascade_weight": cascade, "reengage_intercept": -9.0}
+    lanes = 60_000
+    model = AllianceModel(sc, lanes=lanes, parameters=params | intercepts, rng=5)
+    model.step()
+    h1, h2, h3 = (float(logistic(np.float64(v))) for v in intercepts.values())
+    moved = model.status[ALPHA]
+    expected = {
+        1: h1 * (1 - cascade * h2),
+        2: h1 * cascade * h2 * (1 - cascade * h3),
+        3: h1 * cascade * h2 * cascade * h3,
+    }
+    for stage, p in expected.items():
+        share = (moved == stage).mean()
+        assert share == pytest.approx(p, abs=5 * np.sqrt(p * (1 - p) / lanes) + 1e-4), stage
+        fp = model.first_passage[moved == stage, ALPHA]
+        assert (fp[:, :stage] == 0).all() and (fp[:, stage:] == -1).all()
+
+
+def test_a_cascade_only_lengthens_the_steps_the_same_draws_take():
+    """Same seed, cascade off and on: the same lanes step forward in the first month (the
+    cascade draws no number), and only the cascade takes some of them further."""
+    sc = load_scenario(QUIET)
+    hot = {"hazard_slope": 0.0, "disengage_intercept": -2.0, "freeze_intercept": -2.0}
+    statuses = []
+    for cascade in (0.0, 1.0):
+        model = AllianceModel(sc, lanes=5000, parameters=hot | {"cascade_weight": cascade}, rng=8)
+        model.step()
+        statuses.append(model.status.astype(int) - sc.status[:, None])
+    one, many = statuses
+    assert one.max() == 1
+    np.testing.assert_array_equal(many > 0, one > 0)
+    assert (many >= one).all() and (many > 1).any()
 
 
 def test_status_event_sets_the_stage_whatever_the_distance(tmp_path):

@@ -3,8 +3,8 @@ month by month: their checks, their spread over a range of months, and their lab
 
 docs/model.md 7.11 gives the rule: a shift `by` spread over n months moves `by / n` each month;
 a new level `to` is approached by closing 1/(months left) of the gap, so it is reached in the
-last month. A regime change moves domestic pressure and its baseline alike, and baseline trust
-if the event gives one.
+last month. A regime change moves domestic pressure and its baseline alike, and, if the event
+gives a baseline trust, baseline trust and trust alike.
 """
 
 from __future__ import annotations
@@ -64,14 +64,16 @@ def change_problems(
 def spread(e: MemberChange, member: int, months: int, label: str) -> list[list[Change]]:
     """A member change, month by month: a shift split evenly, a new level approached evenly.
 
-    A regime change moves domestic pressure and its baseline alike, and baseline trust if given.
+    A regime change moves domestic pressure and its baseline alike, and baseline trust and trust
+    alike if the event gives a baseline trust.
     """
     variable = MEMBER_CHANGE_KINDS[e.kind]
     moves: list[tuple[str, float | None, float | None]] = [(variable, e.by, e.to)]
     if isinstance(e, RegimeChange):
         moves.append(("baseline_domestic", e.by, e.to))
-        if e.baseline_trust is not None:
+        if e.baseline_trust is not None:  # a new government brings its own trust with it
             moves.append(("baseline_trust", e.baseline_trust.by, e.baseline_trust.to))
+            moves.append(("trust", e.baseline_trust.by, e.baseline_trust.to))
     return [
         [
             Change(

@@ -80,6 +80,13 @@ class AllianceModel(mesa.Model):
         self.stage_since = np.zeros((count, lanes), dtype=np.int16)
         self.balance = np.zeros((count, lanes))
         self._work = np.empty((count, lanes))  # the kernel's scratch: exp of the log-odds
+        # Each member's unobserved reasons to leave, drawn once per run (one column when off).
+        spread = self.p["unobserved_sd"]
+        self.unobserved = (
+            spread * self.uniforms.member_normals()
+            if np.any(spread != 0.0)
+            else np.zeros((count, 1))
+        )
         values = [
             {k: float(v[i]) for k, v in sc.member_values.items()}
             | {"baseline_trust": float(sc.baseline_trust[i]), "status": int(sc.status[i])}
@@ -271,6 +278,7 @@ class AllianceModel(mesa.Model):
             np.array([m.outside_options for m in members]),
             patron.capacity,
             patron.leverage,
+            self.unobserved,
             u,
             self.status,
             self.stage_since,

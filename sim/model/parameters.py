@@ -290,6 +290,30 @@ PARAMETERS: tuple[Parameter, ...] = (
         "they last (Bennett 1997, AJPS 41(3)); negative: inertia.",
     ),
     Parameter(
+        "cascade_weight",
+        0.5,
+        0.0,
+        1.0,
+        "Multiplier on the next stage's hazard for a member that has just stepped toward exit "
+        "in the same month (0: at most one stage a month).",
+        "A month is a coarse step: a member can boycott and suspend, or suspend and leave, "
+        "within weeks when its reasons are overwhelming. Two successive steps, each at a "
+        "constant hazard over the month, both fall inside it with probability about half the "
+        "product of their monthly hazards when both are small (model logic): 0.5.",
+    ),
+    Parameter(
+        "unobserved_sd",
+        0.0,
+        0.0,
+        1.5,
+        "Standard deviation of each member's unobserved reasons to leave, drawn once per run "
+        "(a normal shift of its balance that stays for the whole run).",
+        "0 (off): the scenario's magnitudes are taken as exact. They are assumptions, and "
+        "members differ in ways no scenario records, which event-history models of alliance "
+        "duration represent by a frailty term (Box-Steffensmeier & Jones 2004, Event History "
+        "Modeling, ch. 9); calibration decides its size.",
+    ),
+    Parameter(
         "crisis_rate_scale",
         1.0,
         0.0,

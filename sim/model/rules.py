@@ -36,6 +36,7 @@ RULE_PARAMETERS = (
     "renewal_hazard_factor",
     "trust_drift",
     "domestic_decay",
+    "cascade_weight",
 )
 (
     PROTECTION,
@@ -54,6 +55,7 @@ RULE_PARAMETERS = (
     RENEWAL,
     TRUST_DRIFT,
     DOMESTIC_DECAY,
+    CASCADE,
 ) = range(len(RULE_PARAMETERS))
 
 
@@ -93,6 +95,7 @@ def _parameters(shared, per_lane, lane):
             shared[13],
             shared[14],
             shared[15],
+            shared[16],
         )
     return (
         per_lane[0, lane],
@@ -111,6 +114,7 @@ def _parameters(shared, per_lane, lane):
         per_lane[13, lane],
         per_lane[14, lane],
         per_lane[15, lane],
+        per_lane[16, lane],
     )
 
 
@@ -127,7 +131,9 @@ def halves_gone(stage):
 
 
 @njit(cache=True)
-def balance_of(q, trust, domestic, unmet_threat, dependence, outside, capacity, leverage, others):
+def balance_of(
+    q, trust, domestic, unmet_threat, dependence, outside, capacity, leverage, others, unobserved
+):
     """Reasons to leave minus reasons to stay (positive: leaning out). Protection counts only the
     threat the member cannot meet itself and rests on the patron's free capacity; feared
     retaliation rests on its economic leverage; `others` is how many other members have gone."""
@@ -138,7 +144,7 @@ def balance_of(q, trust, domestic, unmet_threat, dependence, outside, capacity, 
     leave = q[DOMESTIC] * domestic
     leave += q[OUTSIDE] * outside
     leave += q[CONTAGION] * others
-    return leave - stay
+    return leave - stay + unobserved
 
 
 @njit(cache=True)
@@ -195,6 +201,7 @@ def drift_and_move(
     outside: np.ndarray,
     capacity: np.ndarray,
     leverage: np.ndarray,
+    unobserved: np.ndarray,
     u: np.ndarray,
     status: np.ndarray,
     stage_since: np.ndarray,
@@ -219,7 +226,8 @@ def drift_and_move(
     """
     drift_and_log_odds(
         shared, per_lane, trust, domestic, baseline_trust, baseline_domestic,
-        unmet_threat, dependence, outside, capacity, leverage, status, stage_since, balance,
+        unmet_threat, dependence, outside, capacity, leverage, unobserved, status, stage_since,
+        balance,
         month, duration, work,
     )  # fmt: skip
     np.exp(work, out=work)
@@ -240,6 +248,7 @@ def drift_and_log_odds(
     outside,
     capacity,
     leverage,
+    unobserved,
     status,
     stage_since,
     balance,
@@ -279,6 +288,7 @@ def drift_and_log_odds(
                 capacity[j],
                 leverage[j],
                 others,
+                unobserved[i, j if unobserved.shape[1] > 1 else 0],
             )
             balance[i, j] = b
             months_in_stage = float(month - stage_since[i, j])
@@ -311,7 +321,9 @@ def move(
             forward = forward_hazard_from(q, stage, exp_minus_log_odds[i, j], renewal)
             draw = u[i, j]
             step = 1 if draw < forward else 0
-            if stage in (DISENGAGED, FROZEN):
+            if step:
+                step += cascade(q, stage + 1, balance[i, j], draw / forward, duration, renewal)
+            elif stage in (DISENGAGED, FROZEN):
                 back = min(back_hazard_of(q, balance[i, j]), 1.0 - forward)
                 if draw > 1.0 - back:
                     step -= 1
@@ -324,6 +336,22 @@ def move(
                     for reached in range(1, stage + 1):
                         if first_passage[j, i, reached - 1] < 0:
                             first_passage[j, i, reached - 1] = month
+
+
+@njit(cache=True)
+def cascade(q, stage, balance, fresh, duration, renewal):
+    """Further steps in the month of a step toward exit, now at `stage`: each taken while the
+    fresh uniform (the month's draw given the steps so far) is below `cascade_weight` times the
+    stage's hazard at the month's balance (no time spent in it yet). Returns the extra steps."""
+    extra = 0
+    while stage < WITHDRAWN and q[CASCADE] > 0.0:
+        hazard = q[CASCADE] * forward_hazard_of(q, stage, balance, 0.0, duration, renewal)
+        if not fresh < hazard:
+            break
+        fresh /= hazard
+        stage += 1
+        extra += 1
+    return extra
 
 
 @njit(cache=True, nogil=True)

@@ -113,6 +113,25 @@ class LaneUniforms:
         elif self.regime is None:
             raise ValueError("enable_regime must be called before the first month is drawn")
 
+    def member_normals(self) -> np.ndarray:
+        """One standard normal per member and lane, (members, lanes), drawn once per run from a
+        side stream of its own (child 1 of each main stream's seed sequence): a run's unobserved
+        reasons, the same for a replication whatever chunk or point it runs in, and leaving
+        every other draw as it was."""
+        out = np.empty((self.members, self.lanes))
+        start = -self.offset
+        for generator in self.generators:
+            block = np.random.default_rng(_first_child(generator, 1)).standard_normal(
+                (self.members, self.block)
+            )
+            low, high = max(start, 0), min(start + self.block, self.replications)
+            out[:, low:high] = block[:, low - start : high - start]
+            start += self.block
+        width = self.replications
+        for point in range(1, self.points):
+            out[:, point * width : (point + 1) * width] = out[:, :width]
+        return out
+
     def next_month(self, draws: Iterable[int] | None = None) -> np.ndarray:
         """Draw this month's uniforms for every lane, shape (rows, members, lanes).
 
@@ -162,14 +181,15 @@ class LaneUniforms:
         return u
 
 
-def _first_child(generator: np.random.Generator) -> np.random.SeedSequence:
-    """The first child of a generator's seed sequence, built afresh (the same whatever was
-    spawned from it before), for the `regime` side stream."""
+def _first_child(generator: np.random.Generator, child: int = 0) -> np.random.SeedSequence:
+    """A child of a generator's seed sequence, built afresh (the same whatever was spawned from
+    it before): child 0 for the `regime` side stream, child 1 for the members' unobserved
+    reasons."""
     seq = generator.bit_generator.seed_seq
     if not isinstance(seq, np.random.SeedSequence):
-        raise ValueError("regime draws need a generator seeded from a SeedSequence")
+        raise ValueError("side streams need a generator seeded from a SeedSequence")
     return np.random.SeedSequence(
-        seq.entropy, spawn_key=(*seq.spawn_key, 0), pool_size=seq.pool_size
+        seq.entropy, spawn_key=(*seq.spawn_key, child), pool_size=seq.pool_size
     )
 
 
