@@ -18,7 +18,7 @@ from sim.experiments.observations import dump_observations, observations_from_ru
 from sim.model.scenario import load_scenario
 
 TRUTH = {"disengage_intercept": -4.5, "hazard_slope": 2.0}
-FIXED = {"contagion_weight": 0.0, "reengage_intercept": -9.0}
+FIXED = {"contagion_weight": 0.0, "reengage_intercept": -9.0, "unobserved_sd": 0.0}
 CASES = {  # name: (start, months, outside options of its members)
     "north": ("2030-01", 36, [0.0, 0.0, 0.2, 0.4, 0.4, 0.6, 0.8, 0.8, 1.0, 1.0]),
     "south": ("2050-06", 30, [0.0, 0.1, 0.3, 0.5, 0.5, 0.7, 0.9, 1.0]),

@@ -115,7 +115,12 @@ def test_calibration_writes_its_tables_and_a_calibrated_scenario(fitted):
     assert spec.source.startswith("Fitted by `alliance calibrate`")
     assert "95% interval" in spec.source and "many_alike" in spec.source
     assert calibrated.spec.parameters["contagion_weight"].value == 0.0  # held fixed in the fit
-    assert calibrated.spec.model_copy(update={"parameters": {}}) == original.spec
+    unchanged = original.spec.parameters["unobserved_sd"]
+    assert calibrated.spec.parameters["unobserved_sd"] == unchanged
+    no_parameters = {"parameters": {}}
+    assert calibrated.spec.model_copy(update=no_parameters) == original.spec.model_copy(
+        update=no_parameters
+    )
     facts = pd.read_csv(out / "facts.csv")
     assert len(facts) == 16 and facts["p_posterior"].between(0, 1).all()
 

@@ -70,7 +70,7 @@ def test_existing_entries_are_updated_in_place_with_their_comments():
 
 
 def test_a_missing_block_is_added_and_small_values_stay_numbers():
-    text = (DATA / "one_lever.yaml").read_text()
+    text = (DATA / "quiet.yaml").read_text()
     assert "parameters" not in yaml.safe_load(text)
     copy = with_parameters_block(text, FITTED, SOURCES)
     assert copy.startswith(text.rstrip("\n"))

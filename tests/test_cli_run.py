@@ -34,9 +34,10 @@ CSTO = SCENARIOS / "csto_2022.yaml"
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The CSTO scenario run three times: seed 1 twice and seed 2 once."""
+    """The CSTO scenario run three times: seed 2 twice and seed 3 once (in both, every member
+    is still in the alliance when history's requests of 2022-09 come)."""
     root = tmp_path_factory.mktemp("runs")
-    seeds = {"a": 1, "b": 1, "c": 2}
+    seeds = {"a": 2, "b": 2, "c": 3}
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {
             name: pool.submit(run_cli, "run", CSTO, "--seed", str(seed), "--out", root / name)
@@ -94,7 +95,7 @@ def test_same_seed_gives_byte_identical_files_and_another_seed_differs(runs):
 def test_run_prints_a_summary(runs):
     out, result = runs["a"]
     text = result.stdout
-    assert "csto_2022, seed 1" in text
+    assert "csto_2022, seed 2" in text
     for member in ("Armenia", "Belarus", "Kazakhstan", "Kyrgyzstan", "Tajikistan"):
         assert member in text
     assert "Russia capacity at the end" in text

@@ -178,7 +178,10 @@ def test_median_is_the_first_month_at_one_half_and_missing_below_it(csto_summary
         else:
             assert row["median_month"] == reached["month"].iloc[0]
             assert row["median_date"] == reached["date"].iloc[0]
-            assert row["median_low_month"] <= row["median_month"] <= row["median_high_month"]
+            assert row["median_low_month"] <= row["median_month"]
+            # The band's lower curve may stay below 1/2 to the horizon: no upper bound then.
+            high = row["median_high_month"]
+            assert pd.isna(high) or row["median_month"] <= high
     assert medians["median_month"].notna().any() and medians["median_month"].isna().any()
 
 

@@ -38,7 +38,8 @@ def observations(folder: Path, facts: list[dict], name: str = "facts.yaml") -> P
 
 
 def transition_matrix() -> np.ndarray:
-    """One member's monthly stage transitions under fixed_hazard.yaml with OVERRIDES."""
+    """One member's monthly stage transitions under fixed_hazard.yaml with OVERRIDES, cascades
+    included (docs/model.md 7.9c)."""
     p = with_parameters(load_scenario(SCENARIO), OVERRIDES)
     assert p["hazard_slope"] == 0.0
 
@@ -48,12 +49,19 @@ def transition_matrix() -> np.ndarray:
     forward = [logistic(p[k]) for k in ("disengage_intercept", "freeze_intercept")]
     forward.append(logistic(p["withdraw_intercept"]))
     back = logistic(p["reengage_intercept"])
+    cascade = p["cascade_weight"]
     matrix = np.zeros((4, 4))
-    matrix[0, 0], matrix[0, 1] = 1 - forward[0], forward[0]
-    for s in (1, 2):
-        assert forward[s] + back <= 1
-        matrix[s, s + 1], matrix[s, s - 1] = forward[s], back
-        matrix[s, s] = 1 - forward[s] - back
+    for s in (0, 1, 2):
+        # A step forward runs on to each next stage at cascade_weight x its hazard.
+        reach = forward[s]
+        for to in range(s + 1, 4):
+            go_on = cascade * forward[to] if to < 3 else 0.0
+            matrix[s, to] = reach * (1 - go_on)
+            reach *= go_on
+        if s > 0:
+            assert forward[s] + back <= 1
+            matrix[s, s - 1] = back
+        matrix[s, s] = 1 - matrix[s].sum()
     matrix[3, 3] = 1.0
     return matrix
 

@@ -61,9 +61,12 @@ def test_new_outside_option_raises_the_balance_and_the_exit_hazard(tmp_path):
         ev.model.members[ALPHA].forward_hazard(ev.model.p)[0]
         > (base.model.members[ALPHA].forward_hazard(base.model.p)[0])
     )
-    # Over 4,000 lanes at the default hazards, the member disengages more often.
-    lanes = trace(QUIET, lanes=4000, seed=2)
-    more = trace(with_events(tmp_path, change("outside_option", by=0.3)), lanes=4000, seed=2)
+    # Over 4,000 lanes at the default hazards, the member disengages more often; the others do
+    # not move (contagion off: Alpha's exits would otherwise reach them).
+    alone = {"contagion_weight": 0.0}
+    lanes = trace(QUIET, lanes=4000, seed=2, parameters=alone)
+    event = with_events(tmp_path, change("outside_option", by=0.3))
+    more = trace(event, lanes=4000, seed=2, parameters=alone)
     before, after = disengage_share(lanes, ALPHA), disengage_share(more, ALPHA)
     assert after > 2 * before and after - before > 4 * np.sqrt(after / 4000)
     assert disengage_share(more, BETA) == disengage_share(lanes, BETA)
@@ -123,7 +126,7 @@ def test_regime_change_to_a_trust_level_takes_trust_there_by_its_until(tmp_path)
 def test_unobserved_reasons_shift_each_members_balance_once_per_run():
     sc = load_scenario(QUIET)
     lanes = 20_000
-    plain = AllianceModel(sc, lanes=lanes, parameters=STILL, rng=4)
+    plain = AllianceModel(sc, lanes=lanes, parameters=STILL | {"unobserved_sd": 0.0}, rng=4)
     noisy = AllianceModel(sc, lanes=lanes, parameters=STILL | {"unobserved_sd": 0.7}, rng=4)
     assert plain.unobserved.shape == (3, 1) and not plain.unobserved.any()
     shift = noisy.unobserved
