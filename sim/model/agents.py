@@ -1,17 +1,12 @@
-"""The patron and the members. Every attribute is a numpy array over lanes (replications).
+"""The patron and the members: Mesa agents holding the state the month kernel changes.
 
 A member's per-lane state (trust, domestic pressure, status, time in stage, balance) is its row
-of the model's (members, lanes) arrays: the monthly drift and exit rules live in one compiled
-kernel (`sim.model.rules`) that steps every member of every lane at once. Each method here is one
-of the other submodels of `docs/model.md` (requests, witnesses, signals, member changes).
-
-`p` is the dict of parameters, each a float shared by every lane or an array with one value per
-lane, so a lane can carry its own parameter point (numpy broadcasts a float at no cost, which is
-why the model passes shared values as floats). Methods that react to an aid request take an
-optional `lanes` (an index array): the masks they receive then cover only those lanes, and only
-those lanes are touched. A request reaches a few lanes in a hundred, so this is where the lane
-engine saves most of its work; the arithmetic per lane is the same either way. Attributes are
-updated in place, month after month: copy one (`member.trust.copy()`) to keep a snapshot.
+of the model's (members, lanes) arrays, and the patron's capacity and leverage are (lanes,)
+arrays of the model's, so that one compiled kernel (`sim.model.month`) steps every member of
+every lane at once by the rules of `sim.model.rules` and `sim.model.requests`. What the agents
+do themselves is what history does to them: member-level events (`Member.apply_change`), the
+same in every lane. Attributes are updated in place, month after month: copy one
+(`member.trust.copy()`) to keep a snapshot.
 
 A member's threat, own capacity, dependence, outside options and baseline trust are one float
 shared by every lane: only replayed history moves them, and history is the same in every lane.
@@ -26,55 +21,10 @@ import numpy as np
 
 from sim.model import rules
 
-ALL_LANES = slice(None)
-
-Lanes = np.ndarray | slice
-
-
-def at(value: float | np.ndarray, lanes: Lanes) -> float | np.ndarray:
-    """A parameter on some lanes: a shared float as it is, a per-lane array at those lanes."""
-    return value[lanes] if isinstance(value, np.ndarray) else value
-
 
 def logistic(x: np.ndarray) -> np.ndarray:
     """Map log-odds to a probability."""
     return 1.0 / (1.0 + np.exp(-x))
-
-
-def unanswered_loss(p: dict, capacity: np.ndarray, lanes: Lanes = ALL_LANES) -> float | np.ndarray:
-    """Share of trust an unanswered request costs: `trust_loss_unanswered`, scaled by the
-    patron's free capacity at that moment when `blame_capacity_weight` is not 0 (could have
-    answered: more blame; could not: less)."""
-    loss = at(p["trust_loss_unanswered"], lanes)
-    weight = at(p["blame_capacity_weight"], lanes)
-    if np.ndim(weight) == 0 and weight == 0.0:
-        return loss
-    return np.minimum(loss * (1.0 + weight * (2.0 * capacity - 1.0)), 1.0)
-
-
-def witness_shares(
-    asked: np.ndarray,
-    answered: np.ndarray,
-    loss: float | np.ndarray,
-    p: dict,
-    lanes: Lanes = ALL_LANES,
-) -> tuple[np.ndarray, np.ndarray]:
-    """What a watched request moves in every watcher's trust: the spill-over share of the trust
-    gain (answered) and of the trust loss `loss` (unanswered), per lane."""
-    unanswered = asked & ~answered
-    spill = at(p["trust_spillover"], lanes)
-    gain = spill * answered * at(p["trust_gain_answered"], lanes)
-    return gain, spill * unanswered * loss
-
-
-def _recover(value: np.ndarray, baseline: float, drain: float, p: dict) -> None:
-    """Close `patron_recovery` of the gap to the baseline, then lose the drain (scaled)."""
-    gap = np.subtract(baseline, value)
-    gap *= p["patron_recovery"]
-    value += gap
-    if drain:
-        value -= p["drain_scale"] * drain
-    np.clip(value, 0.0, 1.0, out=value)
 
 
 class Patron(mesa.Agent):
@@ -97,37 +47,13 @@ class Patron(mesa.Agent):
         self.leverage = np.full(model.lanes, leverage)
         self.baseline_leverage = baseline_leverage
         # Leverage at its baseline and never drained stays there: recovery would add 0.
-        self._leverage_moves = leverage != baseline_leverage
+        self.leverage_moves = leverage != baseline_leverage
 
-    def drain_and_recover(self, drain: float, leverage_drain: float, p: dict) -> None:
-        """Capacity and leverage recover toward their baselines and lose this month's drains."""
-        _recover(self.capacity, self.baseline, drain, p)
-        if leverage_drain or self._leverage_moves:
-            self._leverage_moves = True
-            _recover(self.leverage, self.baseline_leverage, leverage_drain, p)
-
-    def answer_probability(
-        self,
-        against_member: np.ndarray | bool,
-        backed: np.ndarray | bool,
-        p: dict[str, np.ndarray],
-        lanes: Lanes = ALL_LANES,
-    ) -> np.ndarray:
-        """Chance of answering: rises with free capacity, falls with the strategic cost."""
-        log_odds = (
-            at(p["answer_willingness"], lanes)
-            + at(p["answer_capacity_weight"], lanes) * self.capacity[lanes]
-            - at(p["backer_cost"], lanes) * backed
-            - at(p["intra_member_cost"], lanes) * against_member
-        )
-        return logistic(log_odds)
-
-    def intervene(
-        self, answered: np.ndarray, p: dict[str, np.ndarray], lanes: Lanes = ALL_LANES
-    ) -> None:
-        """Answering a request uses up capacity."""
-        used = self.capacity[lanes] - at(p["intervention_cost"], lanes) * answered
-        self.capacity[lanes] = np.maximum(used, 0.0)
+    def month_values(self, drain: float, leverage_drain: float) -> np.ndarray:
+        """This month's drains and baselines, as the month kernel reads them; leverage starts to
+        recover (and is stepped from then on) with its first drain."""
+        self.leverage_moves = self.leverage_moves or bool(leverage_drain)
+        return np.array([drain, leverage_drain, self.baseline, self.baseline_leverage])
 
 
 class Member(mesa.Agent):
@@ -181,47 +107,6 @@ class Member(mesa.Agent):
         else:
             setattr(self, variable, float(moved))
         self.unmet_threat = self.threat * (1.0 - self.capacity)
-
-    def regime_shock(self, lanes: np.ndarray, shift: np.ndarray) -> None:
-        """A projected change of leader or regime in `lanes`: domestic pressure and its baseline
-        move by `shift` (signed, per lane), clipped to [0, 1]."""
-        for value in (self.domestic_pressure, self.baseline_domestic):
-            value[lanes] = np.clip(value[lanes] + shift, 0.0, 1.0)
-
-    def own_request(
-        self,
-        asked: np.ndarray,
-        answered: np.ndarray,
-        loss: float | np.ndarray,
-        p: dict,
-        lanes: Lanes = ALL_LANES,
-    ) -> None:
-        """Trust rises when the patron answers this member's request and falls by `loss` (see
-        `unanswered_loss`) when it does not; an unanswered request also raises domestic
-        pressure to leave."""
-        unanswered = asked & ~answered
-        trust = self.trust[lanes]
-        self.trust[lanes] = (
-            trust
-            + answered * at(p["trust_gain_answered"], lanes) * (1.0 - trust)
-            - unanswered * loss * trust
-        )
-        pressure = self.domestic_pressure[lanes]
-        gain = at(p["domestic_gain_unanswered"], lanes)
-        self.domestic_pressure[lanes] = pressure + unanswered * gain * (1.0 - pressure)
-
-    def witness(self, shares: tuple[np.ndarray, np.ndarray], lanes: Lanes = ALL_LANES) -> None:
-        """Watching another member's request answered or not moves trust by the spill-over
-        shares of gain and loss (`witness_shares`, computed once for every watcher)."""
-        gain, loss = shares
-        trust = self.trust[lanes]
-        self.trust[lanes] = trust + gain * (1.0 - trust) - loss * trust
-
-    def signal(self, loss: np.ndarray, severity: float, signaller: int, p: dict) -> None:
-        """A public rebuke or summit quarrel by member `signaller`: its trust falls; the
-        watchers' falls by the spill-over share."""
-        share = 1.0 if self.index == signaller else p["trust_spillover"]
-        self.trust *= 1.0 - np.minimum(share * loss * severity, 1.0)
 
     def forward_hazard(
         self, p: dict, month: int | None = None, renewal: bool = False

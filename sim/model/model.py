@@ -9,12 +9,12 @@ import mesa
 import numpy as np
 from mesa.agentset import AgentSet
 
-from sim.model import rules
-from sim.model.agents import Member, Patron, unanswered_loss, witness_shares
+from sim.model import month, rules
+from sim.model.agents import Member, Patron
 from sim.model.parameters import lane_parameters
 from sim.model.scenario import MonthEvents, Scenario, load_scenario, with_parameters
 from sim.model.stages import STAGES, WITHDRAWN
-from sim.model.streams import ANSWER, CRISIS, REGIME, TRANSITION, LaneUniforms, split_uniform
+from sim.model.streams import ANSWER, CRISIS, DRAWS, REGIME, TRANSITION, LaneUniforms
 
 NOT_REACHED = -1
 
@@ -32,10 +32,10 @@ class AllianceModel(mesa.Model):
     `model.rng` unless `uniforms` (a batch's per-replication streams) is given. The compiled
     scenario is `alliance_scenario`; Mesa's own `scenario` attribute is left as Mesa sets it.
     The clock is Mesa's: `steps` counts the months simulated (month t is step t + 1, and Mesa
-    counts a step before running it). Phases that apply to every member run through Mesa's
-    AgentSet (`agents_by_type[Member].do`), in the members' file order: order matters where
-    members share the patron's capacity (requests), and `shuffle_do` is not used because one
-    shuffle would be shared by every lane of the step and would break common random numbers.
+    counts a step before running it). The agents hold the state; a month's rules run in one
+    compiled kernel over every lane (`sim.model.month.step_month`), members in file order within
+    a lane: order matters where members share the patron's capacity (requests), and a shuffle
+    (Mesa's `shuffle_do`) would be shared by every lane and break common random numbers.
     """
 
     # Lane-indexed state whose lanes are not its last axis (`sim.batch.lanes.take_lanes`).
@@ -79,7 +79,6 @@ class AllianceModel(mesa.Model):
         self.status = np.empty((count, lanes), dtype=np.int8)
         self.stage_since = np.zeros((count, lanes), dtype=np.int16)
         self.balance = np.zeros((count, lanes))
-        self._work = np.empty((count, lanes))  # the kernel's scratch: exp of the log-odds
         # Each member's unobserved reasons to leave, drawn once per run (one column when off).
         spread = self.p["unobserved_sd"]
         self.unobserved = (
@@ -114,7 +113,10 @@ class AllianceModel(mesa.Model):
         every_lane = np.arange(lanes)
         for member in self.members:
             self._record_first_passage(member, every_lane, 0)
-        self._crisis_rate: np.ndarray | None = None
+        self._shared, self._per_lane = rules.pack(self.rule_p, lanes)
+        self._member_values = self._members_table()
+        self._month_events = self._compile_events()
+        self._no_events = (np.zeros((0, 4), dtype=np.int64), np.zeros((0, 3)))
         self.log_events = lanes == 1 if log_events is None else log_events
         self.event_log: list[dict[str, Any]] = []
 
@@ -127,42 +129,51 @@ class AllianceModel(mesa.Model):
 
     @property
     def every_member(self) -> AgentSet:
-        """The members as Mesa's AgentSet, in file order."""
+        """The members as Mesa's AgentSet, in file order (for inspection: the kernel steps them)."""
         return self.agents_by_type[Member]
 
     def step(self) -> None:
-        """Advance every lane by one month: drain, member changes, requests, signals, drift,
-        exits."""
-        sc, p = self.alliance_scenario, self.rule_p
+        """Advance every lane by one month: member changes from history, then the month kernel
+        (drain, regime changes, requests, signals, drift, exits), then statuses history sets."""
+        sc = self.alliance_scenario
         t = self.steps - 1  # the month this step simulates
         if t >= sc.months:
             self.running = False
             return
         history = sc.events.get(t)
-        u = self.uniforms.next_month(self._draws_used(t, history))
-        self.patron.drain_and_recover(sc.drain[t], sc.leverage_drain[t], p)
-        if history:
+        if history and history.changes:
             for change in history.changes:
                 member = self.members[change.member]
                 member.apply_change(change.variable, change.by, change.to, change.fraction)
                 if self.log_events and change.logged:
                     self._log("change", member.name, change.label)
-        if t > sc.history_end and self._regimes:
-            self.every_member.do(self._random_regime_change, u[REGIME])
-        if history:
-            for req in history.requests:
-                asking = np.flatnonzero(self.members[req.requester].status != WITHDRAWN)
-                against, backed = req.opponent_member >= 0, req.backed_opponent
-                decide = u[ANSWER, req.requester][asking] if req.response < 0 else None
-                self._request(
-                    req.requester, asking, against, backed, req.response, decide, req.label
-                )
-        if t > sc.history_end:
-            self.every_member.do(self._random_crisis, u[CRISIS])
-        if history:
-            for signal in history.signals:
-                self._signal(signal.member, signal.kind, signal.severity, signal.label)
-        self._drift_and_exits(u[TRANSITION], history.statuses if history else [], t)
+            self._member_values = self._members_table()
+        requests, signals = self._month_events.get(t, self._no_events)
+        flags = np.zeros(month.FLAGS, dtype=np.int64)
+        flags[: len(DRAWS)] = self.uniforms.flags(self._draws_used(t, history))
+        flags[month.PROJECTED] = t > sc.history_end
+        flags[month.DURATION] = self._duration
+        flags[month.RENEWAL] = self._renewal and bool(sc.renewal_window[t])
+        patron = self.patron.month_values(sc.drain[t], sc.leverage_drain[t])
+        flags[month.LEVERAGE_MOVES] = self.patron.leverage_moves
+        flags[month.MONTH] = t
+        before = self.status[:, 0].copy() if self.log_events else None
+        log = np.full(
+            len(requests) + 2 * len(self.members) if self.log_events else 0, month.NOTHING
+        )
+        u = self.uniforms
+        month.step_month(
+            self._shared, self._per_lane, u.words, u.jumps, u.regime_words, u.regime_jumps,
+            u.layout, flags, patron, self._member_values, requests, signals,
+            self.patron.capacity, self.patron.leverage, self.trust, self.domestic_pressure,
+            self.baseline_domestic, self.status, self.stage_since, self.balance,
+            self.unobserved, self.first_passage, log,
+        )  # fmt: skip
+        u.moved()
+        for i, stage, _ in history.statuses if history else []:
+            self._set_status(self.members[i], stage, t)
+        if self.log_events:
+            self._log_month(t, history, log, before)
         self.running = self.steps < sc.months
 
     def _draws_used(self, t: int, history: MonthEvents | None) -> tuple[int, ...]:
@@ -180,127 +191,74 @@ class AllianceModel(mesa.Model):
             rows.append(ANSWER)
         return tuple(sorted(rows))
 
-    def _request(
-        self,
-        i: int,
-        lanes: np.ndarray,
-        against_member: Any,
-        backed: Any,
-        response: int,
-        decide: np.ndarray | None,
-        label: str,
+    def _members_table(self) -> np.ndarray:
+        """The members' shared values as the month kernel reads them, one row per member."""
+        sc = self.alliance_scenario
+        table = np.empty((len(self.members), month.MEMBER_COLUMNS))
+        for m in self.members:
+            table[m.index] = (
+                m.baseline_trust, m.unmet_threat, m.dependence, m.outside_options,
+                sc.crisis_rate[m.index], sc.crisis_against_member[m.index],
+                sc.crisis_backed[m.index], sc.regime_rate[m.index], sc.regime_shift[m.index],
+            )  # fmt: skip
+        return table
+
+    def _compile_events(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Each month's replayed requests and signals as the month kernel reads them."""
+        out = {}
+        for t, events in self.alliance_scenario.events.items():
+            requests = np.array(
+                [
+                    (r.requester, r.opponent_member >= 0, r.backed_opponent, r.response)
+                    for r in events.requests
+                ],
+                dtype=np.int64,
+            ).reshape(-1, 4)
+            signals = np.array(
+                [(s.member, s.kind != "rebuke", s.severity) for s in events.signals], dtype=float
+            ).reshape(-1, 3)
+            if len(requests) or len(signals):
+                out[t] = (requests, signals)
+        return out
+
+    def _log_month(
+        self, t: int, history: MonthEvents | None, log: np.ndarray, before: np.ndarray
     ) -> None:
-        """Member i asks for aid in `lanes`; history forces the answer or the patron decides.
+        """Note what lane 0 went through this month, in the order it happened."""
+        sc, count = self.alliance_scenario, len(self.members)
+        requests = history.requests if history else []
+        for i, member in enumerate(self.members):
+            shift = log[len(requests) + count + i]
+            if shift != month.NOTHING:
+                size = sc.regime_shift[i] * shift
+                self._log(
+                    "change", member.name, f"random regime change, domestic pressure {size:+g}"
+                )
+        for k, req in enumerate(requests):
+            if log[k] != month.NOTHING:
+                self._log(
+                    "request", self.members[req.requester].name, req.label,
+                    answered=bool(log[k]), decided_by="history" if req.response >= 0 else "model",
+                )  # fmt: skip
+        for i, member in enumerate(self.members):
+            answered = log[len(requests) + i]
+            if answered != month.NOTHING:
+                self._log("request", member.name, "random crisis", answered=bool(answered),
+                          decided_by="model")  # fmt: skip
+        for signal in history.signals if history else []:
+            self._log(signal.kind, self.members[signal.member].name, signal.label)
+        for member in self.members:
+            was, now = before[member.index], member.status[0]
+            if was != now:
+                self._log("status", member.name, self._status_detail(was, now, t))
 
-        `against_member` and `backed` are flags, or arrays over `lanes`; no other lane changes.
-        The patron answers where `decide` (uniforms over `lanes`) is below its answer probability.
-        """
-        requester, p = self.members[i], self.rule_p
-        asked = np.ones(lanes.size, dtype=bool)
-        if response < 0:
-            prob = self.patron.answer_probability(against_member, backed, p, lanes)
-            answered = decide < prob
-        else:
-            answered = np.full(lanes.size, bool(response))
-        loss = unanswered_loss(p, self.patron.capacity[lanes], lanes)
-        self.patron.intervene(answered, p, lanes)
-        requester.own_request(asked, answered, loss, p, lanes)
-        shares = witness_shares(asked, answered, loss, p, lanes)
-        for other in self.members:
-            if other is not requester:
-                other.witness(shares, lanes)
-        if self.log_events and lanes.size:
-            self._log(
-                "request",
-                requester.name,
-                label,
-                answered=bool(answered.any()),
-                decided_by="history" if response >= 0 else "model",
-            )
-
-    def _random_crisis(self, member: Member, u: np.ndarray) -> None:
-        """After the replayed history, a member meets a crisis at its monthly rate.
-
-        The crisis's kind and the patron's answer come from the same `crisis` uniform: given a
-        crisis, u / rate is a fresh uniform, split for "against a member", then for "backed
-        opponent", and what is left decides the answer."""
-        sc, i = self.alliance_scenario, member.index
-        if self._crisis_rate is None:
-            scale = self.rule_p["crisis_rate_scale"]
-            self._crisis_rate = np.minimum(np.multiply.outer(sc.crisis_rate, scale), 1.0)
-        rate = self._crisis_rate[i]
-        lanes = np.flatnonzero(u[i] < rate)
-        lanes = lanes[member.status[lanes] != WITHDRAWN]
-        if not lanes.size:
-            return
-        given_crisis = u[i][lanes] / (rate[lanes] if np.ndim(rate) else rate)
-        against, rest = split_uniform(given_crisis, sc.crisis_against_member[i])
-        backed, decide = split_uniform(rest, sc.crisis_backed[i])
-        self._request(i, lanes, against, backed, -1, decide, "random crisis")
-
-    def _random_regime_change(self, member: Member, u: np.ndarray) -> None:
-        """After the replayed history, a member's leader or regime changes at its monthly rate:
-        domestic pressure and its baseline shift by its size, up or down with even chances (the
-        `regime` uniform decides both: given a change, u / rate is a fresh uniform)."""
-        sc, i = self.alliance_scenario, member.index
-        rate, size = sc.regime_rate[i], sc.regime_shift[i]
-        lanes = np.flatnonzero(u[i] < rate) if rate > 0.0 else None
-        if lanes is None or not lanes.size:
-            return
-        up = u[i][lanes] / rate < 0.5
-        member.regime_shock(lanes, np.where(up, size, -size))
-        if self.log_events:
-            shift = size if up[0] else -size
-            self._log("change", member.name, f"random regime change, domestic pressure {shift:+g}")
-
-    def _signal(self, i: int, kind: str, severity: float, label: str) -> None:
-        """A rebuke or quarrel lowers the signaller's trust and, by the spill-over, others'."""
-        loss = self.rule_p["rebuke_trust_loss" if kind == "rebuke" else "quarrel_trust_loss"]
-        self.every_member.do("signal", loss, severity, i, self.rule_p)
-        if self.log_events:
-            self._log(kind, self.members[i].name, label)
-
-    def _drift_and_exits(self, u: np.ndarray, forced: list[tuple[int, int, str]], t: int) -> None:
-        """Drift, then staged exit hazards from the balance of leaving over staying, with
-        contagion (7.8-7.9), in one compiled pass over every member and lane; then any status
-        history sets (the lanes it moves note month t as a first passage)."""
-        sc, patron = self.alliance_scenario, self.patron
-        members = self.members
-        before = self.status.copy() if self.log_events else None
-        rules.drift_and_move(
-            *rules.pack(self.rule_p, self.lanes),
-            self.trust,
-            self.domestic_pressure,
-            np.array([m.baseline_trust for m in members]),
-            self.baseline_domestic,
-            np.array([m.unmet_threat for m in members]),
-            np.array([m.dependence for m in members]),
-            np.array([m.outside_options for m in members]),
-            patron.capacity,
-            patron.leverage,
-            self.unobserved,
-            u,
-            self.status,
-            self.stage_since,
-            self.balance,
-            self.first_passage,
-            t,
-            self._duration,
-            self._renewal and bool(sc.renewal_window[t]),
-            self._work,
-        )
-        every_lane = np.arange(self.lanes)
-        for i, stage, _ in forced:
-            member = members[i]
-            if self._duration:
-                member.stage_since[member.status != stage] = t
-            member.status[:] = stage
-            self._record_first_passage(member, every_lane, t)
-        if before is not None:
-            for member in members:
-                was, now = before[member.index, 0], member.status[0]
-                if was != now:
-                    self._log("status", member.name, self._status_detail(was, now, t))
+    def _set_status(self, member: Member, stage: int, t: int) -> None:
+        """A status history sets in month t, in every lane (after the model's move); the lanes
+        it moves on note month t as a first passage."""
+        if self._duration:
+            member.stage_since[member.status != stage] = t
+        member.status[:] = stage
+        self._record_first_passage(member, np.arange(self.lanes), t)
 
     def _status_detail(self, before: int, after: int, t: int) -> str:
         """`frozen -> withdrawn`, with the month a withdrawal takes effect after a notice."""

@@ -1,18 +1,26 @@
 """Random numbers for lanes: the same uniforms for the same replication, however a batch is cut.
 
-Every month each lane draws `DRAWS` uniforms per member, used or not, in a fixed order. Two
-scenarios or parameter points run with the same seed therefore share their randomness (common
-random numbers). A random crisis's kind (against a member, backed opponent) and the patron's
-answer to it are not drawn separately: they are read from the `crisis` uniform itself, which
-given a crisis is again uniform (`split_uniform`); `answer` decides replayed requests only.
-Replications are grouped in blocks of `STREAM_BLOCK`; block k draws from
-`SeedSequence(seed).spawn(...)[k]`, so results do not depend on chunk size, workers or engine.
+Every month each lane has `MAIN_DRAWS` uniforms per member, in the fixed order crisis, answer,
+transition, read or skipped whole (a month that does not read a row skips it in the stream, which
+leaves every later number as if it had been drawn). Two scenarios or parameter points run with
+the same seed therefore share their randomness (common random numbers). A random crisis's kind
+(against a member, backed opponent) and the patron's answer to it are not drawn separately: they
+are read from the `crisis` uniform itself, which given a crisis is again uniform
+(`sim.model.requests.split_uniform`); `answer` decides replayed requests only. Replications are
+grouped in blocks of `STREAM_BLOCK`; block k draws from `SeedSequence(seed).spawn(...)[k]`, so
+results do not depend on chunk size, workers or engine.
+
+The numbers are numpy's PCG64 streams, read inside the month kernel where they are used
+(`sim.model.pcg`, `sim.model.month`): a block of `STREAM_BLOCK` lanes takes, each month, its
+crisis row (members x block numbers), then its answer row, then its transition row, exactly what
+`Generator.random(out=(3, members, block))` would give.
 
 The `regime` row (projected changes of leader or regime) comes from a side stream of its own,
 the first child of each main stream's seed sequence, drawn only in the months that use it: a
 scenario without projected regime changes never touches it, so its numbers are exactly those it
 had before the row existed, and adding regime changes to a scenario leaves every other draw as
-it was (common random numbers).
+it was (common random numbers). A second side stream, child 1, gives each member's unobserved
+reasons, one normal per member and run, drawn once.
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from sim.model import pcg
+from sim.model.month import ANSWER, CRISIS, MAIN_DRAWS, REGIME, TRANSITION, fill_month
+
 STREAM_BLOCK = 1000
 DRAWS = ("crisis", "answer", "transition", "regime")
-CRISIS, ANSWER, TRANSITION, REGIME = range(len(DRAWS))
-MAIN_DRAWS = 3  # rows from the main streams, every month, used or not; `regime` is a side stream
+__all__ = ["ANSWER", "CRISIS", "DRAWS", "MAIN_DRAWS", "REGIME", "STREAM_BLOCK", "TRANSITION"]
 
 
 def block_seed(seed: int, block: int) -> np.random.SeedSequence:
@@ -38,27 +48,16 @@ def resample_seed(seed: int, block: int, month: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(block, 1, month))
 
 
-def split_uniform(u: np.ndarray, p: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split uniforms u on [0, 1) at p: the event u < p, and a fresh uniform independent of it.
-
-    Given u < p, u / p is uniform on [0, 1); given u >= p, (u - p) / (1 - p) is. So one draw
-    decides an event and still yields an independent uniform for the next decision. `p` is a
-    probability (clipped to [0, 1]), a float or an array like u.
-    """
-    p = np.clip(p, 0.0, 1.0)
-    below = u < p
-    if np.ndim(p) == 0 and p in (0.0, 1.0):
-        return below, u.copy()
-    above = ~below
-    fresh = np.empty_like(u)
-    p_below, p_above = (p[below], p[above]) if np.ndim(p) else (p, p)
-    fresh[below] = u[below] / p_below
-    fresh[above] = (u[above] - p_above) / (1.0 - p_above)
-    return below, fresh
-
-
 class LaneUniforms:
-    """Monthly uniforms of shape (DRAWS, members, lanes) for a run of lanes."""
+    """The PCG64 streams of a run of lanes, as the month kernel reads them.
+
+    `words` (blocks, 4) holds each block's stream state; `jumps` (blocks, 3, 4) its maps to the
+    chunk's first replication in the block, over one member's stretch of `block` numbers, and
+    over a whole month (`MAIN_DRAWS` rows); `regime_words` and `regime_jumps` the same for the
+    regime side streams once `enable_regime` is called (one row a month, drawn only when read).
+    `layout` is (block, offset of the chunk's first replication in its block, replications,
+    points): lane `p * replications + r` reads replication r's numbers whatever point p is.
+    """
 
     def __init__(
         self,
@@ -68,6 +67,7 @@ class LaneUniforms:
         replications: int,
         members: int,
         points: int = 1,
+        sync: bool = False,
     ):
         self.generators = generators
         self.block = block
@@ -75,15 +75,20 @@ class LaneUniforms:
         self.replications = replications
         self.members = members
         self.points = points
+        self.sync = sync  # write the streams back into `generators` after each month
+        self.layout = np.array([block, offset, replications, points], dtype=np.int64)
+        self.words = np.stack([pcg.stream_words(g) for g in generators])
+        self.jumps = np.stack([self._jumps(b, MAIN_DRAWS) for b in range(len(generators))])
         self.regime: list[np.random.Generator] | None = None
-        self._u: np.ndarray | None = None
-        self._buffer: np.ndarray | None = None
-        self._drawn: set[int] = set()
+        self.regime_words = np.zeros((0, 4), dtype=np.uint64)
+        self.regime_jumps = np.zeros((0, 3, 4), dtype=np.uint64)
+        self.months = 0
 
     @classmethod
     def from_generator(cls, rng: np.random.Generator, lanes: int, members: int) -> LaneUniforms:
-        """One stream for all lanes: a single model run from `model.rng`."""
-        return cls([rng], lanes, 0, lanes, members)
+        """One stream for all lanes: a single model run from `model.rng` (which moves on with
+        the numbers the model reads)."""
+        return cls([rng], lanes, 0, lanes, members, sync=True)
 
     @classmethod
     def from_seed(
@@ -106,12 +111,34 @@ class LaneUniforms:
     def lanes(self) -> int:
         return self.replications * self.points
 
+    def _jumps(self, b: int, rows: int, words: np.ndarray | None = None) -> np.ndarray:
+        """Block b's maps: to the chunk's first replication in it, over one member's stretch,
+        over a month of `rows` rows."""
+        words = self.words[b] if words is None else words
+        start = b * self.block - self.offset
+        first = max(-start, 0)
+        month = rows * self.members * self.block
+        return np.stack(
+            [pcg.jump(delta, words[2], words[3]) for delta in (first, self.block, month)]
+        )
+
     def enable_regime(self) -> None:
         """Open the `regime` side streams: the first child of each main stream's seed sequence."""
-        if self.regime is None and self._u is None:
-            self.regime = [np.random.default_rng(_first_child(g)) for g in self.generators]
-        elif self.regime is None:
+        if self.months:
             raise ValueError("enable_regime must be called before the first month is drawn")
+        if self.regime is None:
+            self.regime = [np.random.default_rng(_first_child(g)) for g in self.generators]
+            self.regime_words = np.stack([pcg.stream_words(g) for g in self.regime])
+            self.regime_jumps = np.stack(
+                [self._jumps(b, 1, w) for b, w in enumerate(self.regime_words)]
+            )
+
+    def replace_stream(self, b: int, generator: np.random.Generator) -> None:
+        """Block b reads `generator`'s stream from now on (a conditioned forecast's fresh stream
+        after resampling); its regime side stream, if any, goes on as it was."""
+        self.generators[b] = generator
+        self.words[b] = pcg.stream_words(generator)
+        self.jumps[b] = self._jumps(b, MAIN_DRAWS)
 
     def member_normals(self) -> np.ndarray:
         """One standard normal per member and lane, (members, lanes), drawn once per run from a
@@ -132,53 +159,35 @@ class LaneUniforms:
             out[:, point * width : (point + 1) * width] = out[:, :width]
         return out
 
-    def next_month(self, draws: Iterable[int] | None = None) -> np.ndarray:
-        """Draw this month's uniforms for every lane, shape (rows, members, lanes).
-
-        The rows are the main DRAWS (`crisis`, `answer`, `transition`) and, once
-        `enable_regime` was called, `regime`. With `draws` (indices into DRAWS), only those rows
-        are drawn and the others hold NaN; each main stream skips the rest exactly as if it had
-        drawn them (PCG64 `advance`), so every later number is the same as without `draws`; the
-        `regime` side stream moves only in months that draw it. The model asks only for what a
-        month uses (in replayed history, just the transition draws). The returned array is
-        reused: it is valid until the next call.
-        """
-        rows = MAIN_DRAWS + (self.regime is not None)
-        wanted = set(range(rows)) if draws is None else set(draws)
+    def flags(self, draws: Iterable[int]) -> np.ndarray:
+        """Which rows a month reads, as the kernels take them (the first four month flags)."""
+        wanted = set(draws)
         if REGIME in wanted and self.regime is None:
             raise ValueError("the regime row needs enable_regime() first")
-        direct = len(self.generators) == 1 and self.offset == 0 and self.block == self.lanes
-        if self._u is None:
-            self._u = np.full((rows, self.members, self.lanes), np.nan)
-            self._buffer = self._u if direct else np.empty((rows, self.members, self.block))
-            self._drawn = set(range(rows))
-        u, buffer = self._u, self._buffer
-        for row in self._drawn - wanted:
-            u[row] = np.nan
-        self._drawn = wanted
-        segments = _segments([row in wanted for row in range(MAIN_DRAWS)])
-        skip_per_row = self.members * self.block
-        side = (REGIME, REGIME + 1, True) if REGIME in wanted else None
-        copied = [s for s in [*segments, side] if s is not None and s[2]]
-        start = -self.offset  # lane of the current block's first number
-        for b, generator in enumerate(self.generators):
-            for first, stop, drawn in segments:
-                if drawn:
-                    generator.random(out=buffer[first:stop])
-                else:
-                    generator.bit_generator.advance((stop - first) * skip_per_row)
-            if side is not None:
-                self.regime[b].random(out=buffer[REGIME])
-            if not direct:
-                low, high = max(start, 0), min(start + self.block, self.replications)
-                for first, stop, _ in copied:
-                    u[first:stop, :, low:high] = buffer[first:stop, :, low - start : high - start]
-            start += self.block
-        width = self.replications
-        for point in range(1, self.points):
-            for first, stop, _ in copied:
-                u[first:stop, :, point * width : (point + 1) * width] = u[first:stop, :, :width]
-        return u
+        return np.array([row in wanted for row in range(len(DRAWS))], dtype=np.int64)
+
+    def moved(self) -> None:
+        """Note that the kernel has read a month (and give `generators` the streams' states
+        when the streams are theirs)."""
+        self.months += 1
+        if self.sync:
+            for generator, words in zip(self.generators, self.words, strict=True):
+                pcg.set_words(generator, words)
+            for generator, words in zip(self.regime or [], self.regime_words, strict=True):
+                pcg.set_words(generator, words)
+
+    def next_month(self, draws: Iterable[int] | None = None) -> np.ndarray:
+        """This month's uniforms of every lane, shape (rows, members, lanes), as the month kernel
+        reads them (rows it does not read hold NaN), and the streams move past the month: for
+        tests and inspection; the model's kernel reads the streams directly."""
+        rows = MAIN_DRAWS + (self.regime is not None)
+        flags = self.flags(range(rows) if draws is None else draws)
+        out = np.full((rows, self.members, self.lanes), np.nan)
+        fill_month(
+            self.words, self.jumps, self.regime_words, self.regime_jumps, self.layout, flags, out
+        )
+        self.moved()
+        return out
 
 
 def _first_child(generator: np.random.Generator, child: int = 0) -> np.random.SeedSequence:
@@ -191,14 +200,3 @@ def _first_child(generator: np.random.Generator, child: int = 0) -> np.random.Se
     return np.random.SeedSequence(
         seq.entropy, spawn_key=(*seq.spawn_key, child), pool_size=seq.pool_size
     )
-
-
-def _segments(flags: list[bool]) -> list[tuple[int, int, bool]]:
-    """Maximal runs of equal flags as (first, stop, flag): draw or skip whole runs of rows."""
-    runs: list[tuple[int, int, bool]] = []
-    for row, flag in enumerate(flags):
-        if runs and runs[-1][2] == flag:
-            runs[-1] = (runs[-1][0], row + 1, flag)
-        else:
-            runs.append((row, row + 1, flag))
-    return runs
