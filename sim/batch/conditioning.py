@@ -154,7 +154,7 @@ class ConditionedRun:
             u = fresh.random()
             picks = np.floor((u + np.arange(STREAM_BLOCK)) * survivors.size / STREAM_BLOCK)
             order[lanes] = b * STREAM_BLOCK + survivors[picks.astype(np.int64)]
-            model.uniforms.generators[b] = fresh
+            model.uniforms.replace_stream(b, fresh)
         take_lanes(model, order)
         self.origin = self.origin[order]
         self.held = [tuple(np.take(a, order, axis=-1) for a in state) for state in self.held]

@@ -171,7 +171,8 @@ def take_lanes(model: AllianceModel, order: np.ndarray) -> None:
     (references to it stay valid): the last such axis (lanes are the last axis of the members'
     (members, lanes) state), or the one the model names in `LANE_AXIS` (`first_passage`). Arrays
     sharing memory with one already done are skipped (aliases like the rule parameters and each
-    member's rows of the model's state). The random streams (`model.uniforms`) are not state.
+    member's rows of the model's state). What the model names in `NOT_LANE_STATE` (the random
+    streams, the month kernel's tables of shared values) is not lane state.
     """
     lanes = model.lanes
     lane_axis = {f"{type(model).__name__}.{name}": axis for name, axis in model.LANE_AXIS.items()}
@@ -194,5 +195,5 @@ def take_lanes(model: AllianceModel, order: np.ndarray) -> None:
 
     for owner in (model, *model.agents):
         for name, value in vars(owner).items():
-            if name != "uniforms":
+            if name not in model.NOT_LANE_STATE:
                 visit(value, f"{type(owner).__name__}.{name}")

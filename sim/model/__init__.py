@@ -3,3 +3,7 @@ agents and model, and a single run.
 
 May import nothing else from `sim`: every later stage builds on this one.
 """
+
+from sim.model import kernels
+
+kernels.refresh()

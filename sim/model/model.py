@@ -38,8 +38,12 @@ class AllianceModel(mesa.Model):
     (Mesa's `shuffle_do`) would be shared by every lane and break common random numbers.
     """
 
-    # Lane-indexed state whose lanes are not its last axis (`sim.batch.lanes.take_lanes`).
-    LANE_AXIS = {"first_passage": 0}
+    # Lane-indexed state whose lanes are not its last axis, and attributes that are not lane
+    # state whatever their shapes (`sim.batch.lanes.take_lanes`).
+    LANE_AXIS = {"first_passage": 0, "_per_lane": 0}
+    NOT_LANE_STATE = frozenset(
+        {"uniforms", "_shared", "_member_values", "_month_events", "_no_events"}
+    )
 
     def __init__(
         self,
