@@ -12,6 +12,11 @@ and the memory table. docs/performance.md keeps the latest figures.
 
     .venv/bin/python benchmarks/bench.py                # sizes 1e4, 1e5, 1e6 (about 2-3 minutes)
     .venv/bin/python benchmarks/bench.py --quick        # sizes 1e4, 1e5, fewer reference runs
+
+It also prints the floor of the design (numpy drawing one uniform and computing one exp per
+member-month of the largest batch, same processes) with the engine's time as a multiple of it,
+`alliance --help`'s wall time with the smallest batch's as a multiple of it, and the smallest
+batch once more with an empty kernel cache (the first run after installation).
 """
 
 from __future__ import annotations
@@ -70,9 +75,17 @@ def alliance_command() -> list[str]:
 
 
 def time_batch(
-    scenario: Path, runs: int, seed: int, workers: int, chunk_size: int | None, out: Path
+    scenario: Path,
+    runs: int,
+    seed: int,
+    workers: int,
+    chunk_size: int | None,
+    out: Path,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
-    """Run `alliance batch` in a fresh probe process: wall seconds and peak memory of the tree."""
+    """Run `alliance batch` in a fresh probe process: wall seconds and peak memory of the tree.
+    With `cache`, numba keeps its compiled kernels there (an empty folder: the first run after
+    installation, which compiles them)."""
     command = [
         *alliance_command(),
         "batch",
@@ -90,8 +103,9 @@ def time_batch(
     ]
     if chunk_size:
         command += ["--chunk-size", str(chunk_size)]
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache)) if cache else None
     probe = subprocess.run(
-        [sys.executable, "-c", PROBE, *command], capture_output=True, text=True, check=True
+        [sys.executable, "-c", PROBE, *command], capture_output=True, text=True, check=True, env=env
     )
     result = json.loads(probe.stdout)
     if result["returncode"] != 0:
@@ -276,6 +290,12 @@ def main() -> None:
         progress.update(step, description="alliance --help, and the floor of the design")
         figures["help"] = time_help()
         figures["floor"] = time_floor(args.scenario, max(sizes), args.workers)
+        size = min(sizes)
+        progress.update(step, description=f"alliance batch --runs {size:,}, kernels not compiled")
+        figures["cold"] = time_batch(
+            args.scenario, size, args.seed, args.workers, args.chunk_size,
+            Path(tmp) / "cold", cache=Path(tmp) / "numba-cache",
+        )  # fmt: skip
         figures["batches"] = []
         for size in sizes:
             progress.update(step, description=f"alliance batch --runs {size:,}")
@@ -346,7 +366,9 @@ def report(console: Console, figures: dict[str, Any], args: argparse.Namespace) 
     )
     console.print(
         f"[bold]Start-up[/]: alliance --help {figures['help']['seconds']:.2f} s; "
-        f"alliance batch --runs {smallest['runs']:,} takes {figures['startup_ratio']:.1f}x that."
+        f"alliance batch --runs {smallest['runs']:,} takes {figures['startup_ratio']:.1f}x that; "
+        f"the first run after installation (kernels compiled, then cached on disk) "
+        f"{figures['cold']['seconds']:.1f} s."
     )
     memory = Table(title="alliance batch: wall time and peak memory (largest process)")
     for name in ("runs", "seconds", "runs/s", "peak RSS MB"):

@@ -10,8 +10,8 @@ same in every lane. Attributes are updated in place, month after month: copy one
 
 A member's threat, own capacity, dependence, outside options and baseline trust are one float
 shared by every lane: only replayed history moves them, and history is the same in every lane.
-Domestic pressure is per lane (requests move it), and so is its baseline for a member with
-projected regime changes, which strike lanes at random.
+Domestic pressure is per lane (requests move it), and so is its baseline (projected regime
+changes strike lanes at random).
 """
 
 from __future__ import annotations
@@ -81,8 +81,7 @@ class Member(mesa.Agent):
         self.outside_options = values["outside_options"]
         self.domestic_pressure = model.domestic_pressure[index]
         self.domestic_pressure[:] = values["domestic_pressure"]
-        # One column where every lane has the same baseline; per lane only where projected regime
-        # changes can make lanes differ (`regimes`; the model then gives every member a column).
+        # Per lane: projected regime changes (`regimes`) can make lanes differ.
         self.baseline_domestic = model.baseline_domestic[index]
         self.baseline_domestic[:] = values["domestic_pressure"]
         self.regimes = regimes

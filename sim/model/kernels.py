@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-KERNEL_MODULES = ("stages", "pcg", "rules", "requests", "month")
+KERNEL_MODULES = ("stages", "tables", "pcg", "rules", "requests", "phases", "month")
 STAMP = "kernels.digest"
 
 

@@ -79,16 +79,16 @@ class AllianceModel(mesa.Model):
         # and the monthly kernel (`sim.model.rules`) steps them all in one pass.
         self.trust = np.empty((count, lanes))
         self.domestic_pressure = np.empty((count, lanes))
-        self.baseline_domestic = np.empty((count, lanes if regimes else 1))
+        self.baseline_domestic = np.empty((count, lanes))
         self.status = np.empty((count, lanes), dtype=np.int8)
         self.stage_since = np.zeros((count, lanes), dtype=np.int16)
         self.balance = np.zeros((count, lanes))
-        # Each member's unobserved reasons to leave, drawn once per run (one column when off).
+        # Each member's unobserved reasons to leave, drawn once per run (0 when off).
         spread = self.p["unobserved_sd"]
         self.unobserved = (
             spread * self.uniforms.member_normals()
             if np.any(spread != 0.0)
-            else np.zeros((count, 1))
+            else np.zeros((count, lanes))
         )
         values = [
             {k: float(v[i]) for k, v in sc.member_values.items()}

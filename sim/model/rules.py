@@ -113,10 +113,45 @@ def pack(p: dict, lanes: int) -> tuple[np.ndarray, np.ndarray]:
 @njit(cache=True, inline="always")
 def lane_parameters(shared, per_lane, lane):
     """The parameters of one lane as a tuple of floats (`RULE_PARAMETERS` order). A tuple is a
-    value the compiler keeps in registers, not memory it must reload after every store."""
+    value the compiler keeps in registers, not memory it must reload after every store. A
+    lane's values are read one by one: a view of its row would cost reference counting."""
     if per_lane.shape[0] == 0:
         return to_fixed_tuple(shared, COUNT)
-    return to_fixed_tuple(per_lane[lane], COUNT)
+    return (
+        per_lane[lane, 0],
+        per_lane[lane, 1],
+        per_lane[lane, 2],
+        per_lane[lane, 3],
+        per_lane[lane, 4],
+        per_lane[lane, 5],
+        per_lane[lane, 6],
+        per_lane[lane, 7],
+        per_lane[lane, 8],
+        per_lane[lane, 9],
+        per_lane[lane, 10],
+        per_lane[lane, 11],
+        per_lane[lane, 12],
+        per_lane[lane, 13],
+        per_lane[lane, 14],
+        per_lane[lane, 15],
+        per_lane[lane, 16],
+        per_lane[lane, 17],
+        per_lane[lane, 18],
+        per_lane[lane, 19],
+        per_lane[lane, 20],
+        per_lane[lane, 21],
+        per_lane[lane, 22],
+        per_lane[lane, 23],
+        per_lane[lane, 24],
+        per_lane[lane, 25],
+        per_lane[lane, 26],
+        per_lane[lane, 27],
+        per_lane[lane, 28],
+        per_lane[lane, 29],
+        per_lane[lane, 30],
+        per_lane[lane, 31],
+        per_lane[lane, 32],
+    )
 
 
 @njit(cache=True, inline="always")
@@ -156,30 +191,33 @@ def balance_of(
 
 
 @njit(cache=True, inline="always")
-def forward_log_odds(q, stage, balance, months_in_stage, duration):
-    """Log-odds of one step toward exit from `stage` this month (-inf once withdrawn): the
-    stage's intercept plus the slope times the balance, plus the duration term when the time
-    spent in the stage enters the hazard (`duration`) (7.9b)."""
-    if stage == WITHDRAWN:
-        return -np.inf
-    if stage == ACTIVE:
-        intercept = q[DISENGAGE]
-    elif stage == DISENGAGED:
-        intercept = q[FREEZE]
-    else:
-        intercept = q[WITHDRAW]
-    log_odds = q[SLOPE] * balance + intercept
-    if duration:
-        log_odds += q[DURATION] * math.log1p(months_in_stage / 12.0)
-    return log_odds
+def duration_term(q, months_in_stage, duration):
+    """The hazard's term for the time spent in the stage, `stage_duration_weight x ln(1 + years)`
+    (7.13), or 0 where time in a stage does not enter the hazard (`duration` off)."""
+    if not duration:
+        return 0.0
+    return q[DURATION] * math.log1p(months_in_stage / 12.0)
 
 
 @njit(cache=True, inline="always")
-def forward_hazard_of(q, stage, balance, months_in_stage, duration, renewal):
+def forward_log_odds(q, stage, balance, term):
+    """Log-odds of one step toward exit from `stage` this month (-inf once withdrawn): the
+    stage's intercept plus the slope times the balance, plus the duration term (7.9b)."""
+    intercept = q[WITHDRAW]
+    if stage == DISENGAGED:
+        intercept = q[FREEZE]
+    if stage == ACTIVE:
+        intercept = q[DISENGAGE]
+    log_odds = q[SLOPE] * balance + intercept + term
+    return -np.inf if stage == WITHDRAWN else log_odds
+
+
+@njit(cache=True, inline="always")
+def forward_hazard_of(q, stage, balance, term, renewal):
     """Monthly chance of one step toward exit from `stage` (0 once withdrawn); inside a renewal
     window (`renewal`) a frozen member's chance of withdrawing is multiplied by
-    `renewal_hazard_factor` (at most 1) (7.9b, 7.13)."""
-    log_odds = forward_log_odds(q, stage, balance, months_in_stage, duration)
+    `renewal_hazard_factor` (at most 1) (7.9b, 7.13). `term` is the duration term."""
+    log_odds = forward_log_odds(q, stage, balance, term)
     hazard = 1.0 / (1.0 + math.exp(-log_odds))
     if renewal and stage == FROZEN:
         hazard = min(hazard * q[RENEWAL], 1.0)
@@ -193,14 +231,14 @@ def back_hazard_of(q, balance):
 
 
 @njit(cache=True, inline="always")
-def cascade(q, stage, balance, fresh, duration, renewal):
+def cascade(q, stage, balance, fresh, renewal):
     """Further steps in the month of a step toward exit, now at `stage`: each taken while the
     fresh uniform (the month's draw given the steps so far) is below `cascade_weight` times the
     stage's hazard at the month's balance (no time spent in it yet). Returns the extra steps
     (7.9c)."""
     extra = 0
     while stage < WITHDRAWN and q[CASCADE] > 0.0:
-        hazard = q[CASCADE] * forward_hazard_of(q, stage, balance, 0.0, duration, renewal)
+        hazard = q[CASCADE] * forward_hazard_of(q, stage, balance, 0.0, renewal)
         if not fresh < hazard:
             break
         fresh /= hazard
@@ -225,33 +263,37 @@ def power_of_two(typingctx, k):  # noqa: ARG001 (numba's signature)
 def exp_bound(x):
     """A number at least exp(x) and at most about twice it: 2 to the power of x log2(e),
     rounded up (with a margin of 1e-6 in the power, far above any rounding error), and 2 for
-    x > 0.69 (any bound of a probability at 1 or more will do)."""
-    power = x * 1.4426950408889634 + 1e-6
-    if power > 1.0:
-        return 2.0
-    return power_of_two(max(math.ceil(power), -1022))
+    x > 0.69 (any bound of a probability at 1 or more will do). Branch-free, so that loops
+    over lanes vectorise."""
+    power = max(x * 1.4426950408889634 + 1e-6, -1100.0)
+    return power_of_two(min(max(math.ceil(power), -1022), 1))
 
 
 @njit(cache=True, inline="always")
-def step_of(q, stage, balance, months_in_stage, draw, duration, renewal):
-    """The member's move this month from its `transition` draw: +1 (or more, in a cascade) if
-    the draw is below the forward hazard, -1 if it is above 1 - back hazard (the back hazard
-    capped at 1 - forward, so the two never overlap), else 0 (7.9c).
-
-    Each hazard is a logistic, below exp of its log-odds: where the draw clears `exp_bound` of
-    both log-odds no step can happen, and neither hazard is computed. The decision is the same
-    as computing them; most member-months are decided this way, without an `exp`."""
-    if stage == WITHDRAWN:
-        return 0
-    bound = exp_bound(forward_log_odds(q, stage, balance, months_in_stage, duration))
+def may_move(q, stage, balance, term, draw, renewal):
+    """Whether the `transition` draw can move the member this month. Each hazard is a logistic,
+    below exp of its log-odds: where the draw clears `exp_bound` of the forward log-odds (and,
+    disengaged or frozen, of the back log-odds) no step can happen, and neither hazard need be
+    computed (7.9c). Most member-months are decided this way, without an `exp`."""
+    bound = exp_bound(forward_log_odds(q, stage, balance, term))
     if renewal and stage == FROZEN:
         bound *= q[RENEWAL]
-    no_back = stage == ACTIVE or draw <= 1.0 - exp_bound(q[REENGAGE] - q[SLOPE] * balance)
-    if draw >= bound and no_back:
+    back = exp_bound(q[REENGAGE] - q[SLOPE] * balance)
+    can_go_back = (stage == DISENGAGED) | (stage == FROZEN)
+    return (stage != WITHDRAWN) & ((draw < bound) | (can_go_back & (draw > 1.0 - back)))
+
+
+@njit(cache=True, inline="always")
+def step_of(q, stage, balance, term, draw, renewal):
+    """The member's move this month from its `transition` draw: +1 (or more, in a cascade) if
+    the draw is below the forward hazard, -1 if it is above 1 - back hazard (the back hazard
+    capped at 1 - forward, so the two never overlap), else 0 (7.9c). The hazards are computed
+    only where `may_move` says the draw could move the member: the decision is the same."""
+    if not may_move(q, stage, balance, term, draw, renewal):
         return 0
-    forward = forward_hazard_of(q, stage, balance, months_in_stage, duration, renewal)
+    forward = forward_hazard_of(q, stage, balance, term, renewal)
     if draw < forward:
-        return 1 + cascade(q, stage + 1, balance, draw / forward, duration, renewal)
+        return 1 + cascade(q, stage + 1, balance, draw / forward, renewal)
     if stage in (DISENGAGED, FROZEN):
         back = min(back_hazard_of(q, balance), 1.0 - forward)
         if draw > 1.0 - back:
@@ -266,5 +308,6 @@ def forward_hazards(shared, per_lane, status, balance, stage_since, month, durat
     for j in range(status.size):
         q = lane_parameters(shared, per_lane, j)
         months_in_stage = float(month - stage_since[j])
-        out[j] = forward_hazard_of(q, status[j], balance[j], months_in_stage, duration, renewal)
+        term = duration_term(q, months_in_stage, duration)
+        out[j] = forward_hazard_of(q, status[j], balance[j], term, renewal)
     return out

@@ -1,0 +1,334 @@
+"""The phases of a month for a block of lanes, in the order of docs/model.md section 3: the
+patron's drain, the rare events (regime changes, requests, signals), then every member's drift,
+balance and exit screen, then the moves. The month kernel (`sim.model.month.step_month`) runs
+them one after another on each block's lanes `base..base+n-1`; since lanes are independent,
+each lane still meets its rules in the documented order.
+
+The rules themselves are in `sim.model.rules` and `sim.model.requests`; here they are applied
+to arrays. The drain and the screen are loops over lanes without branches the compiler cannot
+turn into selects, so they run on several lanes at once (SIMD); the rare events and the moves
+of the few lanes the screen lets through run lane by lane. `q` is the parameter tuple shared by
+every lane, used unless `per_lane` holds each lane's own (`lane_parameters`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from sim.model.requests import (
+    answer_probability,
+    intervene,
+    own_request,
+    recover,
+    regime_shock,
+    signal,
+    split_uniform,
+    unanswered_loss,
+    witness,
+    witness_shares,
+)
+from sim.model.rules import (
+    CRISIS_SCALE,
+    DOMESTIC_DECAY,
+    QUARREL_LOSS,
+    REBUKE_LOSS,
+    SPILLOVER,
+    TRUST_DRIFT,
+    balance_of,
+    drift,
+    duration_term,
+    halves_gone,
+    lane_parameters,
+    may_move,
+    step_of,
+)
+from sim.model.stages import WITHDRAWN
+from sim.model.tables import (
+    AGAINST_MEMBER,
+    ANSWER,
+    BACKED,
+    BASELINE_TRUST,
+    CAPACITY_BASELINE,
+    CRISIS,
+    CRISIS_AGAINST,
+    CRISIS_BACKED,
+    CRISIS_RATE,
+    DEPENDENCE_VALUE,
+    DRAIN,
+    DURATION,
+    LEVERAGE_BASELINE,
+    LEVERAGE_DRAIN,
+    LEVERAGE_MOVES,
+    MONTH,
+    OUTSIDE_VALUE,
+    PROJECTED,
+    QUARREL,
+    READS_REGIME,
+    REGIME,
+    REGIME_RATE,
+    REGIME_SHIFT,
+    RENEWAL,
+    REQUESTER,
+    RESPONSE,
+    SEVERITY,
+    SIGNALLER,
+    TRANSITION,
+    UNMET_THREAT,
+)
+
+
+@njit(cache=True, inline="always")
+def lane(base, k):
+    """Lane base + k as an unsigned index: numba checks a signed index for wrap-around from the
+    end, a branch that keeps the compiler from vectorising a loop over lanes."""
+    return np.uint64(base) + np.uint64(k)
+
+
+@njit(cache=True, inline="always")
+def parameters_of(q, shared, per_lane, j):
+    """Lane j's parameter tuple: its own where lanes differ, else the shared `q`."""
+    return lane_parameters(shared, per_lane, j) if per_lane.shape[0] > 0 else q
+
+
+@njit(cache=True)
+def drain(q, shared, per_lane, flags, patron, base, n, capacity, leverage):
+    """7.1: every lane's capacity, and leverage once it moves, recover and lose the drains."""
+    cap_base, cap_drain = patron[CAPACITY_BASELINE], patron[DRAIN]
+    lev_base, lev_drain = patron[LEVERAGE_BASELINE], patron[LEVERAGE_DRAIN]
+    moves = flags[LEVERAGE_MOVES] != 0
+    if per_lane.shape[0] == 0:  # one parameter tuple: a loop the compiler vectorises
+        for k in range(n):
+            j = lane(base, k)
+            capacity[j] = recover(capacity[j], cap_base, cap_drain, q)
+        if moves:
+            for k in range(n):
+                j = lane(base, k)
+                leverage[j] = recover(leverage[j], lev_base, lev_drain, q)
+        return
+    for j in range(base, base + n):
+        lane_q = lane_parameters(shared, per_lane, j)
+        capacity[j] = recover(capacity[j], cap_base, cap_drain, lane_q)
+        if moves:
+            leverage[j] = recover(leverage[j], lev_base, lev_drain, lane_q)
+
+
+@njit(cache=True)
+def lane_events(
+    q,
+    shared,
+    per_lane,
+    flags,
+    members,
+    requests,
+    signals,
+    base,
+    n,
+    u,
+    capacity,
+    trust,
+    domestic,
+    baseline_domestic,
+    status,
+    log,
+    struck,
+):
+    """7.12, 7.2-7.7: each lane's projected regime changes, replayed requests (file order), random
+    crises (member order) and signals. A lane with none of them this month is passed over: in a
+    month without replayed requests or signals, `struck` first marks the lanes a crisis or a
+    regime change reaches (with shared parameters, in loops the compiler vectorises)."""
+    count = members.shape[0]
+    replayed = requests.shape[0]
+    quiet = replayed == 0 and signals.shape[0] == 0
+    if quiet and not flags[READS_REGIME] and not flags[PROJECTED]:
+        return
+    for k in range(n):
+        struck[k] = not quiet
+    if quiet:
+        for i in range(count):
+            if flags[READS_REGIME]:
+                rate = members[i, REGIME_RATE]
+                for k in range(n):
+                    struck[k] |= u[REGIME, i, k] < rate
+            if flags[PROJECTED] and per_lane.shape[0] == 0:
+                rate = min(members[i, CRISIS_RATE] * q[CRISIS_SCALE], 1.0)
+                for k in range(n):
+                    struck[k] |= u[CRISIS, i, k] < rate
+            elif flags[PROJECTED]:
+                for k in range(n):
+                    lane_q = lane_parameters(shared, per_lane, lane(base, k))
+                    struck[k] |= u[CRISIS, i, k] < min(
+                        members[i, CRISIS_RATE] * lane_q[CRISIS_SCALE], 1.0
+                    )
+    for k in range(n):
+        if not struck[k]:
+            continue
+        j = base + k
+        lane_q = parameters_of(q, shared, per_lane, j)
+        logging = log.size > 0 and j == 0
+        if flags[READS_REGIME]:
+            for i in range(count):
+                rate = members[i, REGIME_RATE]
+                if rate > 0.0 and u[REGIME, i, k] < rate:
+                    size = members[i, REGIME_SHIFT]
+                    shift = size if u[REGIME, i, k] / rate < 0.5 else -size
+                    domestic[i, j] = regime_shock(domestic[i, j], shift)
+                    baseline_domestic[i, j] = regime_shock(baseline_domestic[i, j], shift)
+                    if logging:
+                        log[replayed + count + i] = 1 if shift > 0 else -1
+        for r in range(replayed):
+            i = requests[r, REQUESTER]
+            if status[i, j] != WITHDRAWN:
+                answered = request(
+                    lane_q, j, i, float(requests[r, AGAINST_MEMBER]), float(requests[r, BACKED]),
+                    requests[r, RESPONSE], u[ANSWER, i, k], capacity, trust, domestic,
+                )  # fmt: skip
+                if logging:
+                    log[r] = answered
+        if flags[PROJECTED]:
+            for i in range(count):
+                rate = min(members[i, CRISIS_RATE] * lane_q[CRISIS_SCALE], 1.0)
+                draw = u[CRISIS, i, k]
+                if draw < rate and status[i, j] != WITHDRAWN:
+                    against, rest = split_uniform(draw / rate, members[i, CRISIS_AGAINST])
+                    backed, decide = split_uniform(rest, members[i, CRISIS_BACKED])
+                    answered = request(
+                        lane_q, j, i, 1.0 if against else 0.0, 1.0 if backed else 0.0, -1,
+                        decide, capacity, trust, domestic,
+                    )  # fmt: skip
+                    if logging:
+                        log[replayed + i] = answered
+        for s in range(signals.shape[0]):
+            signaller = int(signals[s, SIGNALLER])
+            loss = lane_q[QUARREL_LOSS] if signals[s, QUARREL] else lane_q[REBUKE_LOSS]
+            for m in range(count):
+                share = 1.0 if m == signaller else lane_q[SPILLOVER]
+                trust[m, j] = signal(trust[m, j], share, loss, signals[s, SEVERITY])
+
+
+@njit(cache=True, inline="always")
+def request(q, j, i, against_member, backed, response, decide, capacity, trust, domestic):
+    """Member i asks for aid in lane j: history's answer (`response` 0 or 1) or the patron's,
+    where `decide` falls below its answer probability; then the cost of answering, the
+    requester's trust and pressure, and every watcher's trust (7.2-7.5). Returns the answer."""
+    if response < 0:
+        answered = decide < answer_probability(q, capacity[j], against_member, backed)
+    else:
+        answered = response > 0
+    flag = 1.0 if answered else 0.0
+    loss = unanswered_loss(q, capacity[j])
+    capacity[j] = intervene(q, capacity[j], flag)
+    trust[i, j], domestic[i, j] = own_request(q, trust[i, j], domestic[i, j], flag, loss)
+    gain, lost = witness_shares(q, flag, loss)
+    for m in range(trust.shape[0]):
+        if m != i:
+            trust[m, j] = witness(trust[m, j], gain, lost)
+    return 1 if answered else 0
+
+
+@njit(cache=True, inline="always")
+def weigh_one(q, trust, settled_trust, domestic, settled_domestic, stage, gone, unmet_threat,
+              dependence, outside, capacity, leverage, unobserved, term, draw,
+              renewal):  # fmt: skip
+    """One member in one lane: drift (7.8), the balance (7.9a) and whether its transition draw
+    may move it (7.9c). Returns (trust, domestic pressure, balance, may move)."""
+    value = drift(trust, settled_trust, q[TRUST_DRIFT])
+    pressure = drift(domestic, settled_domestic, q[DOMESTIC_DECAY])
+    others = (gone - halves_gone(stage)) * 0.5
+    b = balance_of(
+        q, value, pressure, unmet_threat, dependence, outside, capacity, leverage, others,
+        unobserved,
+    )  # fmt: skip
+    maybe = may_move(q, stage, b, term, draw, renewal)
+    return value, pressure, b, maybe
+
+
+@njit(cache=True)
+def weigh(
+    q,
+    shared,
+    per_lane,
+    flags,
+    members,
+    base,
+    n,
+    u,
+    capacity,
+    leverage,
+    trust,
+    domestic,
+    baseline_domestic,
+    status,
+    stage_since,
+    balance,
+    unobserved,
+    gone,
+    terms,
+    maybe,
+):
+    """7.8-7.9: every member's drift and balance in every lane, and whether its transition draw
+    may move it (`maybe`). Contagion counts the statuses at the start of the phase, before any
+    lane moves: members decide together. With one parameter tuple for every lane, each member's
+    loop over lanes is vectorised by the compiler (hence the two loops: the same call)."""
+    t = flags[MONTH]
+    duration, renewal = flags[DURATION] != 0, flags[RENEWAL] != 0
+    for k in range(n):
+        gone[k] = 0
+    for i in range(members.shape[0]):
+        for k in range(n):
+            j = lane(base, k)
+            gone[k] += halves_gone(status[i, j])
+            if duration:  # a call the vectorised loops below must not make: computed here
+                lane_q = parameters_of(q, shared, per_lane, j)
+                terms[i, k] = duration_term(lane_q, float(t - stage_since[i, j]), True)
+    for i in range(members.shape[0]):
+        settled = members[i, BASELINE_TRUST]
+        unmet, dependence = members[i, UNMET_THREAT], members[i, DEPENDENCE_VALUE]
+        outside = members[i, OUTSIDE_VALUE]
+        if per_lane.shape[0] == 0:
+            for k in range(n):
+                j = lane(base, k)
+                value, pressure, b, may = weigh_one(
+                    q, trust[i, j], settled, domestic[i, j], baseline_domestic[i, j],
+                    status[i, j], gone[k], unmet, dependence, outside, capacity[j],
+                    leverage[j], unobserved[i, j], terms[i, k] if duration else 0.0,
+                    u[TRANSITION, i, k], renewal,
+                )  # fmt: skip
+                trust[i, j], domestic[i, j], balance[i, j], maybe[i, k] = value, pressure, b, may
+        else:
+            for k in range(n):
+                j = lane(base, k)
+                value, pressure, b, may = weigh_one(
+                    lane_parameters(shared, per_lane, j), trust[i, j], settled, domestic[i, j],
+                    baseline_domestic[i, j], status[i, j], gone[k], unmet, dependence, outside,
+                    capacity[j], leverage[j], unobserved[i, j],
+                    terms[i, k] if duration else 0.0, u[TRANSITION, i, k], renewal,
+                )  # fmt: skip
+                trust[i, j], domestic[i, j], balance[i, j], maybe[i, k] = value, pressure, b, may
+
+
+@njit(cache=True)
+def move(
+    q, shared, per_lane, flags, base, n, u, status, stage_since, balance, first_passage, maybe
+):
+    """7.9c: the moves of the lanes `weigh` let through, by the exact hazards; a lane that moves
+    notes the month as its stage's start and, for each stage first reached, its first passage."""
+    t = flags[MONTH]
+    duration, renewal = flags[DURATION] != 0, flags[RENEWAL] != 0
+    for i in range(status.shape[0]):
+        for k in range(n):
+            if not maybe[i, k]:
+                continue
+            j = base + k
+            lane_q = parameters_of(q, shared, per_lane, j)
+            stage = status[i, j]
+            term = duration_term(lane_q, float(t - stage_since[i, j]), duration)
+            step = step_of(lane_q, stage, balance[i, j], term, u[TRANSITION, i, k], renewal)
+            if step != 0:
+                stage += step
+                status[i, j] = stage
+                if duration:
+                    stage_since[i, j] = t
+                for reached in range(1, stage + 1 if step > 0 else 1):
+                    if first_passage[j, i, reached - 1] < 0:
+                        first_passage[j, i, reached - 1] = t

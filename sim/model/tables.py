@@ -1,0 +1,33 @@
+"""The layouts of the tables the month kernel reads (`sim.model.month`): which random rows a
+month reads, its switches, the patron's month, the members' shared values, the month's replayed
+requests and signals, and lane 0's log. One module, so that the model that fills the tables and
+the kernels that read them name the same columns.
+"""
+
+MAIN_DRAWS = 3  # rows drawn from each block's main stream every month: crisis, answer, transition
+CRISIS, ANSWER, TRANSITION, REGIME = range(4)
+# Month flags (`flags`, int64): which rows the month reads, and its switches.
+READS_CRISIS, READS_ANSWER, READS_TRANSITION, READS_REGIME = range(4)
+PROJECTED, DURATION, RENEWAL, LEVERAGE_MOVES, MONTH = range(4, 9)
+FLAGS = 9
+# The patron's month (`patron`, float64): drains and the baselines recovery closes toward.
+DRAIN, LEVERAGE_DRAIN, CAPACITY_BASELINE, LEVERAGE_BASELINE = range(4)
+# Members' shared values (`members`, float64, one row per member).
+(
+    BASELINE_TRUST,
+    UNMET_THREAT,
+    DEPENDENCE_VALUE,
+    OUTSIDE_VALUE,
+    CRISIS_RATE,
+    CRISIS_AGAINST,
+    CRISIS_BACKED,
+    REGIME_RATE,
+    REGIME_SHIFT,
+) = range(9)
+MEMBER_COLUMNS = 9
+# The month's replayed requests (`requests`, int64 rows) and signals (`signals`, float64 rows).
+REQUESTER, AGAINST_MEMBER, BACKED, RESPONSE = range(4)
+SIGNALLER, QUARREL, SEVERITY = range(3)
+# What lane 0 did (`log`, int64): per replayed request, per member's random crisis, per member's
+# projected regime change: -2 nothing, -1/1 a regime shift's sign, 0/1 unanswered/answered.
+NOTHING = -2
