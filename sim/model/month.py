@@ -63,15 +63,16 @@ def fill_month(streams, jumps, regime, regime_jumps, layout, flags, out):
     block, offset, replications, points = layout[0], layout[1], layout[2], layout[3]
     count = out.shape[1]
     u = np.empty((4, count, min(block, replications)))
+    cursors = np.empty((count, 2), dtype=np.uint64)
     for b in range(streams.shape[0]):
         low, high, first = block_span(b, offset, block, replications)
         n = high - low
         for row in range(MAIN_DRAWS):
             if flags[row]:
-                draw_block(streams[b], jumps[b], row, count, n, u)
+                draw_block(streams[b], jumps[b], row, count, n, u, cursors)
         finish_block(streams[b], jumps[b, 2])
         if flags[READS_REGIME]:
-            draw_block(regime[b], regime_jumps[b], 0, count, n, u[REGIME:])
+            draw_block(regime[b], regime_jumps[b], 0, count, n, u[REGIME:], cursors)
             finish_block(regime[b], regime_jumps[b, 2])
         for row in range(4):
             if flags[row]:
@@ -82,19 +83,23 @@ def fill_month(streams, jumps, regime, regime_jumps, layout, flags, out):
 
 
 @njit(cache=True)
-def draw_block(words, jumps, row, count, n, out):
+def draw_block(words, jumps, row, count, n, out, cursors):
     """Row `row` of a block's month for the chunk's n lanes in the block into out[row]
     (members, n): each member's stretch read in order from a cursor opened by jump-ahead at
-    the chunk's first lane in it (`jumps`: to that lane, and over one member's stretch)."""
+    the chunk's first lane in it (`jumps`: to that lane, and over one member's stretch). The
+    members' cursors (`cursors`, (members, 2)) step side by side: independent chains overlap."""
     high, low = pcg.jumped(words, jumps[0])
     for _ in range(row * count):  # past the rows before it
         high, low = pcg.mul_add(jumps[1, 0], jumps[1, 1], high, low, jumps[1, 2], jumps[1, 3])
     for m in range(count):
-        h, lo = high, low
-        for k in range(n):
-            h, lo = pcg.step(h, lo, words[2], words[3])
-            out[row, m, k] = pcg.output(h, lo)
+        cursors[m, 0], cursors[m, 1] = high, low
         high, low = pcg.mul_add(jumps[1, 0], jumps[1, 1], high, low, jumps[1, 2], jumps[1, 3])
+    inc_high, inc_low = words[2], words[3]
+    for k in range(n):
+        for m in range(count):
+            high, low = pcg.step(cursors[m, 0], cursors[m, 1], inc_high, inc_low)
+            cursors[m, 0], cursors[m, 1] = high, low
+            out[row, m, k] = pcg.output(high, low)
 
 
 @njit(cache=True, nogil=True)
@@ -142,6 +147,7 @@ def step_month(
     block, offset, replications, points = layout[0], layout[1], layout[2], layout[3]
     count = members.shape[0]
     u = np.empty((4, count, min(block, replications)))
+    cursors = np.empty((count, 2), dtype=np.uint64)
     gone = np.empty(u.shape[2], dtype=np.int64)
     maybe = np.empty((count, u.shape[2]), dtype=np.bool_)
     terms = np.empty((count, u.shape[2]))
@@ -152,10 +158,10 @@ def step_month(
         n = high - low
         for row in range(MAIN_DRAWS):
             if flags[row]:
-                draw_block(streams[b], jumps[b], row, count, n, u)
+                draw_block(streams[b], jumps[b], row, count, n, u, cursors)
         finish_block(streams[b], jumps[b, 2])
         if flags[READS_REGIME]:
-            draw_block(regime[b], regime_jumps[b], 0, count, n, u[REGIME:])
+            draw_block(regime[b], regime_jumps[b], 0, count, n, u[REGIME:], cursors)
             finish_block(regime[b], regime_jumps[b, 2])
         for p in range(points):
             base = p * replications + first
