@@ -67,19 +67,26 @@ def fill_month(streams, jumps, regime, regime_jumps, layout, flags, out):
     for b in range(streams.shape[0]):
         low, high, first = block_span(b, offset, block, replications)
         n = high - low
-        for row in range(MAIN_DRAWS):
-            if flags[row]:
-                draw_block(streams[b], jumps[b], row, count, n, u, cursors)
-        finish_block(streams[b], jumps[b, 2])
-        if flags[READS_REGIME]:
-            draw_block(regime[b], regime_jumps[b], 0, count, n, u[REGIME:], cursors)
-            finish_block(regime[b], regime_jumps[b, 2])
+        draw_month(streams, jumps, regime, regime_jumps, flags, b, count, n, u, cursors)
         for row in range(4):
             if flags[row]:
                 for p in range(points):
                     out[row, :, p * replications + first : p * replications + first + n] = u[
                         row, :, :n
                     ]
+
+
+@njit(cache=True)
+def draw_month(streams, jumps, regime, regime_jumps, flags, b, count, n, u, cursors):
+    """Block b's month: the rows it reads into u (rows, members, n), then its streams past the
+    month, the rows it does not read skipped whole; the regime side stream moves only when read."""
+    for row in range(MAIN_DRAWS):
+        if flags[row]:
+            draw_block(streams[b], jumps[b], row, count, n, u, cursors)
+    finish_block(streams[b], jumps[b, 2])
+    if flags[READS_REGIME]:
+        draw_block(regime[b], regime_jumps[b], 0, count, n, u[REGIME:], cursors)
+        finish_block(regime[b], regime_jumps[b, 2])
 
 
 @njit(cache=True)
@@ -156,13 +163,7 @@ def step_month(
     for b in range(streams.shape[0]):
         low, high, first = block_span(b, offset, block, replications)
         n = high - low
-        for row in range(MAIN_DRAWS):
-            if flags[row]:
-                draw_block(streams[b], jumps[b], row, count, n, u, cursors)
-        finish_block(streams[b], jumps[b, 2])
-        if flags[READS_REGIME]:
-            draw_block(regime[b], regime_jumps[b], 0, count, n, u[REGIME:], cursors)
-            finish_block(regime[b], regime_jumps[b, 2])
+        draw_month(streams, jumps, regime, regime_jumps, flags, b, count, n, u, cursors)
         for p in range(points):
             base = p * replications + first
             drain(q, shared, per_lane, flags, patron, base, n, capacity, leverage)
