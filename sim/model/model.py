@@ -9,7 +9,7 @@ import mesa
 import numpy as np
 from mesa.agentset import AgentSet
 
-from sim.model import month, rules
+from sim.model import month, rules, tables
 from sim.model.agents import Member, Patron
 from sim.model.parameters import lane_parameters
 from sim.model.scenario import MonthEvents, Scenario, load_scenario, with_parameters
@@ -153,17 +153,17 @@ class AllianceModel(mesa.Model):
                     self._log("change", member.name, change.label)
             self._member_values = self._members_table()
         requests, signals = self._month_events.get(t, self._no_events)
-        flags = np.zeros(month.FLAGS, dtype=np.int64)
+        flags = np.zeros(tables.FLAGS, dtype=np.int64)
         flags[: len(DRAWS)] = self.uniforms.flags(self._draws_used(t, history))
-        flags[month.PROJECTED] = t > sc.history_end
-        flags[month.DURATION] = self._duration
-        flags[month.RENEWAL] = self._renewal and bool(sc.renewal_window[t])
+        flags[tables.PROJECTED] = t > sc.history_end
+        flags[tables.DURATION] = self._duration
+        flags[tables.RENEWAL] = self._renewal and bool(sc.renewal_window[t])
         patron = self.patron.month_values(sc.drain[t], sc.leverage_drain[t])
-        flags[month.LEVERAGE_MOVES] = self.patron.leverage_moves
-        flags[month.MONTH] = t
+        flags[tables.LEVERAGE_MOVES] = self.patron.leverage_moves
+        flags[tables.MONTH] = t
         before = self.status[:, 0].copy() if self.log_events else None
         log = np.full(
-            len(requests) + 2 * len(self.members) if self.log_events else 0, month.NOTHING
+            len(requests) + 2 * len(self.members) if self.log_events else 0, tables.NOTHING
         )
         u = self.uniforms
         month.step_month(
@@ -198,7 +198,7 @@ class AllianceModel(mesa.Model):
     def _members_table(self) -> np.ndarray:
         """The members' shared values as the month kernel reads them, one row per member."""
         sc = self.alliance_scenario
-        table = np.empty((len(self.members), month.MEMBER_COLUMNS))
+        table = np.empty((len(self.members), tables.MEMBER_COLUMNS))
         for m in self.members:
             table[m.index] = (
                 m.baseline_trust, m.unmet_threat, m.dependence, m.outside_options,
@@ -233,20 +233,20 @@ class AllianceModel(mesa.Model):
         requests = history.requests if history else []
         for i, member in enumerate(self.members):
             shift = log[len(requests) + count + i]
-            if shift != month.NOTHING:
+            if shift != tables.NOTHING:
                 size = sc.regime_shift[i] * shift
                 self._log(
                     "change", member.name, f"random regime change, domestic pressure {size:+g}"
                 )
         for k, req in enumerate(requests):
-            if log[k] != month.NOTHING:
+            if log[k] != tables.NOTHING:
                 self._log(
                     "request", self.members[req.requester].name, req.label,
                     answered=bool(log[k]), decided_by="history" if req.response >= 0 else "model",
                 )  # fmt: skip
         for i, member in enumerate(self.members):
             answered = log[len(requests) + i]
-            if answered != month.NOTHING:
+            if answered != tables.NOTHING:
                 self._log("request", member.name, "random crisis", answered=bool(answered),
                           decided_by="model")  # fmt: skip
         for signal in history.signals if history else []:

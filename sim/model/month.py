@@ -19,22 +19,7 @@ from numba import njit
 from sim.model import pcg
 from sim.model.phases import drain, lane_events, move, weigh
 from sim.model.rules import lane_parameters
-from sim.model.tables import (  # noqa: F401 (the kernel's table layouts, used by the model)
-    ANSWER,
-    CRISIS,
-    DURATION,
-    FLAGS,
-    LEVERAGE_MOVES,
-    MAIN_DRAWS,
-    MEMBER_COLUMNS,
-    MONTH,
-    NOTHING,
-    PROJECTED,
-    READS_REGIME,
-    REGIME,
-    RENEWAL,
-    TRANSITION,
-)
+from sim.model.tables import MAIN_DRAWS, MONTH, READS_REGIME, REGIME
 
 
 @njit(cache=True, inline="always")

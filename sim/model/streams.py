@@ -30,7 +30,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from sim.model import pcg
-from sim.model.month import ANSWER, CRISIS, MAIN_DRAWS, REGIME, TRANSITION, fill_month
+from sim.model.month import fill_month
+from sim.model.tables import ANSWER, CRISIS, MAIN_DRAWS, REGIME, TRANSITION
 
 STREAM_BLOCK = 1000
 DRAWS = ("crisis", "answer", "transition", "regime")
