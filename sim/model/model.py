@@ -76,7 +76,7 @@ class AllianceModel(mesa.Model):
         count = len(sc.members)
         regimes = bool((sc.regime_rate > 0).any())
         # The members' per-lane state, (members, lanes): each member's attributes are its rows,
-        # and the monthly kernel (`sim.model.rules`) steps them all in one pass.
+        # and the month kernel (`sim.model.month`) steps them all in one call.
         self.trust = np.empty((count, lanes))
         self.domestic_pressure = np.empty((count, lanes))
         self.baseline_domestic = np.empty((count, lanes))

@@ -154,12 +154,10 @@ def lane_events(
                 rate = min(members[i, CRISIS_RATE] * q[CRISIS_SCALE], 1.0)
                 for k in range(n):
                     struck[k] |= u[CRISIS, i, k] < rate
-            elif flags[PROJECTED]:
+            elif flags[PROJECTED]:  # each lane's own crisis_rate_scale, the one value needed
                 for k in range(n):
-                    lane_q = lane_parameters(shared, per_lane, lane(base, k))
-                    struck[k] |= u[CRISIS, i, k] < min(
-                        members[i, CRISIS_RATE] * lane_q[CRISIS_SCALE], 1.0
-                    )
+                    scale = per_lane[lane(base, k), CRISIS_SCALE]
+                    struck[k] |= u[CRISIS, i, k] < min(members[i, CRISIS_RATE] * scale, 1.0)
     for k in range(n):
         if not struck[k]:
             continue
