@@ -47,11 +47,13 @@ class Engine(Protocol):
 
 
 class SerialEngine:
-    """One worker: run each task here, in order (no process start-up cost)."""
+    """One worker: run each task here, in order (no process start-up cost), after the same
+    imports and garbage-collector freeze as a pool's workers (`import_chunk_modules`)."""
 
     workers = 1
 
     def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        import_chunk_modules()
         for task in tasks:
             yield fn(task)
 
@@ -95,17 +97,22 @@ def local_workers(requested: int | None, runs: int | None = None) -> int:
     return requested
 
 
-def _prepare_worker(lifeline: Connection) -> None:
-    """Workers leave Ctrl-C to the parent, which stops them (no traceback per worker); they
-    import what chunks need (already there when forked from the forkserver) and freeze those
-    objects out of the garbage collector, whose full passes between chunks then cost
-    microseconds instead of ~50 ms over Mesa's, pandas' and scipy's objects. A thread watches the
-    parent's lifeline and ends the worker at once when it closes (see LocalEngine)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def import_chunk_modules() -> None:
+    """Import what chunks need (already there in a worker forked from the forkserver) and freeze
+    those objects out of the garbage collector, whose full passes after each chunk then cost
+    microseconds instead of ~50 ms over Mesa's, pandas' and scipy's objects."""
     for module in WORKER_MODULES:
         if module != "__main__":
             importlib.import_module(module)
     gc.freeze()
+
+
+def _prepare_worker(lifeline: Connection) -> None:
+    """Workers leave Ctrl-C to the parent, which stops them (no traceback per worker), and
+    import and freeze what chunks need (`import_chunk_modules`). A thread watches the parent's
+    lifeline and ends the worker at once when it closes (see LocalEngine)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import_chunk_modules()
     threading.Thread(target=_exit_when_cut, args=(lifeline,), daemon=True).start()
 
 
