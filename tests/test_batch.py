@@ -3,6 +3,7 @@ clean Ctrl-C, refused resumes and occupied directories, the stored files, and th
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -48,6 +49,19 @@ def test_batch_equals_one_chunk_of_all_replications(serial_batch):
     assert len(fp) == RUNS * len(scenario.members) * 3
     months = fp["month"].to_numpy().reshape(RUNS, len(scenario.members), 3)
     np.testing.assert_array_equal(months, whole.first_passage)
+
+
+def test_batches_in_one_process_freeze_the_heap_only_once(serial_batch, tmp_path):
+    """A session running batch after batch in one process: only the first freezes the objects
+    there (imports), so what later runs leave behind can still be collected."""
+    frozen = gc.get_freeze_count()
+    assert frozen > 0  # the serial batch froze its imports
+    leftovers = [[] for _ in range(1000)]
+    for item in leftovers:
+        item.append(item)  # reference cycles: garbage only the collector frees
+    del leftovers
+    run_batch(CSTO, tmp_path / "again", runs=1000, seed=SEED, workers=1)
+    assert gc.get_freeze_count() == frozen
 
 
 def test_same_results_with_two_workers_and_another_chunk_size(serial_batch, tmp_path):

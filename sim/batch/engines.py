@@ -8,6 +8,7 @@ however many chunks there are). Which engine ran a chunk never changes its resul
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import importlib
 import multiprocessing
@@ -97,10 +98,13 @@ def local_workers(requested: int | None, runs: int | None = None) -> int:
     return requested
 
 
+@functools.cache
 def import_chunk_modules() -> None:
     """Import what chunks need (already there in a worker forked from the forkserver) and freeze
     those objects out of the garbage collector, whose full passes after each chunk then cost
-    microseconds instead of ~50 ms over Mesa's, pandas' and scipy's objects."""
+    microseconds instead of ~50 ms over Mesa's, pandas' and scipy's objects. Once per process:
+    what is frozen is never collected, so later calls (a session running many batches) must not
+    freeze the garbage of the runs between them."""
     for module in WORKER_MODULES:
         if module != "__main__":
             importlib.import_module(module)
