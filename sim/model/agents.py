@@ -65,7 +65,6 @@ class Member(mesa.Agent):
         name: str,
         index: int,
         values: dict[str, float],
-        regimes: bool = False,
     ):
         super().__init__(model)
         self.name = name
@@ -81,10 +80,9 @@ class Member(mesa.Agent):
         self.outside_options = values["outside_options"]
         self.domestic_pressure = model.domestic_pressure[index]
         self.domestic_pressure[:] = values["domestic_pressure"]
-        # Per lane: projected regime changes (`regimes`) can make lanes differ.
+        # Per lane: projected regime changes can make lanes differ.
         self.baseline_domestic = model.baseline_domestic[index]
         self.baseline_domestic[:] = values["domestic_pressure"]
-        self.regimes = regimes
         self.status = model.status[index]
         self.status[:] = int(values["status"])
         self.stage_since = model.stage_since[index]  # month the current stage began

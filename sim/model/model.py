@@ -102,7 +102,6 @@ class AllianceModel(mesa.Model):
                 name=list(sc.members),
                 index=list(range(count)),
                 values=values,
-                regimes=list(sc.regime_rate > 0),
             )
         )
         self._regimes = regimes
