@@ -287,10 +287,8 @@ def may_move(q, stage, balance, term, draw, renewal):
 def step_of(q, stage, balance, term, draw, renewal):
     """The member's move this month from its `transition` draw: +1 (or more, in a cascade) if
     the draw is below the forward hazard, -1 if it is above 1 - back hazard (the back hazard
-    capped at 1 - forward, so the two never overlap), else 0 (7.9c). The hazards are computed
-    only where `may_move` says the draw could move the member: the decision is the same."""
-    if not may_move(q, stage, balance, term, draw, renewal):
-        return 0
+    capped at 1 - forward, so the two never overlap), else 0 (7.9c). The month kernel calls it
+    only where `may_move` says the draw could move the member: elsewhere it gives 0 too."""
     forward = forward_hazard_of(q, stage, balance, term, renewal)
     if draw < forward:
         return 1 + cascade(q, stage + 1, balance, draw / forward, renewal)
