@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from sim.model.model import AllianceModel
@@ -106,3 +110,37 @@ def alliance(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
         main()
     captured = capsys.readouterr()
     return stop.value.code, captured.out, captured.err
+
+
+def write_posterior(
+    folder: Path,
+    values: tuple[float, ...],
+    fixed: dict | None = None,
+    cases: tuple[tuple[str, str], ...] = (("many_alike", "many_alike"),),
+) -> Path:
+    """A calibration directory's posterior of `disengage_intercept` (the samples `values`),
+    written by hand; `cases` are the fit's (case, scenario) names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pd.DataFrame({"draw": range(len(values)), "disengage_intercept": values})
+    sink = io.BytesIO()
+    table.to_parquet(sink, index=False)
+    (folder / "posterior.parquet").write_bytes(sink.getvalue())
+    manifest = {
+        "kind": "posterior",
+        "table": "posterior.parquet",
+        "hash": hashlib.sha256(sink.getvalue()).hexdigest(),
+        "samples": len(values),
+        "experiment": {"name": "hand_made", "path": "none"},
+        "cases": [{"name": name, "scenario": scenario, "facts": 16} for name, scenario in cases],
+        "parameters": {
+            "disengage_intercept": {
+                "parameter": "disengage_intercept",
+                "case": None,
+                "prior_low": -10,
+                "prior_high": -2,
+            }
+        },
+        "fixed": {"contagion_weight": 0.0} if fixed is None else fixed,
+    }
+    (folder / "posterior.json").write_text(json.dumps(manifest))
+    return folder

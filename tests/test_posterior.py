@@ -3,51 +3,20 @@ replication alone, carried by batches, sweeps and backtests, and said so in thei
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from model_helpers import DATA, alliance
+from model_helpers import DATA, alliance, write_posterior
 
-from sim.batch.posterior import load_posterior
+from sim.batch.posterior import load_posterior, uncertainty_note
 from sim.batch.results import load, summarize
 from sim.batch.runner import run_batch
 
 SCENARIO = DATA / "many_alike.yaml"  # 16 alike members: P(disengage) = logistic(intercept)
 MONTHS = 36
 TWO_WORLDS = (-2.0, -9.0)  # a posterior with two very different samples
-
-
-def write_posterior(folder: Path, values: tuple[float, ...], fixed: dict | None = None) -> Path:
-    """A calibration directory's posterior files, written by hand."""
-    folder.mkdir(parents=True, exist_ok=True)
-    table = pd.DataFrame({"draw": range(len(values)), "disengage_intercept": values})
-    sink = io.BytesIO()
-    table.to_parquet(sink, index=False)
-    (folder / "posterior.parquet").write_bytes(sink.getvalue())
-    manifest = {
-        "kind": "posterior",
-        "table": "posterior.parquet",
-        "hash": hashlib.sha256(sink.getvalue()).hexdigest(),
-        "samples": len(values),
-        "experiment": {"name": "hand_made", "path": "none"},
-        "cases": [{"name": "many_alike", "scenario": "many_alike", "facts": 16}],
-        "parameters": {
-            "disengage_intercept": {
-                "parameter": "disengage_intercept",
-                "case": None,
-                "prior_low": -10,
-                "prior_high": -2,
-            }
-        },
-        "fixed": {"contagion_weight": 0.0} if fixed is None else fixed,
-    }
-    (folder / "posterior.json").write_text(json.dumps(manifest))
-    return folder
 
 
 def test_draws_depend_only_on_the_seed_and_the_replication(tmp_path):
@@ -172,3 +141,74 @@ def test_a_sweep_draws_the_parameters_it_does_not_vary(tmp_path):
     assert results["estimate"].to_numpy() == pytest.approx([p, p], abs=0.03)
     manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
     assert manifest["posterior"]["parameters"] == ["disengage_intercept", "contagion_weight"]
+
+
+ELSEWHERE = (("another_alliance", "another_scenario"),)  # a fit that never saw many_alike
+
+
+def _m01_not_disengaged(folder):
+    from sim.experiments.observations import dump_observations
+
+    path = folder / "record.yaml"
+    record = {
+        "name": "record",
+        "description": "M01 stayed in its first year",
+        "as_of": "2030-12",
+        "facts": [
+            {"member": "M01", "stage": "disengaged", "not_reached_by": "2030-12", "source": "test"}
+        ],
+    }
+    path.write_text(dump_observations(record))
+    return path
+
+
+def test_a_conditioned_forecast_weighs_each_runs_parameter_draw_by_the_record(tmp_path):
+    """Two worlds, one record: M01 did not disengage in its first twelve months, which is likely
+    at intercept -9 and unlikely at -2. A lane resampled by the record keeps its draw, so the
+    other members' chances after it follow the worlds' posterior weights (Bayes), not the prior
+    mixture (about 0.50) they would keep if the draws stayed where the lanes were."""
+    from sim.experiments.forecast import forecast
+
+    posterior = write_posterior(tmp_path / "p", TWO_WORLDS, cases=ELSEWHERE)
+    record = _m01_not_disengaged(tmp_path)
+    runs = 6000
+    outs = []
+    for name, chunk, workers in (("a", 2000, 1), ("b", 3000, 2)):
+        outs.append(
+            forecast(
+                SCENARIO,
+                record,
+                tmp_path / name,
+                runs,
+                seed=5,
+                workers=workers,
+                chunk_size=chunk,
+                reached_in="condition",
+                posterior=posterior,
+            ).batch.out  # fmt: skip
+        )
+    a, b = (load(out) for out in outs)
+    assert a.first_passage().equals(b.first_passage())  # any chunking and workers
+    hazards = [1 / (1 + np.exp(-x)) for x in TWO_WORLDS]
+    weights = np.array([0.5 * (1 - h) ** 12 for h in hazards])
+    weights /= weights.sum()  # world -2 keeps about 18% of the weight
+    later = np.array([1 - (1 - h) ** MONTHS for h in hazards])
+    expected = float(weights @ later)  # about 0.18, against the prior mixture's 0.50
+    months = a.first_passage()["month"].to_numpy().reshape(runs, 16, 3)[:, :, 0]
+    others = (months[:, 1:] >= 0).mean()
+    assert others == pytest.approx(expected, abs=0.03)
+    assert (months[:, 0][months[:, 0] >= 0] >= 12).all()  # the record holds in every run
+    assert "weighs the draws" in uncertainty_note(a.manifest)
+
+
+def test_a_posterior_fitted_on_the_scenarios_own_record_is_refused(tmp_path, monkeypatch, capsys):
+    posterior = write_posterior(tmp_path / "p", TWO_WORLDS)  # fitted on many_alike itself
+    out = tmp_path / "fc"
+    status, _, err = alliance(
+        monkeypatch, capsys, "forecast", SCENARIO, "--observations", _m01_not_disengaged(tmp_path),
+        "--out", out, "--runs", "1000", "--posterior", posterior,
+    )  # fmt: skip
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: --posterior") and "count twice" in err
+    assert "folds/many_alike" in err
+    assert not out.exists()

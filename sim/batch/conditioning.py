@@ -29,6 +29,7 @@ from sim.model.scenario import Scenario
 from sim.model.streams import STREAM_BLOCK, resample_seed
 
 if TYPE_CHECKING:
+    from sim.batch.posterior import PosteriorDraws
     from sim.model.model import AllianceModel
 
 CONDITIONING = "conditioning"
@@ -202,16 +203,21 @@ def simulate_conditioned_chunk(
     replications: int,
     conditions: tuple[Condition, ...],
     parameters: dict[str, Any] | None = None,
+    posterior: PosteriorDraws | None = None,
 ) -> tuple[ChunkResult, pa.Table]:
-    """Replications first.. of `seed` conditioned on the facts; the result and its counts."""
+    """Replications first.. of `seed` conditioned on the facts; the result and its counts.
+    With `posterior`, each lane draws its parameters as in a batch, and a lane copied by the
+    resampling keeps its draw: the facts weigh the parameters as they weigh the runs."""
     lanes = padded(replications)
     members = len(scenario.members)
     run = ConditionedRun(
         conditions, seed, first // STREAM_BLOCK, replications, scenario.months, members
     )
+    draws = posterior.lane_values(seed, first, lanes) if posterior else None
     result = simulate_chunk(
-        scenario, seed, first, lanes, parameters, aggregate=False, after_month=run
-    )
+        scenario, seed, first, lanes, parameters, aggregate=False, after_month=run,
+        lane_values=draws,
+    )  # fmt: skip
     kept = ChunkResult(
         result.first_passage[:replications].copy(),
         result.first_exit[:replications].copy(),

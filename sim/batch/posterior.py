@@ -9,6 +9,10 @@ engine. The bands then carry parameter uncertainty as well as chance. Parameters
 case only (`NAME@CASE`) are carried only into that case's own scenario; parameters the fit held
 fixed keep their values; parameters the run sets itself (`--param`, a sweep's varied or fixed
 ones) are not drawn.
+
+A forecast conditioned on a scenario's record (`alliance forecast --posterior DIR`) resamples each
+lane with its draw, so the record updates the parameters too; it refuses a posterior fitted on
+that scenario's own case (`own_cases`), whose facts the fit has counted already.
 """
 
 from __future__ import annotations
@@ -42,6 +46,19 @@ class PosteriorDraws:
     cases: tuple[str, ...]
     names: tuple[str, ...]  # model parameter names, one column of `samples` each
     samples: np.ndarray  # (samples, names)
+    own_cases: tuple[str, ...] = ()  # the fit's cases of the scenario the run is of
+
+    def refuse_double_counting(self, where: str) -> None:
+        """Refuse to condition the run's scenario on its record again where the fit used it."""
+        if self.own_cases:
+            case = self.own_cases[0]
+            raise InputError(
+                where,
+                self.directory,
+                f"was fitted on case {case!r} of this scenario, so its facts would count twice; "
+                f"expected a fit without it, such as the cross-validation fold "
+                f"(alliance crossval ... --out DIR: DIR/folds/{case})",
+            )
 
     def indices(self, seed: int, first: int, replications: int) -> np.ndarray:
         """The sample index of replications first..first+replications-1 (seed and r only)."""
@@ -126,6 +143,7 @@ def load_posterior(
         tuple(c["name"] for c in manifest.get("cases", [])),
         tuple(names),
         samples,
+        tuple(sorted(own_cases)),
     )
 
 
@@ -135,8 +153,9 @@ def uncertainty_note(manifest: dict[str, Any]) -> str:
     if not posterior:
         return "bands: Monte Carlo uncertainty at fixed parameters"
     cases = posterior.get("cases", [])
+    weighed = "; the record conditioned on weighs the draws too" if "forecast" in manifest else ""
     return (
         f"bands carry parameter uncertainty: each run draws {len(posterior['parameters'])} "
         f"parameters from the posterior of {posterior['experiment']} ({len(cases)} case(s), "
-        f"{posterior['samples']:,} samples, {posterior['directory']})"
+        f"{posterior['samples']:,} samples, {posterior['directory']}){weighed}"
     )

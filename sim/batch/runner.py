@@ -192,13 +192,9 @@ def run_batch(
         check_chunk_size(chunk_size)
     cluster = make_engine(None, scheduler) if scheduler else None  # unreachable: nothing written
     overrides = overrides or {}
-    if posterior and conditions:
-        raise InputError(
-            "--posterior",
-            str(posterior),
-            "is not combined with conditioning on facts yet; run the posterior without it",
-        )
     draws = load_posterior(posterior, scenario.name, set(overrides)) if posterior else None
+    if draws is not None and conditions:
+        draws.refuse_double_counting("--posterior")
     planned_workers = local_workers(workers, runs)
     size = min(chunk_size or default_chunk_size(runs, planned_workers), runs)
     if resume and chunk_size is None and (out / store.MANIFEST).is_file():

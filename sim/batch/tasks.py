@@ -93,7 +93,7 @@ def compute_chunk(task: ChunkTask) -> ChunkDone:
         if task.conditions:
             result, counts = simulate_conditioned_chunk(
                 task.scenario, task.seed, task.first, task.replications, task.conditions,
-                task.parameters,
+                task.parameters, task.posterior,
             )  # fmt: skip
         else:
             result = simulate_chunk(

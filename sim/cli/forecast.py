@@ -13,6 +13,7 @@ from sim.cli.app import (
     ForceOpt,
     ObservationsOpt,
     PlotOpt,
+    PosteriorOpt,
     ResumeOpt,
     ScenarioArg,
     SchedulerOpt,
@@ -57,10 +58,12 @@ def forecast(
     param: Annotated[
         list[str] | None, typer.Option(help="Override a model parameter, NAME=VALUE (repeatable).")
     ] = None,
+    posterior: PosteriorOpt = None,
     summary: SummaryOpt = True,
     plot: PlotOpt = False,
 ) -> None:
-    """Runs that agree with every fact known by --as-of (sequential importance resampling)."""
+    """Runs that agree with every fact known by --as-of (sequential importance resampling);
+    with --posterior, the facts weigh each run's parameter draw too."""
     from sim.batch.engines import start_worker_server
 
     start_worker_server(workers, scheduler)
@@ -71,12 +74,14 @@ def forecast(
     from sim.experiments.forecast import plan_forecast
 
     overrides = parse_parameters(param or [])
-    plan = plan_forecast(scenario, observations, runs, seed, as_of, reached_in, overrides)
+    plan = plan_forecast(
+        scenario, observations, runs, seed, as_of, reached_in, overrides, posterior
+    )
     with runs_progress("runs", True) as update:
         outcome = run_forecast(
             scenario, observations, out, runs, seed=seed, as_of=as_of, reached_in=reached_in,
             workers=workers, chunk_size=chunk_size, scheduler=scheduler, resume=resume,
-            force=force, overrides=overrides, on_progress=update, plan=plan,
+            force=force, overrides=overrides, on_progress=update, plan=plan, posterior=posterior,
         )  # fmt: skip
     batch = outcome.batch
     if batch.interrupted:

@@ -8,7 +8,9 @@ and the share of lanes that met it on their own is recorded as its likelihood;
 `reached_in="condition"` conditions on it like the others. The result is a batch directory
 (summarize, plot, report and compare read it) whose manifest also records the observations, the
 as-of date, each fact's treatment and share of consistent lanes, the log-likelihood of the record
-and the effective sample size.
+and the effective sample size. With a posterior (`posterior=DIR`), each lane draws its parameters
+from it and keeps its draw when resampled, so the facts weigh the parameters as well as the runs
+(a posterior fitted on the scenario's own record is refused: its facts would count twice).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sim.batch.conditioning import (
     simulate_conditioned_chunk,
 )
 from sim.batch.ledger import read_chunk, read_ledger
+from sim.batch.posterior import PosteriorDraws, load_posterior
 from sim.batch.runner import KIND, BatchOutcome, run_batch
 from sim.experiments.observations import Fact, Observations, load_observations
 from sim.model.errors import InputError
@@ -131,16 +134,25 @@ def plan_forecast(
     as_of: str | None = None,
     reached_in: str = "impose",
     overrides: dict[str, float] | None = None,
+    posterior: Path | None = None,
 ) -> ForecastPlan:
     """Read and check the inputs, and condition the first stream block here, so that bad input
-    or a fact no lane can meet fails with one line before anything is written."""
+    or a fact no lane can meet fails with one line before anything is written. With
+    `posterior`, the lanes draw their parameters from it (`sim.batch.posterior`)."""
     scenario = load_scenario(scenario_path)
     observations = load_observations(observations_path, scenario)
     month = as_of_month(scenario, observations, as_of)
     conditions, left_out = conditions_for(observations.facts, month, reached_in)
     record = forecast_record(observations, scenario, month, reached_in, conditions, left_out)
+    draws = None
+    if posterior is not None:
+        draws = load_posterior(posterior, scenario.name, set(overrides or {}))
+        draws.refuse_double_counting("--posterior")
     if runs > 0:
-        pilot(scenario, seed, min(runs, STREAM_BLOCK), conditions, overrides or {}, observations)
+        pilot(
+            scenario, seed, min(runs, STREAM_BLOCK), conditions, overrides or {}, observations,
+            draws,
+        )  # fmt: skip
     return ForecastPlan(scenario, observations, conditions, record)
 
 
@@ -160,11 +172,13 @@ def forecast(
     overrides: dict[str, float] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     plan: ForecastPlan | None = None,
+    posterior: Path | None = None,
 ) -> ForecastOutcome:
     """Run a batch conditioned on the facts known by `as_of` into `out` (`plan`: checked
-    already by `plan_forecast` with the same arguments)."""
+    already by `plan_forecast` with the same arguments); with `posterior`, each run draws its
+    parameters from it and the facts weigh those draws too."""
     plan = plan or plan_forecast(
-        scenario_path, observations_path, runs, seed, as_of, reached_in, overrides
+        scenario_path, observations_path, runs, seed, as_of, reached_in, overrides, posterior
     )
     fresh = not out.exists() or not any(out.iterdir())
     try:
@@ -172,6 +186,7 @@ def forecast(
             scenario_path, out, runs, seed=seed, workers=workers, chunk_size=chunk_size,
             scheduler=scheduler, resume=resume, force=force, overrides=overrides,
             on_progress=on_progress, conditions=plan.conditions, forecast=plan.record,
+            posterior=posterior,
         )  # fmt: skip
     except NoConsistentLane as exc:
         if fresh:
@@ -193,10 +208,11 @@ def pilot(
     conditions: tuple[Condition, ...],
     overrides: dict[str, float],
     observations: Observations,
+    draws: PosteriorDraws | None = None,
 ) -> None:
     """Condition the first stream block here, so an impossible fact fails before any writing."""
     try:
-        simulate_conditioned_chunk(scenario, seed, 0, lanes, conditions, overrides)
+        simulate_conditioned_chunk(scenario, seed, 0, lanes, conditions, overrides, draws)
     except NoConsistentLane as exc:
         raise impossible(observations, exc) from None
 
