@@ -199,6 +199,12 @@ def test_a_conditioned_forecast_weighs_each_runs_parameter_draw_by_the_record(tm
     assert others == pytest.approx(expected, abs=0.03)
     assert (months[:, 0][months[:, 0] >= 0] >= 12).all()  # the record holds in every run
     assert "weighs the draws" in uncertainty_note(a.manifest)
+    (update,) = a.manifest["conditioning"]["parameters"]  # the fitted one, not the held one
+    assert update["parameter"] == "disengage_intercept"
+    assert update["drawn_mean"] == pytest.approx(float(np.mean(TWO_WORLDS)), abs=0.15)
+    kept_mean = float(weights @ np.array(TWO_WORLDS))  # about -7.7
+    assert update["kept_mean"] == pytest.approx(kept_mean, abs=0.25)
+    assert a.manifest["conditioning"] == b.manifest["conditioning"]  # exact in any chunking
 
 
 def test_a_posterior_fitted_on_the_scenarios_own_record_is_refused(tmp_path, monkeypatch, capsys):

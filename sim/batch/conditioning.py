@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sim.model.model import AllianceModel
 
 CONDITIONING = "conditioning"
+FIXED_POINT = 2**20  # parameter sums are kept as integers in these units (exact in any order)
 KINDS = ("reached_in", "reached_by", "not_reached_by")
 
 
@@ -99,6 +100,7 @@ class ConditionedRun:
     origin: np.ndarray | None = None
     held: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
     last: int = field(init=False)  # the last month with a fact
+    draws: dict[str, np.ndarray] | None = None  # each lane's posterior draw, by parameter
 
     def __post_init__(self) -> None:
         self.aggregates = MonthlyAggregates.empty(self.months, self.members)
@@ -164,7 +166,9 @@ class ConditionedRun:
                 impose_stage(model, condition.member, condition.stage, t)
 
     def table(self) -> pa.Table:
-        """The chunk's counts: one row per fact, per fact month, and the ancestry sum."""
+        """The chunk's counts: one row per fact, per fact month, and the ancestry sum; with
+        posterior draws, per parameter the sums of its values and squares (in units of
+        1 / FIXED_POINT: exact in any order) over the lanes as drawn and as kept."""
         kept = self.origin[: self.keep] if self.origin is not None else np.arange(self.keep)
         copies = np.unique(kept, return_counts=True)[1].astype(np.int64)
         items = [f"fact:{k}" for k in range(len(self.conditions))]
@@ -173,12 +177,26 @@ class ConditionedRun:
         months = sorted(self.joint)
         consistent = [*self.consistent.tolist(), *(self.joint[t][0] for t in months)]
         met = [*self.met.tolist(), *(self.joint[t][1] for t in months)]
+        consistent.append(int(np.square(copies).sum()))
+        met.append(int(copies.size))
+        sums = [0] * len(items)
+        squares = [0] * len(items)
+        for name, values in (self.draws or {}).items():
+            for stage, lanes in (("drawn", np.arange(self.keep)), ("kept", kept)):
+                items.append(f"{stage}:{name}")
+                consistent.append(0)
+                met.append(0)
+                sums.append(int(np.round(values[lanes] * FIXED_POINT).astype(np.int64).sum()))
+                square = np.round(np.square(values[lanes]) * FIXED_POINT).astype(np.int64)
+                squares.append(int(square.sum()))
         return pa.table(
             {
                 "item": items,
                 "lanes": [self.keep] * len(items),
-                "consistent": [*consistent, int(np.square(copies).sum())],
-                "met": [*met, int(copies.size)],
+                "consistent": consistent,
+                "met": met,
+                "sum": sums,
+                "square_sum": squares,
             }
         )
 
@@ -210,10 +228,11 @@ def simulate_conditioned_chunk(
     resampling keeps its draw: the facts weigh the parameters as they weigh the runs."""
     lanes = padded(replications)
     members = len(scenario.members)
-    run = ConditionedRun(
-        conditions, seed, first // STREAM_BLOCK, replications, scenario.months, members
-    )
     draws = posterior.lane_values(seed, first, lanes) if posterior else None
+    run = ConditionedRun(
+        conditions, seed, first // STREAM_BLOCK, replications, scenario.months, members,
+        draws={name: draws[name].copy() for name in posterior.varied()} if posterior else None,
+    )  # fmt: skip
     result = simulate_chunk(
         scenario, seed, first, lanes, parameters, aggregate=False, after_month=run,
         lane_values=draws,

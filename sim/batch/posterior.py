@@ -48,6 +48,10 @@ class PosteriorDraws:
     samples: np.ndarray  # (samples, names)
     own_cases: tuple[str, ...] = ()  # the fit's cases of the scenario the run is of
 
+    def varied(self) -> tuple[str, ...]:
+        """The parameters whose samples differ (the fit's held values are the same in all)."""
+        return tuple(n for j, n in enumerate(self.names) if np.ptp(self.samples[:, j]) > 0)
+
     def refuse_double_counting(self, where: str) -> None:
         """Refuse to condition the run's scenario on its record again where the fit used it."""
         if self.own_cases:

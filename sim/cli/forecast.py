@@ -120,4 +120,17 @@ def record_tables(console: Console, manifest: dict) -> list[Table]:
         for fact in conditioning["facts"]
     ]
     headers = ("treatment", "share of lanes meeting it")
-    return fitted_tables(console, title, "fact", headers, rows)
+    tables = fitted_tables(console, title, "fact", headers, rows)
+    update = conditioning.get("parameters") or []
+    if update:
+        rows = [
+            [
+                p["parameter"],
+                f"{p['drawn_mean']:.3g} ({p['drawn_sd']:.2g})",
+                f"{p['kept_mean']:.3g} ({p['kept_sd']:.2g})",
+            ]
+            for p in update
+        ]
+        title = "the posterior draws, before and after the record: mean (sd)"
+        tables += fitted_tables(console, title, "parameter", ("drawn", "kept"), rows)
+    return tables

@@ -27,6 +27,7 @@ import pandas as pd
 from sim.batch import store
 from sim.batch.conditioning import (
     CONDITIONING,
+    FIXED_POINT,
     Condition,
     NoConsistentLane,
     simulate_conditioned_chunk,
@@ -232,7 +233,28 @@ def read_counts(out: Path, chunks: int, run_id: str) -> pd.DataFrame:
     """The conditioning counts of every chunk (each checked against the ledger), summed by item."""
     ledger = read_ledger(out)
     frames = [read_chunk(out, CONDITIONING, i, run_id, ledger).to_pandas() for i in range(chunks)]
-    return pd.concat(frames).groupby("item", sort=False)[["lanes", "consistent", "met"]].sum()
+    counts = pd.concat(frames)
+    columns = [c for c in ("lanes", "consistent", "met", "sum", "square_sum") if c in counts]
+    return counts.groupby("item", sort=False)[columns].sum()
+
+
+def parameter_update(counts: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per parameter drawn from a posterior: its mean and sd over the runs as drawn and as kept
+    by the conditioning (what the record did to the draws)."""
+    out = []
+    for item in counts.index:
+        if not item.startswith("drawn:"):
+            continue
+        name = item.removeprefix("drawn:")
+        entry: dict[str, Any] = {"parameter": name}
+        for stage in ("drawn", "kept"):
+            row = counts.loc[f"{stage}:{name}"]
+            mean = float(row["sum"]) / FIXED_POINT / float(row["lanes"])
+            square = float(row["square_sum"]) / FIXED_POINT / float(row["lanes"])
+            entry[f"{stage}_mean"] = mean
+            entry[f"{stage}_sd"] = math.sqrt(max(square - mean * mean, 0.0))
+        out.append(entry)
+    return out
 
 
 def conditioning_record(
@@ -248,6 +270,7 @@ def conditioning_record(
             "ess": float(runs),
             "ess_share": 1.0,
             "distinct_ancestors": runs,
+            "parameters": [],
         }
     counts = read_counts(out, int(manifest["chunks"]), manifest["run_id"])
     facts = []
@@ -286,6 +309,7 @@ def conditioning_record(
         "ess": ess,
         "ess_share": ess / runs,
         "distinct_ancestors": int(counts.loc["ancestry", "met"]),
+        "parameters": parameter_update(counts),
     }
 
 
