@@ -13,6 +13,7 @@ from model_helpers import DATA, alliance, write_posterior
 from sim.batch.posterior import load_posterior, uncertainty_note
 from sim.batch.results import load, summarize
 from sim.batch.runner import run_batch
+from sim.plots import figure
 
 SCENARIO = DATA / "many_alike.yaml"  # 16 alike members: P(disengage) = logistic(intercept)
 MONTHS = 36
@@ -205,6 +206,9 @@ def test_a_conditioned_forecast_weighs_each_runs_parameter_draw_by_the_record(tm
     kept_mean = float(weights @ np.array(TWO_WORLDS))  # about -7.7
     assert update["kept_mean"] == pytest.approx(kept_mean, abs=0.25)
     assert a.manifest["conditioning"] == b.manifest["conditioning"]  # exact in any chunking
+    fig = figure([outs[0]], "defection-curves")
+    title = fig.legends[0].get_title().get_text()
+    assert "posterior of hand_made (1 case)" in title and "held to the 1 fact known" in title
 
 
 def test_a_posterior_fitted_on_the_scenarios_own_record_is_refused(tmp_path, monkeypatch, capsys):

@@ -260,6 +260,16 @@ def _runs_note(manifest: dict[str, Any]) -> str:
     ]
     posterior = manifest.get("posterior")
     if posterior:
-        parts.append(f"parameters drawn from the posterior of {posterior['experiment']}")
+        cases = _count(len(posterior.get("cases", [])), "case")
+        parts.append(f"parameters drawn from the posterior of {posterior['experiment']} ({cases})")
+    record = manifest.get("forecast")
+    if isinstance(record, dict):
+        facts = _count(len(record["facts"]), "fact")
+        parts.append(f"held to the {facts} known by {record['as_of']}")
     note = ", ".join(p for p in parts if p)
     return f"\n{note}" if note else ""
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 case`, `8 cases`."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
