@@ -4,6 +4,7 @@ replication alone, carried by batches, sweeps and backtests, and said so in thei
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -68,18 +69,8 @@ def test_the_report_and_the_console_say_the_bands_carry_parameter_uncertainty(
 
 def test_a_backtest_under_a_posterior_draws_per_replication(tmp_path):
     from sim.experiments.backtest import backtest
-    from sim.experiments.observations import dump_observations
 
-    facts = {
-        "name": "one",
-        "description": "one fact",
-        "as_of": "2032-12",
-        "facts": [
-            {"member": "M01", "stage": "disengaged", "not_reached_by": "2032-12", "source": "test"}
-        ],
-    }
-    path = tmp_path / "facts.yaml"
-    path.write_text(dump_observations(facts))
+    path = _m01_not_disengaged(tmp_path, "2032-12")
     posterior = write_posterior(tmp_path / "p", TWO_WORLDS)
     result = backtest(
         SCENARIO, path, tmp_path / "bt", runs=4000, workers=1, show_progress=False, condition=False,
@@ -147,17 +138,16 @@ def test_a_sweep_draws_the_parameters_it_does_not_vary(tmp_path):
 ELSEWHERE = (("another_alliance", "another_scenario"),)  # a fit that never saw many_alike
 
 
-def _m01_not_disengaged(folder):
+def _m01_not_disengaged(folder: Path, by: str = "2030-12") -> Path:
+    """An observations file with one fact: M01 not disengaged by `by` (also its as-of date)."""
     from sim.experiments.observations import dump_observations
 
     path = folder / "record.yaml"
     record = {
         "name": "record",
-        "description": "M01 stayed in its first year",
-        "as_of": "2030-12",
-        "facts": [
-            {"member": "M01", "stage": "disengaged", "not_reached_by": "2030-12", "source": "test"}
-        ],
+        "description": "M01 stayed in",
+        "as_of": by,
+        "facts": [{"member": "M01", "stage": "disengaged", "not_reached_by": by, "source": "test"}],
     }
     path.write_text(dump_observations(record))
     return path
