@@ -14,6 +14,7 @@ from model_helpers import DATA, alliance, write_posterior
 from sim.batch.posterior import load_posterior, uncertainty_note
 from sim.batch.results import load, summarize
 from sim.batch.runner import run_batch
+from sim.model.errors import InputError
 from sim.plots import figure
 
 SCENARIO = DATA / "many_alike.yaml"  # 16 alike members: P(disengage) = logistic(intercept)
@@ -212,3 +213,35 @@ def test_a_posterior_fitted_on_the_scenarios_own_record_is_refused(tmp_path, mon
     assert err.startswith("error: --posterior") and "count twice" in err
     assert "folds/many_alike" in err
     assert not out.exists()
+
+
+def test_a_conditioned_backtest_scores_the_later_facts_under_the_updated_draws(tmp_path):
+    """Conditioned on M01 staying through 2030 (the origin), M02's chance of disengaging by
+    2032-12 is the two worlds' posterior mixture; the fit that saw many_alike is refused."""
+    from sim.experiments.backtest import backtest
+    from sim.experiments.observations import dump_observations
+
+    path = tmp_path / "record.yaml"
+    facts = [
+        {"member": "M01", "stage": "disengaged", "not_reached_by": "2030-12", "source": "test"},
+        {"member": "M02", "stage": "disengaged", "not_reached_by": "2032-12", "source": "test"},
+    ]
+    record = {"name": "two", "description": "two facts", "as_of": "2032-12", "facts": facts}
+    path.write_text(dump_observations(record))
+    posterior = write_posterior(tmp_path / "p", TWO_WORLDS, cases=ELSEWHERE)
+    result = backtest(
+        SCENARIO, path, tmp_path / "bt", runs=6000, seed=2, workers=1, show_progress=False,
+        origin="2030-12", reached_in="condition", posterior=posterior,
+    )  # fmt: skip
+    hazards = [1 / (1 + np.exp(-x)) for x in TWO_WORLDS]
+    weights = np.array([0.5 * (1 - h) ** 12 for h in hazards])
+    weights /= weights.sum()
+    expected = float(weights @ np.array([1 - (1 - h) ** MONTHS for h in hazards]))
+    (scored,) = result.events["p_model"]  # only M02's fact is after the origin
+    assert scored == pytest.approx(expected, abs=0.03)
+    with pytest.raises(InputError, match="count twice"):
+        backtest(
+            SCENARIO, path, tmp_path / "bt2", runs=1000, workers=1, show_progress=False,
+            origin="2030-12", posterior=write_posterior(tmp_path / "own", TWO_WORLDS),
+        )  # fmt: skip
+    assert not (tmp_path / "bt2").exists()

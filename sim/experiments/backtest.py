@@ -97,8 +97,10 @@ def backtest(
     """Forecast every fact's event with `runs` replications and score it against what happened.
 
     With `condition`, the runs are conditioned on the facts up to the origin (default: the
-    scenario's history_end), and the facts after it are scored. With `posterior` (unconditioned
-    runs only), each replication draws its parameters from that calibration's samples."""
+    scenario's history_end), and the facts after it are scored. With `posterior`, each
+    replication draws its parameters from that calibration's samples (conditioned runs keep
+    their draws when resampled; a posterior fitted on this scenario's own case is refused for
+    them, since it has seen the facts conditioned on)."""
     check_run_count(runs, "--runs", str(runs))
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
@@ -120,13 +122,9 @@ def backtest(
         for fact in observations.facts
     ]
     chunks = plan_chunks(1, runs)
-    if posterior is not None and condition:
-        raise InputError(
-            "--posterior",
-            str(posterior),
-            "is not combined with conditioning on facts yet; add --no-condition",
-        )
     draws = load_posterior(posterior, scenario.name) if posterior is not None else None
+    if draws is not None and condition:
+        draws.refuse_double_counting("--posterior")
     manifest = {
         **({"posterior": draws.describe()} if draws else {}),
         "kind": "backtest",
@@ -158,6 +156,7 @@ def backtest(
         known = forecast_at_origin(
             scenario_path, observations_path, origin, out, runs=runs, seed=seed,
             reached_in=reached_in, workers=workers, scheduler=scheduler, resume=resume,
+            posterior=posterior,
         )  # fmt: skip
         observations = replace(observations, facts=known.scored)
         p, low, high = known.p, known.low, known.high

@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from sim.batch.intervals import proportion_interval
+from sim.batch.posterior import load_posterior
 from sim.batch.results import summarize
 from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
 from sim.experiments.forecast import forecast
@@ -79,9 +80,11 @@ def forecast_at_origin(
     workers: int | None = None,
     scheduler: str | None = None,
     resume: bool = False,
+    posterior: Path | None = None,
 ) -> OriginForecast:
     """Condition on the facts up to `origin`; each later fact's probability, its 95% interval
-    (Clopper-Pearson, with the effective sample size as n) and the conditioning record."""
+    (Clopper-Pearson, with the effective sample size as n) and the conditioning record. With
+    `posterior`, each run draws its parameters from it and keeps them when resampled."""
     from sim.experiments.backtest import with_origin
 
     full = load_scenario(scenario_path)
@@ -95,7 +98,7 @@ def forecast_at_origin(
     done = forecast(
         file, observations_path, out, runs, seed=seed, as_of=full.month_label(month),
         reached_in=reached_in, workers=workers, scheduler=scheduler, resume=again,
-        force=not again,
+        force=not again, posterior=posterior,
     )  # fmt: skip
     results, _ = summarize(out)
     curves = results.curves.set_index(["member", "stage", "month"])["probability"]
@@ -133,7 +136,13 @@ def backtest_origins(
     full = load_scenario(scenario_path)
     observations = load_observations(observations_path, full)
     months = [with_origin(full, origin).history_end for origin in origins]
+    draws = None
+    if run.get("posterior") is not None:
+        draws = load_posterior(run["posterior"], full.name)
+        if run.get("condition", True):
+            draws.refuse_double_counting("--posterior")
     manifest = {
+        **({"posterior": draws.describe()} if draws else {}),
         "kind": "backtest-origins",
         "scenario": {"name": full.name, "path": str(scenario_path), "hash": full.content_hash},
         "observations": {"path": str(observations_path), "hash": observations.content_hash},
@@ -143,7 +152,10 @@ def backtest_origins(
         "started": now(),
         "finished": None,
     }
-    compare = ("scenario.hash", "observations.hash", "origins", "runs", "seed", "condition")
+    compare = (
+        "scenario.hash", "observations.hash", "origins", "runs", "seed", "condition",
+        "posterior.hash",
+    )  # fmt: skip
     manifest = prepare_output(
         Path(out), manifest, force=run.pop("force", False), resume=run.get("resume", False),
         compare=compare, owned=OWNED,
