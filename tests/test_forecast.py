@@ -149,6 +149,16 @@ def test_conditioned_forecast_matches_exact_conditional_probabilities(conditione
     assert north[months - 1, 1] - unconditioned[months - 1, 1] > 0.1  # the facts matter
 
 
+def test_the_report_of_a_forecast_shows_its_record_and_how_to_run_it_again(conditioned):
+    from sim.report.html import write_report
+
+    html = write_report(conditioned).read_text(encoding="utf-8")
+    assert "Held to the record" in html and "effective sample size" in html
+    for fact in load(conditioned).manifest["conditioning"]["facts"]:
+        assert fact["label"] in html
+    assert "alliance forecast " in html and "--as-of 2040-12 --reached-in condition" in html
+
+
 def test_each_facts_share_is_its_conditional_probability(conditioned):
     manifest = json.loads((conditioned / "manifest.json").read_text())
     record, conditioning = manifest["forecast"], manifest["conditioning"]

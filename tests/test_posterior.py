@@ -197,6 +197,10 @@ def test_a_conditioned_forecast_weighs_each_runs_parameter_draw_by_the_record(tm
     kept_mean = float(weights @ np.array(TWO_WORLDS))  # about -7.7
     assert update["kept_mean"] == pytest.approx(kept_mean, abs=0.25)
     assert a.manifest["conditioning"] == b.manifest["conditioning"]  # exact in any chunking
+    from sim.report.html import write_report
+
+    html = write_report(outs[0]).read_text(encoding="utf-8")
+    assert "kept its draw when resampled" in html and "disengage_intercept" in html
     fig = figure([outs[0]], "defection-curves")
     title = fig.legends[0].get_title().get_text()
     assert "posterior of hand_made (1 case)" in title and "held to the 1 fact known" in title

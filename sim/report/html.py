@@ -102,6 +102,7 @@ def build_report(results: Any) -> str:
             facts=_facts(results),
             command=_reproduce(manifest),
             parameters=_parameters(results),
+            record=_record(manifest),
         )
     )
 
@@ -222,12 +223,35 @@ def _parameters(results: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _record(manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """A forecast's record: what it was held to, how much of it the runs met, and what it did to
+    the posterior draws (None for a plain batch)."""
+    record, conditioning = manifest.get("forecast"), manifest.get("conditioning")
+    if not isinstance(record, dict) or not isinstance(conditioning, dict):
+        return None
+    return {
+        "as_of": record["as_of"],
+        "observations": record["observations"]["path"],
+        "facts": conditioning["facts"],
+        "ess": round(conditioning["ess"]),
+        "ess_share": conditioning["ess_share"],
+        "log_likelihood": conditioning["log_likelihood"],
+        "parameters": conditioning.get("parameters") or [],
+    }
+
+
 def _reproduce(manifest: dict[str, Any]) -> str:
     scenario = manifest.get("scenario", {})
-    parts = [
-        f"alliance batch {scenario.get('source', 'SCENARIO')} --runs {manifest.get('runs')}",
-        f"--seed {manifest.get('seed')} --out DIR",
-    ]
+    source = scenario.get("source", "SCENARIO")
+    record = manifest.get("forecast")
+    if isinstance(record, dict):
+        parts = [
+            f"alliance forecast {source} --observations {record['observations']['path']}",
+            f"--as-of {record['as_of']} --reached-in {record['reached_in']}",
+        ]
+    else:
+        parts = [f"alliance batch {source}"]
+    parts.append(f"--runs {manifest.get('runs')} --seed {manifest.get('seed')} --out DIR")
     for name, value in (manifest.get("parameter_overrides") or {}).items():
         parts.append(f"--param {name}={value}")
     if manifest.get("posterior"):
