@@ -207,6 +207,51 @@ def time_floor(scenario: Path, runs: int, workers: int) -> dict[str, Any]:
     }
 
 
+def _draws_share(args: tuple[str, int, int, int]) -> float:
+    """One worker's share of the engine's own draws: the month kernel's generator and layout
+    (`sim.model.month.fill_month`) reading the rows the scenario's months read (transition
+    every month, crisis after the replayed history), in chunks of 50,000 lanes; each number is
+    also stored, so this bounds the draws' cost from above."""
+    from sim.model.month import fill_month
+    from sim.model.streams import CRISIS, TRANSITION, LaneUniforms
+
+    scenario_path, seed, first, lanes = args
+    compiled = load_scenario(Path(scenario_path))
+    members = len(compiled.members)
+    start = time.perf_counter()
+    for chunk in range(first, first + lanes, 50_000):
+        size = min(50_000, first + lanes - chunk)
+        uniforms = LaneUniforms.from_seed(seed, chunk, size, members, 1)
+        out = np.empty((3, members, size))
+        for t in range(compiled.months):
+            rows = (CRISIS, TRANSITION) if t > compiled.history_end else (TRANSITION,)
+            fill_month(
+                uniforms.words, uniforms.jumps, uniforms.regime_words, uniforms.regime_jumps,
+                uniforms.layout, uniforms.flags(rows), out,
+            )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def time_draws(scenario: Path, runs: int, seed: int, workers: int) -> dict[str, Any]:
+    """The engine's own random numbers for `runs` replications and nothing else, split over
+    `workers` processes (pool start and kernel loading excluded): what the same random streams
+    cost whatever the rules."""
+    import multiprocessing
+
+    compiled = load_scenario(scenario)
+    projected = compiled.months - compiled.history_end - 1
+    numbers = runs * len(compiled.members) * (compiled.months + projected)
+    shares = [runs // workers + (i < runs % workers) for i in range(workers)]
+    firsts = [sum(shares[:i]) for i in range(workers)]
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        pool.map(_draws_share, [(str(scenario), seed, 0, 1000)] * workers)  # load the kernels
+        start = time.perf_counter()
+        parts = [(str(scenario), seed, f, n) for f, n in zip(firsts, shares, strict=True)]
+        pool.map(_draws_share, parts)
+        seconds = time.perf_counter() - start
+    return {"runs": runs, "numbers": numbers, "seconds": seconds}
+
+
 # What any engine of this design imports and loads before its first lane: Mesa (whose agents
 # hold the state) and numba with one kernel loaded from its cache (numba sets up its compiler);
 # it leaves as `alliance` does (the heap frozen: no last collection).
@@ -328,6 +373,7 @@ def main() -> None:
         figures["help"] = time_help()
         figures["startup_floor"] = time_startup_floor()
         figures["floor"] = time_floor(args.scenario, max(sizes), args.workers)
+        figures["draws"] = time_draws(args.scenario, max(sizes), args.seed, args.workers)
         size = min(sizes)
         progress.update(step, description=f"alliance batch --runs {size:,}, kernels not compiled")
         figures["cold"] = time_batch(
@@ -409,6 +455,12 @@ def report(console: Console, figures: dict[str, Any], args: argparse.Namespace) 
     console.print(
         f"The uniforms alone (numpy's PCG64, the engine's streams): {floor['draws_seconds']:.2f} "
         f"s, {floor['draws_seconds'] / floor['seconds']:.0%} of the floor."
+    )
+    draws = figures["draws"]
+    console.print(
+        f"The engine's own draws alone ({draws['numbers']:,} numbers of its PCG64 streams, as "
+        f"the month kernel reads them, each also stored): {draws['seconds']:.2f} s, "
+        f"{draws['seconds'] / floor['seconds']:.0%} of the floor."
     )
     help_seconds = figures["help"]["seconds"]
     startup_floor = figures["startup_floor"]["seconds"]
