@@ -79,6 +79,9 @@ def test_a_backtest_under_a_posterior_draws_per_replication(tmp_path):
     )  # fmt: skip
     p = np.mean([1 - (1 - 1 / (1 + np.exp(-x))) ** MONTHS for x in TWO_WORLDS])
     assert result.events["p_model"].iloc[0] == pytest.approx(p, abs=0.03)
+    assert result.in_sample and "fitted on case 'many_alike'" in result.in_sample  # it saw them
+    summary = json.loads((tmp_path / "bt" / "summary.json").read_text())
+    assert summary["in_sample"] == result.in_sample
 
 
 @pytest.mark.parametrize(
@@ -243,6 +246,7 @@ def test_a_conditioned_backtest_scores_the_later_facts_under_the_updated_draws(t
     expected = float(weights @ np.array([1 - (1 - h) ** MONTHS for h in hazards]))
     (scored,) = result.events["p_model"]  # only M02's fact is after the origin
     assert scored == pytest.approx(expected, abs=0.03)
+    assert result.in_sample is None  # a fit on other cases: out of sample
     with pytest.raises(InputError, match="count twice"):
         backtest(
             SCENARIO, path, tmp_path / "bt2", runs=1000, workers=1, show_progress=False,

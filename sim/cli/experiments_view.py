@@ -123,6 +123,8 @@ def backtest_command(
         console.print(table)
     if scores["forecaster"].eq("base_rate").sum() == 0:
         console.print("No base rate given (--base-rate or base_rate in the file): not scored.")
+    if result.in_sample:
+        console.print(f"[bold]{result.in_sample}[/bold]", highlight=False)
     console.print(f"Per member and stage: {out}/scores.csv; reliability plot: {result.figure}")
 
 

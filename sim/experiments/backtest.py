@@ -60,6 +60,7 @@ class Backtest:
     events: pd.DataFrame
     scores: pd.DataFrame
     figure: Path
+    in_sample: str | None = None  # why the scores are not out of sample, where they are not
 
 
 def with_origin(scenario: Scenario, origin: str) -> Scenario:
@@ -172,10 +173,17 @@ def backtest(
     summary = summarise(scores)
     if conditioning is not None:
         summary["conditioned_on"] = conditioning
+    in_sample = None
+    if draws is not None and draws.own_cases:
+        in_sample = (
+            f"in sample: the posterior {draws.directory} was fitted on case "
+            f"{draws.own_cases[0]!r} of this scenario, whose facts these may be"
+        )
+        summary["in_sample"] = in_sample
     write_bytes_atomic(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     figure = reliability_figure(events, out / "figures" / f"reliability.{fmt}", fmt)
     finish(out, manifest)
-    return Backtest(events, scores, figure)
+    return Backtest(events, scores, figure, in_sample)
 
 
 def events_table(
