@@ -73,12 +73,6 @@ def draw_month(streams, jumps, regime, regime_jumps, flags, b, count, n, u):
         finish_block(regime[b], regime_jumps[b, 2])
 
 
-@njit(cache=True, inline="always")
-def next_stretch(jumps, high, low):
-    """A cursor moved over one member's stretch of a block's row."""
-    return pcg.mul_add(jumps[1, 0], jumps[1, 1], high, low, jumps[1, 2], jumps[1, 3])
-
-
 @njit(cache=True)
 def draw_block(words, jumps, row, count, n, out):
     """Row `row` of a block's month for the chunk's n lanes in the block into out[row]
@@ -88,12 +82,12 @@ def draw_block(words, jumps, row, count, n, out):
     a number, against 1.6 for all members' cursors kept in memory and 1.8 for one at a time)."""
     high, low = pcg.jumped(words, jumps[0])
     for _ in range(row * count):  # past the rows before it
-        high, low = next_stretch(jumps, high, low)
+        high, low = pcg.advanced(jumps[1], high, low)
     inc_high, inc_low = words[2], words[3]
     for m in range(0, count - 1, 2):
         high_0, low_0 = high, low
-        high_1, low_1 = next_stretch(jumps, high_0, low_0)
-        high, low = next_stretch(jumps, high_1, low_1)
+        high_1, low_1 = pcg.advanced(jumps[1], high_0, low_0)
+        high, low = pcg.advanced(jumps[1], high_1, low_1)
         for k in range(n):
             high_0, low_0 = pcg.step(high_0, low_0, inc_high, inc_low)
             high_1, low_1 = pcg.step(high_1, low_1, inc_high, inc_low)

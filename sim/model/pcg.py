@@ -94,9 +94,15 @@ def jump(delta, inc_high, inc_low):
 
 
 @njit(cache=True, inline="always")
+def advanced(by, high, low):
+    """The state (high, low) moved by the map `by` (from `jump`): (high, low)."""
+    return mul_add(by[0], by[1], high, low, by[2], by[3])
+
+
+@njit(cache=True, inline="always")
 def jumped(words, by):
     """The state `words` moved by the map `by` (from `jump`): (high, low)."""
-    return mul_add(by[0], by[1], words[0], words[1], by[2], by[3])
+    return advanced(by, words[0], words[1])
 
 
 def stream_words(generator: np.random.Generator) -> np.ndarray:
