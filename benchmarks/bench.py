@@ -46,7 +46,8 @@ from rich.table import Table  # noqa: E402
 
 from benchmarks.reference import ReferenceModel  # noqa: E402
 from sim.batch.lanes import simulate_chunk  # noqa: E402
-from sim.model.scenario import load_scenario  # noqa: E402
+from sim.model.model import AllianceModel  # noqa: E402
+from sim.model.scenario import Scenario, load_scenario  # noqa: E402
 
 DEFAULT_SCENARIO = ROOT / "scenarios" / "csto_2022.yaml"
 # The probe adopts the batch's orphans (Linux PR_SET_CHILD_SUBREAPER): the workers' forkserver
@@ -209,27 +210,35 @@ def time_floor(scenario: Path, runs: int, workers: int) -> dict[str, Any]:
 
 def _draws_share(args: tuple[str, int, int, int]) -> float:
     """One worker's share of the engine's own draws: the month kernel's generator and layout
-    (`sim.model.month.fill_month`) reading the rows the scenario's months read (transition
-    every month, crisis after the replayed history), in chunks of 50,000 lanes; each number is
-    also stored, so this bounds the draws' cost from above."""
+    (`sim.model.month.fill_month`) reading the rows each month reads (`draws_used`, the model's
+    rule), in chunks of 50,000 lanes; each number is also stored, so this bounds the draws' cost
+    from above."""
     from sim.model.month import fill_month
-    from sim.model.streams import CRISIS, TRANSITION, LaneUniforms
+    from sim.model.streams import REGIME, LaneUniforms
 
     scenario_path, seed, first, lanes = args
     compiled = load_scenario(Path(scenario_path))
     members = len(compiled.members)
+    rows = _rows_read(compiled)
     start = time.perf_counter()
     for chunk in range(first, first + lanes, 50_000):
         size = min(50_000, first + lanes - chunk)
         uniforms = LaneUniforms.from_seed(seed, chunk, size, members, 1)
-        out = np.empty((3, members, size))
-        for t in range(compiled.months):
-            rows = (CRISIS, TRANSITION) if t > compiled.history_end else (TRANSITION,)
+        if any(REGIME in month for month in rows):
+            uniforms.enable_regime()
+        out = np.empty((4, members, size))
+        for month in rows:
             fill_month(
                 uniforms.words, uniforms.jumps, uniforms.regime_words, uniforms.regime_jumps,
-                uniforms.layout, uniforms.flags(rows), out,
+                uniforms.layout, uniforms.flags(month), out,
             )  # fmt: skip
     return time.perf_counter() - start
+
+
+def _rows_read(compiled: Scenario) -> list[tuple[int, ...]]:
+    """The random rows each month of the scenario reads, by the model's own rule."""
+    model = AllianceModel(compiled, 1)
+    return [model.draws_used(t, compiled.events.get(t)) for t in range(compiled.months)]
 
 
 def time_draws(scenario: Path, runs: int, seed: int, workers: int) -> dict[str, Any]:
@@ -239,8 +248,7 @@ def time_draws(scenario: Path, runs: int, seed: int, workers: int) -> dict[str, 
     import multiprocessing
 
     compiled = load_scenario(scenario)
-    projected = compiled.months - compiled.history_end - 1
-    numbers = runs * len(compiled.members) * (compiled.months + projected)
+    per_run = len(compiled.members) * sum(len(r) for r in _rows_read(compiled))
     shares = [runs // workers + (i < runs % workers) for i in range(workers)]
     firsts = [sum(shares[:i]) for i in range(workers)]
     with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -249,7 +257,7 @@ def time_draws(scenario: Path, runs: int, seed: int, workers: int) -> dict[str, 
         parts = [(str(scenario), seed, f, n) for f, n in zip(firsts, shares, strict=True)]
         pool.map(_draws_share, parts)
         seconds = time.perf_counter() - start
-    return {"runs": runs, "numbers": numbers, "seconds": seconds}
+    return {"runs": runs, "numbers": runs * per_run, "seconds": seconds}
 
 
 # What any engine of this design imports and loads before its first lane: Mesa (whose agents

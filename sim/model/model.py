@@ -153,7 +153,7 @@ class AllianceModel(mesa.Model):
             self._member_values = self._members_table()
         requests, signals = self._month_events.get(t, self._no_events)
         flags = np.zeros(tables.FLAGS, dtype=np.int64)
-        flags[: len(DRAWS)] = self.uniforms.flags(self._draws_used(t, history))
+        flags[: len(DRAWS)] = self.uniforms.flags(self.draws_used(t, history))
         flags[tables.PROJECTED] = t > sc.history_end
         flags[tables.DURATION] = self._duration
         flags[tables.RENEWAL] = self._renewal and bool(sc.renewal_window[t])
@@ -179,7 +179,7 @@ class AllianceModel(mesa.Model):
             self._log_month(t, history, log, before)
         self.running = self.steps < sc.months
 
-    def _draws_used(self, t: int, history: MonthEvents | None) -> tuple[int, ...]:
+    def draws_used(self, t: int, history: MonthEvents | None) -> tuple[int, ...]:
         """Which uniforms month t reads; the streams skip the others, leaving later ones unchanged.
 
         `crisis` after the replayed history, `answer` only in a month with a replayed request the
