@@ -61,7 +61,7 @@ def test_batches_in_one_process_freeze_the_heap_only_once(serial_batch, tmp_path
         item.append(item)  # reference cycles: garbage only the collector frees
     del leftovers
     run_batch(CSTO, tmp_path / "again", runs=1000, seed=SEED, workers=1)
-    assert gc.get_freeze_count() == frozen
+    assert gc.get_freeze_count() <= frozen  # nothing newly frozen (frozen objects may be freed)
 
 
 def test_same_results_with_two_workers_and_another_chunk_size(serial_batch, tmp_path):
