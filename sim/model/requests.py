@@ -23,6 +23,7 @@ from sim.model.rules import (
     DRAIN_SCALE,
     INTERVENTION_COST,
     INTRA_MEMBER_COST,
+    LASTING,
     PATRON_RECOVERY,
     SPILLOVER,
     TRUST_GAIN,
@@ -75,6 +76,14 @@ def own_request(q, trust, pressure, answered, loss):
     trust = trust + answered * q[TRUST_GAIN] * (1.0 - trust) - unanswered * loss * trust
     pressure = pressure + unanswered * q[DOMESTIC_GAIN] * (1.0 - pressure)
     return trust, pressure
+
+
+@njit(cache=True, inline="always")
+def lasting(q, baseline, lost):
+    """Baseline trust after a grievance that does not fade: `lasting_grievance` of the share of
+    trust `lost` (to an unanswered own request, or to the patron backing the member's opponent
+    or using force against it) comes off the baseline too (7.4, 7.7)."""
+    return baseline * (1.0 - q[LASTING] * lost)
 
 
 @njit(cache=True, inline="always")
