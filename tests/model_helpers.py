@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from sim.batch.posterior import manifest_digest
 from sim.model.model import AllianceModel
 from sim.model.scenario import Scenario
 
@@ -136,11 +137,12 @@ def write_posterior(
             "disengage_intercept": {
                 "parameter": "disengage_intercept",
                 "case": None,
-                "prior_low": -10,
+                "prior_low": -9,
                 "prior_high": -2,
             }
         },
         "fixed": {"contagion_weight": 0.0} if fixed is None else fixed,
     }
+    manifest["manifest_hash"] = manifest_digest(manifest)
     (folder / "posterior.json").write_text(json.dumps(manifest))
     return folder

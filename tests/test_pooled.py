@@ -212,5 +212,6 @@ def test_a_case_may_fit_parameters_of_its_own(library):
     row = fit.fitted.set_index("parameter").loc["drain_scale@north"]
     assert row["case"] == "north" and 0.5 <= row["mean"] <= 1.5
     assert list(fit.fitted["case"]) == ["shared", "shared", "north"]
-    assert "drain_scale" in load_posterior(folder / "own", "north").names
-    assert "drain_scale" not in load_posterior(folder / "own", "south").names
+    north, south = (load_scenario(folder / c["scenario"]) for c in cases[:2])
+    assert "drain_scale" in load_posterior(folder / "own", north).names
+    assert "drain_scale" not in load_posterior(folder / "own", south).names

@@ -138,7 +138,7 @@ def backtest_origins(
     months = [with_origin(full, origin).history_end for origin in origins]
     draws = None
     if run.get("posterior") is not None:
-        draws = load_posterior(run["posterior"], full.name)
+        draws = load_posterior(run["posterior"], full)
         if run.get("condition", True):
             draws.refuse_double_counting("--posterior")
     manifest = {
