@@ -153,3 +153,31 @@ def test_a_sound_posterior_still_loads(tmp_path):
     draws = load_posterior(write_posterior(tmp_path / "p", VALUES), load_scenario(SCENARIO))
     assert draws.names == ("disengage_intercept", "contagion_weight")
     assert draws.samples[:, 0].tolist() == list(VALUES)
+
+
+@pytest.mark.parametrize(
+    ("coords", "expected"),
+    [
+        (np.random.default_rng(0).normal(size=(5, 8, 1)), 40.0),  # a rough tau under one step
+        (np.zeros((6, 8, 2)), np.nan),  # nothing moved: no autocorrelation time
+        (np.random.default_rng(1).normal(size=(200, 8, 2)), None),
+    ],
+    ids=["short chain", "nothing moved", "long chain"],
+)
+def test_the_effective_sample_size_is_never_above_the_samples_nor_infinite(coords, expected):
+    import warnings
+
+    from sim.experiments.sampler import autocorrelation, effective_sample_size
+
+    samples = coords.shape[0] * coords.shape[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tau = autocorrelation(coords)
+        ess = effective_sample_size(tau, samples)
+        for rough in (np.zeros(2), np.array([0.5, np.nan]), np.array([np.inf, 2.0])):
+            value = effective_sample_size(rough, samples)
+            assert not value > samples and not np.isinf(value), (rough, value)
+    if expected is None:
+        assert 0 < ess <= samples and ess == pytest.approx(samples / np.nanmax(tau))
+    else:
+        assert ess == pytest.approx(expected, nan_ok=True)
