@@ -1,0 +1,43 @@
+"""Hostile command lines (issue 19): discovery settings out of bounds, comparing a run with
+itself, a backtest's origins given twice, cross-validation's run count. Each is refused with one
+line naming the option that is wrong, exit status 2, and nothing written.
+"""
+
+from __future__ import annotations
+
+import pytest
+from model_helpers import alliance
+from test_discover import OUTCOME, synthetic_sweep
+
+
+def one_line(status: int, err: str, *phrases: str) -> str:
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and "Traceback" not in err, err
+    for phrase in phrases:
+        assert phrase in lines[0], f"{phrase!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--above", "0.2", "--mass-min", value], "--mass-min")
+        for value in ("0", "1", "-0.5", "1.5", "nan")
+    ]
+    + [
+        (["--above", "0.2", "--peel-alpha", value], "--peel-alpha")
+        for value in ("0", "1", "-0.1", "nan")
+    ]
+    + [(["--above", value], "--above") for value in ("1.5", "-0.5", "nan", "inf")]
+    + [(["--below", value], "--below") for value in ("-0.5", "nan")],
+)
+def test_discovery_settings_out_of_bounds_are_blamed_on_their_option(
+    tmp_path, monkeypatch, capsys, args, option
+):
+    sweep_dir = synthetic_sweep(tmp_path / "s", points=60)
+    status, _, err = alliance(
+        monkeypatch, capsys, "discover", sweep_dir, "--outcome", OUTCOME, *args
+    )
+    line = one_line(status, err, f"error: {option}")
+    assert "--outcome" not in line, line
+    assert not (sweep_dir / "discover").exists()
