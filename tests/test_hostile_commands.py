@@ -41,3 +41,21 @@ def test_discovery_settings_out_of_bounds_are_blamed_on_their_option(
     line = one_line(status, err, f"error: {option}")
     assert "--outcome" not in line, line
     assert not (sweep_dir / "discover").exists()
+
+
+def test_a_batch_compared_with_itself_is_refused(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from model_helpers import DATA
+
+    from sim.batch.runner import run_batch
+
+    batch = tmp_path / "x"
+    run_batch(DATA / "quiet.yaml", batch, runs=200, seed=3, workers=1)
+    (tmp_path / "link").symlink_to(batch, target_is_directory=True)
+    shutil.copytree(batch, tmp_path / "copy")
+    for other in (batch, f"{batch}/", tmp_path / "link", tmp_path / "copy"):
+        status, _, err = alliance(monkeypatch, capsys, "compare", batch, other)
+        one_line(status, err, "run_id", "same run", "expected two different batches")
+        assert "nan" not in err
+    assert not (batch / "compare").exists()
