@@ -59,3 +59,32 @@ def test_a_batch_compared_with_itself_is_refused(tmp_path, monkeypatch, capsys):
         one_line(status, err, "run_id", "same run", "expected two different batches")
         assert "nan" not in err
     assert not (batch / "compare").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "phrases"),
+    [
+        (
+            ["--origins", "2040-02,2040-06,2040-02"],
+            ["--origins: 2040-02", "expected each origin once"],
+        ),
+        (["--origins", "2040-02,2040-02-15"], ["--origins: 2040-02-15", "month of 2040-02 again"]),
+        (
+            ["--origins", "2040-02,2040-06", "--origin", "2040-04"],
+            ["--origin: 2040-04", "--origins"],
+        ),
+    ],
+)
+def test_origins_given_twice_or_beside_origin_are_refused_before_anything_is_written(
+    tmp_path, monkeypatch, capsys, args, phrases
+):
+    from test_backtest_origins import FACTS
+    from test_forecast import SCENARIO, observations
+
+    out = tmp_path / "rolling"
+    status, _, err = alliance(
+        monkeypatch, capsys, "backtest", SCENARIO, "--observations", observations(tmp_path, FACTS),
+        "--out", out, "--runs", 1000, "--workers", 1, *args,
+    )  # fmt: skip
+    one_line(status, err, *phrases)
+    assert not out.exists()
