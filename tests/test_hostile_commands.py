@@ -88,3 +88,17 @@ def test_origins_given_twice_or_beside_origin_are_refused_before_anything_is_wri
     )  # fmt: skip
     one_line(status, err, *phrases)
     assert not out.exists()
+
+
+def test_crossval_runs_are_bounded_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    import time
+
+    from case_helpers import write_cases, write_experiment
+
+    cases = write_cases(tmp_path, ("north", "south"))
+    pool = write_experiment(tmp_path, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
+    out = tmp_path / "cv"
+    started = time.monotonic()
+    status, _, err = alliance(monkeypatch, capsys, "crossval", pool, "--out", out, "--runs", 10**10)
+    one_line(status, err, "--runs", "expected at most 1,000,000,000")
+    assert time.monotonic() - started < 10 and not out.exists()
