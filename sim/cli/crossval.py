@@ -37,12 +37,14 @@ def crossval(
     force: ForceOpt = False,
 ) -> None:
     """Leave each case out: fit the rest, forecast it, score it against a base rate and 50/50."""
+    from sim.batch.tasks import stops_resumably
     from sim.experiments.crossval import crossval as run
 
-    result = run(
-        experiment, out, runs=runs, fmt=fmt, workers=workers, scheduler=scheduler,
-        resume=resume, force=force,
-    )  # fmt: skip
+    with stops_resumably(out):
+        result = run(
+            experiment, out, runs=runs, fmt=fmt, workers=workers, scheduler=scheduler,
+            resume=resume, force=force,
+        )  # fmt: skip
     table = Table(title="Held-out scores (lower is better); skill = 1 - score / base-rate score")
     for column in ("held-out case", "facts", "forecaster", "Brier", "log score", "skill B / log"):
         table.add_column(column, justify="right")

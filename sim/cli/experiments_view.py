@@ -62,9 +62,11 @@ def calibrate_command(
     console: Console, experiment: Path, observations: Path | None, out: Path, **run: Any
 ) -> None:
     """Run a calibration; print each parameter's posterior against its prior, and the outcomes."""
+    from sim.batch.tasks import stops_resumably
     from sim.experiments.calibrate import calibrate
 
-    fit = calibrate(experiment, observations, out, **run)
+    with stops_resumably(out):
+        fit = calibrate(experiment, observations, out, **run)
     s = fit.summary
     headers = ["mean", "sd", "2.5%", "97.5%", "prior", "sd/prior", "verdict"]
     rows = [
@@ -109,9 +111,11 @@ def backtest_command(
     console: Console, scenario: Path, observations: Path, out: Path, **run: Any
 ) -> None:
     """Run a backtest; print the total scores of the model and the two reference forecasts."""
+    from sim.batch.tasks import stops_resumably
     from sim.experiments.backtest import backtest
 
-    result = backtest(scenario, observations, out, **run)
+    with stops_resumably(out):  # a stop in the inner forecast: finish the backtest, not it
+        result = backtest(scenario, observations, out, **run)
     scores = result.scores
     rows = [
         [r.period, r.forecaster, str(r.events), f"{r.brier:.4f}", f"{r.log_score:.4f}"]

@@ -112,6 +112,8 @@ def calibrate(
     cases = load_cases(experiment, observations_path)
     settings = check_settings(experiment, cases)
     manifest = _manifest(experiment, cases, settings)
+    if observations_path is not None:  # the one case's facts: its --resume command names them
+        manifest["observations"] = {"path": str(observations_path)}
     inputs = input_files(experiment)
     for case in cases:
         inputs[f"inputs/{case.name}/scenario.yaml"] = Path(case.scenario.path).read_bytes()

@@ -107,13 +107,20 @@ def sample(
         store, coords, log_prob, accepted, random_state = saved
     start_state = emcee.State(coords[-1], log_prob=log_prob[-1], random_state=random_state)
 
+    failed: list[BaseException] = []  # raised by `evaluate`, re-raised outside emcee
+
     def log_posterior(x: np.ndarray) -> np.ndarray:
         inside = np.all((x >= bounds[:, 0]) & (x <= bounds[:, 1]), axis=1)
         out = np.full(len(x), -np.inf)
         new = [i for i in np.flatnonzero(inside) if x[i].tobytes() not in store.index]
-        if new:
+        if new and not failed:
             unique = np.unique(x[new], axis=0)
-            store.add(unique, evaluate(unique))
+            try:  # emcee prints a traceback of anything raised here (Ctrl-C too): carry it out
+                store.add(unique, evaluate(unique))
+            except BaseException as exc:
+                failed.append(exc)
+        if failed:
+            return out
         known = np.flatnonzero(inside)
         if len(known):
             out[known] = np.concatenate(store.loglik)[store.rows(x[known])]
@@ -126,6 +133,8 @@ def sample(
     if on_step:
         on_step(done)
     for state in sampler.sample(start_state, iterations=steps - done, store=False):
+        if failed:  # this step is incomplete: the checkpoint keeps the steps before it
+            raise failed[0]
         accepted += np.any(state.coords != chain_coords[-1], axis=1)
         chain_coords.append(state.coords.copy())
         chain_logp.append(state.log_prob.copy())
