@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
+import numpy as np
 import pytest
 from case_helpers import write_cases, write_experiment
 from model_helpers import alliance
@@ -145,3 +146,77 @@ def test_a_backtest_on_a_full_disk_advises_the_command_that_scores_it(
     status, _, err = alliance(monkeypatch, capsys, *command[1:])
     assert status == 0, err
     assert (out / "scores.csv").is_file()
+
+
+def gaussian(mean: float):
+    """A cheap stand-in for the simulated likelihood: a Gaussian around `mean` in 2 dimensions."""
+    from sim.experiments.likelihood import Evaluation
+
+    def evaluate(x: np.ndarray) -> Evaluation:
+        loglik = -0.5 * ((x - mean) ** 2).sum(axis=1)
+        return Evaluation(loglik, loglik[:, None], np.exp(loglik)[:, None])
+
+    return evaluate
+
+
+BOUNDS = np.array([[-3.0, 3.0], [-3.0, 3.0]])
+DESIGN = np.random.default_rng(7).uniform(-3, 3, (16, 2))
+
+
+def chain(folder: Path, mean: float, resume: bool = False, steps: int = 30):
+    folder.mkdir(parents=True, exist_ok=True)
+    return sampler.sample(
+        gaussian(mean), BOUNDS, DESIGN, 6, steps, 3, folder, resume, identity=f"mean {mean}"
+    )
+
+
+def truncate(path: Path, other: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def flip_a_byte(path: Path, other: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p, other: p.write_bytes(other.read_bytes()),
+        truncate,
+        flip_a_byte,
+        lambda p, other: p.write_bytes(b"not a checkpoint"),
+        lambda p, other: p.write_bytes(b""),
+    ],
+    ids=["another chain's", "truncated", "a byte flipped", "not an archive", "empty"],
+)
+def test_resume_continues_only_its_own_sound_checkpoint(tmp_path, monkeypatch, damage):
+    monkeypatch.setattr(sampler, "CHECKPOINT_SECONDS", 0.0)
+    reference = chain(tmp_path / "reference", 0.5)
+    other = tmp_path / "other"
+    chain(other, -1.0)
+    folder = tmp_path / "run"
+    chain(folder, 0.5, steps=12)  # an interrupted run of the same chain: its checkpoint
+    target = folder / sampler.CHECKPOINT
+    damage(target, other / sampler.CHECKPOINT)
+    resumed = chain(folder, 0.5, resume=True)
+    np.testing.assert_array_equal(resumed.coords, reference.coords)
+    np.testing.assert_array_equal(resumed.store["x"], reference.store["x"])
+
+
+def test_resume_continues_its_own_checkpoint_without_evaluating_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(sampler, "CHECKPOINT_SECONDS", 0.0)
+    reference = chain(tmp_path / "reference", 0.5)
+    folder = tmp_path / "run"
+    chain(folder, 0.5, steps=12)
+    calls = {"points": 0}
+    evaluate = gaussian(0.5)
+
+    def counted(x):
+        calls["points"] += len(x)
+        return evaluate(x)
+
+    resumed = sampler.sample(counted, BOUNDS, DESIGN, 6, 30, 3, folder, True, identity="mean 0.5")
+    np.testing.assert_array_equal(resumed.coords, reference.coords)
+    assert calls["points"] < len(reference.store["x"]) - len(DESIGN)  # the 12 steps were kept

@@ -214,7 +214,7 @@ def fit_cases(
         )  # fmt: skip
         chain = sample(
             likelihood, bounds, design, settings.walkers, settings.steps, experiment.spec.seed,
-            out, resume,
+            out, resume, identity=likelihood.identity(),
         )  # fmt: skip
         update(runs["done"], runs["done"], 0)
     seconds = time.perf_counter() - started

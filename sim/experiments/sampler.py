@@ -12,9 +12,11 @@ numbers) and the sampler's random state is saved with the chain.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,11 +91,15 @@ def sample(
     checkpoint_dir: Path,
     resume: bool,
     on_step: Callable[[int], None] | None = None,
+    identity: str = "",
 ) -> Chain:
     """Evaluate the design, start the walkers from it, and run emcee to `steps` rows of chain
-    (the start is row 0)."""
+    (the start is row 0). With `resume`, a checkpoint of this same chain (`identity`: what the
+    likelihood depends on; the bounds, design, walkers and seed) is continued; a damaged one or
+    one of another chain is computed again, as a damaged chunk is."""
     path = checkpoint_dir / CHECKPOINT
-    saved = _load(path) if resume and path.is_file() else None
+    key = _chain_key(identity, bounds, design, walkers, seed)
+    saved = _load(path, key, (walkers, len(bounds))) if resume and path.is_file() else None
     if saved is None:
         store = Store()
         store.add(design, evaluate(design))
@@ -102,7 +108,7 @@ def sample(
         log_prob = np.concatenate(store.loglik)[store.rows(start)][None]
         accepted = np.zeros(walkers)
         random_state = np.random.RandomState(seed % 2**32).get_state()
-        _save(path, store, coords, log_prob, accepted, random_state, len(design))
+        _save(path, store, coords, log_prob, accepted, random_state, len(design), key)
     else:
         store, coords, log_prob, accepted, random_state = saved
     start_state = emcee.State(coords[-1], log_prob=log_prob[-1], random_state=random_state)
@@ -144,7 +150,7 @@ def sample(
         if time.monotonic() - last_save > CHECKPOINT_SECONDS or done == steps:
             _save(
                 path, store, np.array(chain_coords), np.array(chain_logp), accepted,
-                state.random_state, len(design),
+                state.random_state, len(design), key,
             )  # fmt: skip
             last_save = time.monotonic()
     moves = max(len(chain_coords) - 1, 1)
@@ -176,8 +182,10 @@ def _save(
     accepted: np.ndarray,
     random_state: tuple,
     design_rows: int,
+    key: str,
 ) -> None:
-    """Write the chain, every evaluation and the sampler's random state atomically."""
+    """Write the chain, every evaluation, the sampler's random state and the chain's key
+    atomically."""
     kind, keys, pos, has_gauss, gauss = random_state
     sink = io.BytesIO()
     np.savez(
@@ -188,17 +196,44 @@ def _save(
         rs_keys=keys,
         rs_rest=np.array([pos, has_gauss, gauss], dtype=float),
         design_rows=np.array(design_rows),
+        key=np.array(key),
         **{f"store_{k}": v for k, v in store.arrays().items()},
     )
     write_bytes_atomic(path, sink.getvalue())
 
 
-def _load(path: Path) -> tuple[Store, np.ndarray, np.ndarray, np.ndarray, tuple]:
-    with np.load(path) as data:
-        store = Store.from_arrays({k[6:]: data[k] for k in data.files if k.startswith("store_")})
-        pos, has_gauss, gauss = data["rs_rest"]
-        random_state = ("MT19937", data["rs_keys"], int(pos), int(has_gauss), float(gauss))
-        return store, data["coords"], data["log_prob"], data["accepted"], random_state
+def _load(
+    path: Path, key: str, shape: tuple[int, int]
+) -> tuple[Store, np.ndarray, np.ndarray, np.ndarray, tuple] | None:
+    """The checkpoint of the chain `key` ((walkers, parameters) `shape`), or None where the file
+    is damaged, truncated or of another chain."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["key"]) != key:
+                return None
+            store = Store.from_arrays(
+                {k[6:]: data[k] for k in data.files if k.startswith("store_")}
+            )
+            pos, has_gauss, gauss = data["rs_rest"]
+            random_state = ("MT19937", data["rs_keys"], int(pos), int(has_gauss), float(gauss))
+            coords, log_prob, accepted = data["coords"], data["log_prob"], data["accepted"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    steps = coords.shape[0] if coords.ndim == 3 else 0
+    if coords.shape[1:] != shape or log_prob.shape != (steps, shape[0]) or not steps:
+        return None
+    return store, coords, log_prob, accepted, random_state
+
+
+def _chain_key(
+    identity: str, bounds: np.ndarray, design: np.ndarray, walkers: int, seed: int
+) -> str:
+    """What a checkpoint must match to be continued: the likelihood, prior box, design, seed."""
+    digest = hashlib.sha256(identity.encode())
+    for array in (bounds, design):
+        digest.update(np.ascontiguousarray(array, dtype=float).tobytes())
+    digest.update(f"{walkers}:{seed}".encode())
+    return digest.hexdigest()
 
 
 def autocorrelation(coords: np.ndarray) -> np.ndarray:
