@@ -9,7 +9,9 @@ import errno
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import yaml
 from case_helpers import write_cases, write_experiment
 from model_helpers import alliance
 
@@ -220,3 +222,43 @@ def test_resume_continues_its_own_checkpoint_without_evaluating_again(tmp_path, 
     resumed = sampler.sample(counted, BOUNDS, DESIGN, 6, 30, 3, folder, True, identity="mean 0.5")
     np.testing.assert_array_equal(resumed.coords, reference.coords)
     assert calls["points"] < len(reference.store["x"]) - len(DESIGN)  # the 12 steps were kept
+
+
+def test_walkers_started_on_a_lattice_line_are_spread_into_the_box(tmp_path):
+    from sim.experiments.likelihood import Evaluation
+
+    def sharp_in_first(x: np.ndarray) -> Evaluation:  # the best points share their first value
+        loglik = -1e4 * (x[:, 0] - 1.0) ** 2 - 0.1 * x[:, 1] ** 2
+        return Evaluation(loglik, loglik[:, None], np.exp(loglik)[:, None])
+
+    levels = np.linspace(-3, 3, 4)
+    grid = np.array([[a, b] for a in np.append(levels, 1.0) for b in levels])
+    result = sampler.sample(sharp_in_first, BOUNDS, grid, 4, 20, 1, tmp_path, False)
+    start = result.coords[0]
+    assert np.ptp(start, axis=0).min() > 0  # off the line x0 = 1 the design put them on
+    assert (result.coords >= BOUNDS[:, 0]).all() and (result.coords <= BOUNDS[:, 1]).all()
+
+
+@pytest.mark.parametrize(
+    "design",
+    [{"method": "morris", "trajectories": 4, "levels": 4}, {"method": "grid", "levels": 3}],
+    ids=["morris", "grid"],
+)
+def test_grid_and_morris_designs_start_a_calibration_that_resumes(
+    library, tmp_path, monkeypatch, capsys, design
+):
+    folder, pooled = library
+    data = yaml.safe_load(pooled.read_text())
+    data["design"] = design
+    experiment = folder / f"pool-{design['method']}.yaml"
+    experiment.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "fit"
+    interrupt_at(monkeypatch, 3, KeyboardInterrupt())
+    status, stdout, err = alliance(monkeypatch, capsys, "calibrate", experiment, "--out", out)
+    one_line(status, stdout, err, 130, "interrupted", "--resume")
+    monkeypatch.undo()
+    status, _, err = alliance(
+        monkeypatch, capsys, "calibrate", experiment, "--out", out, "--resume"
+    )
+    assert status == 0, err
+    assert len(pd.read_parquet(out / "posterior.parquet")) == 4 * (6 - 2)

@@ -172,13 +172,13 @@ def check_settings(experiment: Experiment, cases: list[Case]) -> Calibration:
             ("calibration", "walkers"),
             f"expected at least {2 * dims} walkers (twice the {dims} fitted parameters)",
         )
-    points = build_design(experiment).points
+    points = len(np.unique(build_design(experiment).matrix, axis=0))
     if points < settings.walkers:
         raise experiment_error(
             experiment,
             ("design",),
-            f"the design has {points} points; the walkers start at design points, so expected "
-            f"at least {settings.walkers} (calibration.walkers)",
+            f"the design has {points} distinct points; the walkers start at design points, so "
+            f"expected at least {settings.walkers} (calibration.walkers)",
         )
     return settings
 

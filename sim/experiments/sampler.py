@@ -104,6 +104,9 @@ def sample(
         store = Store()
         store.add(design, evaluate(design))
         start = _initial_walkers(store, walkers, seed)
+        if not emcee.ensemble.walkers_independent(start):  # a grid's or Morris design's lattice
+            start = _spread(start, bounds, seed)
+            store.add(start, evaluate(start))
         coords = start[None]
         log_prob = np.concatenate(store.loglik)[store.rows(start)][None]
         accepted = np.zeros(walkers)
@@ -167,11 +170,25 @@ def _initial_walkers(store: Store, walkers: int, seed: int) -> np.ndarray:
     """Distinct design points drawn with probability proportional to likelihood (Gumbel top-k)."""
     arrays = store.arrays()
     x, loglik = arrays["x"], arrays["loglik"]
-    if len(x) < walkers:
-        raise ValueError(f"the design has {len(x)} points, fewer than {walkers} walkers")
+    first = np.zeros(len(x), dtype=bool)  # a design may repeat a point (Morris): draw it once
+    first[np.unique(x, axis=0, return_index=True)[1]] = True
+    if first.sum() < walkers:
+        raise ValueError(f"the design has {first.sum()} distinct points, fewer than {walkers}")
     rng = np.random.default_rng(np.random.SeedSequence((seed, 0x77616C6B)))
     keys = np.where(np.isfinite(loglik), loglik, -1e300) + rng.gumbel(size=len(x))
+    keys[~first] = -np.inf
     return x[np.argsort(-keys)[:walkers]].copy()
+
+
+def _spread(start: np.ndarray, bounds: np.ndarray, seed: int) -> np.ndarray:
+    """Walkers moved a little (up to 5% of each range, reflected inside the box) off a lattice
+    whose points share a value or a line, which the stretch move could never leave."""
+    rng = np.random.default_rng(np.random.SeedSequence((seed, 0x737072)))
+    width = bounds[:, 1] - bounds[:, 0]
+    jitter = rng.uniform(-0.05, 0.05, start.shape) * width
+    moved = start + jitter
+    outside = (moved < bounds[:, 0]) | (moved > bounds[:, 1])
+    return np.where(outside, start - jitter, moved)
 
 
 def _save(
