@@ -110,8 +110,8 @@ def backtest_command(
 ) -> None:
     """Run a backtest; print every forecaster's scores, the model's skill against each
     reference, and a verdict line per reference (worse included)."""
+    from sim.cli.scores_view import print_scores, print_verdicts
     from sim.experiments.backtest import backtest
-    from sim.experiments.scoring import verdict_lines
 
     result = backtest(scenario, observations, out, **run)
     scores = result.scores
@@ -120,8 +120,7 @@ def backtest_command(
     if scores["forecaster"].eq("base_rate").sum() == 0:
         console.print("No base rate given (--base-rate or base_rate in the file): not scored.")
     summary = result.summary
-    for line in verdict_lines(summary["versus"], f"Over all {summary['events']} facts"):
-        console.print(line, highlight=False, soft_wrap=True)
+    print_verdicts(console, summary["versus"], f"Over all {summary['events']} facts")
     logit = summary["logit"]
     console.print(
         f"logit: the event-history logit fitted ({logit['method']}) on "
@@ -132,44 +131,6 @@ def backtest_command(
     if result.in_sample:
         console.print(f"[bold]{result.in_sample}[/bold]", highlight=False)
     console.print(f"Per member and stage: {out}/scores.csv; reliability plot: {result.figure}")
-
-
-def print_scores(console: Console, scores: pd.DataFrame, label: str, title: str) -> None:
-    """Every forecaster's Brier and log scores, calibration slope, and its skill against each
-    reference (B / log: 1 - score / reference score; blank: undefined, the reference scores
-    0), one row per `label` value and forecaster."""
-    from sim.experiments.scoring import LABELS, REFERENCES
-
-    refs = [r for r in REFERENCES if r in set(scores["forecaster"])]
-    rows = [
-        [
-            str(getattr(r, label)),
-            LABELS[r.forecaster],
-            str(r.events),
-            f"{r.brier:.4f}",
-            f"{r.log_score:.4f}",
-            _number(r.calibration_slope, "{:.2f}"),
-            *[
-                ""
-                if r.forecaster == ref
-                else f"{_number(getattr(r, f'brier_skill_vs_{ref}'), '{:+.2f}')} / "
-                f"{_number(getattr(r, f'log_score_skill_vs_{ref}'), '{:+.2f}')}"
-                for ref in refs
-            ],
-        ]
-        for r in scores.itertuples()
-    ]
-    headers = [
-        "forecaster", "facts", "Brier", "log score", "cal. slope",
-        *[f"skill vs {LABELS[ref]} B / log" for ref in refs],
-    ]  # fmt: skip
-    title = f"{title} (lower is better; skill above 0 beats the reference)"
-    for table in fitted_tables(console, title, label, headers, rows, label_justify="right"):
-        console.print(table)
-
-
-def _number(value: float, form: str) -> str:
-    return "n/a" if value is None or value != value else form.format(value)
 
 
 def _fmt(row: pd.Series, params: list[str]) -> str:
