@@ -106,6 +106,10 @@ def test_backtest_command_scores_exact_forecasts_by_hand(tmp_path, monkeypatch, 
     assert (out / "figures" / "reliability.png").stat().st_size > 10_000
     for label in ("50/50", "base rate", "logit"):
         assert label in stdout
+    # Every reference in scores.csv, and the model, worse than 50/50 on Brier, says so.
+    assert set(by.index) == {"model", "base_rate", "fifty_fifty", "logit"}
+    assert "WORSE than the 50/50" in stdout or "WORSE on one score than the 50/50" in stdout
+    assert summary["versus"]["fifty_fifty"]["brier"]["verdict"] == "worse"
 
 
 def test_base_rate_from_the_file_per_stage(tmp_path, monkeypatch, capsys):

@@ -251,7 +251,8 @@ def score_events(events: pd.DataFrame) -> pd.DataFrame:
     for period, g in events.groupby("period", sort=False):
         if g.shape[0] < events.shape[0]:
             rows += score_rows(g, None, {"period": str(period), "member": "all", "stage": "all"})
-    frame = pd.DataFrame(rows).drop(columns=["auc_withdrawn", "leavers", "stayers"])
+    unscored = [c for c in rows[0] if c.startswith("auc_")] + ["leavers", "stayers"]
+    frame = pd.DataFrame(rows).drop(columns=unscored)
     return add_skill(frame, SCORE_KEYS)
 
 

@@ -228,6 +228,19 @@ def _ridge(
     return beta, bread @ meat @ bread
 
 
+def imposed_months(scenario: Scenario) -> dict[tuple[int, int], int]:
+    """(member, stage) -> the first month the scenario sets the member at or beyond the stage."""
+    first: dict[tuple[int, int], int] = {}
+    for member, status in enumerate(scenario.status):
+        for stage in range(1, int(status) + 1):
+            first[(member, stage)] = 0
+    for t in sorted(scenario.events):
+        for member, status, _ in scenario.events[t].statuses:
+            for stage in range(1, status + 1):
+                first.setdefault((member, stage), t)
+    return first
+
+
 def _expit(eta: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -eta))
 
@@ -236,15 +249,21 @@ def forecast(
     fit: LogitFit, scenario: Scenario, queries: list[tuple[int, int, int, int]]
 ) -> np.ndarray:
     """P(member reached stage by month) per query (member, stage, month, known-not-by month,
-    -1 for none): 1 - prod over the months after the known one of (1 - hazard)."""
+    -1 for none): 1 - prod over the months after the known one of (1 - hazard); 1 where the
+    scenario itself sets the member at or beyond the stage by then (a start status, a `status`
+    event), as the model's runs have it."""
     if not queries:
         return np.zeros(0)
     table = covariate_table(scenario, max(q[2] for q in queries) + 1)
+    imposed = imposed_months(scenario)
     out = np.empty(len(queries))
     by_stage = {s: fit.hazard(table, s) for s in {q[1] for q in queries}}
     member = table["member"].to_numpy()
     month = table["month"].to_numpy()
     for j, (m, stage, last, after) in enumerate(queries):
+        if imposed.get((m, stage), last + 1) <= last:
+            out[j] = 1.0  # history set the member at or beyond the stage by then
+            continue
         if last <= after:
             out[j] = 0.0
             continue

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from sim.experiments.observations import Fact
+from sim.model.stages import LATER_STAGES
 
 FORECASTERS = ("model", "base_rate", "fifty_fifty", "logit")
 REFERENCES = ("base_rate", "fifty_fifty", "logit")
@@ -159,7 +160,8 @@ def horizon_outcomes(facts: list[Fact]) -> list[tuple[int, str, int, int, int]]:
 def score_rows(
     events: pd.DataFrame, horizon: pd.DataFrame | None, keys: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Each forecaster's scores over `events` (and AUC over `horizon`'s withdrawal outcomes)."""
+    """Each forecaster's scores over `events`, and its AUC per stage over `horizon` (members'
+    outcomes at the common horizon; `leavers` and `stayers` count the withdrawal outcomes)."""
     rows = []
     runs = int(events["runs"].iloc[0]) if "runs" in events and len(events) else 1
     for forecaster in FORECASTERS:
@@ -180,13 +182,15 @@ def score_rows(
             "log_score": log_score(p, o, floor),
             "calibration_intercept": cal.intercept,
             "calibration_slope": cal.slope,
-            "auc_withdrawn": math.nan,
+            **{f"auc_{stage}": math.nan for stage in LATER_STAGES},
             "leavers": 0,
             "stayers": 0,
         }
         if horizon is not None and column in horizon:
+            for stage in LATER_STAGES:
+                at = horizon[horizon["stage"] == stage]
+                row[f"auc_{stage}"] = auc(at[column], at["outcome"])
             left = horizon[horizon["stage"] == "withdrawn"]
-            row["auc_withdrawn"] = auc(left[column], left["outcome"])
             row["leavers"] = int(left["outcome"].sum())
             row["stayers"] = int(len(left) - left["outcome"].sum())
         rows.append(row)
