@@ -14,7 +14,7 @@ from sim.experiments.scoring import LABELS, REFERENCES, verdict_lines
 
 
 def print_scores(console: Console, scores: pd.DataFrame, label: str, title: str) -> None:
-    """Every forecaster's Brier and log scores, calibration slope, and its skill against each
+    """Every forecaster's Brier and log scores, calibration, AUC, and its skill against each
     reference (B / log: 1 - score / reference score; blank: undefined, the reference scores
     0), one row per `label` value and forecaster."""
     refs = [r for r in REFERENCES if r in set(scores["forecaster"])]
@@ -26,6 +26,7 @@ def print_scores(console: Console, scores: pd.DataFrame, label: str, title: str)
             str(r.events),
             f"{r.brier:.4f}",
             f"{r.log_score:.4f}",
+            _number(r.calibration_intercept, "{:+.2f}"),
             _number(r.calibration_slope, "{:.2f}"),
             *([_number(r.auc_withdrawn, "{:.2f}")] if auc else []),
             *[
@@ -39,11 +40,15 @@ def print_scores(console: Console, scores: pd.DataFrame, label: str, title: str)
         for r in scores.itertuples()
     ]
     headers = [
-        "forecaster", "facts", "Brier", "log score", "cal. slope",
+        "forecaster", "facts", "Brier", "log score", "cal. int.", "cal. slope",
         *(["AUC leave"] if auc else []),
         *[f"skill vs {LABELS[ref]} B / log" for ref in refs],
     ]  # fmt: skip
-    title = f"{title} (lower is better; skill above 0 beats the reference)"
+    title = (
+        f"{title} (Brier, log: lower is better; calibration intercept 0 and slope 1 ideal; "
+        "AUC leave: leavers ranked above stayers, 0.5 is chance; skill above 0 beats the "
+        "reference)"
+    )
     for table in fitted_tables(console, title, label, headers, rows, label_justify="right"):
         console.print(table)
 

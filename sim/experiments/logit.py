@@ -12,7 +12,9 @@ reached. The hazard of reaching stage s in month t is
 
 with one intercept per stage and the covariates x of `sim.experiments.covariates` (standardised
 on the training rows). A held-out fact "reached s by month M" gets 1 - prod_{t<=M} (1 - h_t);
-known not reached by month k, the product starts after k.
+known not reached by month k, the product starts after k. Time since the start is held at the
+longest the training rows reach: a cubic in time fitted on short cases is not extrapolated
+(a 36-year case held out of cases of at most 24 years would otherwise get hazards of 1).
 
 The fit is statsmodels' maximum likelihood with errors clustered by case (alliance). Where it
 fails (a covariate or stage that separates the training rows perfectly, no convergence), a
@@ -93,6 +95,7 @@ class LogitFit:
     rows: int
     events: int
     clusters: int
+    time_limit: float = np.inf  # the longest time since start in the training rows (decades)
 
     @property
     def terms(self) -> list[str]:
@@ -118,9 +121,13 @@ class LogitFit:
         if stage not in self.stages:
             return np.full(len(covariates), np.nan)
         k = len(self.stages)
-        eta = self.params[self.stages.index(stage)] + (
-            covariates[list(self.covariates)].to_numpy(float) @ self.params[k:]
-        )
+        values = covariates[list(self.covariates)].copy()
+        if "t" in covariates:  # cubic time is not extrapolated past the training rows' longest
+            t = np.minimum(covariates["t"].to_numpy(float), self.time_limit)
+            for name, power in (("t", 1), ("t2", 2), ("t3", 3)):
+                if name in values:
+                    values[name] = t**power
+        eta = self.params[self.stages.index(stage)] + values.to_numpy(float) @ self.params[k:]
         return _expit(eta)
 
 
@@ -157,9 +164,11 @@ def fit_rows(rows: pd.DataFrame, covariates: tuple[str, ...] = COVARIATES) -> Lo
     scale[k:, k:] = np.diag(1.0 / sd)
     raw = scale @ params
     raw_se = np.sqrt(np.diag(scale @ cov @ scale.T))
+    limit = float(rows["t"].max()) if "t" in rows and len(rows) else np.inf
     return LogitFit(
-        stages, kept, dropped, raw, raw_se, method, len(rows), int(y.sum()), int(groups.max() + 1)
-    )
+        stages, kept, dropped, raw, raw_se, method, len(rows), int(y.sum()),
+        int(groups.max() + 1), limit,
+    )  # fmt: skip
 
 
 def _maximum_likelihood(
