@@ -15,7 +15,7 @@ from sim.experiments.scoring import LABELS, REFERENCES, verdict_lines
 
 def print_scores(console: Console, scores: pd.DataFrame, label: str, title: str) -> None:
     """Every forecaster's Brier and log scores, calibration, AUC, and its skill against each
-    reference (B / log: 1 - score / reference score; blank: undefined, the reference scores
+    reference (B / log: 1 - score / reference score; n/a: undefined, the reference scores
     0), one row per `label` value and forecaster."""
     refs = [r for r in REFERENCES if r in set(scores["forecaster"])]
     auc = "auc_withdrawn" in scores
