@@ -25,6 +25,7 @@ from sim.batch.results import summarize
 from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
 from sim.experiments.forecast import forecast
 from sim.experiments.observations import Fact, load_observations
+from sim.experiments.scoring import FORECASTERS, REFERENCES, SCORES, skill
 from sim.experiments.sweep import write_table
 from sim.model.errors import InputError
 from sim.model.scenario import Scenario, load_scenario
@@ -205,16 +206,13 @@ def skill_table(scores: pd.DataFrame, origins: list[str]) -> pd.DataFrame:
         row: dict[str, Any] = {"origin": origin, "events": 0}
         if len(mine):
             row["events"] = int(mine["events"].max())
-        for forecaster in ("model", "base_rate", "fifty_fifty"):
-            for score in ("brier", "log_score"):
+        for forecaster in FORECASTERS:
+            for score in SCORES:
                 value = mine.loc[forecaster, score] if forecaster in mine.index else math.nan
                 row[f"{score}_{forecaster}"] = float(value)
-        for ref in ("base_rate", "fifty_fifty"):
-            for score in ("brier", "log_score"):
-                reference, model = row[f"{score}_{ref}"], row[f"{score}_model"]
-                row[f"{score}_skill_vs_{ref}"] = (
-                    1.0 - model / reference if reference and reference == reference else math.nan
-                )
+        for ref in REFERENCES:
+            for score in SCORES:
+                row[f"{score}_skill_vs_{ref}"] = skill(row[f"{score}_model"], row[f"{score}_{ref}"])
         rows.append(row)
     return pd.DataFrame(rows)
 
