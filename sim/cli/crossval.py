@@ -35,42 +35,18 @@ def crossval(
     resume: ResumeOpt = False,
     force: ForceOpt = False,
 ) -> None:
-<<<<<<< HEAD
-    """Leave each case out: fit the rest, forecast it, score it against a base rate and 50/50."""
-    from sim.batch.tasks import stops_resumably
-=======
     """Leave each case out: fit the rest, forecast it, score it against a base rate, 50/50 and
     the event-history logit fitted on the same training cases."""
+    from sim.batch.tasks import stops_resumably
     from sim.cli.scores_view import print_scores, print_verdicts
->>>>>>> main
     from sim.experiments.crossval import crossval as run
     from sim.experiments.scoring import LABELS
 
-<<<<<<< HEAD
     with stops_resumably(out):
         result = run(
             experiment, out, runs=runs, fmt=fmt, workers=workers, scheduler=scheduler,
             resume=resume, force=force,
         )  # fmt: skip
-    table = Table(title="Held-out scores (lower is better); skill = 1 - score / base-rate score")
-    for column in ("held-out case", "facts", "forecaster", "Brier", "log score", "skill B / log"):
-        table.add_column(column, justify="right")
-    for r in result.scores.itertuples():
-        skill = (
-            f"{r.brier_skill_vs_base_rate:+.2f} / {r.log_score_skill_vs_base_rate:+.2f}"
-            if r.forecaster == "model"
-            else ""
-        )
-        table.add_row(
-            r.case, str(r.events), r.forecaster, f"{r.brier:.4f}", f"{r.log_score:.4f}", skill
-        )
-    console.print(table)
-    verdict = "beats" if result.summary["beats_base_rate"] else "does not beat"
-=======
-    result = run(
-        experiment, out, runs=runs, fmt=fmt, workers=workers, scheduler=scheduler,
-        resume=resume, force=force,
-    )  # fmt: skip
     scores = result.scores
     print_scores(console, scores, "case", f"Held-out scores of {len(result.events)} facts")
     summary = result.summary
@@ -80,7 +56,6 @@ def crossval(
         if worse:
             names = ", ".join(LABELS[r] for r in worse)
             console.print(f"{case}: the model's Brier score is WORSE than the {names}.")
->>>>>>> main
     console.print(
         f"AUC leave: leavers against stayers at each case's common horizon ({out}/horizon.csv); "
         f"cal. slope: 1 is ideal. Tables: {out}/scores.csv, {out}/logit.csv; reliability "

@@ -110,14 +110,10 @@ def calibrate_command(
 def backtest_command(
     console: Console, scenario: Path, observations: Path, out: Path, **run: Any
 ) -> None:
-<<<<<<< HEAD
-    """Run a backtest; print the total scores of the model and the two reference forecasts."""
-    from sim.batch.tasks import stops_resumably
-=======
     """Run a backtest; print every forecaster's scores, the model's skill against each
     reference, and a verdict line per reference (worse included)."""
+    from sim.batch.tasks import stops_resumably
     from sim.cli.scores_view import print_scores, print_verdicts
->>>>>>> main
     from sim.experiments.backtest import backtest
 
     with stops_resumably(out):  # a stop in the inner forecast: finish the backtest, not it
