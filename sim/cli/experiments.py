@@ -19,6 +19,7 @@ from sim.cli.app import (
     app,
     console,
 )
+from sim.model.errors import InputError
 
 
 @app.command()
@@ -157,6 +158,11 @@ def backtest(
     )  # fmt: skip
     if origins is not None:
         from sim.cli.origins_view import origins_command
+
+        if origin is not None:
+            raise InputError(
+                "--origin", origin, "given with --origins; give one (--origins takes several)"
+            )
 
         picked = [o.strip() for o in origins.split(",") if o.strip()]
         origins_command(console, scenario, observations, out, picked, **run)

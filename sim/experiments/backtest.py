@@ -139,7 +139,7 @@ def backtest(
         for fact in observations.facts
     ]
     chunks = plan_chunks(1, runs)
-    draws = load_posterior(posterior, scenario.name) if posterior is not None else None
+    draws = load_posterior(posterior, scenario) if posterior is not None else None
     if draws is not None and condition:
         draws.refuse_double_counting("--posterior")
     manifest = {

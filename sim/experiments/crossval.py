@@ -37,6 +37,7 @@ from sim.batch.lanes import simulate_chunk
 from sim.batch.outcomes import reached_by
 from sim.batch.posterior import CASE_SEP, PosteriorDraws
 from sim.batch.store import finish, now, prepare_output, release, versions, write_json_atomic
+from sim.batch.tasks import check_run_count
 from sim.experiments.backtest import FORMATS
 from sim.experiments.calibrate import check_settings, fit_cases
 from sim.experiments.cases import Case, load_cases
@@ -100,6 +101,7 @@ def crossval(
         raise experiment_error(
             experiment, ("cases",), "cross-validation needs a `cases` list of at least 2 cases"
         )
+    check_run_count(runs * len(experiment.spec.cases), "--runs", f"{runs} per held-out case")
     cases = load_cases(experiment, None)
     for k in range(len(cases)):
         check_settings(experiment, cases[:k] + cases[k + 1 :])

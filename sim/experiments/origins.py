@@ -137,9 +137,15 @@ def backtest_origins(
     full = load_scenario(scenario_path)
     observations = load_observations(observations_path, full)
     months = [with_origin(full, origin).history_end for origin in origins]
+    for i, month in enumerate(months):
+        if month in months[:i]:
+            first = origins[months.index(month)]
+            raise InputError(
+                "--origins", origins[i], f"is the month of {first} again; expected each origin once"
+            )
     draws = None
     if run.get("posterior") is not None:
-        draws = load_posterior(run["posterior"], full.name)
+        draws = load_posterior(run["posterior"], full)
         if run.get("condition", True):
             draws.refuse_double_counting("--posterior")
     manifest = {
