@@ -5,9 +5,9 @@ Takes an events table of `alliance backtest` or `alliance crossval` (one row per
 and cut into bins of equal count (a cut never splits equal probabilities: it moves past them, so
 a constant forecast is one bin); each bin is drawn at its mean forecast (x) against the share of
 its facts that came true (y), with the exact binomial (Clopper-Pearson) 95% interval of that
-share and the number of facts in the bin. A point above the diagonal is under-forecasting (the events came true more often than
-forecast), below it over-forecasting; an interval that crosses the diagonal is within what
-chance gives with so few facts.
+share and the number of facts in the bin. A point above the diagonal is under-forecasting (the
+events came true more often than forecast), below it over-forecasting; an interval that crosses
+the diagonal is within what chance gives with so few facts.
 """
 
 from __future__ import annotations
