@@ -12,7 +12,8 @@ import pytest
 import yaml
 from model_helpers import DATA, SCENARIOS, alliance
 
-from sim.experiments.backtest import brier, log_score, score_events, with_origin
+from sim.experiments.backtest import score_events, with_origin
+from sim.experiments.scoring import brier, log_score
 from sim.model.scenario import load_scenario
 
 SETTLED = DATA / "settled.yaml"
@@ -103,7 +104,12 @@ def test_backtest_command_scores_exact_forecasts_by_hand(tmp_path, monkeypatch, 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["skill_vs"]["fifty_fifty"]["brier"] == pytest.approx(1 - (1 / 3) / 0.25)
     assert (out / "figures" / "reliability.png").stat().st_size > 10_000
-    assert "fifty_fifty" in stdout
+    for label in ("50/50", "base rate", "logit"):
+        assert label in stdout
+    # Every reference in scores.csv, and the model, worse than 50/50 on Brier, says so.
+    assert set(by.index) == {"model", "base_rate", "fifty_fifty", "logit"}
+    assert "WORSE than the 50/50" in stdout or "WORSE on one score than the 50/50" in stdout
+    assert summary["versus"]["fifty_fifty"]["brier"]["verdict"] == "worse"
 
 
 def test_base_rate_from_the_file_per_stage(tmp_path, monkeypatch, capsys):
@@ -155,3 +161,25 @@ def test_bad_options_give_one_line_and_status_2(
     assert status == 2
     assert phrase in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_bad_logit_case_library_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    facts = _observations(
+        tmp_path, [{"member": "Stays", "stage": "frozen", "not_reached_by": "2030-03"}]
+    )
+    no_cases = tmp_path / "plain.yaml"
+    no_cases.write_text(
+        "name: plain\ndescription: no cases\nscenario: " + str(SETTLED) + "\nseed: 1\n"
+        "replications: 10\nparameters:\n  hazard_slope: {}\ndesign: {method: lhs, points: 4}\n"
+        "outcomes:\n  - {kind: any_exit, by: 2030-12}\n",
+        encoding="utf-8",
+    )
+    for given, expected in ((tmp_path / "missing.yaml", "missing.yaml"), (no_cases, "cases")):
+        out = tmp_path / "bt"
+        status, _, err = alliance(
+            monkeypatch, capsys, "backtest", SETTLED, "--observations", facts, "--out", out,
+            "--runs", 10, "--workers", 1, "--logit-cases", given,
+        )  # fmt: skip
+        assert status == 2 and len(err.strip().splitlines()) == 1, err
+        assert expected in err
+        assert not out.exists()

@@ -73,9 +73,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+        if isinstance(exc, OSError) and exc.filename is None:  # a write names no file: name it
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 
@@ -407,9 +409,15 @@ def resume_hint(out: Path, manifest: dict[str, Any]) -> str:
     with_obs = f" --observations {observations}" if observations else ""
     if isinstance(manifest.get("posterior"), dict):  # runs drawing from a calibration
         with_obs += f" --posterior {manifest['posterior']['directory']}"
-    if kind == "backtest":
+    if kind in ("backtest", "backtest-origins"):
         scenario = manifest["scenario"]
         origin = f" --origin {manifest['origin']}" if "@" in str(scenario.get("hash")) else ""
+        if kind == "backtest-origins":
+            origin = f" --origins {','.join(manifest['origins'])}"
+        if manifest.get("condition") is False:
+            origin += " --no-condition"
+        elif manifest.get("reached_in") not in (None, "impose"):
+            origin += f" --reached-in {manifest['reached_in']}"
         return (
             f"alliance backtest {scenario['path']}{with_obs} --out {out} --runs {manifest['runs']}"
             f" --seed {manifest['seed']}{origin} --resume"

@@ -43,7 +43,7 @@ from sim.experiments.fit_report import (
     write_posterior,
 )
 from sim.experiments.likelihood import Likelihood
-from sim.experiments.sampler import autocorrelation, sample
+from sim.experiments.sampler import autocorrelation, effective_sample_size, sample
 from sim.experiments.sweep import input_files, write_table
 
 OWNED = (
@@ -112,6 +112,8 @@ def calibrate(
     cases = load_cases(experiment, observations_path)
     settings = check_settings(experiment, cases)
     manifest = _manifest(experiment, cases, settings)
+    if observations_path is not None:  # the one case's facts: its --resume command names them
+        manifest["observations"] = {"path": str(observations_path)}
     inputs = input_files(experiment)
     for case in cases:
         inputs[f"inputs/{case.name}/scenario.yaml"] = Path(case.scenario.path).read_bytes()
@@ -170,13 +172,13 @@ def check_settings(experiment: Experiment, cases: list[Case]) -> Calibration:
             ("calibration", "walkers"),
             f"expected at least {2 * dims} walkers (twice the {dims} fitted parameters)",
         )
-    points = build_design(experiment).points
+    points = len(np.unique(build_design(experiment).matrix, axis=0))
     if points < settings.walkers:
         raise experiment_error(
             experiment,
             ("design",),
-            f"the design has {points} points; the walkers start at design points, so expected "
-            f"at least {settings.walkers} (calibration.walkers)",
+            f"the design has {points} distinct points; the walkers start at design points, so "
+            f"expected at least {settings.walkers} (calibration.walkers)",
         )
     return settings
 
@@ -212,7 +214,7 @@ def fit_cases(
         )  # fmt: skip
         chain = sample(
             likelihood, bounds, design, settings.walkers, settings.steps, experiment.spec.seed,
-            out, resume,
+            out, resume, identity=likelihood.identity(),
         )  # fmt: skip
         update(runs["done"], runs["done"], 0)
     seconds = time.perf_counter() - started
@@ -257,7 +259,7 @@ def _tables(
     posterior.insert(2, "walker", np.tile(np.arange(walkers), steps))
     posterior["loglik"] = store["loglik"][rows]
     tau = autocorrelation(kept)
-    ess = float(len(samples) / np.nanmax(tau)) if np.isfinite(tau).any() else float("nan")
+    ess = effective_sample_size(tau, len(samples))
     facts = facts_table(
         cases,
         store["fact_p"][design].mean(axis=0),
