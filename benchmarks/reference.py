@@ -211,8 +211,14 @@ class Member(mesa.Agent):
     def hear_signal(self, kind: str, severity: float, own: bool) -> None:
         """A rebuke or quarrel, or the patron backing the signaller's opponent or using force
         against it: the signaller's trust falls, watchers' by the spill-over share; the patron's
-        acts also take a lasting share off the signaller's baseline trust."""
+        acts also take a lasting share off the signaller's baseline trust. An answer to the
+        patron's call for help (`help`) raises the helper's trust and domestic pressure."""
         p = self.model.p
+        if kind == "help":  # the member answered the patron's call for help
+            if own:
+                self.trust += p["help_trust_gain"] * (1.0 - self.trust)
+                self.domestic_pressure += p["help_domestic_cost"] * (1.0 - self.domestic_pressure)
+            return
         loss = p[SIGNAL_LOSS[kind]]
         share = 1.0 if own else p["trust_spillover"]
         self.trust *= 1.0 - min(share * loss * severity, 1.0)

@@ -198,6 +198,10 @@ CASES: dict[str, Case] = {
         ),  # fmt: skip
         ("events[0].status", "Input should be 'active', 'disengaged' or 'frozen'"),
     ),
+    "help answered by an unknown member": Case(
+        _events({"date": "2030-05", "kind": "help_request", "answered_by": ["Alpha", "Zeta"]}),
+        ("events[0].answered_by[1]", "unknown member 'Zeta'"),
+    ),
     "alliance value out of range": Case(
         _edit(lambda d: d["members"][0].update(alliance_value={"value": 1.5, "source": "x y"})),
         ("members[0].alliance_value.value", "less than or equal to 1"),

@@ -180,3 +180,22 @@ def test_a_notice_taken_back_returns_the_member_before_it_takes_effect(tmp_path)
     kept = trace(with_events(tmp_path, notice, late, edit=notice_treaty, name="late.yaml"),
                  parameters=STILL)  # fmt: skip
     assert (kept.status[2:, ALPHA, 0] == WITHDRAWN).all()
+
+
+# --- the patron asks for help ---
+
+
+def test_answering_the_patrons_call_binds_the_member_and_costs_it_at_home(tmp_path):
+    ask = {"date": "2030-03", "kind": "help_request", "answered_by": ["Alpha"]}
+    base = trace(QUIET, parameters=STILL)
+    ev = trace(with_events(tmp_path, ask), parameters=STILL)
+    month, drift = 2, P["trust_drift"]
+    before = base.trust[month - 1, ALPHA, 0]
+    helped = before + P["help_trust_gain"] * (1 - before)
+    np.testing.assert_allclose(ev.trust[month, ALPHA, 0], helped + drift * (0.6 - helped))
+    assert ev.domestic[month, ALPHA, 0] > base.domestic[month, ALPHA, 0] + 0.05
+    np.testing.assert_allclose(ev.trust[:, BETA], base.trust[:, BETA])  # Beta did not answer
+    np.testing.assert_allclose(ev.domestic[:, GAMMA], base.domestic[:, GAMMA])
+    off = {**STILL, "help_trust_gain": 0.0, "help_domestic_cost": 0.0}
+    np.testing.assert_allclose(trace(with_events(tmp_path, ask, name="o.yaml"), parameters=off)
+                               .trust[:, :, 0], base.trust[:, :, 0])  # fmt: skip

@@ -22,6 +22,7 @@ SIGNAL_CODES = {  # a signal's kind as the month kernel reads it
     "quarrel": tables.QUARREL_SIGNAL,
     "backing": tables.BACKING_SIGNAL,
     "force": tables.FORCE_SIGNAL,
+    "help": tables.HELP_SIGNAL,
 }
 
 

@@ -363,6 +363,28 @@ PARAMETERS: tuple[Parameter, ...] = (
         "leaving its request unanswered: the same share as trust_loss_unanswered (model logic).",
     ),
     Parameter(
+        "help_trust_gain",
+        0.1,
+        0.0,
+        0.5,
+        "Share of the gap to full trust a member closes when it answers the patron's call for "
+        "help.",
+        "A member that sends help commits itself to the patron and expects the favour returned "
+        "(reciprocity; sunk costs): a gain, smaller than that of the patron answering the "
+        "member's own request, trust_gain_answered (model logic).",
+    ),
+    Parameter(
+        "help_domestic_cost",
+        0.1,
+        0.0,
+        0.5,
+        "Share of the gap to full domestic pressure to leave that a member's answer to the "
+        "patron's call for help adds.",
+        "Sending troops or money to the patron's war is unpopular at home and its critics use "
+        "it (model logic); smaller than an unanswered request of the member's own "
+        "(domestic_gain_unanswered).",
+    ),
+    Parameter(
         "force_trust_loss",
         0.6,
         0.0,

@@ -23,6 +23,7 @@ from sim.model.requests import (
     own_request,
     recover,
     regime_shock,
+    send_help,
     signal,
     split_uniform,
     unanswered_loss,
@@ -62,6 +63,7 @@ from sim.model.tables import (
     DRAIN,
     DURATION,
     FORCE_SIGNAL,
+    HELP_SIGNAL,
     IN_ALLIANCE,
     LEVERAGE_BASELINE,
     LEVERAGE_DRAIN,
@@ -209,6 +211,11 @@ def lane_events(
         for s in range(signals.shape[0]):
             signaller = int(signals[s, SIGNALLER])
             kind = int(signals[s, SIGNAL_KIND])
+            if kind == HELP_SIGNAL:  # an answer to the patron's call: the helper's own
+                trust[signaller, j], domestic[signaller, j] = send_help(
+                    lane_q, trust[signaller, j], domestic[signaller, j]
+                )
+                continue
             loss = lane_q[REBUKE_LOSS]
             if kind == QUARREL_SIGNAL:
                 loss = lane_q[QUARREL_LOSS]

@@ -21,6 +21,8 @@ from sim.model.rules import (
     BLAME,
     DOMESTIC_GAIN,
     DRAIN_SCALE,
+    HELP_COST,
+    HELP_GAIN,
     INTERVENTION_COST,
     INTRA_MEMBER_COST,
     LASTING,
@@ -105,6 +107,16 @@ def signal(trust, share, loss, severity):
     """Trust after a public rebuke or summit quarrel: the signaller's (`share` 1) falls by
     `loss x severity`, a watcher's by the spill-over share of it (7.7)."""
     return trust * (1.0 - min(share * loss * severity, 1.0))
+
+
+@njit(cache=True, inline="always")
+def send_help(q, trust, pressure):
+    """A member answers the patron's call for help: its trust closes `help_trust_gain` of the
+    gap to full trust, and its domestic pressure to leave `help_domestic_cost` of the gap to
+    full pressure (7.7). Returns (trust, pressure)."""
+    trust = trust + q[HELP_GAIN] * (1.0 - trust)
+    pressure = pressure + q[HELP_COST] * (1.0 - pressure)
+    return trust, pressure
 
 
 @njit(cache=True, inline="always")

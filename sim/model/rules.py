@@ -61,6 +61,8 @@ RULE_PARAMETERS = (
     "lasting_grievance",
     "alliance_value_weight",
     "backing_trust_loss",
+    "help_trust_gain",
+    "help_domestic_cost",
     "force_trust_loss",
 )
 (
@@ -100,6 +102,8 @@ RULE_PARAMETERS = (
     LASTING,
     ALLIANCE_VALUE,
     BACKING_LOSS,
+    HELP_GAIN,
+    HELP_COST,
     FORCE_LOSS,
 ) = range(len(RULE_PARAMETERS))
 COUNT = len(RULE_PARAMETERS)
@@ -163,6 +167,8 @@ def lane_parameters(shared, per_lane, lane):
         per_lane[lane, 34],
         per_lane[lane, 35],
         per_lane[lane, 36],
+        per_lane[lane, 37],
+        per_lane[lane, 38],
     )
 
 

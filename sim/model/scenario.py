@@ -17,6 +17,7 @@ from sim.model.schema import (
     Drain,
     DrainEnd,
     Exclusion,
+    HelpRequest,
     Intervention,
     Join,
     MemberChange,
@@ -194,6 +195,16 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
             who = getattr(event, attr, None)
             if who is not None and who not in names:
                 problems.append((("events", i, attr), f"unknown member {who!r}; {expected}"))
+        for k, who in enumerate(getattr(event, "answered_by", [])):
+            if who not in names:
+                problems.append(
+                    (("events", i, "answered_by", k), f"unknown member {who!r}; {expected}")
+                )
+            elif calendar_ok and start <= t <= end and not _in_alliance(spec, who, t):
+                problems.append(
+                    (("events", i, "answered_by", k), f"{who} is not in the alliance then; "
+                     "expected the members in the alliance at the event's date")
+                )  # fmt: skip
         if isinstance(event, Crisis) and event.opponent == event.requester:
             problems.append(
                 (("events", i, "opponent"), "a member cannot request aid against itself")
@@ -280,6 +291,16 @@ def membership_problems(spec: ScenarioSpec, names: list[str]) -> list[tuple[tupl
     return problems
 
 
+def _in_alliance(spec: ScenarioSpec, member: str, t: int) -> bool:
+    """Whether a member belongs to the alliance in month t by its join and exclusion events."""
+    for e in spec.events:
+        if isinstance(e, Join) and e.member == member and t < _index(e.date, spec):
+            return False
+        if isinstance(e, Exclusion) and e.member == member and t >= _index(e.date, spec):
+            return False
+    return True
+
+
 def _label(spec: ScenarioSpec, t: int) -> str:
     return month_label(parse_month(spec.calendar.start), t)
 
@@ -336,6 +357,9 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
             month.memberships.append((names.index(e.member), isinstance(e, Join), label))
         elif isinstance(e, NoticeWithdrawn):
             month.notices_withdrawn.append((names.index(e.member), stage_code(e.status), label))
+        elif isinstance(e, HelpRequest):
+            for who in e.answered_by:
+                month.signals.append(Signal(names.index(who), "help", 1.0, f"{label}: {who}"))
         elif isinstance(e, MemberChange):
             last = t if e.until is None else _index(e.until, spec)
             for step, change in enumerate(spread(e, names.index(e.member), last - t + 1, label)):
@@ -429,6 +453,8 @@ def _describe(e: object) -> str:
         return f"patron backs {e.opponent} against {e.member}"
     if isinstance(e, PatronForce):
         return f"patron uses force against {e.member}"
+    if isinstance(e, HelpRequest):
+        return "patron asks the members for help"
     if isinstance(e, NoticeWithdrawn):
         return f"{e.member} takes back its notice of withdrawal ({e.status})"
     if isinstance(e, MemberChange):

@@ -23,6 +23,7 @@ MEMBER_CHANGE_KINDS: dict[str, str] = {
 EVENT_KINDS: frozenset[str] = frozenset(
     {"drain", "drain_end", "crisis", "intervention", "rebuke", "summit_quarrel", "status"}
     | {"join", "exclusion", "patron_backs_opponent", "patron_force", "notice_withdrawn"}
+    | {"help_request"}
     | set(MEMBER_CHANGE_KINDS)
 )
 
@@ -207,6 +208,14 @@ class PatronForce(Event):
     severity: float = Field(1.0, gt=0.0, le=3.0)
 
 
+class HelpRequest(Event):
+    """The patron asks the members for help (troops, money, votes); `answered_by` those who
+    gave it. Answering costs a member at home and binds it to the patron."""
+
+    kind: Literal["help_request"]
+    answered_by: list[str] = []
+
+
 class NoticeWithdrawn(Event):
     """A member takes back its notice of withdrawal before it takes effect."""
 
@@ -278,6 +287,7 @@ AnyEvent = Annotated[
     | PatronBacksOpponent
     | PatronForce
     | NoticeWithdrawn
+    | HelpRequest
     | OutsideOption
     | RegimeChange
     | ThreatChange
