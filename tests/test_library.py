@@ -239,3 +239,13 @@ def test_every_shipped_case_loads_with_its_facts():
             continue
         scenario = load_scenario(path)
         load_observations(path.with_name(path.stem + ".obs.yaml"), scenario)
+
+
+@pytest.mark.slow
+def test_shipped_experiment_loads_every_case():
+    from sim.experiments.cases import load_cases
+    from sim.experiments.experiment import load_experiment
+
+    experiment = load_experiment(ROOT / "experiments" / "calibrate_atop.yaml")
+    cases = load_cases(experiment, None)
+    assert len(cases) == len(list(SHIPPED.glob("atop_*.obs.yaml")))

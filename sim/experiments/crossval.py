@@ -48,6 +48,7 @@ from sim.experiments.crossval_scores import (
     summarise,
 )
 from sim.experiments.experiment import Experiment, experiment_error, load_experiment
+from sim.experiments.folds import group_folds, leave_one_out
 from sim.experiments.logit import LogitFit, fit_logit, forecast, member_exposures
 from sim.experiments.scoring import horizon_outcomes
 from sim.experiments.sweep import input_files, write_table
@@ -90,8 +91,10 @@ def crossval(
     resume: bool = False,
     fmt: str = "png",
     show_progress: bool = True,
+    folds: int | None = None,
 ) -> CrossValidation:
-    """Leave each case out in turn: fit on the rest, forecast it, score it against references."""
+    """Leave each case (or, with `folds`, each of K folds of whole groups) out in turn: fit on
+    the rest, forecast it, score it against references."""
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
     if runs < 1:
@@ -103,8 +106,9 @@ def crossval(
         )
     check_run_count(runs * len(experiment.spec.cases), "--runs", f"{runs} per held-out case")
     cases = load_cases(experiment, None)
-    for k in range(len(cases)):
-        check_settings(experiment, cases[:k] + cases[k + 1 :])
+    split = leave_one_out(cases) if folds is None else group_folds(cases, folds)
+    for held in split:
+        check_settings(experiment, [c for i, c in enumerate(cases) if i not in held])
     manifest = {
         "kind": "crossval",
         "experiment": {"name": experiment.name, "path": experiment.path,
@@ -112,11 +116,12 @@ def crossval(
         "cases": [c.name for c in cases],
         "runs": runs,
         "seed": experiment.spec.seed,
+        "folds": split,
         "versions": versions(),
         "started": now(),
         "finished": None,
     }  # fmt: skip
-    compare = ("experiment.hash", "cases", "runs", "seed")
+    compare = ("experiment.hash", "cases", "runs", "seed", "folds")
     manifest = prepare_output(
         out,
         manifest,
@@ -128,8 +133,9 @@ def crossval(
     )
     try:
         result = _folds(
-            experiment, cases, out, runs, fmt, workers, scheduler, resume, show_progress
-        )
+            experiment, cases, out, runs, fmt, workers, scheduler, resume, show_progress,
+            split if folds is not None else None,
+        )  # fmt: skip
     except BaseException:
         release(out)
         raise
@@ -147,24 +153,32 @@ def _folds(
     scheduler: str | None,
     resume: bool,
     show_progress: bool,
+    split: list[list[int]] | None = None,
 ) -> CrossValidation:
-    """Every fold into the prepared, locked directory `out`; the tables and figure after."""
+    """Every fold into the prepared, locked directory `out`; the tables and figure after.
+    Without `split`, each case is a fold of its own (`folds/NAME`); with it, fold J holds out
+    its cases together (`folds/fold_J`, each held-out case's tables in `folds/fold_J/NAME`)."""
     engine = make_engine(workers, scheduler)
     frames, horizons, rates, logits = [], [], [], []
+    folds = split or leave_one_out(cases)
     try:
-        for k, held in enumerate(cases):
-            training = cases[:k] + cases[k + 1 :]
-            fold = out / "folds" / held.name
+        for k, held_out in enumerate(folds):
+            training = [c for i, c in enumerate(cases) if i not in held_out]
+            held_cases = [cases[i] for i in held_out]
+            name = held_cases[0].name if split is None else f"fold_{k + 1}"
+            fold = out / "folds" / name
             fold.mkdir(parents=True, exist_ok=True)
+            places = [fold if split is None else fold / held.name for held in held_cases]
             base = base_rates(training)
-            rates.append(base.assign(held_out=held.name))
+            rates.append(base.assign(held_out=name))
             logit = fit_logit(training)
-            logits.append(logit.table().assign(held_out=held.name))
-            if resume and (fold / HELD_OUT).is_file() and (fold / HORIZON).is_file():
-                frames.append(pd.read_parquet(fold / HELD_OUT))
-                horizons.append(pd.read_parquet(fold / HORIZON))
+            logits.append(logit.table().assign(held_out=name))
+            if resume and all((p / HELD_OUT).is_file() and (p / HORIZON).is_file() for p in places):
+                frames += [pd.read_parquet(p / HELD_OUT) for p in places]
+                horizons += [pd.read_parquet(p / HORIZON) for p in places]
                 continue
-            label = f"fold {k + 1}/{len(cases)} (without {held.name})"
+            without = held_cases[0].name if len(held_cases) == 1 else f"{len(held_cases)} cases"
+            label = f"fold {k + 1}/{len(folds)} (without {without})"
             posterior = fit_cases(
                 experiment, training, fold, engine, resume=resume, show=show_progress, label=label
             )
@@ -173,16 +187,18 @@ def _folds(
                 str(fold), "", experiment.name, tuple(c.name for c in training),
                 tuple(posterior.names[j] for j in shared), posterior.samples[:, shared],
             )  # fmt: skip
-            outcomes = horizon_outcomes(held.observations.facts)
-            queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
-            queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
-            p = forecast_case(experiment, held, draws, runs, engine, queries)
-            events = events_table(held, p[: held.facts], base, runs, logit)
-            horizon = horizon_table(held, outcomes, p[held.facts :], base, logit)
-            write_table(fold, HORIZON.removesuffix(".parquet"), horizon)
-            write_table(fold, HELD_OUT.removesuffix(".parquet"), events)
-            frames.append(events)
-            horizons.append(horizon)
+            for held, place in zip(held_cases, places, strict=True):
+                place.mkdir(parents=True, exist_ok=True)
+                outcomes = horizon_outcomes(held.observations.facts)
+                queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
+                queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
+                p = forecast_case(experiment, held, draws, runs, engine, queries)
+                events = events_table(held, p[: held.facts], base, runs, logit)
+                horizon = horizon_table(held, outcomes, p[held.facts :], base, logit)
+                write_table(place, HORIZON.removesuffix(".parquet"), horizon)
+                write_table(place, HELD_OUT.removesuffix(".parquet"), events)
+                frames.append(events)
+                horizons.append(horizon)
     except BaseException:
         engine.abort()
         raise

@@ -435,7 +435,8 @@ def experiment_text(library: Library, out: Path, experiment: Path) -> str:
         {"scenario": str(rel / f"{c.name}.yaml"), "observations": str(rel / f"{c.name}.obs.yaml")}
         for c in library.cases
     ]
-    first = cases[0]["scenario"] if cases else ""
+    largest = max(library.cases, key=lambda c: (len(c.scenario["members"]), -c.atopid))
+    first = str(rel / f"{largest.name}.yaml")
     spec = {
         "name": "calibrate_atop",
         "description": (
@@ -468,6 +469,7 @@ def experiment_text(library: Library, out: Path, experiment: Path) -> str:
             "window": 6,
         },  # fmt: skip
         "cases": cases,
+        "outcomes": [{"kind": "any_exit", "by": largest.scenario["calendar"]["end"]}],
     }
     head = (
         "# Pooled calibration over the ATOP case library (scenarios/atop/), written by\n"
