@@ -40,6 +40,13 @@ def synthetic(folder: Path) -> Path:
         dict(atopid=1, ccode=20, entry="1950-01", exit="1960-06", **member),
         dict(atopid=1, ccode=30, entry="1950-01", exit="1980-12", **member),
         dict(atopid=1, ccode=40, entry="1950-01", exit="1980-12", **member),
+        *(
+            dict(r, atopid=3)
+            for r in (  # the same record as alliance 1: built once
+                dict(ccode=c, entry="1950-01", exit=x, **member)
+                for c, x in ((2, "1980-12"), (20, "1960-06"), (30, "1980-12"), (40, "1980-12"))
+            )
+        ),
         dict(atopid=2, ccode=30, entry="1975-01", exit="", **member),
         dict(atopid=2, ccode=50, entry="1975-01", exit="", **member),
     ]
@@ -60,7 +67,8 @@ def synthetic(folder: Path) -> Path:
         folder,
         members=members,
         alliances=[dict(atopid=1, start="1950-01", end="1980-12"),
-                   dict(atopid=2, start="1975-01", end="")],
+                   dict(atopid=2, start="1975-01", end=""),
+                   dict(atopid=3, start="1950-01", end="1980-12")],
         capabilities=caps,
         wars=[dict(war=7, name="Test War", ccode=2, principal=1, start="1955-03", end="1957-08")],
         disputes=disputes,
@@ -74,7 +82,10 @@ def synthetic(folder: Path) -> Path:
 def test_synthetic_alliance_gives_exactly_the_expected_events_and_facts(tmp_path: Path):
     library = build_library(load_tables(synthetic(tmp_path / "data")))
     assert [c.atopid for c in library.cases] == [1]
-    assert library.skipped == [(2, "no major power among the founding members")]
+    assert library.skipped == [
+        (2, "no major power among the founding members"),
+        (3, "the same record as ATOP 1"),
+    ]
     case = library.cases[0]
     scenario, facts = case.scenario, case.observations["facts"]
     assert scenario["patron"]["name"] == "Patronia"

@@ -96,9 +96,22 @@ def build_library(tables: Tables) -> Library:
         built = build_case(ix, int(row.atopid), row.start, row.end)
         if isinstance(built, str):
             skipped.append((int(row.atopid), built))
+            continue
+        twin = next((c for c in cases if record_of(c) == record_of(built)), None)
+        if twin is not None:
+            skipped.append((built.atopid, f"the same record as ATOP {twin.atopid}"))
         else:
             cases.append(built)
     return Library(cases, skipped)
+
+
+def record_of(case: Built) -> tuple:
+    """What makes two ATOP alliances one record (as `sim.batch.posterior.record_id` has it):
+    the same start and founding members, whoever the patron (treaties signed together, as
+    Bulgaria's of 1914-09 with Germany and with Austria-Hungary; kept once, the lowest ATOP id,
+    so that no member's facts count twice in a pooled fit)."""
+    members = sorted(m["name"] for m in case.scenario["members"])
+    return case.scenario["calendar"]["start"], tuple(members)
 
 
 def state_names(tables: Tables) -> dict[int, str]:
