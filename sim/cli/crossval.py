@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from sim.cli.app import (
-    ExperimentArg,
-    ForceOpt,
-    ResumeOpt,
-    SchedulerOpt,
-    WorkersOpt,
-    app,
-    console,
-)
+from sim.cli.app import ExperimentArg, app, console, job_command
+
+if TYPE_CHECKING:
+    from sim.batch.jobs import RunOptions
 
 
 @app.command()
+@job_command
 def crossval(
     experiment: ExperimentArg,
     out: Annotated[
@@ -31,18 +27,13 @@ def crossval(
     fmt: Annotated[
         str, typer.Option("--format", help="Reliability figure format: png, svg or pdf.")
     ] = "png",
-    workers: WorkersOpt = None,
-    scheduler: SchedulerOpt = None,
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
+    *,
+    options: RunOptions,
 ) -> None:
     """Leave each case out: fit the rest, forecast it, score it against a base rate and 50/50."""
     from sim.experiments.crossval import crossval as run
 
-    result = run(
-        experiment, out, runs=runs, fmt=fmt, workers=workers, scheduler=scheduler,
-        resume=resume, force=force,
-    )  # fmt: skip
+    result = run(experiment, out, runs=runs, fmt=fmt, options=options)
     table = Table(title="Held-out scores (lower is better); skill = 1 - score / base-rate score")
     for column in ("held-out case", "facts", "forecaster", "Brier", "log score", "skill B / log"):
         table.add_column(column, justify="right")

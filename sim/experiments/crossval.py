@@ -28,25 +28,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.batch.engines import Engine, make_engine
+from sim.batch.engines import Engine, engine_for
+from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
 from sim.batch.lanes import simulate_chunk
+from sim.batch.manifests import CrossvalManifest
 from sim.batch.outcomes import reached_by
 from sim.batch.posterior import CASE_SEP, PosteriorDraws
-from sim.batch.store import finish, now, prepare_output, release, versions, write_json_atomic
+from sim.batch.store import now, versions
 from sim.experiments.backtest import FORMATS, brier, log_score, reliability_figure
 from sim.experiments.calibrate import check_settings, fit_cases
 from sim.experiments.cases import Case, load_cases
 from sim.experiments.experiment import Experiment, experiment_error, load_experiment
 from sim.experiments.observations import Fact
-from sim.experiments.sweep import input_files, write_table
+from sim.experiments.sweep import experiment_ref, input_files
 from sim.model.errors import InputError
 from sim.model.stages import LATER_STAGES
 
 FORECASTERS = ("model", "base_rate", "fifty_fifty")
-OWNED = (
-    "events.csv", "events.parquet", "scores.csv", "scores.parquet", "base_rates.csv",
-    "base_rates.parquet", "summary.json", "figures", "folds", "experiment.yaml", "scenario.yaml",
-)  # fmt: skip
 HELD_OUT = "heldout.parquet"
 LANES_PER_TASK = 20_000
 
@@ -67,12 +65,8 @@ def crossval(
     out: Path,
     *,
     runs: int = 2000,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    force: bool = False,
-    resume: bool = False,
     fmt: str = "png",
-    show_progress: bool = True,
+    options: RunOptions = DEFAULTS,
 ) -> CrossValidation:
     """Leave each case out in turn: fit on the rest, forecast it, score it against references."""
     if fmt not in FORMATS:
@@ -87,89 +81,59 @@ def crossval(
     cases = load_cases(experiment, None)
     for k in range(len(cases)):
         check_settings(experiment, cases[:k] + cases[k + 1 :])
-    manifest = {
-        "kind": "crossval",
-        "experiment": {"name": experiment.name, "path": experiment.path,
-                       "hash": experiment.content_hash},
-        "cases": [c.name for c in cases],
-        "runs": runs,
-        "seed": experiment.spec.seed,
-        "versions": versions(),
-        "started": now(),
-        "finished": None,
-    }  # fmt: skip
-    compare = ("experiment.hash", "cases", "runs", "seed")
-    manifest = prepare_output(
-        out,
-        manifest,
-        force=force,
-        resume=resume,
-        compare=compare,
-        owned=OWNED,
-        inputs=input_files(experiment),
+    manifest = CrossvalManifest(
+        experiment=experiment_ref(experiment),
+        cases=[c.name for c in cases],
+        runs=runs,
+        seed=experiment.spec.seed,
+        versions=versions(),
+        started=now(),
     )
-    try:
-        result = _folds(
-            experiment, cases, out, runs, fmt, workers, scheduler, resume, show_progress
-        )
-    except BaseException:
-        release(out)
-        raise
-    finish(out, manifest)
-    return result
+    with RunDir(out, manifest, options, input_files(experiment)) as run:
+        with engine_for(options.workers, options.scheduler) as engine:
+            frames, rates = _folds(experiment, cases, run, runs, engine, options)
+        events = pd.concat(frames, ignore_index=True)
+        scores = score_cases(events)
+        base = pd.concat(rates, ignore_index=True)
+        summary = summarise(scores, cases, runs)
+        run.write_table("events", events)
+        run.write_table("scores", scores)
+        run.write_table("base_rates", base)
+        run.write_json("summary.json", summary)
+        figure = reliability_figure(events, run.path(f"figures/reliability.{fmt}"), fmt)
+    return CrossValidation(events, scores, base, summary, figure)
 
 
 def _folds(
     experiment: Experiment,
     cases: list[Case],
-    out: Path,
+    run: RunDir,
     runs: int,
-    fmt: str,
-    workers: int | None,
-    scheduler: str | None,
-    resume: bool,
-    show_progress: bool,
-) -> CrossValidation:
-    """Every fold into the prepared, locked directory `out`; the tables and figure after."""
-    engine = make_engine(workers, scheduler)
+    engine: Engine,
+    options: RunOptions,
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """Every fold into its folder of the run's directory: the held-out events, the base rates."""
     frames, rates = [], []
-    try:
-        for k, held in enumerate(cases):
-            training = cases[:k] + cases[k + 1 :]
-            fold = out / "folds" / held.name
-            fold.mkdir(parents=True, exist_ok=True)
-            base = base_rates(training)
-            rates.append(base.assign(held_out=held.name))
-            if resume and (fold / HELD_OUT).is_file():
-                frames.append(pd.read_parquet(fold / HELD_OUT))
-                continue
-            label = f"fold {k + 1}/{len(cases)} (without {held.name})"
-            posterior = fit_cases(
-                experiment, training, fold, engine, resume=resume, show=show_progress, label=label
-            )
-            shared = [j for j, n in enumerate(posterior.names) if CASE_SEP not in n]
-            draws = PosteriorDraws(
-                str(fold), "", experiment.name, tuple(c.name for c in training),
-                tuple(posterior.names[j] for j in shared), posterior.samples[:, shared],
-            )  # fmt: skip
-            p = forecast_case(experiment, held, draws, runs, engine)
-            events = events_table(held, p, base, runs)
-            write_table(fold, HELD_OUT.removesuffix(".parquet"), events)
-            frames.append(events)
-    except BaseException:
-        engine.abort()
-        raise
-    engine.close()
-    events = pd.concat(frames, ignore_index=True)
-    scores = score_cases(events)
-    base = pd.concat(rates, ignore_index=True)
-    summary = summarise(scores, cases, runs)
-    write_table(out, "events", events)
-    write_table(out, "scores", scores)
-    write_table(out, "base_rates", base)
-    write_json_atomic(out / "summary.json", summary)
-    figure = reliability_figure(events, out / "figures" / f"reliability.{fmt}", fmt)
-    return CrossValidation(events, scores, base, summary, figure)
+    for k, held in enumerate(cases):
+        training = cases[:k] + cases[k + 1 :]
+        fold = run.sub(f"folds/{held.name}")
+        base = base_rates(training)
+        rates.append(base.assign(held_out=held.name))
+        if options.resume and (fold.root / HELD_OUT).is_file():
+            frames.append(pd.read_parquet(fold.root / HELD_OUT))
+            continue
+        label = f"fold {k + 1}/{len(cases)} (without {held.name})"
+        posterior = fit_cases(experiment, training, fold, engine, options, label=label)
+        shared = [j for j, n in enumerate(posterior.names) if CASE_SEP not in n]
+        draws = PosteriorDraws(
+            str(fold.root), "", experiment.name, tuple(c.name for c in training),
+            tuple(posterior.names[j] for j in shared), posterior.samples[:, shared],
+        )  # fmt: skip
+        p = forecast_case(experiment, held, draws, runs, engine)
+        events = events_table(held, p, base, runs)
+        fold.write_table(HELD_OUT.removesuffix(".parquet"), events)
+        frames.append(events)
+    return frames, rates
 
 
 def fact_exposures(case: Case) -> list[tuple[int, int, int]]:
