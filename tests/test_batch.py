@@ -190,7 +190,9 @@ def test_ctrl_c_keeps_finished_chunks_and_says_how_to_resume(tmp_path):
 def test_resume_with_other_settings_is_refused_naming_the_field(serial_batch, change, field):
     settings = {"runs": RUNS, "seed": SEED, "chunk_size": 1000, **change}
     with pytest.raises(InputError) as error:
-        run_batch(CSTO, serial_batch.directory, options=RunOptions(workers=1, resume=True), **settings)
+        run_batch(
+            CSTO, serial_batch.directory, options=RunOptions(workers=1, resume=True), **settings
+        )
     assert error.value.where == field
     assert "--force" in error.value.message
 
