@@ -28,6 +28,13 @@ def make_batch(out: Path, scenario: str = "csto_2022.yaml", runs: int = BATCH_RU
 
 def make_sweep(folder: Path) -> Path:
     """A 3 x 3 grid over drain_scale and answer_willingness, 200 runs per point, two outcomes."""
+    out = folder / "sweep"
+    sweep(sweep_spec(folder), out, options=RunOptions(workers=1, progress=False))
+    return out
+
+
+def sweep_spec(folder: Path) -> Path:
+    """The experiment file of `make_sweep` (9 points, 2 outcomes), written into `folder`."""
     spec = folder / "sweep.yaml"
     spec.write_text(
         textwrap.dedent(
@@ -47,9 +54,7 @@ def make_sweep(folder: Path) -> Path:
             """
         )
     )
-    out = folder / "sweep"
-    sweep(spec, out, options=RunOptions(workers=1, progress=False))
-    return out
+    return spec
 
 
 def make_sensitivity(folder: Path) -> Path:

@@ -26,12 +26,14 @@ OVERRIDES = {"freeze_intercept": -2.0, "withdraw_intercept": -2.5}
 RUNS = 20_000
 
 
-def observations(folder: Path, facts: list[dict], name: str = "facts.yaml") -> Path:
+def observations(
+    folder: Path, facts: list[dict], name: str = "facts.yaml", as_of: str = "2040-12"
+) -> Path:
     path = folder / name
     data = {
         "name": "test_facts",
         "description": "facts for the forecast tests",
-        "as_of": "2040-12",
+        "as_of": as_of,
         "facts": [{"source": "test fact", **f} for f in facts],
     }
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -8,12 +8,12 @@ import fcntl
 import json
 import os
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 from model_helpers import DATA, alliance
+from result_dirs import sweep_spec
+from test_forecast import observations
 
 from sim.batch import results, store
 from sim.batch.jobs import RunDir, RunOptions
@@ -42,28 +42,6 @@ def lock_is_held(directory: Path) -> bool:
     finally:
         os.close(fd)
     return False
-
-
-def tiny_sweep(folder: Path) -> Path:
-    """Two points of drain_scale, 100 runs each, on the fixed-hazard scenario."""
-    spec = folder / "sweep.yaml"
-    spec.write_text(
-        textwrap.dedent(
-            f"""\
-            name: tiny_sweep
-            description: a sweep for the job tests.
-            scenario: {SCENARIO}
-            seed: 3
-            replications: 100
-            parameters:
-              drain_scale: {{low: 0.0, high: 2.0}}
-            design: {{method: grid, levels: 2}}
-            outcomes:
-              - {{kind: any_exit, by: 2041-12}}
-            """
-        )
-    )
-    return spec
 
 
 def small_manifest() -> ExperimentManifest:
@@ -95,7 +73,7 @@ def test_a_refusal_in_a_directory_that_was_there_leaves_it_as_it_was(tmp_path):
 
 
 def test_a_job_failing_half_way_leaves_no_lock_and_resumes(tmp_path, monkeypatch):
-    spec, out = tiny_sweep(tmp_path), tmp_path / "sweep"
+    spec, out = sweep_spec(tmp_path), tmp_path / "sweep"
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug half-way")
@@ -107,11 +85,11 @@ def test_a_job_failing_half_way_leaves_no_lock_and_resumes(tmp_path, monkeypatch
     assert read_manifest(out).finished is None  # the chunks stay, for --resume
     monkeypatch.undo()
     table = sweep_module.sweep(spec, out, RunOptions(workers=1, progress=False, resume=True))
-    assert len(table) == 2 and read_manifest(out).finished is not None
+    assert len(table) == 9 * 2 and read_manifest(out).finished is not None
 
 
 def test_a_sweep_refused_half_way_does_not_block_the_corrected_command(tmp_path, monkeypatch):
-    spec, out = tiny_sweep(tmp_path), tmp_path / "sweep"
+    spec, out = sweep_spec(tmp_path), tmp_path / "sweep"
 
     def refused(*args, **kwargs):
         raise InputError(str(spec), "outcomes", "refused half-way")
@@ -121,7 +99,7 @@ def test_a_sweep_refused_half_way_does_not_block_the_corrected_command(tmp_path,
         sweep_module.sweep(spec, out, QUIET)
     assert not out.exists()
     monkeypatch.undo()
-    assert len(sweep_module.sweep(spec, out, QUIET)) == 2
+    assert len(sweep_module.sweep(spec, out, QUIET)) == 9 * 2
 
 
 def test_a_job_writes_only_the_files_its_kind_owns(tmp_path):
@@ -133,15 +111,8 @@ def test_a_job_writes_only_the_files_its_kind_owns(tmp_path):
 
 
 def facts(folder: Path, items: list[dict]) -> Path:
-    path = folder / "facts.yaml"
-    data = {
-        "name": "job_facts",
-        "description": "facts for the job tests",
-        "as_of": "2041-12",
-        "facts": [{"source": "test fact", **f} for f in items],
-    }
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+    """An observations file known by the scenario's last month."""
+    return observations(folder, items, as_of="2041-12")
 
 
 LATER = {"member": "South", "stage": "frozen", "not_reached_by": "2041-06"}
@@ -176,7 +147,18 @@ def test_backtest_refusals_leave_no_manifest_or_lock(
     assert not out.exists()
 
 
-def test_crossval_scheduler_errors_leave_no_manifest_or_lock(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    ("scheduler", "said"),
+    [
+        ("nowhere:1", "expected a Dask scheduler address"),
+        pytest.param(
+            "tcp://127.0.0.1:9", "cannot reach a Dask scheduler", marks=pytest.mark.slow
+        ),  # waits for the connection's timeout
+    ],
+)
+def test_crossval_scheduler_errors_leave_no_manifest_or_lock(
+    tmp_path, monkeypatch, capsys, scheduler, said
+):
     from case_helpers import write_cases, write_experiment
 
     cases = write_cases(tmp_path)
@@ -185,26 +167,9 @@ def test_crossval_scheduler_errors_leave_no_manifest_or_lock(tmp_path, monkeypat
     )
     out = tmp_path / "cv"
     code, _, err = alliance(
-        monkeypatch, capsys, "crossval", experiment, "--out", out, "--scheduler", "nowhere:1"
+        monkeypatch, capsys, "crossval", experiment, "--out", out, "--scheduler", scheduler
     )
-    assert code == 2 and "--scheduler" in err
-    assert not out.exists()
-
-
-@pytest.mark.slow
-def test_crossval_unreachable_scheduler_leaves_no_manifest_or_lock(tmp_path, monkeypatch, capsys):
-    from case_helpers import write_cases, write_experiment
-
-    cases = write_cases(tmp_path)
-    experiment = write_experiment(
-        tmp_path, cases, replications=20, points=8, walkers=4, steps=4, burn=1
-    )
-    out = tmp_path / "cv"
-    code, _, err = alliance(
-        monkeypatch, capsys, "crossval", experiment, "--out", out,
-        "--scheduler", "tcp://127.0.0.1:9",
-    )  # fmt: skip
-    assert code == 2 and "cannot reach a Dask scheduler" in err
+    assert code == 2 and said in err
     assert not out.exists()
 
 

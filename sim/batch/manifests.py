@@ -29,6 +29,11 @@ MANIFEST = "manifest.json"
 SCHEMA_VERSION = 2  # 1: manifests written before this field existed
 
 
+def tables(*names: str) -> tuple[str, ...]:
+    """The files of tables written as Parquet and CSV (`sim.batch.jobs.Files.write_table`)."""
+    return tuple(f"{name}.{suffix}" for name in names for suffix in ("csv", "parquet"))
+
+
 class Record(BaseModel):
     """A part of a manifest: typed where declared, further keys kept as written."""
 
@@ -114,20 +119,16 @@ class BatchManifest(Manifest):
 
     KIND: ClassVar[str] = "batch"
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
-        "kind",
-        "scenario.hash",
-        "seed",
-        "runs",
-        "chunk_size",
-        "trajectories",
-        "parameters",
-        "versions.alliance-defection",
-        "forecast",
-        "posterior.hash",
-    )
-    OWNED: ClassVar[tuple[str, ...]] = (
-        "scenario.yaml", "summary", "figures", "report.html", "compare",
+        "kind", "scenario.hash", "seed", "runs", "chunk_size", "trajectories", "parameters",
+        "versions.alliance-defection", "forecast", "posterior.hash",
     )  # fmt: skip
+    OWNED: ClassVar[tuple[str, ...]] = (
+        "scenario.yaml",
+        "summary",
+        "figures",
+        "report.html",
+        "compare",
+    )
 
     kind: Literal["batch"] = "batch"
     scenario: BatchScenario
@@ -175,22 +176,12 @@ class ExperimentManifest(Manifest):
 
     KIND: ClassVar[str] = "sweep"
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
-        "experiment.hash",
-        "scenario.hash",
-        "seed",
-        "replications",
-        "design",
-        "parameters",
-        "outcomes",
-        "points",
-        "chunks",
-        "lanes_per_chunk",
-        "posterior.hash",
-    )
+        "experiment.hash", "scenario.hash", "seed", "replications", "design", "parameters",
+        "outcomes", "points", "chunks", "lanes_per_chunk", "posterior.hash",
+    )  # fmt: skip
     OWNED: ClassVar[tuple[str, ...]] = (
-        "results.csv", "results.parquet", "design.csv", "experiment.yaml", "scenario.yaml",
-        "indices.csv", "indices.parquet", "indices_second_order.csv",
-        "indices_second_order.parquet", "figures",
+        *tables("results", "indices", "indices_second_order"),
+        "design.csv", "experiment.yaml", "scenario.yaml", "figures",
     )  # fmt: skip
 
     kind: Literal["sweep", "sensitivity"]
@@ -214,18 +205,12 @@ class CalibrateManifest(Manifest):
 
     KIND: ClassVar[str] = "calibrate"
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
-        "experiment.hash",
-        "cases",
-        "seed",
-        "replications",
-        "calibration",
-        "fitted",
-    )
+        "experiment.hash", "cases", "seed", "replications", "calibration", "fitted",
+    )  # fmt: skip
     OWNED: ClassVar[tuple[str, ...]] = (
-        "posterior.csv", "posterior.parquet", "posterior.json", "fitted.csv", "fitted.parquet",
-        "correlations.csv", "correlations.parquet", "facts.csv", "facts.parquet", "cases.csv",
-        "cases.parquet", "outcomes.csv", "outcomes.parquet", "summary.json", "experiment.yaml",
-        "scenario.yaml", "observations.yaml", "inputs", "chain.npz", "scenario.calibrated.yaml",
+        *tables("posterior", "fitted", "correlations", "facts", "cases", "outcomes"),
+        "posterior.json", "summary.json", "experiment.yaml", "scenario.yaml", "observations.yaml",
+        "inputs", "chain.npz", "scenario.calibrated.yaml",
     )  # fmt: skip
 
     kind: Literal["calibrate"] = "calibrate"
@@ -245,9 +230,8 @@ class CrossvalManifest(Manifest):
     KIND: ClassVar[str] = "crossval"
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = ("experiment.hash", "cases", "runs", "seed")
     OWNED: ClassVar[tuple[str, ...]] = (
-        "events.csv", "events.parquet", "scores.csv", "scores.parquet", "base_rates.csv",
-        "base_rates.parquet", "summary.json", "figures", "folds", "experiment.yaml",
-        "scenario.yaml",
+        *tables("events", "scores", "base_rates"),
+        "summary.json", "figures", "folds", "experiment.yaml", "scenario.yaml",
     )  # fmt: skip
 
     kind: Literal["crossval"] = "crossval"
@@ -262,20 +246,12 @@ class BacktestManifest(Manifest):
 
     KIND: ClassVar[str] = "backtest"
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
-        "scenario.hash",
-        "observations.hash",
-        "origin",
-        "condition",
-        "reached_in",
-        "runs",
-        "seed",
-        "chunks",
-        "posterior.hash",
-    )
+        "scenario.hash", "observations.hash", "origin", "condition", "reached_in", "runs", "seed",
+        "chunks", "posterior.hash",
+    )  # fmt: skip
     OWNED: ClassVar[tuple[str, ...]] = (
-        "events.csv", "events.parquet", "scores.csv", "scores.parquet", "summary.json",
-        "figures", "forecast", "scenario-at-origin.yaml", "origins", "skill.csv",
-        "skill.parquet",
+        *tables("events", "scores", "skill"),
+        "summary.json", "figures", "forecast", "scenario-at-origin.yaml", "origins",
     )  # fmt: skip
 
     kind: Literal["backtest"] = "backtest"
@@ -303,14 +279,9 @@ class OriginsManifest(Manifest):
 
     KIND: ClassVar[str] = "backtest-origins"
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
-        "scenario.hash",
-        "observations.hash",
-        "origins",
-        "runs",
-        "seed",
-        "condition",
+        "scenario.hash", "observations.hash", "origins", "runs", "seed", "condition",
         "posterior.hash",
-    )
+    )  # fmt: skip
     OWNED: ClassVar[tuple[str, ...]] = BacktestManifest.OWNED
 
     kind: Literal["backtest-origins"] = "backtest-origins"

@@ -5,7 +5,9 @@ Generic over kinds of run (batch, sweep, sensitivity, calibration, backtest): a 
 and renamed into place (`os.replace`), so a file either is complete or is not there. A command
 holds the directory's OS-level lock (`.lock`, `fcntl.flock`) while it works there, so two commands
 never write into one directory. An interrupted run is finished with `resume`, which refuses when
-the new command asks for something different. Chunk files and their hashes: `sim.batch.ledger`.
+the new command asks for something different. Jobs use all this through `sim.batch.jobs.RunDir`;
+the manifests' models and their reader: `sim.batch.manifests`; chunk files and their hashes:
+`sim.batch.ledger`.
 """
 
 from __future__ import annotations
