@@ -34,8 +34,6 @@ SCENARIO_COPY = "scenario.yaml"
 MAX_CHUNK = 50_000  # lanes per chunk by default: ~60 MB per worker for a 5-member scenario
 MAX_TRAJECTORY_RUNS = 10_000
 CHUNKS_PER_WORKER = 4  # default chunking aims for this many chunks per worker (load balance)
-RESUME_FIELDS = BatchManifest.RESUME_FIELDS
-OWNED = BatchManifest.OWNED
 
 
 @dataclass
@@ -296,6 +294,3 @@ def is_complete(out: Path, manifest: BatchManifest) -> tuple[int, int]:
     kinds, total = manifest.chunk_files, manifest.chunks
     done = finished_chunks(out, kinds, total, str(manifest.run_id), verify=False)
     return len(done), total
-
-
-resume_hint = store.resume_hint

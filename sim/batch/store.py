@@ -364,11 +364,6 @@ def remove_temporaries(out: Path) -> None:
                 remove(path)
 
 
-def resume_hint(out: Path, manifest: Manifest) -> str:
-    """The command that finishes an interrupted run of any kind, from its manifest."""
-    return manifest.resume_command(out)
-
-
 def arrays_table(arrays: dict[str, np.ndarray], metadata: dict[str, Any] | None = None) -> pa.Table:
     """Pack arrays that share a leading axis into one table: one row per leading index.
 
