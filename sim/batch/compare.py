@@ -92,7 +92,15 @@ def paired_intervals(counts: PairedCounts, confidence: float = CONFIDENCE) -> di
 
 
 def check_pairable(a: BatchManifest, b: BatchManifest, dir_b: Path) -> None:
-    """Refuse batches whose runs do not pair: different seeds or run counts."""
+    """Refuse batches whose runs do not pair (different seeds or run counts) and a batch paired
+    with itself (the same directory, a link to it, or a copy of the same run)."""
+    if a.run_id is not None and a.run_id == b.run_id:
+        raise InputError(
+            str(dir_b),
+            "run_id",
+            "is the same run as the first batch (the same directory, a link or a copy); "
+            "expected two different batches",
+        )
     for field in ("seed", "runs"):
         mine, first = getattr(b, field), getattr(a, field)
         if mine != first:

@@ -230,7 +230,7 @@ class CrossvalManifest(Manifest):
     KIND: ClassVar[str] = "crossval"
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = ("experiment.hash", "cases", "runs", "seed")
     OWNED: ClassVar[tuple[str, ...]] = (
-        *tables("events", "scores", "base_rates"),
+        *tables("events", "scores", "base_rates", "horizon", "logit"),
         "summary.json", "figures", "folds", "experiment.yaml", "scenario.yaml",
     )  # fmt: skip
 
@@ -250,7 +250,7 @@ class BacktestManifest(Manifest):
         "chunks", "posterior.hash",
     )  # fmt: skip
     OWNED: ClassVar[tuple[str, ...]] = (
-        *tables("events", "scores", "skill"),
+        *tables("events", "scores", "skill", "logit"),
         "summary.json", "figures", "forecast", "scenario-at-origin.yaml", "origins",
     )  # fmt: skip
 

@@ -180,7 +180,7 @@ def run_batch(
     if chunk_size is not None:
         check_chunk_size(chunk_size)
     overrides = overrides or {}
-    draws = load_posterior(posterior, scenario.name, set(overrides)) if posterior else None
+    draws = load_posterior(posterior, scenario, set(overrides)) if posterior else None
     if draws is not None and conditions:
         draws.refuse_double_counting("--posterior")
     planned_workers = local_workers(options.workers, runs)

@@ -16,6 +16,7 @@ from sim.cli.app import (
     console,
     job_command,
 )
+from sim.model.errors import InputError
 
 if TYPE_CHECKING:
     from sim.batch.jobs import RunOptions
@@ -131,19 +132,32 @@ def backtest(
         str, typer.Option("--format", help="Reliability figure format: png, svg or pdf.")
     ] = "png",
     posterior: PosteriorOpt = None,
+    logit_cases: Annotated[
+        str,
+        typer.Option(
+            help="Experiment whose cases the event-history logit reference is fitted on "
+            "(cases on this scenario left out)."
+        ),
+    ] = "calibrate_history",
     *,
     options: RunOptions,
 ) -> None:
-    """Brier and log scores of the scenario's forecasts against facts, vs base rate and 50/50."""
+    """Brier and log scores of the scenario's forecasts against facts, vs base rate, 50/50 and
+    the event-history logit."""
     from sim.cli.experiments_view import backtest_command
 
     out = out or Path("out") / "backtests" / f"{scenario.stem}--{observations.stem}"
     run = dict(
         runs=runs, seed=seed, base_rate=base_rate, fmt=fmt, condition=condition,
-        reached_in=reached_in, posterior=posterior, options=options,
+        reached_in=reached_in, posterior=posterior, logit_cases=logit_cases, options=options,
     )  # fmt: skip
     if origins is not None:
         from sim.cli.origins_view import origins_command
+
+        if origin is not None:
+            raise InputError(
+                "--origin", origin, "given with --origins; give one (--origins takes several)"
+            )
 
         picked = [o.strip() for o in origins.split(",") if o.strip()]
         origins_command(console, scenario, observations, out, picked, **run)

@@ -45,7 +45,7 @@ from sim.experiments.fit_report import (
     write_posterior,
 )
 from sim.experiments.likelihood import Likelihood
-from sim.experiments.sampler import autocorrelation, sample
+from sim.experiments.sampler import autocorrelation, effective_sample_size, sample
 from sim.experiments.sweep import experiment_ref, input_files
 
 OUTCOME_DRAWS = 40  # posterior (and prior) points behind the outcomes table
@@ -219,7 +219,7 @@ def _tables(
     posterior.insert(2, "walker", np.tile(np.arange(walkers), steps))
     posterior["loglik"] = store["loglik"][rows]
     tau = autocorrelation(kept)
-    ess = float(len(samples) / np.nanmax(tau)) if np.isfinite(tau).any() else float("nan")
+    ess = effective_sample_size(tau, len(samples))
     facts = facts_table(
         cases,
         store["fact_p"][design].mean(axis=0),

@@ -25,6 +25,7 @@ from sim.batch.results import BatchResults, summarize
 from sim.batch.store import now, versions
 from sim.experiments.forecast import ForecastPlan, forecast, plan_forecast
 from sim.experiments.observations import Fact, load_observations
+from sim.experiments.scoring import FORECASTERS, REFERENCES, SCORES, skill
 from sim.model.errors import InputError
 from sim.model.origin import at_origin, origin_month, origin_yaml
 from sim.model.scenario import Scenario, load_scenario
@@ -147,10 +148,16 @@ def backtest_origins(
     full = load_scenario(scenario_path)
     observations = load_observations(observations_path, full)
     months = [origin_month(full, origin) for origin in origins]
+    for i, month in enumerate(months):
+        if month in months[:i]:
+            first = origins[months.index(month)]
+            raise InputError(
+                "--origins", origins[i], f"is the month of {first} again; expected each origin once"
+            )
     condition = settings.get("condition", True)
     draws = None
     if settings.get("posterior") is not None:
-        draws = load_posterior(settings["posterior"], full.name)
+        draws = load_posterior(settings["posterior"], full)
         if condition:
             draws.refuse_double_counting("--posterior")
     manifest = OriginsManifest(
@@ -207,16 +214,13 @@ def skill_table(scores: pd.DataFrame, origins: list[str]) -> pd.DataFrame:
         row: dict[str, Any] = {"origin": origin, "events": 0}
         if len(mine):
             row["events"] = int(mine["events"].max())
-        for forecaster in ("model", "base_rate", "fifty_fifty"):
-            for score in ("brier", "log_score"):
+        for forecaster in FORECASTERS:
+            for score in SCORES:
                 value = mine.loc[forecaster, score] if forecaster in mine.index else math.nan
                 row[f"{score}_{forecaster}"] = float(value)
-        for ref in ("base_rate", "fifty_fifty"):
-            for score in ("brier", "log_score"):
-                reference, model = row[f"{score}_{ref}"], row[f"{score}_model"]
-                row[f"{score}_skill_vs_{ref}"] = (
-                    1.0 - model / reference if reference and reference == reference else math.nan
-                )
+        for ref in REFERENCES:
+            for score in SCORES:
+                row[f"{score}_skill_vs_{ref}"] = skill(row[f"{score}_model"], row[f"{score}_{ref}"])
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -81,7 +81,7 @@ def run_design(
     draws = None
     if posterior is not None:
         own = set(experiment.parameter_names) | set(experiment.fixed)
-        draws = load_posterior(posterior, experiment.scenario.name, own)
+        draws = load_posterior(posterior, experiment.scenario, own)
         manifest.posterior = PosteriorRef.model_validate(draws.describe())
     job = PointJob(
         experiment.scenario,
