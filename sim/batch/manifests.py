@@ -216,6 +216,7 @@ class CalibrateManifest(Manifest):
     kind: Literal["calibrate"] = "calibrate"
     experiment: FileRef
     scenario: FileRef
+    observations: FileRef | None = None  # --observations, where it gave the one case's facts
     cases: list[dict[str, Any]]
     fitted: list[str]
     fixed: dict[str, float] = {}
@@ -268,10 +269,7 @@ class BacktestManifest(Manifest):
     def resume_command(self, out: Path) -> str:
         """`alliance backtest` with the settings of this run and `--resume`."""
         origin = f" --origin {self.origin}" if "@" in self.scenario.hash else ""
-        return (
-            f"alliance backtest {self.scenario.path}{_with_inputs(self)} --out {out} "
-            f"--runs {self.runs} --seed {self.seed}{origin} --resume"
-        )
+        return _backtest_command(self, out, origin)
 
 
 class OriginsManifest(Manifest):
@@ -296,10 +294,19 @@ class OriginsManifest(Manifest):
 
     def resume_command(self, out: Path) -> str:
         """`alliance backtest --origins` with the settings of this run and `--resume`."""
-        return (
-            f"alliance backtest {self.scenario.path}{_with_inputs(self)} --out {out} "
-            f"--origins {','.join(self.origins)} --runs {self.runs} --seed {self.seed} --resume"
-        )
+        return _backtest_command(self, out, f" --origins {','.join(self.origins)}")
+
+
+def _backtest_command(manifest: BacktestManifest | OriginsManifest, out: Path, origin: str) -> str:
+    """`alliance backtest` with a backtest's settings, its `origin` option(s) and `--resume`."""
+    if not manifest.condition:
+        origin += " --no-condition"
+    elif manifest.reached_in not in (None, "impose"):
+        origin += f" --reached-in {manifest.reached_in}"
+    return (
+        f"alliance backtest {manifest.scenario.path}{_with_inputs(manifest)} --out {out} "
+        f"--runs {manifest.runs} --seed {manifest.seed}{origin} --resume"
+    )
 
 
 KINDS: dict[str, type[Manifest]] = {

@@ -31,11 +31,13 @@ def crossval(
 ) -> None:
     """Leave each case out: fit the rest, forecast it, score it against a base rate, 50/50 and
     the event-history logit fitted on the same training cases."""
+    from sim.batch.tasks import stops_resumably
     from sim.cli.scores_view import print_scores, print_verdicts
     from sim.experiments.crossval import crossval as run
     from sim.experiments.scoring import LABELS
 
-    result = run(experiment, out, runs=runs, fmt=fmt, options=options)
+    with stops_resumably(out):
+        result = run(experiment, out, runs=runs, fmt=fmt, options=options)
     scores = result.scores
     print_scores(console, scores, "case", f"Held-out scores of {len(result.events)} facts")
     summary = result.summary

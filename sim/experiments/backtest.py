@@ -18,6 +18,7 @@ and only the facts after the origin are scored.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from sim.batch.posterior import load_posterior
 from sim.batch.store import now, versions
 from sim.batch.tasks import check_run_count
 from sim.experiments.cases import Case, load_cases
-from sim.experiments.experiment import load_experiment
+from sim.experiments.experiment import Experiment, load_experiment
 from sim.experiments.logit import LogitFit, fit_logit, forecast
 from sim.experiments.observations import Fact, Observations, load_observations
 from sim.experiments.origins import forecast_at_origin, plan_origin
@@ -144,8 +145,7 @@ def backtest(
         run.write_table("scores", scores)
         run.write_table("logit", logit.table())
         summary = summarise(scores)
-        used = logit_cases_used(logit_cases, scenario)
-        summary["logit"] = {"cases": used, "method": logit.method}
+        summary["logit"] = {"cases": list(logit.cases), "method": logit.method}
         if conditioning is not None:
             summary["conditioned_on"] = conditioning
         in_sample = None
@@ -231,26 +231,34 @@ def summarise(scores: pd.DataFrame) -> dict[str, Any]:
 
 def fit_reference_logit(logit_cases: Path | str, scenario: Scenario) -> LogitFit:
     """The logit fitted on the experiment's cases that are not on this scenario (by name or
-    content), so that it never sees the record it is scored on."""
-    cases = _other_cases(logit_cases, scenario)
-    if not cases:
-        raise InputError(
-            "--logit-cases", str(logit_cases), "no case left once this scenario's are set aside"
-        )
-    return fit_logit(cases)
-
-
-def logit_cases_used(logit_cases: Path | str, scenario: Scenario) -> list[str]:
-    return [c.name for c in _other_cases(logit_cases, scenario)]
-
-
-def _other_cases(logit_cases: Path | str, scenario: Scenario) -> list[Case]:
+    content), so that it never sees the record it is scored on; fitted once per process for
+    the same experiment and scenario (rolling origins ask for it at every origin)."""
     experiment = load_experiment(logit_cases)
     if experiment.spec.cases is None:
         raise InputError("--logit-cases", str(logit_cases), "expected an experiment with `cases`")
-    cases = load_cases(experiment, None)
-    own = scenario.content_hash.split("@")[0]
-    return [c for c in cases if c.scenario.name != scenario.name and c.scenario.content_hash != own]
+    key = (experiment.path, experiment.content_hash, scenario.name, _own_hash(scenario))
+    return _fitted(key)
+
+
+def _own_hash(scenario: Scenario) -> str:
+    return scenario.content_hash.split("@")[0]  # a scenario cut at an origin: its file's hash
+
+
+@lru_cache(maxsize=8)
+def _fitted(key: tuple[str, str, str, str]) -> LogitFit:
+    path, _, name, own = key
+    cases = _other_cases(load_experiment(path), name, own)
+    if not cases:
+        raise InputError("--logit-cases", path, "no case left once this scenario's are set aside")
+    return fit_logit(cases)
+
+
+def _other_cases(experiment: Experiment, name: str, own: str) -> list[Case]:
+    return [
+        c
+        for c in load_cases(experiment, None)
+        if c.scenario.name != name and c.scenario.content_hash != own
+    ]
 
 
 def logit_forecasts(

@@ -86,6 +86,9 @@ def calibrate(
     cases = load_cases(experiment, observations_path)
     settings = check_settings(experiment, cases)
     manifest = _manifest(experiment, cases, settings)
+    if observations_path is not None:  # the one case's facts: its --resume command names them
+        facts = cases[0].observations
+        manifest.observations = FileRef(path=str(observations_path), hash=facts.content_hash)
     inputs = input_files(experiment)
     for case in cases:
         inputs[f"inputs/{case.name}/scenario.yaml"] = Path(case.scenario.path).read_bytes()
@@ -118,13 +121,13 @@ def check_settings(experiment: Experiment, cases: list[Case]) -> Calibration:
             ("calibration", "walkers"),
             f"expected at least {2 * dims} walkers (twice the {dims} fitted parameters)",
         )
-    points = build_design(experiment).points
+    points = len(np.unique(build_design(experiment).matrix, axis=0))
     if points < settings.walkers:
         raise experiment_error(
             experiment,
             ("design",),
-            f"the design has {points} points; the walkers start at design points, so expected "
-            f"at least {settings.walkers} (calibration.walkers)",
+            f"the design has {points} distinct points; the walkers start at design points, so "
+            f"expected at least {settings.walkers} (calibration.walkers)",
         )
     return settings
 
@@ -159,7 +162,7 @@ def fit_cases(
         )  # fmt: skip
         chain = sample(
             likelihood, bounds, design, settings.walkers, settings.steps, experiment.spec.seed,
-            files.root, options.resume,
+            files.root, options.resume, identity=likelihood.identity(),
         )  # fmt: skip
         update(runs["done"], runs["done"], 0)
     seconds = time.perf_counter() - started

@@ -15,6 +15,8 @@ at every visit.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -100,9 +102,26 @@ class Likelihood:
         self.floor = floor
         self.engine = engine
         self.on_runs = on_runs
+        self.settings = {"grouping": grouping, "floor": floor, "window": window}
         self.groups = [_windowed(c.observations.groups(grouping), window) for c in cases]
         self.singles = [c.observations.groups("independent") for c in cases]
         self.columns = [self._columns(c) for c in cases]
+
+    def identity(self) -> str:
+        """A hash of everything the likelihood's values depend on: a checkpoint of a chain is
+        continued only under the same one."""
+        key = {
+            "cases": [
+                [c.name, c.scenario.content_hash, c.observations.content_hash, c.months]
+                for c in self.cases
+            ],
+            "names": self.names,
+            "fixed": self.fixed,
+            "seed": self.seed,
+            "replications": self.replications,
+            **self.settings,
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
     def _columns(self, case: Case) -> tuple[list[str], list[int]]:
         """The model names of a case's parameters and their columns in a point's vector."""
