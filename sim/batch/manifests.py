@@ -104,15 +104,6 @@ class Manifest(Record):
         return f"alliance {self.kind} {path}{_with_inputs(self)} --out {out} --resume"
 
 
-def _conditioning(manifest: BacktestManifest | OriginsManifest) -> str:
-    """The --no-condition or --reached-in option of a backtest's resume command."""
-    if not manifest.condition:
-        return " --no-condition"
-    if manifest.reached_in not in (None, "impose"):
-        return f" --reached-in {manifest.reached_in}"
-    return ""
-
-
 def _with_inputs(manifest: Manifest) -> str:
     """The --observations and --posterior options of a resume command, where the run had them."""
     observations = getattr(manifest, "observations", None)
@@ -225,7 +216,7 @@ class CalibrateManifest(Manifest):
     kind: Literal["calibrate"] = "calibrate"
     experiment: FileRef
     scenario: FileRef
-    observations: FileRef | None = None  # the one case's facts given by --observations
+    observations: FileRef | None = None  # --observations, where it gave the one case's facts
     cases: list[dict[str, Any]]
     fitted: list[str]
     fixed: dict[str, float] = {}
@@ -278,10 +269,7 @@ class BacktestManifest(Manifest):
     def resume_command(self, out: Path) -> str:
         """`alliance backtest` with the settings of this run and `--resume`."""
         origin = f" --origin {self.origin}" if "@" in self.scenario.hash else ""
-        return (
-            f"alliance backtest {self.scenario.path}{_with_inputs(self)} --out {out} "
-            f"--runs {self.runs} --seed {self.seed}{origin}{_conditioning(self)} --resume"
-        )
+        return _backtest_command(self, out, origin)
 
 
 class OriginsManifest(Manifest):
@@ -306,11 +294,19 @@ class OriginsManifest(Manifest):
 
     def resume_command(self, out: Path) -> str:
         """`alliance backtest --origins` with the settings of this run and `--resume`."""
-        return (
-            f"alliance backtest {self.scenario.path}{_with_inputs(self)} --out {out} "
-            f"--origins {','.join(self.origins)} --runs {self.runs} --seed {self.seed}"
-            f"{_conditioning(self)} --resume"
-        )
+        return _backtest_command(self, out, f" --origins {','.join(self.origins)}")
+
+
+def _backtest_command(manifest: BacktestManifest | OriginsManifest, out: Path, origin: str) -> str:
+    """`alliance backtest` with a backtest's settings, its `origin` option(s) and `--resume`."""
+    if not manifest.condition:
+        origin += " --no-condition"
+    elif manifest.reached_in not in (None, "impose"):
+        origin += f" --reached-in {manifest.reached_in}"
+    return (
+        f"alliance backtest {manifest.scenario.path}{_with_inputs(manifest)} --out {out} "
+        f"--runs {manifest.runs} --seed {manifest.seed}{origin} --resume"
+    )
 
 
 KINDS: dict[str, type[Manifest]] = {

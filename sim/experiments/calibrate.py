@@ -87,9 +87,8 @@ def calibrate(
     settings = check_settings(experiment, cases)
     manifest = _manifest(experiment, cases, settings)
     if observations_path is not None:  # the one case's facts: its --resume command names them
-        manifest.observations = FileRef(
-            path=str(observations_path), hash=cases[0].observations.content_hash
-        )
+        facts = cases[0].observations
+        manifest.observations = FileRef(path=str(observations_path), hash=facts.content_hash)
     inputs = input_files(experiment)
     for case in cases:
         inputs[f"inputs/{case.name}/scenario.yaml"] = Path(case.scenario.path).read_bytes()
