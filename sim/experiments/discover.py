@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyarrow import ArrowException
 
 from sim.batch.manifests import ExperimentManifest, read_manifest
 from sim.batch.store import write_json_atomic
@@ -58,11 +59,22 @@ def read_sweep(directory: Path) -> tuple[ExperimentManifest, pd.DataFrame]:
     if not manifest.finished:
         raise InputError(str(directory), "finished", "the sweep is unfinished; resume it first")
     parquet, csv = directory / "results.parquet", directory / "results.csv"
-    if parquet.is_file():
-        return manifest, pd.read_parquet(parquet)
-    if csv.is_file():
-        return manifest, pd.read_csv(csv)
-    raise InputError(str(directory), "results", "no results.parquet or results.csv")
+    path = parquet if parquet.is_file() else csv
+    if not path.is_file():
+        raise InputError(str(directory), "results", "no results.parquet or results.csv")
+    try:
+        results = pd.read_parquet(path) if path == parquet else pd.read_csv(path)
+    except (OSError, ValueError, ArrowException) as exc:
+        raise InputError(
+            str(path),
+            "",
+            f"unreadable ({exc.__class__.__name__}); expected the table the sweep wrote",
+        ) from None
+    needed = ["point", "outcome", "estimate", *(manifest.get("varied") or [])]
+    missing = [c for c in needed if c not in results.columns]
+    if missing:
+        raise InputError(str(path), "", f"no column {missing[0]!r}; expected the sweep's results")
+    return manifest, results
 
 
 def discover(
