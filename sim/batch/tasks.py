@@ -11,6 +11,7 @@ interrupted run keeps everything finished.
 
 from __future__ import annotations
 
+import errno
 import gc
 import signal
 import threading
@@ -27,14 +28,16 @@ from sim.batch.conditioning import CONDITIONING, Condition, simulate_conditioned
 from sim.batch.engines import Engine
 from sim.batch.lanes import simulate_chunk
 from sim.batch.ledger import identity, write_chunk
+from sim.batch.manifests import read_manifest
 from sim.batch.outcomes import RunMeasure, tally_runs
 from sim.batch.store import parquet_bytes
-from sim.model.errors import InputError, RunStopped
+from sim.model.errors import InputError, Interrupted, RunStopped
 from sim.model.scenario import Scenario
 
 if TYPE_CHECKING:
     from sim.batch.posterior import PosteriorDraws
 
+MACHINE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}  # the disk, not the input
 MAX_RUNS = 1_000_000_000  # runs one command may ask for (a batch, or points x replications)
 
 
@@ -156,6 +159,33 @@ def _ctrl_c_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if held:
         raise KeyboardInterrupt
+
+
+@contextmanager
+def stops_resumably(out: Path) -> Iterator[None]:
+    """Run a long job's work in its prepared directory `out` so that Ctrl-C, a full disk, or a
+    stop inside an inner run ends with one line naming the file and the command that finishes
+    this job (not the inner one)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(str(out), _finishing(out)) from None
+    except RunStopped as exc:
+        exc.hint = _finishing(out) or exc.hint
+        raise
+    except OSError as exc:
+        if exc.errno not in MACHINE_ERRORS:
+            raise
+        where = str(exc.filename or out)
+        raise RunStopped(where, exc.strerror or str(exc), _finishing(out)) from None
+
+
+def _finishing(out: Path) -> str:
+    """The command that finishes the run in `out`, from its manifest ("" where there is none)."""
+    try:
+        return read_manifest(out).resume_command(out)
+    except (InputError, OSError, KeyError, ValueError):
+        return ""
 
 
 def _engine_failure(exc: Exception) -> bool:
