@@ -71,6 +71,9 @@ def test_the_wheel_carries_every_subpackage_and_the_shipped_files(installed):
         "sim/report/templates/tables.html.j2",
         "sim/shipped/scenarios/csto_2022.yaml",
         "sim/shipped/experiments/sobol_csto.yaml",
+        "sim/library/DATA.md",
+        "sim/library/data/members.csv",
+        "sim/shipped/scenarios/atop/index.csv",
     ):
         assert name in names, name
     shipped = {n for n in names if n.startswith("sim/shipped/scenarios/")}
