@@ -2,8 +2,8 @@
 
 A case's group is its alliance (`group:` in the experiment's case list, by default the case's
 own name): an ATOP library case and a narrative case of the same alliance (`docs/library.md`
-lists them) name one group, so they are held out together and
-neither is fitted to forecast the other. Groups are dealt to folds largest first (by facts),
+lists them) name one group, so they are held out together and neither is fitted to forecast
+the other. Groups are dealt to folds largest first (by facts),
 each to the fold with the fewest facts so far, so that folds are about even and the split is
 the same on every run.
 """
