@@ -27,7 +27,7 @@ import pandas as pd
 
 from sim.batch.outcomes import Outcome, interval
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
-from sim.batch.posterior import load_posterior
+from sim.batch.posterior import load_posterior, record_id
 from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
 from sim.batch.tasks import check_run_count
 from sim.experiments.cases import Case, load_cases
@@ -294,7 +294,13 @@ def _other_cases(logit_cases: Path | str, scenario: Scenario) -> list[Case]:
         raise InputError("--logit-cases", str(logit_cases), "expected an experiment with `cases`")
     cases = load_cases(experiment, None)
     own = scenario.content_hash.split("@")[0]
-    return [c for c in cases if c.scenario.name != scenario.name and c.scenario.content_hash != own]
+    return [
+        c
+        for c in cases
+        if c.scenario.name != scenario.name
+        and c.scenario.content_hash != own
+        and record_id(c.scenario) != record_id(scenario)  # a renamed, edited copy of the record
+    ]
 
 
 def logit_forecasts(
