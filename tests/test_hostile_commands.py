@@ -10,6 +10,8 @@ import pytest
 from model_helpers import alliance
 from test_discover import OUTCOME, synthetic_sweep
 
+from sim.batch.jobs import RunOptions
+
 
 def one_line(status: int, err: str, *phrases: str) -> str:
     lines = err.strip().splitlines()
@@ -52,7 +54,7 @@ def test_a_batch_compared_with_itself_is_refused(tmp_path, monkeypatch, capsys):
     from sim.batch.runner import run_batch
 
     batch = tmp_path / "x"
-    run_batch(DATA / "quiet.yaml", batch, runs=200, seed=3, workers=1)
+    run_batch(DATA / "quiet.yaml", batch, runs=200, seed=3, options=RunOptions(workers=1))
     (tmp_path / "link").symlink_to(batch, target_is_directory=True)
     shutil.copytree(batch, tmp_path / "copy")
     for other in (batch, f"{batch}/", tmp_path / "link", tmp_path / "copy"):

@@ -28,8 +28,9 @@ from sim.batch.conditioning import CONDITIONING, Condition, simulate_conditioned
 from sim.batch.engines import Engine
 from sim.batch.lanes import simulate_chunk
 from sim.batch.ledger import identity, write_chunk
+from sim.batch.manifests import read_manifest
 from sim.batch.outcomes import RunMeasure, tally_runs
-from sim.batch.store import parquet_bytes, read_manifest, resume_hint
+from sim.batch.store import parquet_bytes
 from sim.model.errors import InputError, Interrupted, RunStopped
 from sim.model.scenario import Scenario
 
@@ -182,7 +183,7 @@ def stops_resumably(out: Path) -> Iterator[None]:
 def _finishing(out: Path) -> str:
     """The command that finishes the run in `out`, from its manifest ("" where there is none)."""
     try:
-        return resume_hint(out, read_manifest(out))
+        return read_manifest(out).resume_command(out)
     except (InputError, OSError, KeyError, ValueError):
         return ""
 
