@@ -21,7 +21,7 @@ from sim.batch.conditioning import CONDITIONING, Condition
 from sim.batch.engines import local_workers, make_engine
 from sim.batch.ledger import end_ledger_line, finished_chunks
 from sim.batch.posterior import PosteriorDraws, load_posterior
-from sim.batch.tasks import ChunkDone, ChunkTask, check_run_count, run_chunks
+from sim.batch.tasks import ChunkDone, ChunkTask, check_run_arguments, run_chunks
 from sim.model.errors import InputError, RunStopped
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import Scenario, load_scenario, with_parameters
@@ -177,10 +177,8 @@ def run_batch(
     `conditions` (sim.experiments.forecast) lanes are conditioned on facts, and `forecast`
     (what was conditioned on) goes into the manifest.
     """
+    check_run_arguments(runs=runs, seed=seed, workers=workers)
     scenario = load_scenario(scenario_path)
-    if runs <= 0:
-        raise InputError("--runs", str(runs), "expected a positive number of runs")
-    check_run_count(runs, "--runs", str(runs))
     if trajectories and runs > MAX_TRAJECTORY_RUNS:
         raise InputError(
             "--trajectories",

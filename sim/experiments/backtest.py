@@ -26,9 +26,9 @@ from sim.batch.outcomes import Outcome, interval
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
 from sim.batch.posterior import load_posterior
 from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
-from sim.batch.tasks import check_run_count
+from sim.batch.tasks import check_run_arguments
 from sim.experiments.observations import Observations, load_observations
-from sim.experiments.origins import forecast_at_origin
+from sim.experiments.origins import forecast_at_origin, require_facts_after
 from sim.experiments.sweep import write_table
 from sim.model.errors import InputError
 from sim.model.months import parse_month
@@ -102,7 +102,7 @@ def backtest(
     replication draws its parameters from that calibration's samples (conditioned runs keep
     their draws when resampled; a posterior fitted on this scenario's own case is refused for
     them, since it has seen the facts conditioned on)."""
-    check_run_count(runs, "--runs", str(runs))
+    check_run_arguments(runs=runs, seed=seed, workers=workers)
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
     if base_rate is not None and not 0.0 < base_rate < 1.0:
@@ -122,6 +122,8 @@ def backtest(
         Outcome("reach_stage", fact.label, fact.month, fact.member, fact.stage)
         for fact in observations.facts
     ]
+    if condition:
+        require_facts_after(observations.facts, scenario.history_end, str(origin))
     chunks = plan_chunks(1, runs)
     draws = load_posterior(posterior, scenario.name) if posterior is not None else None
     if draws is not None and condition:

@@ -25,6 +25,7 @@ from sim.batch.engines import Engine, make_engine
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
 from sim.batch.progress import runs_progress
 from sim.batch.store import finish, now, prepare_output, release, versions, write_json_atomic
+from sim.batch.tasks import check_run_arguments
 from sim.experiments.calibrated_yaml import write_calibrated_scenario
 from sim.experiments.cases import CASE_SEP, Case, load_cases, parameter_space
 from sim.experiments.designs import build_design, design_rng
@@ -108,6 +109,7 @@ def calibrate(
     show_progress: bool = True,
 ) -> Fit:
     """Fit the experiment's parameters to its cases' facts; write tables, samples, a scenario."""
+    check_run_arguments(workers=workers)
     experiment = load_experiment(experiment_path)
     cases = load_cases(experiment, observations_path)
     settings = check_settings(experiment, cases)

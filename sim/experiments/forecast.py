@@ -35,6 +35,7 @@ from sim.batch.conditioning import (
 from sim.batch.ledger import read_chunk, read_ledger
 from sim.batch.posterior import PosteriorDraws, load_posterior
 from sim.batch.runner import KIND, BatchOutcome, run_batch
+from sim.batch.tasks import check_run_arguments
 from sim.experiments.observations import Fact, Observations, load_observations
 from sim.model.errors import InputError
 from sim.model.months import month_label, parse_month
@@ -178,6 +179,7 @@ def forecast(
     """Run a batch conditioned on the facts known by `as_of` into `out` (`plan`: checked
     already by `plan_forecast` with the same arguments); with `posterior`, each run draws its
     parameters from it and the facts weigh those draws too."""
+    check_run_arguments(runs=runs, seed=seed, workers=workers)
     plan = plan or plan_forecast(
         scenario_path, observations_path, runs, seed, as_of, reached_in, overrides, posterior
     )

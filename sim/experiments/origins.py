@@ -23,6 +23,7 @@ from sim.batch.intervals import proportion_interval
 from sim.batch.posterior import load_posterior
 from sim.batch.results import summarize
 from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
+from sim.batch.tasks import check_run_arguments
 from sim.experiments.forecast import forecast
 from sim.experiments.observations import Fact, load_observations
 from sim.experiments.sweep import write_table
@@ -68,6 +69,12 @@ def facts_after(scenario: Scenario, observations_path: Path, origin: int) -> lis
     return [f for f in load_observations(observations_path, scenario).facts if f.month > origin]
 
 
+def require_facts_after(facts: list[Fact], origin: int, label: str) -> None:
+    """Refuse an origin with no fact after it (nothing to score), before anything is written."""
+    if not any(f.month > origin for f in facts):
+        raise InputError("--origin", label, "no fact is dated after it; nothing to score")
+
+
 def forecast_at_origin(
     scenario_path: Path,
     observations_path: Path,
@@ -90,8 +97,7 @@ def forecast_at_origin(
     full = load_scenario(scenario_path)
     month = with_origin(full, origin).history_end
     scored = facts_after(full, observations_path, month)
-    if not scored:
-        raise InputError("--origin", origin, "no fact is dated after it; nothing to score")
+    require_facts_after(scored, month, origin)
     file = origin_scenario_file(full, month, Path(folder) / ORIGIN_SCENARIO)
     out = Path(folder) / FORECAST_DIR
     again = resume and (out / "manifest.json").is_file()
@@ -133,6 +139,7 @@ def backtest_origins(
 
     if not origins:
         raise InputError("--origins", "", "expected comma-separated months YYYY-MM")
+    check_run_arguments(**{k: run.get(k) for k in ("runs", "seed", "workers")})
     full = load_scenario(scenario_path)
     observations = load_observations(observations_path, full)
     months = [with_origin(full, origin).history_end for origin in origins]

@@ -26,6 +26,7 @@ from sim.batch.pointruns import (
 )
 from sim.batch.posterior import load_posterior
 from sim.batch.store import finish, now, prepare_output, release, versions, write_bytes_atomic
+from sim.batch.tasks import check_run_arguments
 from sim.experiments.designs import Design, build_design
 from sim.experiments.experiment import Experiment, load_experiment, require_method
 
@@ -120,6 +121,7 @@ def run_design(
 ) -> PointRun:
     """Prepare and lock `out` (file copies, design, manifest last), run every chunk not yet done,
     tally it. The lock stays held for the caller to write its tables; `finish` releases it."""
+    check_run_arguments(workers=workers)
     design = build_design(experiment)
     chunks = plan_chunks(design.points, experiment.spec.replications)
     manifest = experiment_manifest(kind, experiment, design, chunks)
