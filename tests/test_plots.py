@@ -226,7 +226,7 @@ def test_sobol_bars_are_ranked_by_total_effect(dirs):
     axes = panels(fig)
     assert len(axes) == indices["outcome"].nunique()
     for ax in axes:
-        outcome = ax.get_title(loc="left").removesuffix(" (sobol)")
+        outcome = ax.get_title(loc="left").split("\n")[0]
         mine = indices[indices.outcome == outcome].sort_values("ST")
         names = [t.get_text() for t in ax.get_yticklabels()]
         assert names == list(mine["parameter"])

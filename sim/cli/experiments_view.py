@@ -40,12 +40,13 @@ def sensitivity_command(
 ) -> None:
     """Run a sensitivity analysis; print the parameters ranked per outcome; draw bars if asked."""
     from sim.experiments.sensitivity import sensitivity
+    from sim.plots.experiments import TOP_PARAMETERS
 
     indices = sensitivity(experiment, out, **run)
     for (outcome, method), rows in indices.groupby(["outcome", "method"], sort=False):
         key = "ST" if method == "sobol" else "mu_star"
         cols = ("S1", "S1_conf", "ST", "ST_conf") if method == "sobol" else _MORRIS
-        shown = min(12, len(rows))
+        shown = min(TOP_PARAMETERS, len(rows))
         title = f"{outcome} ({method}): top {shown} of {len(rows)} by {key}"
         top = rows.sort_values(key, ascending=False).head(shown)
         cells = [[r.parameter, *(f"{getattr(r, c):.3f}" for c in cols)] for r in top.itertuples()]

@@ -182,9 +182,11 @@ class Sweep(Result):
     design: pd.DataFrame | None
 
     def describe(self) -> str:
+        varied = self.varied
+        names = ", ".join(varied) if len(varied) <= 4 else _plural(len(varied), "parameter")
         return (
             f"{self.manifest['experiment']['name']}, {_plural(self.manifest['points'], 'point')}"
-            f" x {self.manifest['replications']:,} runs, varying {', '.join(self.varied)}"
+            f" x {self.manifest['replications']:,} runs, varying {names}"
         )
 
     @property
