@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from sim.experiments.loading import Result
 
-__all__ = ["load"]
+__all__ = ["compare", "load"]
 
 
 def load(directory: str | Path) -> Result:
@@ -23,3 +25,11 @@ def load(directory: str | Path) -> Result:
     from sim.experiments.loading import load as load_result
 
     return load_result(directory)
+
+
+def compare(dir_a: str | Path, dir_b: str | Path) -> dict[str, pd.DataFrame]:
+    """Paired differences A - B of two batches with the same seed and runs, with paired and
+    unpaired 95% intervals, dates as datetimes; see `sim.experiments.loading.compare`."""
+    from sim.experiments.loading import compare as compare_results
+
+    return compare_results(dir_a, dir_b)

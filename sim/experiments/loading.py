@@ -326,3 +326,12 @@ SENSITIVITY_TABLES = (*SWEEP_TABLES, "indices", "indices_second_order")
 CALIBRATION_TABLES = ("posterior", "fitted", "correlations", "facts", "cases", "outcomes")
 CROSSVAL_TABLES = ("events", "scores", "base_rates")
 BACKTEST_TABLES = ("events", "scores", "skill")
+
+
+def compare(dir_a: str | Path, dir_b: str | Path) -> dict[str, pd.DataFrame]:
+    """Paired differences A - B of two batches run with the same seed and runs (common random
+    numbers): tables `difference`, `alliance` and `by_date` of `sim.batch.compare`, with the
+    paired and the unpaired 95% intervals, dates as datetimes."""
+    from sim.batch.compare import compare_batches
+
+    return {name: as_datetimes(t) for name, t in compare_batches(dir_a, dir_b).items()}
