@@ -190,7 +190,7 @@ def run_batch(
         check_chunk_size(chunk_size)
     cluster = make_engine(None, scheduler) if scheduler else None  # unreachable: nothing written
     overrides = overrides or {}
-    draws = load_posterior(posterior, scenario.name, set(overrides)) if posterior else None
+    draws = load_posterior(posterior, scenario, set(overrides)) if posterior else None
     if draws is not None and conditions:
         draws.refuse_double_counting("--posterior")
     planned_workers = local_workers(workers, runs)

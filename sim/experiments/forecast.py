@@ -148,7 +148,7 @@ def plan_forecast(
     record = forecast_record(observations, scenario, month, reached_in, conditions, left_out)
     draws = None
     if posterior is not None:
-        draws = load_posterior(posterior, scenario.name, set(overrides or {}))
+        draws = load_posterior(posterior, scenario, set(overrides or {}))
         draws.refuse_double_counting("--posterior")
     if runs > 0:
         pilot(
