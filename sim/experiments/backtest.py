@@ -29,19 +29,13 @@ from sim.batch.outcomes import Outcome, interval
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
 from sim.batch.posterior import load_posterior
 from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
-<<<<<<< HEAD
 from sim.batch.tasks import check_run_arguments
-from sim.experiments.observations import Observations, load_observations
-from sim.experiments.origins import forecast_at_origin, require_facts_after
-=======
-from sim.batch.tasks import check_run_count
 from sim.experiments.cases import Case, load_cases
 from sim.experiments.experiment import load_experiment
 from sim.experiments.logit import LogitFit, fit_logit, forecast
 from sim.experiments.observations import Fact, Observations, load_observations
-from sim.experiments.origins import forecast_at_origin
+from sim.experiments.origins import forecast_at_origin, require_facts_after
 from sim.experiments.scoring import add_skill, comparisons, score_rows
->>>>>>> main
 from sim.experiments.sweep import write_table
 from sim.model.errors import InputError
 from sim.model.months import parse_month
@@ -119,14 +113,9 @@ def backtest(
     scenario's history_end), and the facts after it are scored. With `posterior`, each
     replication draws its parameters from that calibration's samples (conditioned runs keep
     their draws when resampled; a posterior fitted on this scenario's own case is refused for
-<<<<<<< HEAD
-    them, since it has seen the facts conditioned on)."""
-    check_run_arguments(runs=runs, seed=seed, workers=workers)
-=======
     them, since it has seen the facts conditioned on). The logit reference is fitted on the
     cases of the experiment `logit_cases` that are not on this scenario."""
-    check_run_count(runs, "--runs", str(runs))
->>>>>>> main
+    check_run_arguments(runs=runs, seed=seed, workers=workers)
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
     if base_rate is not None and not 0.0 < base_rate < 1.0:

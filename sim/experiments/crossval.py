@@ -37,13 +37,8 @@ from sim.batch.lanes import simulate_chunk
 from sim.batch.outcomes import reached_by
 from sim.batch.posterior import CASE_SEP, PosteriorDraws
 from sim.batch.store import finish, now, prepare_output, release, versions, write_json_atomic
-<<<<<<< HEAD
-from sim.batch.tasks import check_run_arguments
-from sim.experiments.backtest import FORMATS, brier, log_score, reliability_figure
-=======
-from sim.batch.tasks import check_run_count
+from sim.batch.tasks import check_run_arguments, check_run_count
 from sim.experiments.backtest import FORMATS
->>>>>>> main
 from sim.experiments.calibrate import check_settings, fit_cases
 from sim.experiments.cases import Case, load_cases
 from sim.experiments.crossval_scores import (
