@@ -17,7 +17,7 @@ SMALL_REPLICATIONS = 20
 SMALL_DESIGN = {"points": 6, "levels": 2, "samples": 4, "trajectories": 2}
 SMALL_CALIBRATION = {"steps": 3, "burn": 1}  # walkers stay (at least two per fitted parameter)
 # Options that set a size on the command line, and the small value each is cut to.
-SMALL_OPTIONS = {"--runs": "300", "--chunk-size": "100", "--workers": "1"}
+SMALL_OPTIONS = {"--runs": "1000", "--chunk-size": "1000", "--workers": "1"}
 PATH_FIELDS = ("scenario", "observations")
 
 
