@@ -27,13 +27,19 @@ from sim.model.scenario import Scenario
 DATE_COLUMNS = ("date", "median_date", "origin", "as_of", "reached_in", "by")
 
 
+CALENDAR_TEXT = r"^\d{4}-\d{2}(-\d{2})?$"  # YYYY-MM or YYYY-MM-DD
+
+
 def as_datetimes(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy of `table` with its calendar columns as datetimes (missing stays missing)."""
+    """A copy of `table` with its calendar columns as datetimes (missing stays missing); a
+    column of that name holding anything but calendar text is left as it is."""
     table = table.copy()
     for column in table.columns:
         if column in DATE_COLUMNS or str(column).endswith("_date"):
             values = table[column].astype("string")
-            table[column] = pd.to_datetime(values, format="ISO8601", errors="raise")
+            given = values.dropna()
+            if given.str.fullmatch(CALENDAR_TEXT).all():
+                table[column] = pd.to_datetime(values, format="ISO8601")
     return table
 
 
