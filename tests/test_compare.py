@@ -11,6 +11,7 @@ import pytest
 from model_helpers import SCENARIOS, add_events, alliance, variant
 
 from sim.batch.compare import PairedCounts, compare_batches, paired_intervals
+from sim.batch.jobs import RunOptions
 from sim.batch.runner import run_batch
 
 RUNS = 2000
@@ -23,8 +24,15 @@ def late_pair(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("compare")
     late = variant(folder, add_events(LATE_REBUKE), base=SCENARIOS / "csto_2022.yaml")
     a, b = folder / "a", folder / "b"
-    run_batch(SCENARIOS / "csto_2022.yaml", a, runs=RUNS, seed=4, workers=1, chunk_size=1000)
-    run_batch(late, b, runs=RUNS, seed=4, workers=1, chunk_size=2000)
+    run_batch(
+        SCENARIOS / "csto_2022.yaml",
+        a,
+        runs=RUNS,
+        seed=4,
+        options=RunOptions(workers=1),
+        chunk_size=1000,
+    )
+    run_batch(late, b, runs=RUNS, seed=4, options=RunOptions(workers=1), chunk_size=2000)
     return a, b
 
 
@@ -89,12 +97,12 @@ def test_cli_writes_tables_and_difference_figure(late_pair, monkeypatch, capsys,
 def test_refuses_batches_with_different_seeds_or_runs(late_pair, monkeypatch, capsys, tmp_path):
     a, _ = late_pair
     other = tmp_path / "other"
-    run_batch(SCENARIOS / "csto_2022.yaml", other, runs=RUNS, seed=5, workers=1)
+    run_batch(SCENARIOS / "csto_2022.yaml", other, runs=RUNS, seed=5, options=RunOptions(workers=1))
     code, _, err = alliance(monkeypatch, capsys, "compare", a, other)
     assert code == 2
     assert err.count("\n") == 1 and "seed" in err and str(other) in err
     fewer = tmp_path / "fewer"
-    run_batch(SCENARIOS / "csto_2022.yaml", fewer, runs=1000, seed=4, workers=1)
+    run_batch(SCENARIOS / "csto_2022.yaml", fewer, runs=1000, seed=4, options=RunOptions(workers=1))
     code, _, err = alliance(monkeypatch, capsys, "compare", a, fewer)
     assert code == 2 and "runs" in err
 

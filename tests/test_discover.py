@@ -11,6 +11,7 @@ import pytest
 from model_helpers import alliance
 from result_dirs import make_sweep
 
+from sim.batch.manifests import ExperimentManifest, FileRef
 from sim.experiments.discover import discover
 
 OUTCOME = "Member withdrawn by 2030-12"
@@ -27,8 +28,23 @@ def synthetic_sweep(folder: Path, points: int = 800, seed: int = 0) -> Path:
     frame["estimate"] = estimate
     folder.mkdir()
     frame.to_parquet(folder / "results.parquet", index=False)
-    manifest = {"kind": "sweep", "varied": ["a", "b", "c"], "finished": "2026-01-01T00:00:00Z"}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    manifest = ExperimentManifest(
+        kind="sweep",
+        experiment=FileRef(name="synthetic", path="synthetic.yaml", hash="0"),
+        scenario=FileRef(name="synthetic", path="synthetic.yaml", hash="0"),
+        varied=["a", "b", "c"],
+        parameters={},
+        design={"method": "lhs"},
+        points=points,
+        replications=1,
+        runs=points,
+        seed=seed,
+        outcomes=[OUTCOME],
+        chunks=1,
+        lanes_per_chunk=points,
+        finished="2026-01-01T00:00:00Z",
+    )
+    (folder / "manifest.json").write_text(json.dumps(manifest.document()))
     return folder
 
 

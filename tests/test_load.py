@@ -16,6 +16,7 @@ from case_helpers import write_cases, write_experiment
 from result_dirs import SCENARIOS, make_batch, make_sensitivity, make_sweep
 
 import sim
+from sim.batch.jobs import RunOptions
 from sim.batch.results import load as load_batch_results
 from sim.batch.runner import run_batch
 from sim.experiments import loading
@@ -30,6 +31,7 @@ from sim.model.errors import InputError
 ROOT = Path(__file__).resolve().parent.parent
 OBSERVATIONS = ROOT / "experiments" / "observations_pre2022.yaml"
 CSTO = SCENARIOS / "csto_2022.yaml"
+ONE = RunOptions(workers=1, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +44,21 @@ def dirs(tmp_path_factory) -> dict[str, Path]:
         "sensitivity": make_sensitivity(root),
     }
     found["forecast"] = root / "forecast"
-    forecast(CSTO, OBSERVATIONS, found["forecast"], 500, seed=1, workers=1, as_of="2022-11")
+    forecast(CSTO, OBSERVATIONS, found["forecast"], 500, seed=1, as_of="2022-11", options=ONE)
     found["backtest"] = root / "backtest"
-    backtest(CSTO, OBSERVATIONS, found["backtest"], runs=200, workers=1, show_progress=False,
-             origin="2021-06", condition=False)  # fmt: skip
+    backtest(CSTO, OBSERVATIONS, found["backtest"], runs=200, options=ONE, origin="2021-06",
+             condition=False)  # fmt: skip
     found["origins"] = root / "origins"
     backtest_origins(CSTO, OBSERVATIONS, found["origins"], ["2021-06", "2022-06"], runs=200,
-                     workers=1, show_progress=False)  # fmt: skip
+                     options=ONE)  # fmt: skip
     cases = write_cases(root / "cases", ("north", "south"))
     experiment = write_experiment(
         root / "cases", cases, replications=20, points=8, walkers=4, steps=3, burn=1
     )
     found["calibrate"] = root / "calibrate"
-    calibrate(experiment, None, found["calibrate"], workers=1, show_progress=False)
+    calibrate(experiment, None, found["calibrate"], ONE)
     found["crossval"] = root / "crossval"
-    crossval(experiment, found["crossval"], runs=100, workers=1, show_progress=False)
+    crossval(experiment, found["crossval"], runs=100, options=ONE)
     return found
 
 
@@ -164,19 +166,20 @@ def _spec(folder: Path) -> Path:
 @pytest.mark.parametrize(
     ("call", "option"),
     [
-        (lambda out, _: run_batch(CSTO, out, runs=10, workers=0), "--workers"),
-        (lambda out, _: run_batch(CSTO, out, runs=10, seed=-1, workers=1), "--seed"),
-        (lambda out, _: run_batch(CSTO, out, runs=10.5, workers=1), "--runs"),
-        (lambda out, _: run_batch(CSTO, out, runs="10", workers=1), "--runs"),
-        (lambda out, _: forecast(CSTO, OBSERVATIONS, out, 10, seed=-1, workers=1), "--seed"),
-        (lambda out, _: forecast(CSTO, OBSERVATIONS, out, 10, workers=0), "--workers"),
-        (lambda out, spec: sweep(spec, out, workers=0, show_progress=False), "--workers"),
-        (lambda out, _: backtest(CSTO, OBSERVATIONS, out, runs=0, workers=1), "--runs"),
+        (lambda out, _: run_batch(CSTO, out, runs=10, options=RunOptions(workers=0)), "--workers"),
+        (lambda out, _: run_batch(CSTO, out, runs=10, seed=-1, options=ONE), "--seed"),
+        (lambda out, _: run_batch(CSTO, out, runs=10.5, options=ONE), "--runs"),
+        (lambda out, _: run_batch(CSTO, out, runs="10", options=ONE), "--runs"),
+        (lambda out, _: run_batch(CSTO, out, runs=True, options=ONE), "--runs"),
+        (lambda out, _: forecast(CSTO, OBSERVATIONS, out, 10, seed=-1, options=ONE), "--seed"),
+        (lambda out, _: forecast(CSTO, OBSERVATIONS, out, 0, options=ONE), "--runs"),
+        (lambda out, spec: sweep(spec, out, RunOptions(workers=0)), "--workers"),
+        (lambda out, _: backtest(CSTO, OBSERVATIONS, out, runs=0, options=ONE), "--runs"),
         (lambda out, _: backtest(CSTO, OBSERVATIONS, out, runs=10, seed=-1), "--seed"),
-        (lambda out, _: backtest(CSTO, OBSERVATIONS, out, runs=10, workers=1), "--origin"),
+        (lambda out, _: backtest(CSTO, OBSERVATIONS, out, runs=10, options=ONE), "--origin"),
         (
-            lambda out, _: backtest_origins(CSTO, OBSERVATIONS, out, ["2021-06"], workers=0),
-            "--workers",
+            lambda out, _: backtest_origins(CSTO, OBSERVATIONS, out, ["2021-06"], runs=-5),
+            "--runs",
         ),
     ],
 )

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError
 
+from sim.batch.manifests import Manifest, PosteriorRef
 from sim.model.errors import InputError
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import Scenario
@@ -296,15 +297,15 @@ def _read_samples(folder: Path, manifest: PosteriorManifest) -> pd.DataFrame:
     return table
 
 
-def uncertainty_note(manifest: dict[str, Any]) -> str:
+def uncertainty_note(manifest: Manifest) -> str:
     """What a run's bands carry, in words: chance only, or parameter uncertainty too."""
-    posterior = manifest.get("posterior")
-    if not posterior:
+    posterior = getattr(manifest, "posterior", None)
+    if not isinstance(posterior, PosteriorRef):
         return "bands: Monte Carlo uncertainty at fixed parameters"
-    cases = posterior.get("cases", [])
-    weighed = "; the record conditioned on weighs the draws too" if "forecast" in manifest else ""
+    forecast = getattr(manifest, "forecast", None) is not None
+    weighed = "; the record conditioned on weighs the draws too" if forecast else ""
     return (
-        f"bands carry parameter uncertainty: each run draws {len(posterior['parameters'])} "
-        f"parameters from the posterior of {posterior['experiment']} ({len(cases)} case(s), "
-        f"{posterior['samples']:,} samples, {posterior['directory']}){weighed}"
+        f"bands carry parameter uncertainty: each run draws {len(posterior.parameters)} "
+        f"parameters from the posterior of {posterior.experiment} ({len(posterior.cases)} case(s), "
+        f"{posterior.samples:,} samples, {posterior.directory}){weighed}"
     )

@@ -65,10 +65,12 @@ def calibrate_command(
     console: Console, experiment: Path, observations: Path | None, out: Path, **run: Any
 ) -> None:
     """Run a calibration; print each parameter's posterior against its prior, and the outcomes."""
+    from sim.batch.tasks import stops_resumably
     from sim.experiments.calibrate import calibrate
     from sim.experiments.experiment import load_experiment
 
-    fit = calibrate(experiment, observations, out, **run)
+    with stops_resumably(out):
+        fit = calibrate(experiment, observations, out, **run)
     s = fit.summary
     headers = ["mean", "sd", "2.5%", "97.5%", "prior", "sd/prior", "verdict"]
     rows = [
@@ -121,10 +123,12 @@ def backtest_command(
 ) -> None:
     """Run a backtest; print every forecaster's scores, the model's skill against each
     reference, and a verdict line per reference (worse included)."""
+    from sim.batch.tasks import stops_resumably
     from sim.cli.scores_view import print_scores, print_verdicts
     from sim.experiments.backtest import backtest
 
-    result = backtest(scenario, observations, out, **run)
+    with stops_resumably(out):  # a stop in the inner forecast: finish the backtest, not it
+        result = backtest(scenario, observations, out, **run)
     scores = result.scores
     total = scores[scores["member"] == "all"]
     print_scores(console, total, "period", f"Scores over {len(result.events)} events")

@@ -34,7 +34,7 @@ def main() -> None:
         sys.exit(2)
     except RunStopped as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(exc.status)
     except OSError as exc:
         where = exc.filename or "alliance"
         print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)

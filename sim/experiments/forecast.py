@@ -16,7 +16,6 @@ from it and keeps its draw when resampled, so the facts weigh the parameters as 
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,6 @@ from typing import Any
 
 import pandas as pd
 
-from sim.batch import store
 from sim.batch.conditioning import (
     CONDITIONING,
     FIXED_POINT,
@@ -32,9 +30,11 @@ from sim.batch.conditioning import (
     NoConsistentLane,
     simulate_conditioned_chunk,
 )
+from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
 from sim.batch.ledger import read_chunk, read_ledger
+from sim.batch.manifests import BatchManifest
 from sim.batch.posterior import PosteriorDraws, load_posterior
-from sim.batch.runner import KIND, BatchOutcome, run_batch
+from sim.batch.runner import BatchOutcome, Finished, run_batch
 from sim.batch.tasks import check_run_arguments
 from sim.experiments.observations import Fact, Observations, load_observations
 from sim.model.errors import InputError
@@ -126,10 +126,12 @@ class ForecastPlan:
     observations: Observations
     conditions: tuple[Condition, ...]
     record: dict[str, Any]
+    runs: int
+    seed: int
 
 
 def plan_forecast(
-    scenario_path: Path,
+    scenario: Scenario | Path,
     observations_path: Path,
     runs: int,
     seed: int = 0,
@@ -139,9 +141,11 @@ def plan_forecast(
     posterior: Path | None = None,
 ) -> ForecastPlan:
     """Read and check the inputs, and condition the first stream block here, so that bad input
-    or a fact no lane can meet fails with one line before anything is written. With
-    `posterior`, the lanes draw their parameters from it (`sim.batch.posterior`)."""
-    scenario = load_scenario(scenario_path)
+    or a fact no lane can meet fails with one line before anything is written (`scenario`: a
+    file, or a scenario compiled already). With `posterior`, the lanes draw their parameters
+    from it (`sim.batch.posterior`)."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
     observations = load_observations(observations_path, scenario)
     month = as_of_month(scenario, observations, as_of)
     conditions, left_out = conditions_for(observations.facts, month, reached_in)
@@ -155,7 +159,7 @@ def plan_forecast(
             scenario, seed, min(runs, STREAM_BLOCK), conditions, overrides or {}, observations,
             draws,
         )  # fmt: skip
-    return ForecastPlan(scenario, observations, conditions, record)
+    return ForecastPlan(scenario, observations, conditions, record, runs, seed)
 
 
 def forecast(
@@ -166,42 +170,41 @@ def forecast(
     seed: int = 0,
     as_of: str | None = None,
     reached_in: str = "impose",
-    workers: int | None = None,
+    *,
+    options: RunOptions = DEFAULTS,
     chunk_size: int | None = None,
-    scheduler: str | None = None,
-    resume: bool = False,
-    force: bool = False,
     overrides: dict[str, float] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     plan: ForecastPlan | None = None,
     posterior: Path | None = None,
+    then: Finished | None = None,
 ) -> ForecastOutcome:
     """Run a batch conditioned on the facts known by `as_of` into `out` (`plan`: checked
     already by `plan_forecast` with the same arguments); with `posterior`, each run draws its
-    parameters from it and the facts weigh those draws too."""
-    check_run_arguments(runs=runs, seed=seed, workers=workers)
+    parameters from it and the facts weigh those draws too. The conditioning record goes into
+    the manifest, and `then(run, outcome)` runs (the summary), before the directory is let go."""
+    check_run_arguments(runs=runs, seed=seed)
     plan = plan or plan_forecast(
         scenario_path, observations_path, runs, seed, as_of, reached_in, overrides, posterior
     )
-    fresh = not out.exists() or not any(out.iterdir())
+
+    def record(run: RunDir, outcome: BatchOutcome) -> None:
+        assert isinstance(run.manifest, BatchManifest)
+        run.manifest.conditioning = conditioning_record(run.out, run.manifest, plan.conditions)
+        run.save()
+        if then is not None:
+            then(run, outcome)
+
     try:
         outcome = run_batch(
-            scenario_path, out, runs, seed=seed, workers=workers, chunk_size=chunk_size,
-            scheduler=scheduler, resume=resume, force=force, overrides=overrides,
-            on_progress=on_progress, conditions=plan.conditions, forecast=plan.record,
-            posterior=posterior,
+            scenario_path, out, runs, seed, options=options, chunk_size=chunk_size,
+            overrides=overrides, on_progress=on_progress, conditions=plan.conditions,
+            forecast=plan.record, posterior=posterior, then=record,
         )  # fmt: skip
     except NoConsistentLane as exc:
-        if fresh:
-            shutil.rmtree(out, ignore_errors=True)
         raise impossible(plan.observations, exc) from None
-    if outcome.interrupted:
-        return ForecastOutcome(outcome, None)
-    conditioning = conditioning_record(out, outcome.manifest, plan.conditions)
-    manifest = {**outcome.manifest, "conditioning": conditioning}
-    store.write_manifest(out, manifest)
-    outcome.manifest = manifest
-    return ForecastOutcome(outcome, conditioning)
+    assert isinstance(outcome.manifest, BatchManifest)
+    return ForecastOutcome(outcome, outcome.manifest.conditioning)
 
 
 def pilot(
@@ -260,10 +263,10 @@ def parameter_update(counts: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def conditioning_record(
-    out: Path, manifest: dict[str, Any], conditions: tuple[Condition, ...]
+    out: Path, manifest: BatchManifest, conditions: tuple[Condition, ...]
 ) -> dict[str, Any]:
     """Each fact's share of consistent lanes, the record's log-likelihood and the ESS."""
-    runs = int(manifest["runs"])
+    runs = manifest.runs
     if not conditions:  # nothing known by --as-of: a plain batch
         return {
             "facts": [],
@@ -274,7 +277,7 @@ def conditioning_record(
             "distinct_ancestors": runs,
             "parameters": [],
         }
-    counts = read_counts(out, int(manifest["chunks"]), manifest["run_id"])
+    counts = read_counts(out, manifest.chunks, str(manifest.run_id))
     facts = []
     for k, condition in enumerate(conditions):
         row = counts.loc[f"fact:{k}"]
@@ -286,7 +289,6 @@ def conditioning_record(
                 "met_share": float(row["met"] / row["lanes"]),
             }
         )
-    labels = manifest["scenario"]
     months = sorted({c.month for c in conditions})
     by_month = []
     log_likelihood = 0.0
@@ -297,7 +299,7 @@ def conditioning_record(
         by_month.append(
             {
                 "month": t,
-                "date": month_label(parse_month(labels["start"]), t),
+                "date": month_label(parse_month(manifest.scenario.start), t),
                 "consistent_share": float(row["consistent"] / row["lanes"]),
                 "met_share": met,
             }
@@ -313,8 +315,3 @@ def conditioning_record(
         "distinct_ancestors": int(counts.loc["ancestry", "met"]),
         "parameters": parameter_update(counts),
     }
-
-
-def is_forecast(manifest: dict[str, Any]) -> bool:
-    """Whether a batch manifest is a conditioned forecast's."""
-    return manifest.get("kind") == KIND and isinstance(manifest.get("forecast"), dict)

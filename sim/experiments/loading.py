@@ -2,10 +2,11 @@
 
 One loader for every kind of output (batch, forecast, sweep, sensitivity, calibrate, crossval,
 backtest, backtest over several origins). The manifest says which kind a directory holds; it is
-read by `sim.batch.store.read_manifest`, the one reader of manifests. Every table is a pandas
-DataFrame whose calendar columns (`date`, `median_date`, `origin`, `as_of`, ...) are datetimes
-(a month as its first day, so `table[table.date == "2030-12"]` picks that month) and whose
-censored first passages are missing values, not -1. The files on disk are not changed.
+read by `sim.batch.manifests.read_manifest`, the one reader of manifests, and kept typed. Every
+table is a pandas DataFrame whose calendar columns (`date`, `median_date`, `origin`, `as_of`,
+...) are datetimes (a month as its first day, so `table[table.date == "2030-12"]` picks that
+month) and whose censored first passages are missing values, not -1. The files on disk are not
+changed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ from typing import Any
 import pandas as pd
 
 from sim.batch import store
+from sim.batch.manifests import (
+    MANIFEST,
+    BacktestManifest,
+    BatchManifest,
+    CalibrateManifest,
+    CrossvalManifest,
+    ExperimentManifest,
+    Manifest,
+    OriginsManifest,
+    read_manifest,
+)
 from sim.batch.results import BatchResults
 from sim.batch.results import load as load_batch_results
 from sim.model.errors import InputError
@@ -69,12 +81,12 @@ class Result:
     """What every loaded result has: its directory, its manifest and its tables by name."""
 
     directory: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
 
     @property
     def kind(self) -> str:
         """The kind of run, as its manifest records it (batch, sweep, calibrate, ...)."""
-        return str(self.manifest.get("kind"))
+        return self.manifest.kind
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table of the result by name (missing optional tables left out)."""
@@ -86,7 +98,7 @@ class Result:
 
     def describe(self) -> str:
         """One line on what the result holds (the body of its repr)."""
-        runs = self.manifest.get("runs")
+        runs = getattr(self.manifest, "runs", None)
         return _plural(runs, "run") if isinstance(runs, int) else ""
 
     def __repr__(self) -> str:
@@ -105,6 +117,7 @@ class Batch(Result):
     monthly: trust, capacity and status aggregates; stage_shares: the share of runs in each stage.
     """
 
+    manifest: BatchManifest
     scenario: Scenario
     curves: pd.DataFrame
     alliance: pd.DataFrame
@@ -123,9 +136,9 @@ class Batch(Result):
     def describe(self) -> str:
         sc = self.scenario
         span = f"{sc.month_label(0)} to {sc.month_label(sc.months - 1)}"
-        parts = [sc.name, f"{self.manifest['runs']:,} runs", f"seed {self.manifest['seed']}", span]
-        if self.manifest.get("posterior"):
-            parts.append(f"parameters drawn from {self.manifest['posterior'].get('experiment')}")
+        parts = [sc.name, f"{self.manifest.runs:,} runs", f"seed {self.manifest.seed}", span]
+        if self.manifest.posterior is not None:
+            parts.append(f"parameters drawn from {self.manifest.posterior.experiment}")
         return ", ".join(parts)
 
     def first_passage(
@@ -160,12 +173,12 @@ class Forecast(Batch):
     @property
     def record(self) -> dict[str, Any]:
         """The facts held to and how (observations, as_of, reached_in, facts, after_as_of)."""
-        return dict(self.manifest.get("forecast") or {})
+        return dict(self.manifest.forecast or {})
 
     @property
     def conditioning(self) -> dict[str, Any]:
         """What holding the runs to the record did (facts, ess, log_likelihood, parameters)."""
-        return dict(self.manifest.get("conditioning") or {})
+        return dict(self.manifest.conditioning or {})
 
     @property
     def facts(self) -> pd.DataFrame:
@@ -184,6 +197,7 @@ class Sweep(Result):
     """A parameter sweep: `results` has one row per design point (the parameters' values, then
     each outcome's estimate, interval and runs); `design` the points as run."""
 
+    manifest: ExperimentManifest
     results: pd.DataFrame
     design: pd.DataFrame | None
 
@@ -191,14 +205,14 @@ class Sweep(Result):
         varied = self.varied
         names = ", ".join(varied) if len(varied) <= 4 else _plural(len(varied), "parameter")
         return (
-            f"{self.manifest['experiment']['name']}, {_plural(self.manifest['points'], 'point')}"
-            f" x {self.manifest['replications']:,} runs, varying {names}"
+            f"{self.manifest.experiment.name}, {_plural(self.manifest.points, 'point')}"
+            f" x {self.manifest.replications:,} runs, varying {names}"
         )
 
     @property
     def varied(self) -> list[str]:
         """The parameters the design varied."""
-        return list(self.manifest.get("varied") or [])
+        return list(self.manifest.varied)
 
 
 @dataclass(repr=False)
@@ -217,6 +231,7 @@ class Calibration(Result):
     `facts` and `cases` the fitted record, `outcomes` the forecast under the posterior, and
     `summary` the sampler's diagnostics (docs/calibration.md)."""
 
+    manifest: CalibrateManifest
     posterior: pd.DataFrame
     fitted: pd.DataFrame
     correlations: pd.DataFrame | None
@@ -227,9 +242,9 @@ class Calibration(Result):
 
     def describe(self) -> str:
         s = self.summary
-        cases = self.manifest.get("cases") or []
+        cases = self.manifest.cases
         parts = [
-            str(self.manifest["experiment"]["name"]),
+            str(self.manifest.experiment.name),
             f"{_plural(len(self.fitted), 'parameter')} fitted on {_plural(len(cases), 'case')}",
         ]
         if "samples" in s:
@@ -243,9 +258,12 @@ class CrossValidation(Result):
     each forecaster's probability, `scores` per case and in total, `base_rates` the reference
     fitted on each fold's training cases, `summary` the totals (docs/calibration.md)."""
 
+    manifest: CrossvalManifest
     events: pd.DataFrame
     scores: pd.DataFrame
     base_rates: pd.DataFrame | None
+    horizon: pd.DataFrame | None
+    logit: pd.DataFrame | None
     summary: dict[str, Any]
 
     @property
@@ -253,12 +271,12 @@ class CrossValidation(Result):
         """Each held-out case's fold directory (its posterior and held-out forecasts)."""
         return {
             name: self.directory / "folds" / name
-            for name in self.manifest.get("cases", [])
+            for name in self.manifest.cases
             if (self.directory / "folds" / name).is_dir()
         }
 
     def describe(self) -> str:
-        cases = self.manifest.get("cases", [])
+        cases = self.manifest.cases
         return f"{_plural(len(cases), 'case')} held out in turn, {len(self.events):,} facts"
 
 
@@ -268,15 +286,17 @@ class Backtest(Result):
     each forecaster's probability, `scores` Brier and log scores per member, period and
     forecaster, `skill` per origin (with --origins), `summary` the totals."""
 
+    manifest: BacktestManifest | OriginsManifest
     events: pd.DataFrame
     scores: pd.DataFrame
     skill: pd.DataFrame | None
+    logit: pd.DataFrame | None
     summary: dict[str, Any]
 
     def describe(self) -> str:
-        origins = self.manifest.get("origins") or [self.manifest.get("origin")]
-        where = ", ".join(str(o) for o in origins)
-        return f"{len(self.events):,} facts scored from {where}, {self.manifest.get('runs'):,} runs"
+        m = self.manifest
+        where = ", ".join(m.origins) if isinstance(m, OriginsManifest) else m.origin
+        return f"{len(self.events):,} facts scored from {where}, {m.runs:,} runs"
 
 
 def _experiment_tables(directory: Path, kind: type[Result], names: Sequence[str]) -> dict:
@@ -286,12 +306,12 @@ def _experiment_tables(directory: Path, kind: type[Result], names: Sequence[str]
     return {name: _table(directory, name, name not in optional) for name in names}
 
 
-def _finished(directory: Path, manifest: dict[str, Any]) -> None:
-    if not manifest.get("finished"):
+def _finished(directory: Path, manifest: Manifest) -> None:
+    if not manifest.finished:
         raise InputError(
-            str(directory / store.MANIFEST),
+            str(directory / MANIFEST),
             "finished",
-            "the run is unfinished; finish it with: " + store.resume_hint(directory, manifest),
+            "the run is unfinished; finish it with: " + manifest.resume_command(directory),
         )
 
 
@@ -301,13 +321,11 @@ def load(directory: str | Path) -> Result:
     Returns a `Batch`, `Forecast`, `Sweep`, `Sensitivity`, `Calibration`, `CrossValidation` or
     `Backtest`; InputError (one line) if `directory` holds no finished run.
     """
-    from sim.experiments.forecast import is_forecast
-
     directory = Path(directory)
-    manifest = store.read_manifest(directory)
-    kind = manifest.get("kind")
-    if kind == "batch":
-        typed = Forecast if is_forecast(manifest) else Batch
+    manifest = read_manifest(directory)
+    kind = manifest.kind
+    if isinstance(manifest, BatchManifest):
+        typed = Forecast if manifest.forecast is not None else Batch
         return typed.from_results(load_batch_results(directory))
     _finished(directory, manifest)
     if kind == "sweep":
@@ -324,14 +342,14 @@ def load(directory: str | Path) -> Result:
     if kind in ("backtest", "backtest-origins"):
         tables = _experiment_tables(directory, Backtest, BACKTEST_TABLES)
         return Backtest(directory, manifest, **tables, summary=_summary(directory))
-    raise InputError(str(directory / store.MANIFEST), "kind", f"unknown kind of run {kind!r}")
+    raise InputError(str(directory / MANIFEST), "kind", f"unknown kind of run {kind!r}")
 
 
 SWEEP_TABLES = ("results", "design")
 SENSITIVITY_TABLES = (*SWEEP_TABLES, "indices", "indices_second_order")
 CALIBRATION_TABLES = ("posterior", "fitted", "correlations", "facts", "cases", "outcomes")
-CROSSVAL_TABLES = ("events", "scores", "base_rates")
-BACKTEST_TABLES = ("events", "scores", "skill")
+CROSSVAL_TABLES = ("events", "scores", "base_rates", "horizon", "logit")
+BACKTEST_TABLES = ("events", "scores", "skill", "logit")
 
 
 def compare(dir_a: str | Path, dir_b: str | Path) -> dict[str, pd.DataFrame]:

@@ -25,6 +25,7 @@ import pandas as pd
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
+from sim.batch.manifests import BatchManifest
 from sim.batch.posterior import uncertainty_note
 from sim.batch.store import write_bytes_atomic
 from sim.model.parameters import BY_NAME
@@ -86,8 +87,8 @@ def build_report(results: Any) -> str:
         .get_template("report.html.j2")
         .render(
             scenario=sc,
-            runs=manifest.get("runs", 0),
-            seed=manifest.get("seed"),
+            runs=manifest.runs,
+            seed=manifest.seed,
             first_month=sc.month_label(0),
             last_month=sc.month_label(sc.months - 1),
             history_end=history_end,
@@ -183,27 +184,26 @@ def _medians(median_time: pd.DataFrame) -> list[dict[str, str]]:
 
 def _facts(results: Any) -> list[tuple[str, Any]]:
     """Provenance of the batch from its manifest: scenario, seed, runs, times, versions."""
-    manifest = results.manifest
-    scenario = manifest.get("scenario", {})
+    manifest: BatchManifest = results.manifest
     facts = [
-        ("scenario file", scenario.get("source")),
-        ("scenario SHA-256", scenario.get("hash")),
-        ("seed", manifest.get("seed")),
-        ("replications", f"{manifest.get('runs', 0):,}"),
-        ("chunk size", manifest.get("chunk_size")),
-        ("started", manifest.get("started")),
-        ("finished", manifest.get("finished")),
+        ("scenario file", manifest.scenario.source),
+        ("scenario SHA-256", manifest.scenario.hash),
+        ("seed", manifest.seed),
+        ("replications", f"{manifest.runs:,}"),
+        ("chunk size", manifest.chunk_size),
+        ("started", manifest.started),
+        ("finished", manifest.finished),
         ("batch directory", results.directory),
     ]
-    return facts + [(f"version of {k}", v) for k, v in sorted(manifest.get("versions", {}).items())]
+    return facts + [(f"version of {k}", v) for k, v in sorted(manifest.versions.items())]
 
 
 def _parameters(results: Any) -> list[dict[str, Any]]:
     """Every parameter of the batch, where its value came from and what it means."""
-    overrides = results.manifest.get("parameter_overrides", {}) or {}
+    overrides = results.manifest.parameter_overrides
     scenario_overrides = results.scenario.parameters
     rows = []
-    for name, value in (results.manifest.get("parameters") or {}).items():
+    for name, value in results.manifest.parameters.items():
         known = BY_NAME.get(name)
         origin = (
             "command line"
@@ -223,10 +223,10 @@ def _parameters(results: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _record(manifest: dict[str, Any]) -> dict[str, Any] | None:
+def _record(manifest: BatchManifest) -> dict[str, Any] | None:
     """A forecast's record: what it was held to, how much of it the runs met, and what it did to
     the posterior draws (None for a plain batch)."""
-    record, conditioning = manifest.get("forecast"), manifest.get("conditioning")
+    record, conditioning = manifest.forecast, manifest.conditioning
     if not isinstance(record, dict) or not isinstance(conditioning, dict):
         return None
     return {
@@ -240,20 +240,5 @@ def _record(manifest: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _reproduce(manifest: dict[str, Any]) -> str:
-    scenario = manifest.get("scenario", {})
-    source = scenario.get("source", "SCENARIO")
-    record = manifest.get("forecast")
-    if isinstance(record, dict):
-        parts = [
-            f"alliance forecast {source} --observations {record['observations']['path']}",
-            f"--as-of {record['as_of']} --reached-in {record['reached_in']}",
-        ]
-    else:
-        parts = [f"alliance batch {source}"]
-    parts.append(f"--runs {manifest.get('runs')} --seed {manifest.get('seed')} --out DIR")
-    for name, value in (manifest.get("parameter_overrides") or {}).items():
-        parts.append(f"--param {name}={value}")
-    if manifest.get("posterior"):
-        parts.append(f"--posterior {manifest['posterior']['directory']}")
-    return " ".join(parts)
+def _reproduce(manifest: BatchManifest) -> str:
+    return manifest.command("DIR")
