@@ -62,8 +62,8 @@ def _accepts(command: str) -> set[str]:
 
     from sim.cli.main import app
 
-    click_command = typer.main.get_command(app).commands[command]
-    return {opt for p in click_command.params for opt in p.opts}
+    click_command = typer.main.get_command(app).commands.get(command)  # None: `alliance --help`
+    return {opt for p in click_command.params for opt in p.opts} if click_command else set()
 
 
 def small_command(args: list[str], scratch: Path) -> list[str]:
