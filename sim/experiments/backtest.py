@@ -29,9 +29,9 @@ from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
 from sim.batch.manifests import BacktestManifest, FileRef
 from sim.batch.outcomes import Outcome, interval
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
-from sim.batch.posterior import load_posterior
+from sim.batch.posterior import load_posterior, record_id
 from sim.batch.store import now, versions
-from sim.batch.tasks import check_run_count
+from sim.batch.tasks import check_run_arguments
 from sim.experiments.cases import Case, load_cases
 from sim.experiments.experiment import Experiment, load_experiment
 from sim.experiments.logit import LogitFit, fit_logit, forecast
@@ -86,7 +86,7 @@ def backtest(
     them, since it has seen the facts conditioned on). The logit reference is fitted on the
     cases of the experiment `logit_cases` that are not on this scenario. Every input is
     checked, and a conditioned forecast planned, before anything is written."""
-    check_run_count(runs, "--runs", str(runs))
+    check_run_arguments(runs=runs, seed=seed)
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
     if base_rate is not None and not 0.0 < base_rate < 1.0:
@@ -236,7 +236,10 @@ def fit_reference_logit(logit_cases: Path | str, scenario: Scenario) -> LogitFit
     experiment = load_experiment(logit_cases)
     if experiment.spec.cases is None:
         raise InputError("--logit-cases", str(logit_cases), "expected an experiment with `cases`")
-    key = (experiment.path, experiment.content_hash, scenario.name, _own_hash(scenario))
+    key = (
+        experiment.path, experiment.content_hash, scenario.name, _own_hash(scenario),
+        record_id(scenario),
+    )  # fmt: skip
     return _fitted(key)
 
 
@@ -245,19 +248,21 @@ def _own_hash(scenario: Scenario) -> str:
 
 
 @lru_cache(maxsize=8)
-def _fitted(key: tuple[str, str, str, str]) -> LogitFit:
-    path, _, name, own = key
-    cases = _other_cases(load_experiment(path), name, own)
+def _fitted(key: tuple[str, str, str, str, str]) -> LogitFit:
+    path, _, name, own, record = key
+    cases = _other_cases(load_experiment(path), name, own, record)
     if not cases:
         raise InputError("--logit-cases", path, "no case left once this scenario's are set aside")
     return fit_logit(cases)
 
 
-def _other_cases(experiment: Experiment, name: str, own: str) -> list[Case]:
+def _other_cases(experiment: Experiment, name: str, own: str, record: str) -> list[Case]:
     return [
         c
         for c in load_cases(experiment, None)
-        if c.scenario.name != name and c.scenario.content_hash != own
+        if c.scenario.name != name
+        and c.scenario.content_hash != own
+        and record_id(c.scenario) != record  # a renamed, edited copy of the record
     ]
 
 

@@ -39,7 +39,7 @@ from sim.batch.manifests import CrossvalManifest
 from sim.batch.outcomes import reached_by
 from sim.batch.posterior import CASE_SEP, PosteriorDraws
 from sim.batch.store import now, versions
-from sim.batch.tasks import check_run_count
+from sim.batch.tasks import check_run_arguments, check_run_count
 from sim.experiments.backtest import FORMATS
 from sim.experiments.calibrate import check_settings, fit_cases
 from sim.experiments.cases import Case, load_cases
@@ -90,8 +90,7 @@ def crossval(
     the rest, forecast it, score it against references."""
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
-    if runs < 1:
-        raise InputError("--runs", str(runs), "expected a positive number of runs")
+    check_run_arguments(runs=runs)
     experiment = load_experiment(experiment_path)
     if experiment.spec.cases is None or len(experiment.spec.cases) < 2:
         raise experiment_error(
