@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -104,3 +105,19 @@ def test_refuses_batches_with_different_seeds_or_runs(late_pair, monkeypatch, ca
     run_batch(SCENARIOS / "csto_2022.yaml", fewer, runs=1000, seed=4, options=RunOptions(workers=1))
     code, _, err = alliance(monkeypatch, capsys, "compare", a, fewer)
     assert code == 2 and "runs" in err
+
+
+def test_cli_names_its_columns_after_the_directories_and_reads_points(
+    late_pair, monkeypatch, capsys, tmp_path
+):
+    a, b = (
+        shutil.copytree(d, tmp_path / name)
+        for d, name in zip(late_pair, ("war", "rebuke"), strict=True)
+    )
+    code, out, err = alliance(monkeypatch, capsys, "compare", a, b, "--out", tmp_path / "cmp")
+    assert code == 0, err
+    assert "war - rebuke" in out and "war against rebuke" in out
+    assert " pp" in out and "A - B" not in out
+    from sim.cli.compare import directory_names
+
+    assert directory_names(Path("x/run"), Path("y/run")) == ("x/run", "y/run")  # same names

@@ -62,6 +62,26 @@ def test_prim_recovers_a_known_box(tmp_path):
     assert found.points["in_box"].sum() == pytest.approx(0.4 * 0.3 * 800, rel=0.2)
 
 
+def test_figure_colours_are_the_ones_its_titles_name(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from sim.plots.discovery import FREE, RESTRICTED, discovery_figure
+
+    found = discover(synthetic_sweep(tmp_path / "s"), OUTCOME, above=0.2)
+    fig = discovery_figure(found.trajectory, found.box, "test")
+    limits = fig.axes[1]
+    assert "2 restricted (blue)" in limits.get_title(loc="left")
+    assert "free (grey)" in limits.get_title(loc="left")
+    assert to_hex(RESTRICTED) == "#0072b2" and to_hex(FREE) == "#cccccc"  # blue, grey
+    bars = limits.patches[: len(found.box)]
+    colours = [to_hex(b.get_facecolor()) for b in bars]
+    expected = [to_hex(RESTRICTED if r else FREE) for r in found.box["restricted"]]
+    assert colours == expected
+    whole = found.box.assign(restricted=False)
+    title = discovery_figure(found.trajectory, whole, "test").axes[1].get_title(loc="left")
+    assert "no parameter restricted" in title
+
+
 def test_below_threshold_finds_the_complement_edge(tmp_path):
     found = discover(synthetic_sweep(tmp_path / "s"), OUTCOME, below=0.2, min_coverage=0.4)
     assert found.rule == "estimate < 0.2"

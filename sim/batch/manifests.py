@@ -229,7 +229,9 @@ class CrossvalManifest(Manifest):
     """A leave-one-case-out cross-validation."""
 
     KIND: ClassVar[str] = "crossval"
-    RESUME_FIELDS: ClassVar[tuple[str, ...]] = ("experiment.hash", "cases", "runs", "seed")
+    RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
+        "experiment.hash", "cases", "runs", "seed", "folds",
+    )  # fmt: skip
     OWNED: ClassVar[tuple[str, ...]] = (
         *tables("events", "scores", "base_rates", "horizon", "logit"),
         "summary.json", "figures", "folds", "experiment.yaml", "scenario.yaml",
@@ -240,6 +242,7 @@ class CrossvalManifest(Manifest):
     cases: list[str]
     runs: int
     seed: int
+    folds: list[list[int]] = []  # the cases' indices per fold (--folds K); [] one per case
 
 
 class BacktestManifest(Manifest):

@@ -23,7 +23,7 @@ from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
 from sim.batch.ledger import end_ledger_line, finished_chunks
 from sim.batch.manifests import BatchManifest, BatchScenario
 from sim.batch.posterior import PosteriorDraws, load_posterior
-from sim.batch.tasks import ChunkDone, ChunkTask, check_run_count, run_chunks
+from sim.batch.tasks import ChunkDone, ChunkTask, check_run_arguments, run_chunks
 from sim.model.errors import InputError, RunStopped
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import Scenario, load_scenario, with_parameters
@@ -166,10 +166,8 @@ def run_batch(
     (what was conditioned on) goes into the manifest. When every chunk is done, `then(run,
     outcome)` runs while the directory is still locked (the summary, a forecast's record).
     """
+    check_run_arguments(runs=runs, seed=seed)
     scenario = load_scenario(scenario_path)
-    if runs <= 0:
-        raise InputError("--runs", str(runs), "expected a positive number of runs")
-    check_run_count(runs, "--runs", str(runs))
     if trajectories and runs > MAX_TRAJECTORY_RUNS:
         raise InputError(
             "--trajectories",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import numbers
 import signal
 import threading
 import time
@@ -135,6 +136,23 @@ def compute_chunk(task: ChunkTask) -> ChunkDone:
     del result
     gc.collect()  # a model and its agents form reference cycles: free its arrays before the next
     return ChunkDone(task.index, task.runs, files, time.process_time() - cpu_start)
+
+
+def check_run_arguments(*, runs: object = None, seed: object = None) -> None:
+    """Refuse a Python caller's bad runs or seed as the command line does, before anything is
+    written (None: not given); InputError names the matching option. (`RunOptions` checks the
+    workers.)"""
+    given = (("--runs", runs, 1), ("--seed", seed, 0))
+    for option, value, lowest in given:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise InputError(option, repr(value), "expected a whole number")
+        if value < lowest:
+            what = "a positive whole number" if lowest else "a whole number, 0 or more"
+            raise InputError(option, str(value), f"expected {what}")
+    if runs is not None:
+        check_run_count(int(runs), "--runs", str(runs))
 
 
 def check_run_count(runs: int, where: str, what: str) -> None:

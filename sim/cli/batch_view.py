@@ -15,6 +15,7 @@ from sim.batch.posterior import uncertainty_note
 from sim.batch.progress import runs_progress
 from sim.batch.runner import BatchOutcome, Finished, run_batch
 from sim.cli.tables import fitted_tables
+from sim.cli.tables import percent as _percent
 from sim.model.stages import LATER_STAGES
 
 if TYPE_CHECKING:
@@ -159,17 +160,3 @@ def summary_tables(
 
 def _cell(p: float, low: float, high: float) -> str:
     return f"{_percent(p)}\n[dim]{_percent(low, sign=False)}-{_percent(high, sign=False)}[/dim]"
-
-
-def _percent(p: float, sign: bool = True) -> str:
-    """A probability as a percentage with sensible precision for small values."""
-    unit = "%" if sign else ""
-    if p == 0:
-        return f"0{unit}"
-    if p >= 0.1:
-        return f"{100 * p:.1f}{unit}"
-    if p >= 0.001:
-        return f"{100 * p:.2f}{unit}"
-    if p >= 0.00001:
-        return f"{100 * p:.3f}{unit}"
-    return f"<0.001{unit}"

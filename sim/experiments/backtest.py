@@ -31,7 +31,7 @@ from sim.batch.outcomes import Outcome, interval
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
 from sim.batch.posterior import load_posterior, record_id
 from sim.batch.store import now, versions
-from sim.batch.tasks import check_run_count
+from sim.batch.tasks import check_run_arguments
 from sim.experiments.cases import Case, load_cases
 from sim.experiments.experiment import Experiment, load_experiment
 from sim.experiments.logit import LogitFit, fit_logit, forecast
@@ -86,7 +86,7 @@ def backtest(
     them, since it has seen the facts conditioned on). The logit reference is fitted on the
     cases of the experiment `logit_cases` that are not on this scenario. Every input is
     checked, and a conditioned forecast planned, before anything is written."""
-    check_run_count(runs, "--runs", str(runs))
+    check_run_arguments(runs=runs, seed=seed)
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
     if base_rate is not None and not 0.0 < base_rate < 1.0:

@@ -39,7 +39,7 @@ from sim.batch.manifests import CrossvalManifest
 from sim.batch.outcomes import reached_by
 from sim.batch.posterior import CASE_SEP, PosteriorDraws
 from sim.batch.store import now, versions
-from sim.batch.tasks import check_run_count
+from sim.batch.tasks import check_run_arguments, check_run_count
 from sim.experiments.backtest import FORMATS
 from sim.experiments.calibrate import check_settings, fit_cases
 from sim.experiments.cases import Case, load_cases
@@ -50,6 +50,7 @@ from sim.experiments.crossval_scores import (
     summarise,
 )
 from sim.experiments.experiment import Experiment, experiment_error, load_experiment
+from sim.experiments.folds import group_folds, leave_one_out
 from sim.experiments.logit import LogitFit, fit_logit, forecast, member_exposures
 from sim.experiments.scoring import horizon_outcomes
 from sim.experiments.sweep import experiment_ref, input_files
@@ -83,12 +84,13 @@ def crossval(
     runs: int = 2000,
     fmt: str = "png",
     options: RunOptions = DEFAULTS,
+    folds: int | None = None,
 ) -> CrossValidation:
-    """Leave each case out in turn: fit on the rest, forecast it, score it against references."""
+    """Leave each case (or, with `folds`, each of K folds of whole groups) out in turn: fit on
+    the rest, forecast it, score it against references."""
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
-    if runs < 1:
-        raise InputError("--runs", str(runs), "expected a positive number of runs")
+    check_run_arguments(runs=runs)
     experiment = load_experiment(experiment_path)
     if experiment.spec.cases is None or len(experiment.spec.cases) < 2:
         raise experiment_error(
@@ -96,19 +98,21 @@ def crossval(
         )
     check_run_count(runs * len(experiment.spec.cases), "--runs", f"{runs} per held-out case")
     cases = load_cases(experiment, None)
-    for k in range(len(cases)):
-        check_settings(experiment, cases[:k] + cases[k + 1 :])
+    split = [] if folds is None else group_folds(cases, folds)
+    for held in split or leave_one_out(cases):
+        check_settings(experiment, [c for i, c in enumerate(cases) if i not in held])
     manifest = CrossvalManifest(
         experiment=experiment_ref(experiment),
         cases=[c.name for c in cases],
         runs=runs,
         seed=experiment.spec.seed,
+        folds=split,
         versions=versions(),
         started=now(),
     )
     with RunDir(out, manifest, options, input_files(experiment)) as run:
         with engine_for(options.workers, options.scheduler) as engine:
-            folds = _folds(experiment, cases, run, runs, engine, options)
+            folds = _folds(experiment, cases, run, runs, engine, options, split)
         events = pd.concat(folds.events, ignore_index=True)
         horizon = pd.concat(folds.horizons, ignore_index=True)
         scores = score_cases(events, horizon, cases)
@@ -142,38 +146,46 @@ def _folds(
     runs: int,
     engine: Engine,
     options: RunOptions,
+    split: list[list[int]] | None = None,
 ) -> Folds:
-    """Every fold into its folder of the run's directory (a finished fold is read back)."""
+    """Every fold into its folder of the run's directory (a finished fold is read back).
+    Without `split`, each case is a fold of its own (`folds/NAME`); with it, fold J holds out
+    its cases together (`folds/fold_J`, each held-out case's tables in `folds/fold_J/NAME`)."""
     folds = Folds()
-    for k, held in enumerate(cases):
-        training = cases[:k] + cases[k + 1 :]
-        fold = run.sub(f"folds/{held.name}")
+    for k, held_out in enumerate(split or leave_one_out(cases)):
+        training = [c for i, c in enumerate(cases) if i not in held_out]
+        held_cases = [cases[i] for i in held_out]
+        name = f"fold_{k + 1}" if split else held_cases[0].name
+        fold = run.sub(f"folds/{name}")
+        places = [fold.sub(held.name) if split else fold for held in held_cases]
         base = base_rates(training)
-        folds.rates.append(base.assign(held_out=held.name))
+        folds.rates.append(base.assign(held_out=name))
         logit = fit_logit(training)
-        folds.logits.append(logit.table().assign(held_out=held.name))
-        done = fold.root / HELD_OUT, fold.root / HORIZON
-        if options.resume and all(path.is_file() for path in done):
-            folds.events.append(pd.read_parquet(done[0]))
-            folds.horizons.append(pd.read_parquet(done[1]))
+        folds.logits.append(logit.table().assign(held_out=name))
+        done = [(p.root / HELD_OUT, p.root / HORIZON) for p in places]
+        if options.resume and all(path.is_file() for pair in done for path in pair):
+            folds.events += [pd.read_parquet(events) for events, _ in done]
+            folds.horizons += [pd.read_parquet(horizon) for _, horizon in done]
             continue
-        label = f"fold {k + 1}/{len(cases)} (without {held.name})"
+        without = held_cases[0].name if len(held_cases) == 1 else f"{len(held_cases)} cases"
+        label = f"fold {k + 1}/{len(split or cases)} (without {without})"
         posterior = fit_cases(experiment, training, fold, engine, options, label=label)
         shared = [j for j, n in enumerate(posterior.names) if CASE_SEP not in n]
         draws = PosteriorDraws(
             str(fold.root), "", experiment.name, tuple(c.name for c in training),
             tuple(posterior.names[j] for j in shared), posterior.samples[:, shared],
         )  # fmt: skip
-        outcomes = horizon_outcomes(held.observations.facts)
-        queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
-        queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
-        p = forecast_case(experiment, held, draws, runs, engine, queries)
-        events = events_table(held, p[: held.facts], base, runs, logit)
-        horizon = horizon_table(held, outcomes, p[held.facts :], base, logit)
-        fold.write_table(HORIZON.removesuffix(".parquet"), horizon)
-        fold.write_table(HELD_OUT.removesuffix(".parquet"), events)
-        folds.events.append(events)
-        folds.horizons.append(horizon)
+        for held, place in zip(held_cases, places, strict=True):
+            outcomes = horizon_outcomes(held.observations.facts)
+            queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
+            queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
+            p = forecast_case(experiment, held, draws, runs, engine, queries)
+            events = events_table(held, p[: held.facts], base, runs, logit)
+            horizon = horizon_table(held, outcomes, p[held.facts :], base, logit)
+            place.write_table(HORIZON.removesuffix(".parquet"), horizon)
+            place.write_table(HELD_OUT.removesuffix(".parquet"), events)
+            folds.events.append(events)
+            folds.horizons.append(horizon)
     return folds
 
 

@@ -35,6 +35,7 @@ from sim.batch.ledger import read_chunk, read_ledger
 from sim.batch.manifests import BatchManifest
 from sim.batch.posterior import PosteriorDraws, load_posterior
 from sim.batch.runner import BatchOutcome, Finished, run_batch
+from sim.batch.tasks import check_run_arguments
 from sim.experiments.observations import Fact, Observations, load_observations
 from sim.model.errors import InputError
 from sim.model.months import month_label, parse_month
@@ -182,6 +183,7 @@ def forecast(
     already by `plan_forecast` with the same arguments); with `posterior`, each run draws its
     parameters from it and the facts weigh those draws too. The conditioning record goes into
     the manifest, and `then(run, outcome)` runs (the summary), before the directory is let go."""
+    check_run_arguments(runs=runs, seed=seed)
     plan = plan or plan_forecast(
         scenario_path, observations_path, runs, seed, as_of, reached_in, overrides, posterior
     )

@@ -23,6 +23,7 @@ from sim.batch.manifests import MANIFEST, FileRef, OriginsManifest
 from sim.batch.posterior import load_posterior
 from sim.batch.results import BatchResults, summarize
 from sim.batch.store import now, versions
+from sim.batch.tasks import check_run_arguments
 from sim.experiments.forecast import ForecastPlan, forecast, plan_forecast
 from sim.experiments.observations import Fact, load_observations
 from sim.experiments.scoring import FORECASTERS, REFERENCES, SCORES, skill
@@ -145,6 +146,7 @@ def backtest_origins(
 
     if not origins:
         raise InputError("--origins", "", "expected comma-separated months YYYY-MM")
+    check_run_arguments(runs=settings.get("runs"), seed=settings.get("seed"))
     full = load_scenario(scenario_path)
     observations = load_observations(observations_path, full)
     months = [origin_month(full, origin) for origin in origins]

@@ -61,13 +61,19 @@ def plot(
 ) -> Path:
     """Draw `kind` from the result directories and save it; return the written figure's path.
 
-    The default path is DIR/figures/<kind>.<fmt> of the first directory. `options` go to
-    `figure()` (by, stage, events).
+    The default path is DIR/figures/<name>.<fmt> of the first directory, the name being the
+    kind's (`figure_name`). `options` go to `figure()` (by, stage, events).
     """
     dirs = [Path(run_dirs)] if isinstance(run_dirs, str | Path) else [Path(d) for d in run_dirs]
-    path = figure_path(dirs, kind, out, fmt)
+    path = figure_path(dirs, figure_name(kind, options.get("by", "stage")), out, fmt)
     fig = figure(dirs, kind, **options)
     return save_figure(fig, path, fmt)
+
+
+def figure_name(kind: str, by: str = "stage") -> str:
+    """A figure's file name without suffix: the kind, and `-by-member` for defection curves with
+    a panel per member (so that the two layouts do not overwrite each other)."""
+    return f"{kind}-by-member" if kind == "defection-curves" and by == "member" else kind
 
 
 def resolve_format(out: Path | None, fmt: str | None) -> str:
@@ -78,8 +84,8 @@ def resolve_format(out: Path | None, fmt: str | None) -> str:
     return suffix if suffix in FORMATS else "png"
 
 
-def figure_path(dirs: Sequence[Path], kind: str, out: Path | None, fmt: str) -> Path:
-    """Where a figure goes, checking that the format and the file name agree."""
+def figure_path(dirs: Sequence[Path], name: str, out: Path | None, fmt: str) -> Path:
+    """Where the figure `name` goes, checking that the format and the file name agree."""
     if fmt not in FORMATS:
         raise InputError(
             "--format", "", f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}"
@@ -87,10 +93,10 @@ def figure_path(dirs: Sequence[Path], kind: str, out: Path | None, fmt: str) -> 
     if out is None:
         if not dirs:
             raise InputError("plot", "", "no result directory given")
-        return dirs[0] / "figures" / f"{kind}.{fmt}"
+        return dirs[0] / "figures" / f"{name}.{fmt}"
     out = Path(out)
     if out.is_dir():
-        return out / f"{kind}.{fmt}"
+        return out / f"{name}.{fmt}"
     if out.suffix and out.suffix[1:].lower() != fmt:
         raise InputError(str(out), "", f"file suffix {out.suffix!r} does not match format {fmt!r}")
     return out if out.suffix else out.with_suffix(f".{fmt}")
