@@ -20,7 +20,12 @@ from sim.batch.chunkfiles import AGGREGATES, PASSAGE, TRAJECTORIES
 from sim.batch.conditioning import CONDITIONING, Condition
 from sim.batch.engines import local_workers, make_engine
 from sim.batch.ledger import end_ledger_line, finished_chunks
-from sim.batch.posterior import PosteriorDraws, load_posterior
+from sim.batch.posterior import (
+    RUNS_PER_DRAW,
+    PosteriorDraws,
+    check_runs_per_draw,
+    load_posterior,
+)
 from sim.batch.tasks import ChunkDone, ChunkTask, check_run_count, run_chunks
 from sim.model.errors import InputError, RunStopped
 from sim.model.parameters import BY_NAME
@@ -43,6 +48,7 @@ RESUME_FIELDS = (
     "versions.alliance-defection",
     "forecast",
     "posterior.hash",
+    "posterior.runs_per_draw",
 )
 OWNED = (SCENARIO_COPY, "summary", "figures", "report.html", "compare")
 
@@ -169,13 +175,15 @@ def run_batch(
     conditions: tuple[Condition, ...] = (),
     forecast: dict[str, Any] | None = None,
     posterior: Path | None = None,
+    runs_per_draw: int = RUNS_PER_DRAW,
 ) -> BatchOutcome:
     """Run (or finish) a batch into `out`; `on_progress(runs_done, runs_total, runs_at_start)`.
 
     On Ctrl-C the finished chunks stay on disk and the outcome says `interrupted`; a full disk or
     a lost cluster raises RunStopped after recording the session (the chunks written stay). With
     `conditions` (sim.experiments.forecast) lanes are conditioned on facts, and `forecast`
-    (what was conditioned on) goes into the manifest.
+    (what was conditioned on) goes into the manifest. With `posterior`, replications are
+    grouped by parameter draw, `runs_per_draw` runs each (`sim.batch.posterior`).
     """
     scenario = load_scenario(scenario_path)
     if runs <= 0:
@@ -192,7 +200,10 @@ def run_batch(
         check_chunk_size(chunk_size)
     cluster = make_engine(None, scheduler) if scheduler else None  # unreachable: nothing written
     overrides = overrides or {}
-    draws = load_posterior(posterior, scenario.name, set(overrides)) if posterior else None
+    draws = None
+    if posterior:
+        check_runs_per_draw(runs_per_draw)
+        draws = load_posterior(posterior, scenario.name, set(overrides)).grouped(runs_per_draw)
     if draws is not None and conditions:
         draws.refuse_double_counting("--posterior")
     planned_workers = local_workers(workers, runs)

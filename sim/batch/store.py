@@ -401,7 +401,9 @@ def resume_hint(out: Path, manifest: dict[str, Any]) -> str:
         for name, value in manifest.get("parameter_overrides", {}).items():
             parts.append(f"--param {name}={value}")
         if manifest.get("posterior"):
-            parts.append(f"--posterior {manifest['posterior']['directory']}")
+            posterior = manifest["posterior"]
+            parts.append(f"--posterior {posterior['directory']}")
+            parts.append(f"--runs-per-draw {posterior.get('runs_per_draw', 1)}")
         return " ".join([*parts, "--resume"])
     observations = (manifest.get("observations") or {}).get("path")
     with_obs = f" --observations {observations}" if observations else ""

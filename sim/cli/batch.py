@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from sim.cli.app import PlotOpt, PosteriorOpt, ScenarioArg, SummaryOpt, app, console
+from sim.cli.app import (
+    PlotOpt,
+    PosteriorOpt,
+    RunsPerDrawOpt,
+    ScenarioArg,
+    SummaryOpt,
+    app,
+    console,
+)
 
 
 @app.command()
@@ -47,10 +55,13 @@ def batch(
         typer.Option(help="Override a model parameter, NAME=VALUE (repeatable)."),
     ] = None,
     posterior: PosteriorOpt = None,
+    runs_per_draw: RunsPerDrawOpt = 100,
     summary: SummaryOpt = True,
     plot: PlotOpt = False,
 ) -> None:
-    """Run N replications of a scenario in chunks; resumable, identical for any workers."""
+    """Run N replications of a scenario in chunks; resumable, identical for any workers.
+    Without --posterior the parameters are fixed at the scenario's values: uncalibrated, and
+    not held to the record (`alliance forecast` gives the program's forecast)."""
     from sim.batch.engines import start_worker_server
 
     start_worker_server(workers, scheduler, runs)  # workers import Mesa while this starts up
@@ -61,6 +72,7 @@ def batch(
         console, scenario, out, summary, plot, runs=runs, seed=seed, workers=workers,
         chunk_size=chunk_size, scheduler=scheduler, resume=resume, force=force,
         trajectories=trajectories, overrides=parse_parameters(param or []), posterior=posterior,
+        runs_per_draw=runs_per_draw,
     )  # fmt: skip
     raise typer.Exit(status)
 

@@ -11,10 +11,9 @@ from rich.table import Table
 
 from sim.cli.app import (
     ForceOpt,
-    ObservationsOpt,
     PlotOpt,
-    PosteriorOpt,
     ResumeOpt,
+    RunsPerDrawOpt,
     ScenarioArg,
     SchedulerOpt,
     SummaryOpt,
@@ -28,12 +27,22 @@ from sim.cli.tables import fitted_tables
 @app.command()
 def forecast(
     scenario: ScenarioArg,
-    observations: ObservationsOpt,
-    out: Annotated[Path, typer.Option(help="Batch directory (docs/batch.md), with the record.")],
+    observations: Annotated[
+        Path | None,
+        typer.Option(
+            help="Observations YAML file: dated facts with sources (docs/experiments.md).",
+            show_default="the scenario's record: its `observations` field or <stem>.obs.yaml",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Batch directory (docs/batch.md), with the record."),
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(
-            help="Use the facts dated up to this month (YYYY-MM).", show_default="the file's as_of"
+            help="Use the facts dated up to this month (YYYY-MM).",
+            show_default="the record's as_of",
         ),
     ] = None,
     runs: Annotated[int, typer.Option(min=1, help="Number of replications N.")] = 10_000,
@@ -58,12 +67,22 @@ def forecast(
     param: Annotated[
         list[str] | None, typer.Option(help="Override a model parameter, NAME=VALUE (repeatable).")
     ] = None,
-    posterior: PosteriorOpt = None,
+    posterior: Annotated[
+        str,
+        typer.Option(
+            help="Calibration directory or shipped posterior name each run draws its parameters "
+            "from (grouped by draw: each estimate gets a parameter interval beside its Monte "
+            "Carlo one); `none` for the scenario's fixed parameters.",
+            show_default="auto: the shipped posterior that never saw the scenario's record",
+        ),
+    ] = "auto",
+    runs_per_draw: RunsPerDrawOpt = 100,
     summary: SummaryOpt = True,
     plot: PlotOpt = False,
 ) -> None:
-    """Runs that agree with every fact known by --as-of (sequential importance resampling);
-    with --posterior, the facts weigh each run's parameter draw too."""
+    """The program's forecast: runs that agree with every fact known by --as-of (sequential
+    importance resampling), each drawing its parameters from a posterior fitted without that
+    record, which the facts weigh too. `alliance forecast csto_2022` needs nothing else."""
     from sim.batch.engines import start_worker_server
 
     start_worker_server(workers, scheduler)
@@ -75,8 +94,10 @@ def forecast(
 
     overrides = parse_parameters(param or [])
     plan = plan_forecast(
-        scenario, observations, runs, seed, as_of, reached_in, overrides, posterior
-    )
+        scenario, observations, runs, seed, as_of, reached_in, overrides, posterior,
+        runs_per_draw,
+    )  # fmt: skip
+    out = out or Path("out") / f"{plan.scenario.name}_forecast"
     with runs_progress("runs", True) as update:
         outcome = run_forecast(
             scenario, observations, out, runs, seed=seed, as_of=as_of, reached_in=reached_in,

@@ -11,6 +11,11 @@ as-of date, each fact's treatment and share of consistent lanes, the log-likelih
 and the effective sample size. With a posterior (`posterior=DIR`), each lane draws its parameters
 from it and keeps its draw when resampled, so the facts weigh the parameters as well as the runs
 (a posterior fitted on the scenario's own record is refused: its facts would count twice).
+
+With no options beyond the scenario, `alliance forecast` is the program's forecast: the
+scenario's record (its `observations` field, or a sibling `<stem>.obs.yaml`) as of the record's
+`as_of` (for csto_2022 its history_end, 2022-11), parameters drawn from the shipped posterior
+that never saw that record (`posterior=AUTO`, `sim.batch.posterior.never_saw`).
 """
 
 from __future__ import annotations
@@ -33,7 +38,13 @@ from sim.batch.conditioning import (
     simulate_conditioned_chunk,
 )
 from sim.batch.ledger import read_chunk, read_ledger
-from sim.batch.posterior import PosteriorDraws, load_posterior
+from sim.batch.posterior import (
+    RUNS_PER_DRAW,
+    PosteriorDraws,
+    check_runs_per_draw,
+    load_posterior,
+    never_saw,
+)
 from sim.batch.runner import KIND, BatchOutcome, run_batch
 from sim.experiments.observations import Fact, Observations, load_observations
 from sim.model.errors import InputError
@@ -42,6 +53,8 @@ from sim.model.scenario import Scenario, load_scenario
 from sim.model.streams import STREAM_BLOCK
 
 TREATMENTS = ("impose", "condition")
+FIXED = "none"  # --posterior none: the scenario's fixed parameters
+AUTO = "auto"  # the shipped posterior that never saw the record (the command line's default)
 
 
 @dataclass
@@ -52,8 +65,37 @@ class ForecastOutcome:
     conditioning: dict[str, Any] | None
 
 
+def record_path(scenario: Scenario) -> Path:
+    """The scenario's record: its `observations` field (relative to the scenario file), else a
+    sibling `<stem>.obs.yaml`; InputError if it names none or the file is missing."""
+    path = Path(scenario.path)
+    named = scenario.spec.observations
+    candidate = path.parent / named if named else path.with_name(f"{path.stem}.obs.yaml")
+    if candidate.is_file():
+        return candidate
+    if named:
+        raise InputError(
+            scenario.path, "observations", f"{candidate} does not exist; expected a file"
+        )
+    raise InputError(
+        "--observations",
+        scenario.path,
+        f"the scenario names no record (field `observations`, or a sibling {candidate.name}); "
+        "expected --observations FILE",
+    )
+
+
+def forecast_posterior(scenario: Scenario, posterior: Path | str | None) -> Path | None:
+    """The posterior a forecast draws from: `AUTO` (the command line's default) for the
+    shipped posterior that never saw the scenario's record, None or `none` for the scenario's
+    fixed parameters, else the calibration directory or shipped name given."""
+    if str(posterior) == AUTO:
+        return never_saw(scenario.name)
+    return None if posterior is None or str(posterior) == FIXED else Path(posterior)
+
+
 def as_of_month(scenario: Scenario, observations: Observations, as_of: str | None) -> int:
-    """The month index of --as-of (default: the observations file's as_of)."""
+    """The month index of --as-of (default: the record's as_of)."""
     text = as_of if as_of is not None else observations.spec.as_of
     try:
         parse_month(text)
@@ -119,47 +161,56 @@ def forecast_record(
 
 @dataclass
 class ForecastPlan:
-    """A checked forecast request: the scenario, the facts as conditions, the manifest record."""
+    """A checked forecast request: the scenario, the facts as conditions, the manifest record,
+    and the posterior the runs draw from (None: fixed parameters)."""
 
     scenario: Scenario
     observations: Observations
     conditions: tuple[Condition, ...]
     record: dict[str, Any]
+    posterior: Path | None = None
+    runs_per_draw: int = RUNS_PER_DRAW
 
 
 def plan_forecast(
     scenario_path: Path,
-    observations_path: Path,
+    observations_path: Path | None,
     runs: int,
     seed: int = 0,
     as_of: str | None = None,
     reached_in: str = "impose",
     overrides: dict[str, float] | None = None,
-    posterior: Path | None = None,
+    posterior: Path | str | None = None,
+    runs_per_draw: int = RUNS_PER_DRAW,
 ) -> ForecastPlan:
     """Read and check the inputs, and condition the first stream block here, so that bad input
-    or a fact no lane can meet fails with one line before anything is written. With
-    `posterior`, the lanes draw their parameters from it (`sim.batch.posterior`)."""
+    or a fact no lane can meet fails with one line before anything is written. The defaults
+    are the program's forecast: the scenario's record (`record_path`) as of its history_end,
+    parameters drawn from the shipped posterior that never saw that record
+    (`forecast_posterior`; `none` for fixed parameters), `runs_per_draw` runs per draw."""
     scenario = load_scenario(scenario_path)
-    observations = load_observations(observations_path, scenario)
+    observations = load_observations(observations_path or record_path(scenario), scenario)
     month = as_of_month(scenario, observations, as_of)
     conditions, left_out = conditions_for(observations.facts, month, reached_in)
     record = forecast_record(observations, scenario, month, reached_in, conditions, left_out)
+    posterior = forecast_posterior(scenario, posterior)
     draws = None
     if posterior is not None:
+        check_runs_per_draw(runs_per_draw)
         draws = load_posterior(posterior, scenario.name, set(overrides or {}))
+        draws = draws.grouped(runs_per_draw)
         draws.refuse_double_counting("--posterior")
     if runs > 0:
         pilot(
             scenario, seed, min(runs, STREAM_BLOCK), conditions, overrides or {}, observations,
             draws,
         )  # fmt: skip
-    return ForecastPlan(scenario, observations, conditions, record)
+    return ForecastPlan(scenario, observations, conditions, record, posterior, runs_per_draw)
 
 
 def forecast(
     scenario_path: Path,
-    observations_path: Path,
+    observations_path: Path | None,
     out: Path,
     runs: int,
     seed: int = 0,
@@ -173,21 +224,24 @@ def forecast(
     overrides: dict[str, float] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     plan: ForecastPlan | None = None,
-    posterior: Path | None = None,
+    posterior: Path | str | None = None,
+    runs_per_draw: int = RUNS_PER_DRAW,
 ) -> ForecastOutcome:
     """Run a batch conditioned on the facts known by `as_of` into `out` (`plan`: checked
-    already by `plan_forecast` with the same arguments); with `posterior`, each run draws its
-    parameters from it and the facts weigh those draws too."""
+    already by `plan_forecast` with the same arguments; its defaults are the program's
+    forecast); under a posterior, each run draws its parameters from it and the facts weigh
+    those draws too."""
     plan = plan or plan_forecast(
-        scenario_path, observations_path, runs, seed, as_of, reached_in, overrides, posterior
-    )
+        scenario_path, observations_path, runs, seed, as_of, reached_in, overrides, posterior,
+        runs_per_draw,
+    )  # fmt: skip
     fresh = not out.exists() or not any(out.iterdir())
     try:
         outcome = run_batch(
             scenario_path, out, runs, seed=seed, workers=workers, chunk_size=chunk_size,
             scheduler=scheduler, resume=resume, force=force, overrides=overrides,
             on_progress=on_progress, conditions=plan.conditions, forecast=plan.record,
-            posterior=posterior,
+            posterior=plan.posterior, runs_per_draw=plan.runs_per_draw,
         )  # fmt: skip
     except NoConsistentLane as exc:
         if fresh:
