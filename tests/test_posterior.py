@@ -35,10 +35,13 @@ def test_draws_depend_only_on_the_seed_and_the_replication(tmp_path):
 
 def test_a_batch_mixes_the_posterior_samples_identically_for_any_chunking(tmp_path):
     posterior = write_posterior(tmp_path / "p", TWO_WORLDS)
-    one = run_batch(SCENARIO, tmp_path / "a", 4000, seed=3, workers=1, posterior=posterior)
-    two = run_batch(
-        SCENARIO, tmp_path / "b", 4000, seed=3, workers=2, chunk_size=1000, posterior=posterior
+    one = run_batch(
+        SCENARIO, tmp_path / "a", 4000, seed=3, workers=1, posterior=posterior, runs_per_draw=1
     )
+    two = run_batch(
+        SCENARIO, tmp_path / "b", 4000, seed=3, workers=2, chunk_size=1000, posterior=posterior,
+        runs_per_draw=1,
+    )  # fmt: skip
     (a, _), b = summarize(one.out), load(two.out)
     pd.testing.assert_frame_equal(a.curves, b.curves)
     p = [1 - (1 - 1 / (1 + np.exp(-x))) ** MONTHS for x in TWO_WORLDS]

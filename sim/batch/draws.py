@@ -3,8 +3,9 @@
 A run under a posterior groups its replications by draw (D draws x k runs each,
 `sim.batch.posterior`). Each estimate then has two intervals that cover different things:
 
-- the **Monte Carlo interval** (`low`, `high`): the exact binomial interval of the probability
-  from all runs together (`sim.batch.intervals`), what more runs would shrink;
+- the **Monte Carlo interval** (`low`, `high`): the error of the probability from all runs
+  together, what more draws would shrink; runs sharing a draw are not independent, so it is the
+  interval of a ratio over the draws as clusters (`sim.batch.intervals`), not the binomial one;
 - the **parameter interval** (`param_low`, `param_high`): a 95% credible interval of the
   probability across the posterior's draws, what the fitted history does not pin down. Draw d's
   probability is the share of its runs in which the event happened, weighted by its runs (a
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.batch.intervals import CONFIDENCE
+from sim.batch.intervals import CONFIDENCE, clustered_proportion_interval
 
 
 @dataclass
@@ -56,8 +57,15 @@ class DrawCounts:
 
     def interval(self, series: int, level: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
         """The parameter interval of one series' cumulative probability at every month."""
-        by_month = np.cumsum(self.reached[:, series, :], axis=1).T  # (months, draws)
-        return parameter_interval(by_month, self.runs, level)
+        return parameter_interval(self.by_month(series), self.runs, level)
+
+    def monte_carlo(self, series: int, level: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+        """The Monte Carlo interval of one series at every month, the draws as clusters."""
+        return clustered_proportion_interval(self.by_month(series), self.runs, level)
+
+    def by_month(self, series: int) -> np.ndarray:
+        """Runs of each draw that reached the series' event by each month: (months, draws)."""
+        return np.cumsum(self.reached[:, series, :], axis=1).T
 
 
 def parameter_interval(

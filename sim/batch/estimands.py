@@ -73,12 +73,17 @@ def cumulative_probability(
     return by_month / runs, low, high
 
 
-def _parameter_band(draws: DrawCounts | None, series: int, months: int) -> dict[str, np.ndarray]:
-    """The parameter interval's columns of one series (empty at fixed parameters)."""
+def _bands(
+    draws: DrawCounts | None, series: int, months: int, low: np.ndarray, high: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The interval columns of one series: at fixed parameters the binomial Monte Carlo band
+    and no parameter interval; under a posterior, both from the per-draw counts."""
     if draws is None:
-        return {"param_low": np.full(months, np.nan), "param_high": np.full(months, np.nan)}
-    low, high = draws.interval(series)
-    return {"param_low": low, "param_high": high}
+        nan = np.full(months, np.nan)
+        return {"low": low, "high": high, "param_low": nan, "param_high": nan}
+    mc_low, mc_high = draws.monte_carlo(series)
+    param_low, param_high = draws.interval(series)
+    return {"low": mc_low, "high": mc_high, "param_low": param_low, "param_high": param_high}
 
 
 def curves_table(
@@ -92,7 +97,7 @@ def curves_table(
     for i, member in enumerate(scenario.members):
         for j, stage in enumerate(LATER_STAGES):
             p, low, high = cumulative_probability(counts.reached[i, j], counts.runs)
-            band = _parameter_band(draws, i * len(LATER_STAGES) + j, months)
+            bands = _bands(draws, i * len(LATER_STAGES) + j, months, low, high)
             frames.append(
                 pd.DataFrame(
                     {
@@ -101,9 +106,7 @@ def curves_table(
                         "month": np.arange(months),
                         "date": dates,
                         "probability": p,
-                        "low": low,
-                        "high": high,
-                        **band,
+                        **bands,
                         "n": counts.runs,
                     }
                 )
@@ -126,9 +129,7 @@ def alliance_table(
             "month": np.arange(scenario.months),
             "date": scenario.month_labels(),
             "p_any_exit": p,
-            "low": low,
-            "high": high,
-            **_parameter_band(draws, series, scenario.months),
+            **_bands(draws, series, scenario.months, low, high),
             "expected_active": aggregates.active_sum / max(aggregates.runs, 1),
             "n": counts.runs,
         }

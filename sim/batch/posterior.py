@@ -32,12 +32,12 @@ import pandas as pd
 
 from sim.model.errors import InputError
 from sim.model.parameters import BY_NAME
+from sim.model.shipped import POSTERIORS as SHIPPED_FOLDER
 from sim.model.shipped import shipped_root
 from sim.model.streams import STREAM_BLOCK
 
 POSTERIOR_MANIFEST = "posterior.json"
 POSTERIOR_TABLE = "posterior.parquet"
-SHIPPED_FOLDER = "posteriors"  # experiments/posteriors/NAME/: the fits shipped as package data
 CASE_SEP = "@"
 DRAW_STREAM = 0x706F7374  # spawn-key tag: these draws never share the model's random numbers
 RUNS_PER_DRAW = 100  # k of a batch or forecast under a posterior: binomial noise <= 5 points
@@ -127,7 +127,23 @@ class PosteriorDraws:
             "samples": len(self.samples),
             "parameters": list(self.names),
             "runs_per_draw": self.runs_per_draw,
+            "values": self.values_summary(),
         }
+
+    def values_summary(self) -> dict[str, dict[str, Any]]:
+        """Per parameter: drawn (its samples differ) or held by the fit, mean and 95% interval."""
+        varied = set(self.varied())
+        out = {}
+        for j, name in enumerate(self.names):
+            column = self.samples[:, j]
+            low, high = np.quantile(column, (0.025, 0.975)) if len(column) else (np.nan, np.nan)
+            out[name] = {
+                "drawn": name in varied,
+                "mean": float(column.mean()) if len(column) else float("nan"),
+                "low": float(low),
+                "high": float(high),
+            }
+        return out
 
 
 def shipped_posteriors() -> list[Path]:
@@ -145,6 +161,12 @@ def resolve_posterior(directory: str | Path) -> Path:
     if given.exists():
         return given
     return next((p for p in shipped_posteriors() if p.name == str(directory)), given)
+
+
+def shipped_name(directory: str | Path) -> str:
+    """A shipped posterior's name (what --posterior accepts anywhere), else the directory."""
+    folder = Path(directory).resolve()
+    return next((p.name for p in shipped_posteriors() if p.resolve() == folder), str(directory))
 
 
 def never_saw(scenario_name: str) -> Path | None:
@@ -242,7 +264,7 @@ def uncertainty_note(manifest: dict[str, Any]) -> str:
         f"bands carry parameter uncertainty: {draws:,} draws x {k} runs, {source}. Two 95% "
         "intervals: the parameter interval (light band; [brackets]) is the spread of the "
         "probability across the draws, what the fitted history leaves open; the Monte Carlo "
-        "interval (dark band; plain) is the binomial error of all runs together"
+        "interval (dark band; plain) is the error of the estimate from this many draws and runs"
     )
 
 
@@ -253,6 +275,10 @@ def interval_notes(manifest: dict[str, Any]) -> dict[str, str]:
     }
     k = int((manifest.get("posterior") or {}).get("runs_per_draw", 1))
     if k > 1:
+        notes["low/high"] = (
+            "95% interval of the Monte Carlo error, the draws as clusters (normal, ratio "
+            "estimator: sim.batch.intervals.clustered_proportion_interval)"
+        )
         notes["param_low/param_high"] = (
             f"95% credible interval of the probability across the posterior's parameter draws "
             f"({k} runs each, weighted by the runs each kept, less their binomial noise: "

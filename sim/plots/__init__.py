@@ -28,9 +28,10 @@ from sim.plots.style import FORMATS, STAGE_LABELS, save_figure
 BATCH_KINDS = ("defection-curves", "alliance", "trust", "capacity")
 KINDS = (*BATCH_KINDS, "compare", "difference", "heatmap", "sobol")
 EVENT_KINDS_ALL = "all"
+BANDS_DRAWN = "light band 95% parameter interval, dark band 95% Monte Carlo"
 BATCH_TITLES = {
     "defection-curves": "defection curves (95% bands)",
-    "alliance": "the alliance as a whole",
+    "alliance": "the alliance as a whole (95% bands)",
     "trust": "trust per member (median, 50% and 90% of runs)",
     "capacity": "patron's free capacity (median, 50% and 90% of runs)",
 }
@@ -240,6 +241,9 @@ def _event_kinds(events: str) -> set[str] | None:
 
 
 def _batch_title(results: Any, what: str) -> str:
+    drawn = results.curves["param_low"].notna().any() if "param_low" in results.curves else False
+    if drawn and "95% bands" in what:
+        what = what.replace("95% bands", BANDS_DRAWN)
     return f"{results.scenario.name}: {what}" + _runs_note(results.manifest)
 
 
@@ -259,13 +263,17 @@ def _runs_note(manifest: dict[str, Any]) -> str:
         f"seed {seed}" if seed is not None else "",
     ]
     posterior = manifest.get("posterior")
+    record = manifest.get("forecast")
     if posterior:
         cases = _count(len(posterior.get("cases", [])), "case")
         parts.append(f"parameters drawn from the posterior of {posterior['experiment']} ({cases})")
-    record = manifest.get("forecast")
+    elif manifest.get("kind") == "batch":
+        parts.append("parameters fixed" if record else "uncalibrated: parameters fixed")
     if isinstance(record, dict):
         facts = _count(len(record["facts"]), "fact")
         parts.append(f"held to the {facts} known by {record['as_of']}")
+    elif manifest.get("kind") == "batch":
+        parts.append("not held to the record")
     note = ", ".join(p for p in parts if p)
     return f"\n{note}" if note else ""
 

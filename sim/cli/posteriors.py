@@ -1,0 +1,57 @@
+"""`alliance posteriors` and `alliance refit-posteriors`: the fits shipped with the program."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sim.cli.app import WorkersOpt, app, console
+from sim.cli.tables import fitted_tables
+
+
+@app.command()
+def posteriors() -> None:
+    """List the shipped posteriors (`--posterior NAME`): cases, samples, command and commit."""
+    from sim.experiments.shipped_fits import describe_shipped
+
+    rows = [
+        [
+            row["name"],
+            ", ".join(row["cases"]),
+            f"{row['samples']:,}",
+            f"{row['command']} (commit {row['commit'][:12]})",
+        ]
+        for row in describe_shipped()
+    ]
+    title = "shipped posteriors (experiments/posteriors/; docs/calibration.md)"
+    headers = ("cases fitted", "samples", "made by")
+    for table in fitted_tables(console, title, "name", headers, rows):
+        console.print(table)
+
+
+@app.command("refit-posteriors")
+def refit_posteriors(
+    fits: Annotated[
+        Path | None,
+        typer.Option(help="Fits file.", show_default="experiments/posteriors/fits.yaml"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder of the posteriors.", show_default="beside the fits file"),
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Refit only this posterior (repeatable).")
+    ] = None,
+    workers: WorkersOpt = None,
+) -> None:
+    """Rebuild the shipped posteriors from their experiments (after a change to the model)."""
+    from sim.experiments.shipped_fits import refit
+
+    for done in refit(fits, out, only=only, workers=workers):
+        console.print(
+            f"{done.name}: {done.samples:,} samples in {done.folder}/ ({done.seconds:.0f} s)",
+            highlight=False,
+            soft_wrap=True,
+        )
