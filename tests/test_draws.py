@@ -177,3 +177,31 @@ def test_runs_per_draw_must_divide_a_stream_block(tmp_path, monkeypatch, capsys,
     assert len(err.strip().splitlines()) == 1 and not out.exists()
     with pytest.raises(InputError):
         run_batch(SCENARIO, out, 1000, posterior=tmp_path / "p", runs_per_draw=int(k))
+
+
+def test_the_report_gives_drawn_parameters_their_posterior_and_says_which_band_is_which(
+    tmp_path,
+):
+    import re
+
+    from sim.report.html import write_report
+
+    posterior = write_posterior(tmp_path / "p", WIDE)
+    out = tmp_path / "b"
+    run_batch(SCENARIO, out, 2000, seed=1, workers=1, posterior=posterior, runs_per_draw=50)
+    summarize(out)
+    html = write_report(out).read_text()
+    rows = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r"<tr[^>]*><td>(\w+)</td>.*?</tr>", html, re.S)
+    }
+    mean, (low, high) = np.mean(WIDE), np.quantile(WIDE, (0.025, 0.975))
+    drawn = rows["disengage_intercept"]
+    assert f"{mean:.4g} ({low:.3g} to {high:.3g})" in drawn and "<td>drawn</td>" in drawn
+    assert "posterior of hand_made" in drawn
+    assert "<td>fixed</td>" in rows["contagion_weight"] and "held by the fit" in rows[
+        "contagion_weight"
+    ]
+    assert "<td>fixed</td><td>default</td>" in rows["trust_drift"]
+    assert "<td>fixed</td><td>scenario</td>" in rows["unobserved_sd"]
+    assert "wide light band is the parameter interval" in html and "[" in html

@@ -183,6 +183,7 @@ def test_a_conditioned_forecast_weighs_each_runs_parameter_draw_by_the_record(tm
                 chunk_size=chunk,
                 reached_in="condition",
                 posterior=posterior,
+                runs_per_draw=1,  # the mixture: every run its own draw
             ).batch.out  # fmt: skip
         )
     a, b = (load(out) for out in outs)

@@ -256,15 +256,16 @@ def uncertainty_note(manifest: dict[str, Any]) -> str:
     source = (
         f"{len(posterior['parameters'])} parameters drawn from the posterior of "
         f"{posterior['experiment']} ({len(cases)} case(s), {posterior['samples']:,} samples, "
-        f"{posterior['directory']}){weighed}"
+        f"{shipped_name(posterior['directory'])}){weighed}"
     )
     if k < 2:
         return f"bands carry parameter uncertainty mixed with chance: each run draws {source}"
     return (
         f"bands carry parameter uncertainty: {draws:,} draws x {k} runs, {source}. Two 95% "
-        "intervals: the parameter interval (light band; [brackets]) is the spread of the "
-        "probability across the draws, what the fitted history leaves open; the Monte Carlo "
-        "interval (dark band; plain) is the error of the estimate from this many draws and runs"
+        "intervals: the parameter interval (light band; in square brackets) is the spread of "
+        "the probability across the draws, what the fitted history leaves open; the Monte "
+        "Carlo interval (dark band; plain) is the error of the estimate from this many draws "
+        "and runs"
     )
 
 

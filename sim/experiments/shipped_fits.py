@@ -119,7 +119,7 @@ def refit(
                 "command": _command(fits_file, fit.name),
                 "commit": commit(),
                 "fit": fit.model_dump(),
-                "experiment": {"path": experiment.path, "hash": experiment.content_hash},
+                "experiment": {"path": fit.experiment, "hash": experiment.content_hash},
                 "inputs": {
                     case.name: {
                         "scenario_hash": case.scenario.content_hash,
@@ -181,8 +181,9 @@ def commit() -> str:
 
 def compact(calibration: Path, folder: Path, name: str, provenance: dict[str, Any]) -> Path:
     """Keep what a run under a calibration directory's posterior reads: the samples of the
-    fitted parameters, the column map and the held values; write them and `provenance` into
-    `folder`, which is replaced whole."""
+    fitted parameters, the column map and the held values; write them and `provenance` (its
+    experiment path relative to the fits file, so no local path ships) into `folder`, which is
+    replaced whole."""
     manifest = json.loads((calibration / POSTERIOR_MANIFEST).read_text(encoding="utf-8"))
     table = pd.read_parquet(calibration / manifest["table"])[list(manifest["parameters"])]
     sink = io.BytesIO()
@@ -193,7 +194,7 @@ def compact(calibration: Path, folder: Path, name: str, provenance: dict[str, An
         "table": POSTERIOR_TABLE,
         "hash": hashlib.sha256(data).hexdigest(),
         "samples": len(table),
-        "experiment": {"name": name, "path": manifest["experiment"]["path"]},
+        "experiment": {"name": name, "path": provenance["experiment"]["path"]},
         "cases": manifest["cases"],
         "parameters": manifest["parameters"],
         "fixed": manifest["fixed"],
