@@ -192,16 +192,16 @@ def test_the_report_gives_drawn_parameters_their_posterior_and_says_which_band_i
     summarize(out)
     html = write_report(out).read_text()
     rows = {
-        m.group(1): m.group(0)
-        for m in re.finditer(r"<tr[^>]*><td>(\w+)</td>.*?</tr>", html, re.S)
+        m.group(1): m.group(0) for m in re.finditer(r"<tr[^>]*><td>(\w+)</td>.*?</tr>", html, re.S)
     }
     mean, (low, high) = np.mean(WIDE), np.quantile(WIDE, (0.025, 0.975))
     drawn = rows["disengage_intercept"]
     assert f"{mean:.4g} ({low:.3g} to {high:.3g})" in drawn and "<td>drawn</td>" in drawn
     assert "posterior of hand_made" in drawn
-    assert "<td>fixed</td>" in rows["contagion_weight"] and "held by the fit" in rows[
-        "contagion_weight"
-    ]
+    assert (
+        "<td>fixed</td>" in rows["contagion_weight"]
+        and "held by the fit" in rows["contagion_weight"]
+    )
     assert "<td>fixed</td><td>default</td>" in rows["trust_drift"]
     assert "<td>fixed</td><td>scenario</td>" in rows["unobserved_sd"]
     assert "wide light band is the parameter interval" in html and "[" in html

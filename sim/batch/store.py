@@ -404,6 +404,8 @@ def resume_hint(out: Path, manifest: dict[str, Any]) -> str:
             posterior = manifest["posterior"]
             parts.append(f"--posterior {posterior['directory']}")
             parts.append(f"--runs-per-draw {posterior.get('runs_per_draw', 1)}")
+        elif isinstance(record, dict):  # a forecast at fixed parameters, not the default
+            parts.append("--posterior none")
         return " ".join([*parts, "--resume"])
     observations = (manifest.get("observations") or {}).get("path")
     with_obs = f" --observations {observations}" if observations else ""
