@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from sim.batch.posterior import manifest_digest, record_id
 from sim.model.model import AllianceModel
-from sim.model.scenario import Scenario
+from sim.model.scenario import Scenario, load_scenario
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -112,6 +113,12 @@ def alliance(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
     return stop.value.code, captured.out, captured.err
 
 
+def _record(scenario: str) -> dict[str, str]:
+    """A hand-made posterior case's record id, where its scenario is a test-data file."""
+    path = DATA / f"{scenario}.yaml"
+    return {"record": record_id(load_scenario(path))} if path.is_file() else {}
+
+
 def write_posterior(
     folder: Path,
     values: tuple[float, ...],
@@ -131,16 +138,20 @@ def write_posterior(
         "hash": hashlib.sha256(sink.getvalue()).hexdigest(),
         "samples": len(values),
         "experiment": {"name": "hand_made", "path": "none"},
-        "cases": [{"name": name, "scenario": scenario, "facts": 16} for name, scenario in cases],
+        "cases": [
+            {"name": name, "scenario": scenario, "facts": 16, **_record(scenario)}
+            for name, scenario in cases
+        ],
         "parameters": {
             "disengage_intercept": {
                 "parameter": "disengage_intercept",
                 "case": None,
-                "prior_low": -10,
+                "prior_low": -9,
                 "prior_high": -2,
             }
         },
         "fixed": {"contagion_weight": 0.0} if fixed is None else fixed,
     }
+    manifest["manifest_hash"] = manifest_digest(manifest)
     (folder / "posterior.json").write_text(json.dumps(manifest))
     return folder

@@ -12,7 +12,8 @@ import pytest
 import yaml
 from model_helpers import DATA, SCENARIOS, alliance
 
-from sim.experiments.backtest import brier, log_score, score_events, with_origin
+from sim.experiments.backtest import score_events, with_origin
+from sim.experiments.scoring import brier, log_score
 from sim.model.scenario import load_scenario
 
 SETTLED = DATA / "settled.yaml"
@@ -103,7 +104,12 @@ def test_backtest_command_scores_exact_forecasts_by_hand(tmp_path, monkeypatch, 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["skill_vs"]["fifty_fifty"]["brier"] == pytest.approx(1 - (1 / 3) / 0.25)
     assert (out / "figures" / "reliability.png").stat().st_size > 10_000
-    assert "fifty_fifty" in stdout
+    for label in ("50/50", "base rate", "logit"):
+        assert label in stdout
+    # Every reference in scores.csv, and the model, worse than 50/50 on Brier, says so.
+    assert set(by.index) == {"model", "base_rate", "fifty_fifty", "logit"}
+    assert "WORSE than the 50/50" in stdout or "WORSE on one score than the 50/50" in stdout
+    assert summary["versus"]["fifty_fifty"]["brier"]["verdict"] == "worse"
 
 
 def test_base_rate_from_the_file_per_stage(tmp_path, monkeypatch, capsys):

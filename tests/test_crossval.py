@@ -123,3 +123,35 @@ def test_crossval_needs_two_cases(tmp_path, monkeypatch, capsys):
     assert status == 2 and len(err.strip().splitlines()) == 1
     assert "cases" in err and "at least 2 cases" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_every_forecaster_is_scored_in_every_group_with_skill_against_each(validated):
+    _, out = validated
+    scores = pd.read_csv(out / "scores.csv")
+    forecasters = {"model", "base_rate", "fifty_fifty", "logit"}
+    for _, g in scores.groupby(["group", "case"]):
+        assert set(g["forecaster"]) == forecasters
+    assert {"case", "era", "size", "all"} <= set(scores["group"])
+    model = scores[(scores["forecaster"] == "model") & (scores["case"] == "all")].iloc[0]
+    logit = scores[(scores["forecaster"] == "logit") & (scores["case"] == "all")].iloc[0]
+    assert model["brier_skill_vs_logit"] == pytest.approx(1 - model["brier"] / logit["brier"])
+    assert (out / "logit.csv").is_file()
+
+
+def test_auc_is_taken_at_each_cases_common_horizon(validated):
+    _, out = validated
+    horizon = pd.read_parquet(out / "horizon.parquet")
+    events = pd.read_parquet(out / "events.parquet")
+    for case, g in horizon.groupby("case"):
+        # one month per case and stage: the latest of its facts on that stage
+        for stage, h in g.groupby("stage"):
+            mine = events[(events["case"] == case) & (events["stage"] == stage)]
+            assert set(h["month"]) == {mine["month"].max()}
+    scores = pd.read_parquet(out / "scores.parquet").set_index(["case", "forecaster"])
+    stage = "disengaged"  # the stage the test cases have facts on
+    at = horizon[horizon["stage"] == stage]
+    assert at["outcome"].nunique() == 2
+    for forecaster in ("model", "logit", "base_rate"):
+        p, o = at[f"p_{forecaster}"].to_numpy(), at["outcome"].to_numpy(bool)
+        pairs = [(a > b) + 0.5 * (a == b) for a in p[o] for b in p[~o]]
+        assert scores.loc[("all", forecaster), f"auc_{stage}"] == pytest.approx(np.mean(pairs))

@@ -112,6 +112,23 @@ def test_alias_bombs_and_loops_get_one_line_in_every_file(tmp_path, monkeypatch,
     refused(monkeypatch, capsys, tmp_path, kind, deep, "nested too deeply")
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_control_characters_in_any_file_get_one_line_naming_the_line(
+    tmp_path, monkeypatch, capsys, kind
+):
+    data = {"experiment": experiment, "observations": observations}
+    sound = (
+        QUIET.read_text(encoding="utf-8")
+        if kind == "scenario"
+        else yaml.safe_dump(data[kind](), sort_keys=False)
+    )
+    for character in ("\x00", "\x01", "\x07", "\x1b"):
+        lines = sound.splitlines(keepends=True)
+        lines[2] = lines[2].rstrip("\n") + f" # {character}\n"
+        line = refused(monkeypatch, capsys, tmp_path, kind, "".join(lines), "line 3", "control")
+        assert f"U+{ord(character):04X}" in line, line
+
+
 def test_aliases_used_within_the_cap_still_load(tmp_path):
     from sim.experiments.experiment import load_experiment
 

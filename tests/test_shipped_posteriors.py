@@ -10,14 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from model_helpers import ROOT, alliance
+from model_helpers import DATA, ROOT, alliance
 
 from sim.batch.posterior import load_posterior, never_saw, shipped_posteriors
 from sim.experiments.shipped_fits import load_fits, refit
 from sim.model.errors import InputError
 from sim.model.parameters import BY_NAME
+from sim.model.scenario import load_scenario
 
 FITS = ROOT / "experiments" / "posteriors" / "fits.yaml"
+MANY_ALIKE = DATA / "many_alike.yaml"  # a scenario no shipped fit saw
 POOLED, WITHOUT = "calibrate_history", "calibrate_history_without_csto_2020_2022"
 
 
@@ -33,7 +35,7 @@ def test_every_listed_fit_is_shipped_with_its_command_and_commit():
         provenance = json.loads((folder / "provenance.json").read_text())
         assert provenance["command"] == f"alliance refit-posteriors --only {name}"
         assert len(provenance["commit"].removesuffix("-dirty")) == 40
-        draws = load_posterior(name, "another_scenario")  # by name, hash checked
+        draws = load_posterior(name, load_scenario(MANY_ALIKE))  # by name, hashes checked
         assert len(draws.samples) == _manifest(name)["samples"] >= 1000
         assert set(pd.read_parquet(folder / "posterior.parquet").columns) == set(
             _manifest(name)["parameters"]
@@ -41,12 +43,13 @@ def test_every_listed_fit_is_shipped_with_its_command_and_commit():
 
 
 def test_the_csto_forecast_draws_from_the_fit_that_never_saw_its_record():
-    assert never_saw("csto_2022").name == WITHOUT
+    csto = load_scenario("csto_2022")
+    assert never_saw(csto).name == WITHOUT
     assert "csto_2020_2022" not in [c["name"] for c in _manifest(WITHOUT)["cases"]]
-    assert never_saw("some_new_alliance").name == POOLED  # the most cases
-    assert never_saw("cst_1994_2005") is None  # every shipped fit saw that case
+    assert never_saw(load_scenario(MANY_ALIKE)).name == POOLED  # the most cases
+    assert never_saw(load_scenario("history/cst_1994_2005")) is None  # every fit saw it
     with pytest.raises(InputError, match="would count twice"):
-        load_posterior(POOLED, "csto_2022").refuse_double_counting("--posterior")
+        load_posterior(POOLED, csto).refuse_double_counting("--posterior")
 
 
 def test_the_default_forecast_is_the_programs_forecast(tmp_path):
@@ -106,6 +109,6 @@ def test_refitting_at_small_settings_gives_a_compatible_table(tmp_path):
     assert "csto_2020_2022" not in [c["name"] for c in small["cases"]]
     provenance = json.loads((tmp_path / "out" / WITHOUT / "provenance.json").read_text())
     assert provenance["command"].endswith(f"--fits {tmp_path / 'fits.yaml'}")
-    draws = load_posterior(tmp_path / "out" / WITHOUT, "csto_2022")
+    draws = load_posterior(tmp_path / "out" / WITHOUT, load_scenario("csto_2022"))
     draws.refuse_double_counting("--posterior")  # it never saw the CSTO's record
     assert np.isfinite(draws.samples).all()

@@ -92,7 +92,15 @@ def paired_intervals(counts: PairedCounts, confidence: float = CONFIDENCE) -> di
 
 
 def check_pairable(a: dict[str, Any], b: dict[str, Any], dir_b: Path) -> None:
-    """Refuse batches whose runs do not pair: different seeds or run counts."""
+    """Refuse batches whose runs do not pair (different seeds or run counts) and a batch paired
+    with itself (the same directory, a link to it, or a copy of the same run)."""
+    if a.get("run_id") is not None and a.get("run_id") == b.get("run_id"):
+        raise InputError(
+            str(dir_b),
+            "run_id",
+            "is the same run as the first batch (the same directory, a link or a copy); "
+            "expected two different batches",
+        )
     for field in ("seed", "runs"):
         if a.get(field) != b.get(field):
             raise InputError(

@@ -22,6 +22,7 @@ that scenario's own case (`own_cases`), whose facts the fit has counted already.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,9 +30,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field, ValidationError
 
 from sim.model.errors import InputError
 from sim.model.parameters import BY_NAME
+from sim.model.scenario import Scenario
+from sim.model.schema import Strict
 from sim.model.shipped import POSTERIORS as SHIPPED_FOLDER
 from sim.model.shipped import shipped_root
 from sim.model.streams import STREAM_BLOCK
@@ -40,6 +44,12 @@ POSTERIOR_MANIFEST = "posterior.json"
 POSTERIOR_TABLE = "posterior.parquet"
 CASE_SEP = "@"
 DRAW_STREAM = 0x706F7374  # spawn-key tag: these draws never share the model's random numbers
+CASE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # a case name is a folder name: no path, no @
+BOOKKEEPING = ("draw", "step", "walker", "loglik")  # the samples' columns that are no parameter
+EXPECTED = (
+    "expected a calibration directory (alliance calibrate --out DIR) or the name of a shipped "
+    "posterior (alliance posteriors)"
+)
 RUNS_PER_DRAW = 100  # k of a batch or forecast under a posterior: binomial noise <= 5 points
 
 
@@ -169,73 +179,207 @@ def shipped_name(directory: str | Path) -> str:
     return next((p.name for p in shipped_posteriors() if p.resolve() == folder), str(directory))
 
 
-def never_saw(scenario_name: str) -> Path | None:
-    """The shipped posterior with the most cases none of which is a case of `scenario_name`
-    (so its record was not fitted), or None if every shipped one has seen it."""
+def never_saw(scenario: Scenario) -> Path | None:
+    """The shipped posterior with the most cases none of which is of `scenario` (so its record
+    was not fitted), or None if every shipped one has seen it."""
     candidates = []
     for folder in shipped_posteriors():
-        cases = json.loads((folder / POSTERIOR_MANIFEST).read_text(encoding="utf-8"))["cases"]
-        if all(c.get("scenario") != scenario_name for c in cases):
+        cases = read_posterior_manifest(folder).cases
+        if not any(_is_of(case, scenario) for case in cases):
             candidates.append((-len(cases), folder.name, folder))
     return min(candidates)[2] if candidates else None
 
 
+class PosteriorParameter(Strict):
+    """One fitted column of the samples: the model parameter, its case (or shared), its prior."""
+
+    parameter: str
+    case: str | None = None
+    prior_low: float
+    prior_high: float
+
+
+class PosteriorCase(Strict):
+    """One case the fit used: its name, its scenario's name and record, its number of facts."""
+
+    name: str = Field(pattern=CASE_NAME)
+    scenario: str
+    facts: int = Field(ge=1)
+    record: str | None = None  # `record_id` of its scenario; absent in older fits
+
+
+class PosteriorManifest(Strict):
+    """posterior.json: the samples' table and hash, the fit's cases, columns and held values."""
+
+    kind: str = Field(pattern="^posterior$")
+    table: str = Field(pattern=r"^[A-Za-z0-9_.-]+\.parquet$")
+    hash: str
+    manifest_hash: str
+    samples: int = Field(ge=1)
+    experiment: dict[str, str]
+    cases: list[PosteriorCase]
+    parameters: dict[str, PosteriorParameter]
+    fixed: dict[str, float]
+    created: str | None = None
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """The hash of posterior.json's content (all but this hash itself), so an edit is seen."""
+    rest = {k: v for k, v in manifest.items() if k != "manifest_hash"}
+    text = json.dumps(rest, sort_keys=True, separators=(",", ":"), default=float)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def record_id(scenario: Scenario) -> str:
+    """What identifies a scenario's record whatever the file is named: its start and members."""
+    key = json.dumps([scenario.month_label(0), sorted(scenario.members)])
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
 def load_posterior(
-    directory: str | Path, scenario_name: str | None = None, exclude: set[str] | None = None
+    directory: str | Path, scenario: Scenario | None = None, exclude: set[str] | None = None
 ) -> PosteriorDraws:
     """The posterior samples of a calibration directory (or a shipped posterior's name), as a
-    run of `scenario_name` uses them."""
+    run of `scenario` uses them."""
     folder = resolve_posterior(directory)
-    manifest_path = folder / POSTERIOR_MANIFEST
-    shipped = ", ".join(p.name for p in shipped_posteriors()) or "none"
-    expected = (
-        "expected a calibration directory (alliance calibrate --out DIR) or a shipped "
-        f"posterior ({shipped})"
-    )
-    if not manifest_path.is_file():
-        raise InputError("--posterior", str(folder), f"no {POSTERIOR_MANIFEST}; {expected}")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        data = (folder / manifest["table"]).read_bytes()
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(
-            "--posterior", str(manifest_path), f"unreadable ({exc.__class__.__name__}); {expected}"
-        ) from None
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != manifest.get("hash"):
-        raise InputError(
-            "--posterior",
-            str(folder / manifest["table"]),
-            "does not match the hash in posterior.json; expected the file calibrate wrote",
-        )
-    table = pd.read_parquet(folder / manifest["table"])
-    own_cases = {c["name"] for c in manifest.get("cases", []) if c.get("scenario") == scenario_name}
+    manifest = read_posterior_manifest(folder)
+    table = _read_samples(folder, manifest)
+    own_cases = {c.name for c in manifest.cases if scenario is not None and _is_of(c, scenario)}
     columns, names = [], []
-    for column, info in manifest["parameters"].items():
-        name, case = info["parameter"], info.get("case")
-        if name not in BY_NAME or column not in table:
-            raise InputError(
-                "--posterior", str(manifest_path), f"unknown parameter {column!r}; {expected}"
-            )
-        if (case is not None and case not in own_cases) or name in (exclude or set()):
+    for column, info in manifest.parameters.items():
+        if (info.case is not None and info.case not in own_cases) or info.parameter in (
+            exclude or set()
+        ):
             continue
         columns.append(column)
-        names.append(name)
+        names.append(info.parameter)
     samples = table[columns].to_numpy(float) if columns else np.zeros((len(table), 0))
-    fixed = {k: float(v) for k, v in manifest.get("fixed", {}).items() if k in BY_NAME}
-    held = {k: v for k, v in fixed.items() if k not in (exclude or set()) and k not in names}
+    held = {
+        k: v for k, v in manifest.fixed.items() if k not in (exclude or set()) and k not in names
+    }
     if held:  # the fit assumed these values: a run under its posterior keeps them
         samples = np.hstack([samples, np.tile(list(held.values()), (len(samples), 1))])
         names += list(held)
     return PosteriorDraws(
         str(folder),
-        digest,
-        str(manifest.get("experiment", {}).get("name", "")),
-        tuple(c["name"] for c in manifest.get("cases", [])),
+        manifest.hash,
+        str(manifest.experiment.get("name", "")),
+        tuple(c.name for c in manifest.cases),
         tuple(names),
         samples,
         tuple(sorted(own_cases)),
     )
+
+
+def _is_of(case: PosteriorCase, scenario: Scenario) -> bool:
+    """Is this case of the run's scenario? By its record where the fit noted it, else by name."""
+    return case.record == record_id(scenario) if case.record else case.scenario == scenario.name
+
+
+def read_posterior_manifest(folder: Path) -> PosteriorManifest:
+    """posterior.json, checked: its own hash, its fields, every column's parameter and range."""
+    path = folder / POSTERIOR_MANIFEST
+    if not path.is_file():
+        raise InputError("--posterior", str(folder), f"no {POSTERIOR_MANIFEST}; {EXPECTED}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            "--posterior", str(path), f"unreadable ({exc.__class__.__name__}); {EXPECTED}"
+        ) from None
+    if not isinstance(data, dict) or data.get("manifest_hash") != manifest_digest(data):
+        raise InputError(
+            "--posterior",
+            str(path),
+            "does not match its own hash (manifest_hash): edited or damaged since calibrate "
+            f"wrote it; {EXPECTED}",
+        )
+    try:
+        manifest = PosteriorManifest.model_validate(data)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field = ".".join(map(str, problem["loc"]))
+        raise InputError("--posterior", str(path), f"{field}: {problem['msg']}") from None
+    _check_columns(manifest, str(path))
+    return manifest
+
+
+def _check_columns(manifest: PosteriorManifest, path: str) -> None:
+    """Each column a known parameter with a prior inside its documented range, tagged with a
+    case of the fit; each held value a known parameter inside its range."""
+    cases = {c.name for c in manifest.cases}
+    for column, info in manifest.parameters.items():
+        where = f"parameters.{column}"
+        expected = info.parameter + (f"{CASE_SEP}{info.case}" if info.case is not None else "")
+        if info.parameter not in BY_NAME:
+            raise InputError("--posterior", path, f"{where}: unknown parameter {info.parameter!r}")
+        if column != expected or (info.case is not None and info.case not in cases):
+            raise InputError(
+                "--posterior", path, f"{where}: expected the column {expected!r} of a fitted case"
+            )
+        p = BY_NAME[info.parameter]
+        if not p.low <= info.prior_low < info.prior_high <= p.high:
+            raise InputError(
+                "--posterior",
+                path,
+                f"{where}: prior [{info.prior_low}, {info.prior_high}] outside the documented "
+                f"range [{p.low}, {p.high}]",
+            )
+    for name, value in manifest.fixed.items():
+        if name not in BY_NAME:
+            raise InputError("--posterior", path, f"fixed.{name}: unknown parameter")
+        p = BY_NAME[name]
+        if not p.low <= value <= p.high:
+            raise InputError(
+                "--posterior", path, f"fixed.{name}: {value} outside [{p.low}, {p.high}]"
+            )
+
+
+def _read_samples(folder: Path, manifest: PosteriorManifest) -> pd.DataFrame:
+    """The samples' table, checked: its hash, Parquet, one column per fitted parameter and no
+    other, as many rows as posterior.json says, every value finite and inside its prior."""
+    path = folder / manifest.table
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(
+            "--posterior", str(path), f"unreadable ({exc.strerror}); {EXPECTED}"
+        ) from None
+    if hashlib.sha256(data).hexdigest() != manifest.hash:
+        raise InputError(
+            "--posterior",
+            str(path),
+            f"does not match the hash in {POSTERIOR_MANIFEST}; expected the file calibrate wrote",
+        )
+    try:
+        table = pd.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises several kinds for a file that is not Parquet
+        raise InputError(
+            "--posterior", str(path), f"not a Parquet table ({exc.__class__.__name__}); {EXPECTED}"
+        ) from None
+    unmapped = [c for c in table.columns if c not in manifest.parameters and c not in BOOKKEEPING]
+    missing = [c for c in manifest.parameters if c not in table.columns]
+    if unmapped or missing or len(table) != manifest.samples:
+        what = (
+            f"column {unmapped[0]!r} is not in {POSTERIOR_MANIFEST}"
+            if unmapped
+            else f"no column {missing[0]!r}"
+            if missing
+            else f"{len(table)} rows, but {POSTERIOR_MANIFEST} says {manifest.samples}"
+        )
+        raise InputError("--posterior", str(path), f"{what}; {EXPECTED}")
+    for column, info in manifest.parameters.items():
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(float)
+        bad = ~np.isfinite(values) | (values < info.prior_low) | (values > info.prior_high)
+        if bad.any():
+            raise InputError(
+                "--posterior",
+                str(path),
+                f"column {column!r}: {int(bad.sum())} sample(s) not finite or outside the prior "
+                f"[{info.prior_low}, {info.prior_high}] (first: row {int(np.argmax(bad))}, "
+                f"{table[column].iloc[int(np.argmax(bad))]!r})",
+            )
+    return table
 
 
 def uncertainty_note(manifest: dict[str, Any]) -> str:

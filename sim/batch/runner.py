@@ -203,7 +203,7 @@ def run_batch(
     draws = None
     if posterior:
         check_runs_per_draw(runs_per_draw)
-        draws = load_posterior(posterior, scenario.name, set(overrides)).grouped(runs_per_draw)
+        draws = load_posterior(posterior, scenario, set(overrides)).grouped(runs_per_draw)
     if draws is not None and conditions:
         draws.refuse_double_counting("--posterior")
     planned_workers = local_workers(workers, runs)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from sim.cli.app import (
     ExperimentArg,
@@ -36,30 +35,29 @@ def crossval(
     resume: ResumeOpt = False,
     force: ForceOpt = False,
 ) -> None:
-    """Leave each case out: fit the rest, forecast it, score it against a base rate and 50/50."""
+    """Leave each case out: fit the rest, forecast it, score it against a base rate, 50/50 and
+    the event-history logit fitted on the same training cases."""
+    from sim.cli.scores_view import print_scores, print_verdicts
     from sim.experiments.crossval import crossval as run
+    from sim.experiments.scoring import LABELS
 
     result = run(
         experiment, out, runs=runs, fmt=fmt, workers=workers, scheduler=scheduler,
         resume=resume, force=force,
     )  # fmt: skip
-    table = Table(title="Held-out scores (lower is better); skill = 1 - score / base-rate score")
-    for column in ("held-out case", "facts", "forecaster", "Brier", "log score", "skill B / log"):
-        table.add_column(column, justify="right")
-    for r in result.scores.itertuples():
-        skill = (
-            f"{r.brier_skill_vs_base_rate:+.2f} / {r.log_score_skill_vs_base_rate:+.2f}"
-            if r.forecaster == "model"
-            else ""
-        )
-        table.add_row(
-            r.case, str(r.events), r.forecaster, f"{r.brier:.4f}", f"{r.log_score:.4f}", skill
-        )
-    console.print(table)
-    verdict = "beats" if result.summary["beats_base_rate"] else "does not beat"
+    scores = result.scores
+    print_scores(console, scores, "case", f"Held-out scores of {len(result.events)} facts")
+    summary = result.summary
+    print_verdicts(console, summary["versus"], f"Over all {summary['events']} held-out facts")
+    for case, versus in summary["versus_per_case"].items():
+        worse = [ref for ref, entry in versus.items() if entry["brier"]["verdict"] == "worse"]
+        if worse:
+            names = ", ".join(LABELS[r] for r in worse)
+            console.print(f"{case}: the model's Brier score is WORSE than the {names}.")
     console.print(
-        f"Over all {result.summary['events']} held-out facts the model {verdict} the base rate "
-        f"on both scores. Tables: {out}/scores.csv; reliability diagram: {result.figure}",
+        f"AUC leave: leavers against stayers at each case's common horizon ({out}/horizon.csv); "
+        f"cal. slope: 1 is ideal. Tables: {out}/scores.csv, {out}/logit.csv; reliability "
+        f"diagram: {result.figure}",
         highlight=False,
         soft_wrap=True,
     )

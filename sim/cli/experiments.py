@@ -19,6 +19,7 @@ from sim.cli.app import (
     app,
     console,
 )
+from sim.model.errors import InputError
 
 
 @app.command()
@@ -137,18 +138,31 @@ def backtest(
     resume: ResumeOpt = False,
     force: ForceOpt = False,
     posterior: PosteriorOpt = None,
+    logit_cases: Annotated[
+        str,
+        typer.Option(
+            help="Experiment whose cases the event-history logit reference is fitted on "
+            "(cases on this scenario left out)."
+        ),
+    ] = "calibrate_history",
 ) -> None:
-    """Brier and log scores of the scenario's forecasts against facts, vs base rate and 50/50."""
+    """Brier and log scores of the scenario's forecasts against facts, vs base rate, 50/50 and
+    the event-history logit."""
     from sim.cli.experiments_view import backtest_command
 
     out = out or Path("out") / "backtests" / f"{scenario.stem}--{observations.stem}"
     run = dict(
         runs=runs, seed=seed, base_rate=base_rate, fmt=fmt, workers=workers,
         scheduler=scheduler, resume=resume, force=force, condition=condition,
-        reached_in=reached_in, posterior=posterior,
+        reached_in=reached_in, posterior=posterior, logit_cases=logit_cases,
     )  # fmt: skip
     if origins is not None:
         from sim.cli.origins_view import origins_command
+
+        if origin is not None:
+            raise InputError(
+                "--origin", origin, "given with --origins; give one (--origins takes several)"
+            )
 
         picked = [o.strip() for o in origins.split(",") if o.strip()]
         origins_command(console, scenario, observations, out, picked, **run)

@@ -108,21 +108,26 @@ def calibrate_command(
 def backtest_command(
     console: Console, scenario: Path, observations: Path, out: Path, **run: Any
 ) -> None:
-    """Run a backtest; print the total scores of the model and the two reference forecasts."""
+    """Run a backtest; print every forecaster's scores, the model's skill against each
+    reference, and a verdict line per reference (worse included)."""
+    from sim.cli.scores_view import print_scores, print_verdicts
     from sim.experiments.backtest import backtest
 
     result = backtest(scenario, observations, out, **run)
     scores = result.scores
-    rows = [
-        [r.period, r.forecaster, str(r.events), f"{r.brier:.4f}", f"{r.log_score:.4f}"]
-        for r in scores[scores["member"] == "all"].itertuples()
-    ]
-    title = f"Scores over {len(result.events)} events (lower is better)"
-    headers = ["forecaster", "events", "Brier", "log score"]
-    for table in fitted_tables(console, title, "period", headers, rows, label_justify="right"):
-        console.print(table)
+    total = scores[scores["member"] == "all"]
+    print_scores(console, total, "period", f"Scores over {len(result.events)} events")
     if scores["forecaster"].eq("base_rate").sum() == 0:
         console.print("No base rate given (--base-rate or base_rate in the file): not scored.")
+    summary = result.summary
+    print_verdicts(console, summary["versus"], f"Over all {summary['events']} facts")
+    logit = summary["logit"]
+    console.print(
+        f"logit: the event-history logit fitted ({logit['method']}) on "
+        f"{', '.join(logit['cases'])}; coefficients in {out}/logit.csv",
+        highlight=False,
+        soft_wrap=True,
+    )
     if result.in_sample:
         console.print(f"[bold]{result.in_sample}[/bold]", highlight=False)
     console.print(f"Per member and stage: {out}/scores.csv; reliability plot: {result.figure}")

@@ -21,25 +21,29 @@ def origins_command(
 ) -> None:
     """Run one conditioned backtest per origin; print the scores and skill by origin."""
     from sim.experiments.origins import backtest_origins
+    from sim.experiments.scoring import LABELS, REFERENCES
 
     result = backtest_origins(scenario, observations, out, origins, **run)
+    refs = [r for r in REFERENCES if f"brier_{r}" in result.skill]
     rows = [
         [
-            row.origin,
-            str(row.events),
-            _number(row.brier_model),
-            _number(row.brier_base_rate),
-            _number(row.brier_fifty_fifty),
-            _number(row.brier_skill_vs_fifty_fifty),
+            row["origin"],
+            str(row["events"]),
+            *[_number(row[f"brier_{f}"]) for f in ("model", *refs)],
+            *[_number(row[f"brier_skill_vs_{r}"], "{:+.2f}") for r in refs],
         ]
-        for row in result.skill.itertuples()
+        for row in result.skill.to_dict(orient="records")
     ]
-    headers = ("facts", "model", "base rate", "50/50", "skill vs 50/50")
-    title = "Brier score of the facts after each origin (lower is better)"
+    headers = (
+        "facts",
+        *[LABELS[f] for f in ("model", *refs)],
+        *[f"skill vs {LABELS[r]}" for r in refs],
+    )
+    title = "Brier score of the facts after each origin (lower is better; skill above 0 beats it)"
     for table in fitted_tables(console, title, "origin", headers, rows):
         console.print(table)
     console.print(f"tables: {out}/skill.csv, events.csv, scores.csv; figure: {result.figure}")
 
 
-def _number(value: float) -> str:
-    return "" if value is None or math.isnan(value) else f"{value:.4f}"
+def _number(value: float, form: str = "{:.4f}") -> str:
+    return "" if value is None or math.isnan(value) else form.format(value)

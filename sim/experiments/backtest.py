@@ -2,9 +2,12 @@
 
 Each fact becomes a binary event, "member X had reached stage S by month M" (1 for `reached_in`
 and `reached_by` facts, 0 for `not_reached_by`). The model's forecast is its Monte Carlo
-probability of that event; two reference forecasts stand beside it: a constant base rate (command
-line or observations file) and 50/50. Scores are the Brier score, mean (p - o)^2, and the log
-score, mean -ln(probability given to what happened); both are lower-is-better, 0 is perfect.
+probability of that event; three reference forecasts stand beside it: a constant base rate
+(command line or observations file), 50/50, and the field's event-history logit
+(`sim.experiments.logit`) fitted on a case library's other cases (`logit_cases`, by default the
+shipped `calibrate_history`; cases on this scenario are left out). Scores (`sim.experiments.
+scoring`): Brier and log scores (lower is better, 0 perfect), calibration intercept and slope,
+and the model's skill against every reference.
 With `origin`, the scenario's events after that month are dropped and its history ends there: the
 forecast is what the model would have said at the origin, and facts after it are out of sample.
 With `condition` (the default) the forecast also starts from the record: its runs are
@@ -15,7 +18,7 @@ and only the facts after the origin are scored.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +30,25 @@ from sim.batch.pointruns import PointJob, plan_chunks, run_points
 from sim.batch.posterior import load_posterior
 from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
 from sim.batch.tasks import check_run_count
-from sim.experiments.observations import Observations, load_observations
+from sim.experiments.cases import Case, load_cases
+from sim.experiments.experiment import load_experiment
+from sim.experiments.logit import LogitFit, fit_logit, forecast
+from sim.experiments.observations import Fact, Observations, load_observations
 from sim.experiments.origins import forecast_at_origin
+from sim.experiments.scoring import add_skill, comparisons, score_rows
 from sim.experiments.sweep import write_table
 from sim.model.errors import InputError
 from sim.model.months import parse_month
 from sim.model.scenario import Scenario, compile_scenario, load_scenario
 from sim.model.stages import STAGES
+from sim.plots.reliability import reliability_figure
 
-FORECASTERS = ("model", "base_rate", "fifty_fifty")
 FORMATS = ("png", "svg", "pdf")
-SCORE_COLUMNS = ("period", "member", "stage", "forecaster", "events", "brier", "log_score")
+SCORE_KEYS = ["period", "member", "stage"]
+DEFAULT_LOGIT_CASES = "calibrate_history"
 OWNED = (
+    "logit.csv",
+    "logit.parquet",
     "events.csv",
     "events.parquet",
     "scores.csv",
@@ -61,6 +71,7 @@ class Backtest:
     scores: pd.DataFrame
     figure: Path
     in_sample: str | None = None  # why the scores are not out of sample, where they are not
+    summary: dict[str, Any] = field(default_factory=dict)  # totals, skill and verdicts
 
 
 def with_origin(scenario: Scenario, origin: str) -> Scenario:
@@ -94,6 +105,7 @@ def backtest(
     condition: bool = True,
     reached_in: str = "impose",
     posterior: Path | None = None,
+    logit_cases: Path | str = DEFAULT_LOGIT_CASES,
 ) -> Backtest:
     """Forecast every fact's event with `runs` replications and score it against what happened.
 
@@ -101,7 +113,8 @@ def backtest(
     scenario's history_end), and the facts after it are scored. With `posterior`, each
     replication draws its parameters from that calibration's samples (conditioned runs keep
     their draws when resampled; a posterior fitted on this scenario's own case is refused for
-    them, since it has seen the facts conditioned on)."""
+    them, since it has seen the facts conditioned on). The logit reference is fitted on the
+    cases of the experiment `logit_cases` that are not on this scenario."""
     check_run_count(runs, "--runs", str(runs))
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
@@ -118,12 +131,14 @@ def backtest(
     if origin is not None:
         scenario = with_origin(scenario, origin)
     observations = load_observations(observations_path, scenario)
+    logit = fit_reference_logit(logit_cases, scenario)
+    recorded = observations.facts
     measures = [
         Outcome("reach_stage", fact.label, fact.month, fact.member, fact.stage)
         for fact in observations.facts
     ]
     chunks = plan_chunks(1, runs)
-    draws = load_posterior(posterior, scenario.name) if posterior is not None else None
+    draws = load_posterior(posterior, scenario) if posterior is not None else None
     if draws is not None and condition:
         draws.refuse_double_counting("--posterior")
     manifest = {
@@ -166,11 +181,14 @@ def backtest(
         job = PointJob(scenario, seed, [], np.zeros((1, 0)), {}, measures, draws)
         tally = run_points(job, out, "tally", chunks, workers, "backtest", show_progress, scheduler)
         p, low, high = interval(True, tally.n[0], tally.total[0], tally.total_sq[0])
-    events = events_table(observations, scenario, p, low, high, runs, base_rate)
+    p_logit = logit_forecasts(logit, scenario, observations.facts, recorded, condition)
+    events = events_table(observations, scenario, p, low, high, runs, base_rate, p_logit)
     scores = score_events(events)
     write_table(out, "events", events)
     write_table(out, "scores", scores)
+    write_table(out, "logit", logit.table())
     summary = summarise(scores)
+    summary["logit"] = {"cases": logit_cases_used(logit_cases, scenario), "method": logit.method}
     if conditioning is not None:
         summary["conditioned_on"] = conditioning
     in_sample = None
@@ -183,7 +201,7 @@ def backtest(
     write_bytes_atomic(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     figure = reliability_figure(events, out / "figures" / f"reliability.{fmt}", fmt)
     finish(out, manifest)
-    return Backtest(events, scores, figure, in_sample)
+    return Backtest(events, scores, figure, in_sample, summary)
 
 
 def events_table(
@@ -194,6 +212,7 @@ def events_table(
     high: np.ndarray,
     runs: int,
     base_rate: float | None,
+    p_logit: np.ndarray,
 ) -> pd.DataFrame:
     """One row per fact: the event, what happened, and each forecaster's probability."""
     rows = []
@@ -214,6 +233,7 @@ def events_table(
                 "p_model_high": float(high[j]),
                 "p_base_rate": np.nan if rate is None else float(rate),
                 "p_fifty_fifty": 0.5,
+                "p_logit": float(p_logit[j]),
                 "runs": runs,
                 "source": fact.source,
             }
@@ -221,105 +241,75 @@ def events_table(
     return pd.DataFrame(rows)
 
 
-def brier(p: np.ndarray, outcome: np.ndarray) -> float:
-    """Mean squared difference between forecast probabilities and 0/1 outcomes."""
-    return float(np.mean((np.asarray(p, float) - np.asarray(outcome, float)) ** 2))
-
-
-def log_score(p: np.ndarray, outcome: np.ndarray, floor: float = 1e-6) -> float:
-    """Mean -ln(probability given to what happened), probabilities kept within [floor, 1-floor]."""
-    p = np.clip(np.asarray(p, float), floor, 1.0 - floor)
-    o = np.asarray(outcome, float)
-    return float(np.mean(-(o * np.log(p) + (1.0 - o) * np.log1p(-p))))
-
-
 def score_events(events: pd.DataFrame) -> pd.DataFrame:
-    """Brier and log scores per member and stage, and in total (all facts, and per period).
-
-    The model's probabilities are kept within [1/(2N), 1 - 1/(2N)] for the log score (N runs): a
-    Monte Carlo zero means "below one in N", not "impossible".
-    """
+    """Every forecaster's scores per member and stage, and in total (all facts, and per period),
+    with each forecaster's skill against every reference (`sim.experiments.scoring`)."""
     rows = []
-    groups: list[tuple[str, str, str, pd.DataFrame]] = [
-        ("all", m, s, g) for (m, s), g in events.groupby(["member", "stage"], sort=False)
-    ]
-    groups.append(("all", "all", "all", events))
+    for (m, st), g in events.groupby(["member", "stage"], sort=False):
+        rows += score_rows(g, None, {"period": "all", "member": m, "stage": st})
+    rows += score_rows(events, None, {"period": "all", "member": "all", "stage": "all"})
     for period, g in events.groupby("period", sort=False):
         if g.shape[0] < events.shape[0]:
-            groups.append((str(period), "all", "all", g))
-    for period, member, stage, g in groups:
-        for forecaster in FORECASTERS:
-            p = g[f"p_{forecaster}"].to_numpy(float)
-            if np.isnan(p).any():
-                continue
-            floor = 0.5 / g["runs"].iloc[0] if forecaster == "model" else 1e-6
-            rows.append(
-                {
-                    "period": period,
-                    "member": member,
-                    "stage": stage,
-                    "forecaster": forecaster,
-                    "events": len(g),
-                    "brier": brier(p, g["outcome"]),
-                    "log_score": log_score(p, g["outcome"], floor),
-                }
-            )
-    return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+            rows += score_rows(g, None, {"period": str(period), "member": "all", "stage": "all"})
+    unscored = [c for c in rows[0] if c.startswith("auc_")] + ["leavers", "stayers"]
+    frame = pd.DataFrame(rows).drop(columns=unscored)
+    return add_skill(frame, SCORE_KEYS)
 
 
 def summarise(scores: pd.DataFrame) -> dict[str, Any]:
-    """Totals per forecaster and the model's skill against each reference (1 - score/reference)."""
+    """Totals per forecaster and the model against each reference: skill and verdict."""
     total = scores[(scores["member"] == "all") & (scores["period"] == "all")]
     by = {
         row.forecaster: {"brier": row.brier, "log_score": row.log_score}
         for row in total.itertuples()
     }
-    skill = {}
-    for ref in ("base_rate", "fifty_fifty"):
-        if ref in by and "model" in by:
-            skill[ref] = {
-                k: (1.0 - by["model"][k] / by[ref][k]) if by[ref][k] > 0 else None
-                for k in ("brier", "log_score")
-            }
-    return {"events": int(total["events"].max()), "totals": by, "skill_vs": skill}
+    versus = comparisons(total)
+    skill = {ref: {k: v["skill"] for k, v in entry.items()} for ref, entry in versus.items()}
+    return {
+        "events": int(total["events"].max()),
+        "totals": by,
+        "skill_vs": skill,
+        "versus": versus,
+    }
 
 
-def reliability_figure(events: pd.DataFrame, path: Path, fmt: str, bins: int = 10) -> Path:
-    """Observed frequency against forecast probability, in equal-width bins, with counts."""
-    import matplotlib as mpl
-    from matplotlib.figure import Figure
+def fit_reference_logit(logit_cases: Path | str, scenario: Scenario) -> LogitFit:
+    """The logit fitted on the experiment's cases that are not on this scenario (by name or
+    content), so that it never sees the record it is scored on."""
+    cases = _other_cases(logit_cases, scenario)
+    if not cases:
+        raise InputError(
+            "--logit-cases", str(logit_cases), "no case left once this scenario's are set aside"
+        )
+    return fit_logit(cases)
 
-    from sim.plots.style import RC, save_figure, series_style
 
-    with mpl.rc_context(RC):
-        fig = Figure(figsize=(5.2, 4.6), layout="constrained")
-        ax = fig.add_subplot()
-        ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls=":", label="perfect calibration")
-        edges = np.linspace(0.0, 1.0, bins + 1)
-        for i, forecaster in enumerate(FORECASTERS):
-            p = events[f"p_{forecaster}"].to_numpy(float)
-            if np.isnan(p).any():
-                continue
-            which = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
-            xs, ys, ns = [], [], []
-            for b in np.unique(which):
-                mask = which == b
-                xs.append(p[mask].mean())
-                ys.append(events["outcome"].to_numpy(float)[mask].mean())
-                ns.append(int(mask.sum()))
-            style = series_style(i)
-            ax.plot(
-                xs, ys, label=forecaster.replace("_", " "), gid=f"reliability:{forecaster}", **style
-            )
-            if forecaster == "model":
-                for x, y, n in zip(xs, ys, ns, strict=True):
-                    ax.annotate(
-                        str(n), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7
-                    )
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("forecast probability (bin mean)")
-        ax.set_ylabel("observed frequency")
-        ax.legend(loc="upper left", frameon=False)
-        ax.set_title(f"Reliability of forecasts ({len(events)} events; numbers: events per bin)")
-    return save_figure(fig, path, fmt)
+def logit_cases_used(logit_cases: Path | str, scenario: Scenario) -> list[str]:
+    return [c.name for c in _other_cases(logit_cases, scenario)]
+
+
+def _other_cases(logit_cases: Path | str, scenario: Scenario) -> list[Case]:
+    experiment = load_experiment(logit_cases)
+    if experiment.spec.cases is None:
+        raise InputError("--logit-cases", str(logit_cases), "expected an experiment with `cases`")
+    cases = load_cases(experiment, None)
+    own = scenario.content_hash.split("@")[0]
+    return [c for c in cases if c.scenario.name != scenario.name and c.scenario.content_hash != own]
+
+
+def logit_forecasts(
+    logit: LogitFit, scenario: Scenario, scored: list[Fact], known: list[Fact], condition: bool
+) -> np.ndarray:
+    """The logit's probability of each scored fact's event; conditioned runs start each member's
+    product after the last month the record (facts up to the origin) shows the stage not
+    reached, and give 1 where it shows it reached."""
+    queries, certain = [], []
+    origin = scenario.history_end
+    for fact in scored:
+        before = [f for f in known if (f.member, f.stage) == (fact.member, fact.stage)]
+        before = [f for f in before if f.month <= origin] if condition else []
+        certain.append(any(f.occurred for f in before))
+        after = max((f.month for f in before if not f.occurred), default=-1)
+        queries.append((fact.member, fact.stage, fact.month, after))
+    p = forecast(logit, scenario, queries)
+    return np.where(certain, 1.0, p)

@@ -43,7 +43,7 @@ from sim.experiments.fit_report import (
     write_posterior,
 )
 from sim.experiments.likelihood import Likelihood
-from sim.experiments.sampler import autocorrelation, sample
+from sim.experiments.sampler import autocorrelation, effective_sample_size, sample
 from sim.experiments.sweep import input_files, write_table
 
 OWNED = (
@@ -257,7 +257,7 @@ def _tables(
     posterior.insert(2, "walker", np.tile(np.arange(walkers), steps))
     posterior["loglik"] = store["loglik"][rows]
     tau = autocorrelation(kept)
-    ess = float(len(samples) / np.nanmax(tau)) if np.isfinite(tau).any() else float("nan")
+    ess = effective_sample_size(tau, len(samples))
     facts = facts_table(
         cases,
         store["fact_p"][design].mean(axis=0),

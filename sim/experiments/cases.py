@@ -11,16 +11,17 @@ out (cross-validation) does not change the random numbers of the others.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sim.batch.posterior import CASE_SEP
+from sim.batch.posterior import CASE_NAME, CASE_SEP, record_id
 from sim.experiments.experiment import (
     Experiment,
     VariedParameter,
     experiment_error,
 )
-from sim.experiments.observations import Observations, load_observations
+from sim.experiments.observations import Observations, clash, load_observations
 from sim.model.errors import InputError
 from sim.model.parameters import BY_NAME, PARAMETER_NAMES
 from sim.model.scenario import Scenario, load_scenario
@@ -66,6 +67,7 @@ def load_cases(experiment: Experiment, observations_path: Path | None) -> list[C
                 "no observations: list `cases` (scenario and observations each) in the file, "
                 "or give --observations FILE for the experiment's scenario",
             )
+        _check_name(experiment, experiment.scenario.name, ("scenario",))
         observations = load_observations(observations_path, experiment.scenario)
         return [Case(experiment.scenario.name, experiment.scenario, observations, [])]
     if observations_path is not None:
@@ -83,16 +85,16 @@ def load_cases(experiment: Experiment, observations_path: Path | None) -> list[C
         obs_file = _case_file(experiment, base, spec.observations, (i, "observations"), "")
         observations = load_observations(obs_file, scenario)
         name = spec.name or scenario.name
-        if CASE_SEP in name:
-            raise experiment_error(
-                experiment, ("cases", i, "name"), f"a case name may not contain {CASE_SEP!r}"
-            )
+        named = ("cases", i, "name" if spec.name else "scenario")
+        _check_name(experiment, name, named)
         if any(c.name == name for c in cases):
             raise experiment_error(
-                experiment,
-                ("cases", i, "name" if spec.name else "scenario"),
-                f"duplicate case name {name!r}; give each case its own `name`",
+                experiment, named, f"duplicate case name {name!r}; give each case its own `name`"
             )
+        for earlier in cases:
+            problem = _same_record(earlier, scenario, observations)
+            if problem:
+                raise experiment_error(experiment, ("cases", i, "observations"), problem)
         own = []
         for key, given in spec.parameters.items():
             where = ("cases", i, "parameters", key)
@@ -119,6 +121,25 @@ def load_cases(experiment: Experiment, observations_path: Path | None) -> list[C
     return cases
 
 
+def _check_name(experiment: Experiment, name: str, where: tuple[str | int, ...]) -> None:
+    """A case's name names its folders (inputs/NAME, folds/NAME): a plain name, never a path."""
+    if not re.match(CASE_NAME, name):
+        raise experiment_error(
+            experiment,
+            where,
+            f"case name {name!r} is not a plain name; expected letters, digits, '_', '.' or '-' "
+            f"(starting with a letter or digit, at most 64), no path and no {CASE_SEP!r}",
+        )
+
+
+def _same_record(earlier: Case, scenario: Scenario, observations: Observations) -> str | None:
+    """Why a case may not be fitted beside an earlier case of the same record, if it may not."""
+    if record_id(earlier.scenario) != record_id(scenario):
+        return None
+    problem = clash(earlier.observations, observations)
+    return f"case {earlier.name!r} is of the same record and {problem}" if problem else None
+
+
 def _case_file(
     experiment: Experiment, base: Path, given: str, where: tuple[int, str], kind: str
 ) -> Path:
@@ -130,6 +151,10 @@ def _case_file(
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+        if candidate.is_dir():
+            raise experiment_error(
+                experiment, ("cases", *where), f"{str(candidate)!r} is a directory; expected a file"
+            )
     raise experiment_error(
         experiment,
         ("cases", *where),

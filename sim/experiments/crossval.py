@@ -6,17 +6,21 @@ from its start, with its own replayed events, `runs` times, each run drawing its
 that fold's posterior (a parameter the held-out case declares for itself is drawn from its prior:
 nothing was fitted for it). Every fact of the held-out case becomes a binary event, "member X had
 reached stage S by the end of month M" (1 for `reached_in`/`reached_by`, 0 for
-`not_reached_by`), forecast by three forecasters:
+`not_reached_by`), forecast by four forecasters:
 
 - `model`: the share of runs in which the event happened;
 - `base_rate`: a constant hazard per member-month for each stage, fitted on the training cases'
   facts, (exits + 0.5) / (member-months at risk + 1), turned into P(reached by month M) =
   1 - (1 - rate)^(M + 1) (months counted from the case's start);
-- `fifty_fifty`: 0.5.
+- `fifty_fifty`: 0.5;
+- `logit`: the field's discrete-time event-history logit (`sim.experiments.logit`), fitted on the
+  training cases' member-months, its hazards multiplied out to the fact's month.
 
-Scores are the Brier and log scores of `sim.experiments.backtest` (the model's probabilities kept
-within [1/(2N), 1 - 1/(2N)] for the log score), per case and over all held-out facts, with each
-case's skill 1 - score / base-rate score.
+Scores (`sim.experiments.scoring`): Brier and log scores (the model's probabilities kept within
+the Monte Carlo floor for the log score), calibration intercept and slope, each forecaster's
+skill against every reference, and the AUC of leavers against stayers at each case's common
+horizon (`horizon.csv`: every member's probability of having withdrawn by the case's last
+withdrawal fact), per case, per era and alliance size, and over all held-out facts.
 """
 
 from __future__ import annotations
@@ -33,31 +37,44 @@ from sim.batch.lanes import simulate_chunk
 from sim.batch.outcomes import reached_by
 from sim.batch.posterior import CASE_SEP, PosteriorDraws
 from sim.batch.store import finish, now, prepare_output, release, versions, write_json_atomic
-from sim.experiments.backtest import FORMATS, brier, log_score, reliability_figure
+from sim.batch.tasks import check_run_count
+from sim.experiments.backtest import FORMATS
 from sim.experiments.calibrate import check_settings, fit_cases
 from sim.experiments.cases import Case, load_cases
+from sim.experiments.crossval_scores import (
+    base_rate_forecast,
+    horizon_table,
+    score_cases,
+    summarise,
+)
 from sim.experiments.experiment import Experiment, experiment_error, load_experiment
-from sim.experiments.observations import Fact
+from sim.experiments.logit import LogitFit, fit_logit, forecast, member_exposures
+from sim.experiments.scoring import horizon_outcomes
 from sim.experiments.sweep import input_files, write_table
 from sim.model.errors import InputError
 from sim.model.stages import LATER_STAGES
+from sim.plots.reliability import reliability_figure
 
-FORECASTERS = ("model", "base_rate", "fifty_fifty")
 OWNED = (
     "events.csv", "events.parquet", "scores.csv", "scores.parquet", "base_rates.csv",
     "base_rates.parquet", "summary.json", "figures", "folds", "experiment.yaml", "scenario.yaml",
+    "horizon.csv", "horizon.parquet", "logit.csv", "logit.parquet",
 )  # fmt: skip
 HELD_OUT = "heldout.parquet"
+HORIZON = "horizon.parquet"
 LANES_PER_TASK = 20_000
 
 
 @dataclass
 class CrossValidation:
-    """The held-out events, their scores, the training base rates and the reliability figure."""
+    """The held-out events, their scores, the training base rates and logits, each member's
+    outcome at its case's common horizon, and the reliability figure."""
 
     events: pd.DataFrame
     scores: pd.DataFrame
     base_rates: pd.DataFrame
+    logits: pd.DataFrame
+    horizon: pd.DataFrame
     summary: dict[str, Any]
     figure: Path
 
@@ -84,6 +101,7 @@ def crossval(
         raise experiment_error(
             experiment, ("cases",), "cross-validation needs a `cases` list of at least 2 cases"
         )
+    check_run_count(runs * len(experiment.spec.cases), "--runs", f"{runs} per held-out case")
     cases = load_cases(experiment, None)
     for k in range(len(cases)):
         check_settings(experiment, cases[:k] + cases[k + 1 :])
@@ -132,7 +150,7 @@ def _folds(
 ) -> CrossValidation:
     """Every fold into the prepared, locked directory `out`; the tables and figure after."""
     engine = make_engine(workers, scheduler)
-    frames, rates = [], []
+    frames, horizons, rates, logits = [], [], [], []
     try:
         for k, held in enumerate(cases):
             training = cases[:k] + cases[k + 1 :]
@@ -140,8 +158,11 @@ def _folds(
             fold.mkdir(parents=True, exist_ok=True)
             base = base_rates(training)
             rates.append(base.assign(held_out=held.name))
-            if resume and (fold / HELD_OUT).is_file():
+            logit = fit_logit(training)
+            logits.append(logit.table().assign(held_out=held.name))
+            if resume and (fold / HELD_OUT).is_file() and (fold / HORIZON).is_file():
                 frames.append(pd.read_parquet(fold / HELD_OUT))
+                horizons.append(pd.read_parquet(fold / HORIZON))
                 continue
             label = f"fold {k + 1}/{len(cases)} (without {held.name})"
             posterior = fit_cases(
@@ -152,48 +173,40 @@ def _folds(
                 str(fold), "", experiment.name, tuple(c.name for c in training),
                 tuple(posterior.names[j] for j in shared), posterior.samples[:, shared],
             )  # fmt: skip
-            p = forecast_case(experiment, held, draws, runs, engine)
-            events = events_table(held, p, base, runs)
+            outcomes = horizon_outcomes(held.observations.facts)
+            queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
+            queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
+            p = forecast_case(experiment, held, draws, runs, engine, queries)
+            events = events_table(held, p[: held.facts], base, runs, logit)
+            horizon = horizon_table(held, outcomes, p[held.facts :], base, logit)
+            write_table(fold, HORIZON.removesuffix(".parquet"), horizon)
             write_table(fold, HELD_OUT.removesuffix(".parquet"), events)
             frames.append(events)
+            horizons.append(horizon)
     except BaseException:
         engine.abort()
         raise
     engine.close()
     events = pd.concat(frames, ignore_index=True)
-    scores = score_cases(events)
+    horizon = pd.concat(horizons, ignore_index=True)
+    scores = score_cases(events, horizon, cases)
     base = pd.concat(rates, ignore_index=True)
+    logit_table = pd.concat(logits, ignore_index=True)
     summary = summarise(scores, cases, runs)
     write_table(out, "events", events)
+    write_table(out, "horizon", horizon)
     write_table(out, "scores", scores)
     write_table(out, "base_rates", base)
+    write_table(out, "logit", logit_table)
     write_json_atomic(out / "summary.json", summary)
     figure = reliability_figure(events, out / "figures" / f"reliability.{fmt}", fmt)
-    return CrossValidation(events, scores, base, summary, figure)
+    return CrossValidation(events, scores, base, logit_table, horizon, summary, figure)
 
 
 def fact_exposures(case: Case) -> list[tuple[int, int, int]]:
-    """(stage, reached 0/1, member-months at risk) per member and stage the case has facts on.
-
-    A stage reached in month m counts m + 1 months at risk (the start month is month 0); reached
-    by month m (date unknown) counts m + 1 too, an upper bound; never reached counts up to the
-    latest month it is known not to have been reached.
-    """
-    by_key: dict[tuple[int, int], list[Fact]] = {}
-    for fact in case.observations.facts:
-        by_key.setdefault((fact.member, fact.stage), []).append(fact)
-    out = []
-    for (_, stage), facts in by_key.items():
-        exact = [f.month for f in facts if f.kind == "reached_in"]
-        bounded = [f.month for f in facts if f.kind == "reached_by"]
-        never = [f.month for f in facts if f.kind == "not_reached_by"]
-        if exact:
-            out.append((stage, 1, min(exact) + 1))
-        elif bounded:
-            out.append((stage, 1, min(bounded) + 1))
-        else:
-            out.append((stage, 0, max(never) + 1))
-    return out
+    """(stage, reached 0/1, member-months at risk) per member and stage the case has facts on
+    (`sim.experiments.logit.member_exposures`: months 0..m, so m + 1 months at risk)."""
+    return [(stage, reached, last + 1) for _, stage, reached, last in member_exposures(case)]
 
 
 def base_rates(training: list[Case]) -> pd.DataFrame:
@@ -224,10 +237,11 @@ class HeldOutTask:
     replications: int
     fixed: dict[str, float]
     lane_values: dict[str, np.ndarray]
+    queries: list[tuple[int, int, int]]  # (member, stage, month): reached by the month?
 
 
 def run_held_out(task: HeldOutTask) -> tuple[int, np.ndarray]:
-    """Simulate a block of runs; count, per fact, the runs in which its event happened."""
+    """Simulate a block of runs; count, per query, the runs in which its event happened."""
     result = simulate_chunk(
         task.case.scenario, task.seed, task.first, task.replications,
         parameters=task.fixed, aggregate=False, months=task.case.months,
@@ -235,18 +249,21 @@ def run_held_out(task: HeldOutTask) -> tuple[int, np.ndarray]:
     )  # fmt: skip
     fp = result.first_passage
     counts = np.array(
-        [
-            reached_by(fp[:, f.member, f.stage - 1], f.month).sum()
-            for f in task.case.observations.facts
-        ]
+        [reached_by(fp[:, member, stage - 1], month).sum() for member, stage, month in task.queries]
     )
     return task.replications, counts
 
 
 def forecast_case(
-    experiment: Experiment, case: Case, draws: PosteriorDraws, runs: int, engine: Engine
+    experiment: Experiment,
+    case: Case,
+    draws: PosteriorDraws,
+    runs: int,
+    engine: Engine,
+    queries: list[tuple[int, int, int]],
 ) -> np.ndarray:
-    """Each fact's event probability over `runs` runs of the case under the posterior draws."""
+    """Each query's probability (member reached stage by month) over `runs` runs of the case
+    under the posterior draws."""
     seed = case.seed(experiment.spec.seed)
     rng = np.random.default_rng(np.random.SeedSequence((seed, 0x6F776E)))
     own = {v.name: rng.uniform(v.low, v.high, runs) for v in case.own}  # nothing fitted: prior
@@ -257,16 +274,19 @@ def forecast_case(
         values = draws.lane_values(seed, first, n)
         values.update({k: v[first : first + n] for k, v in own.items()})
         fixed = {k: v for k, v in experiment.fixed.items() if k not in values}
-        tasks.append(HeldOutTask(case, seed, first, n, fixed, values))
-    total = np.zeros(case.facts)
+        tasks.append(HeldOutTask(case, seed, first, n, fixed, values, queries))
+    total = np.zeros(len(queries))
     for _, counts in engine.map_unordered(run_held_out, tasks):
         total += counts
     return total / runs
 
 
-def events_table(case: Case, p: np.ndarray, base: pd.DataFrame, runs: int) -> pd.DataFrame:
+def events_table(
+    case: Case, p: np.ndarray, base: pd.DataFrame, runs: int, logit: LogitFit
+) -> pd.DataFrame:
     """One row per held-out fact: the event, what happened and each forecaster's probability."""
-    rate = base.set_index("stage")["rate"]
+    facts = case.observations.facts
+    p_logit = forecast(logit, case.scenario, [(f.member, f.stage, f.month, -1) for f in facts])
     rows = []
     for j, fact in enumerate(case.observations.facts):
         stage = LATER_STAGES[fact.stage - 1]
@@ -281,62 +301,11 @@ def events_table(case: Case, p: np.ndarray, base: pd.DataFrame, runs: int) -> pd
                 "month": fact.month,
                 "outcome": fact.occurred,
                 "p_model": float(p[j]),
-                "p_base_rate": float(1.0 - (1.0 - rate[stage]) ** (fact.month + 1)),
+                "p_base_rate": base_rate_forecast(base, stage, fact.month),
                 "p_fifty_fifty": 0.5,
+                "p_logit": float(p_logit[j]),
                 "runs": runs,
                 "source": fact.source,
             }
         )
     return pd.DataFrame(rows)
-
-
-def score_cases(events: pd.DataFrame) -> pd.DataFrame:
-    """Brier and log scores of each forecaster per held-out case and over all held-out facts."""
-    rows = []
-    groups = [(str(c), g) for c, g in events.groupby("case", sort=False)] + [("all", events)]
-    for case, g in groups:
-        for forecaster in FORECASTERS:
-            p = g[f"p_{forecaster}"].to_numpy(float)
-            floor = 0.5 / g["runs"].iloc[0] if forecaster == "model" else 1e-6
-            rows.append(
-                {
-                    "case": case,
-                    "forecaster": forecaster,
-                    "events": len(g),
-                    "brier": brier(p, g["outcome"]),
-                    "log_score": log_score(p, g["outcome"], floor),
-                }
-            )
-    frame = pd.DataFrame(rows)
-    for ref in ("base_rate", "fifty_fifty"):
-        reference = frame[frame["forecaster"] == ref].set_index("case")
-        for score in ("brier", "log_score"):
-            r = frame["case"].map(reference[score])
-            frame[f"{score}_skill_vs_{ref}"] = np.where(r > 0, 1.0 - frame[score] / r, np.nan)
-    return frame
-
-
-def summarise(scores: pd.DataFrame, cases: list[Case], runs: int) -> dict[str, Any]:
-    """Totals per forecaster and the model's skill, per case and over all held-out facts."""
-    model = scores[scores["forecaster"] == "model"].set_index("case")
-    total = scores[scores["case"] == "all"].set_index("forecaster")
-    return {
-        "cases": [c.name for c in cases],
-        "runs": runs,
-        "events": int(total.loc["model", "events"]),
-        "totals": {
-            f: {"brier": total.loc[f, "brier"], "log_score": total.loc[f, "log_score"]}
-            for f in FORECASTERS
-        },
-        "skill_vs_base_rate": {
-            case: {
-                "brier": model.loc[case, "brier_skill_vs_base_rate"],
-                "log_score": model.loc[case, "log_score_skill_vs_base_rate"],
-            }
-            for case in model.index
-        },
-        "beats_base_rate": bool(
-            total.loc["model", "brier"] < total.loc["base_rate", "brier"]
-            and total.loc["model", "log_score"] < total.loc["base_rate", "log_score"]
-        ),
-    }

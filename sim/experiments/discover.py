@@ -76,8 +76,12 @@ def discover(
     """Run PRIM on a sweep's points, a case of interest being an estimate above or below a value."""
     if (above is None) == (below is None):
         raise InputError("--above/--below", "", "give exactly one threshold")
-    if not 0.0 <= min_coverage <= 1.0:
-        raise InputError("--min-coverage", "", f"expected a share in [0, 1] (got {min_coverage})")
+    option, threshold = ("--above", above) if above is not None else ("--below", below)
+    if not np.isfinite(threshold):
+        raise InputError(option, "", f"expected a finite number (got {threshold})")
+    _check_share("--min-coverage", min_coverage, "[0, 1]", 0.0 <= min_coverage <= 1.0)
+    _check_share("--peel-alpha", peel_alpha, "(0, 0.5]", 0.0 < peel_alpha <= 0.5)
+    _check_share("--mass-min", mass_min, "(0, 1)", 0.0 < mass_min < 1.0)
     manifest, results = read_sweep(directory)
     names = list(manifest.get("varied") or [])
     labels = list(dict.fromkeys(results["outcome"]))
@@ -94,10 +98,11 @@ def discover(
     if cases == 0 or cases == len(rows):
         which = "no" if cases == 0 else "every"
         raise InputError(
-            "--outcome",
+            option,
             "",
-            f"{which} point of the sweep has {outcome!r} {rule[9:]}; nothing to discover "
-            f"(estimates range {estimate.min():.3g} to {estimate.max():.3g})",
+            f"{which} point of the sweep has {outcome!r} {rule[9:]}; nothing to discover; "
+            f"expected a threshold within the estimates' range {estimate.min():.3g} to "
+            f"{estimate.max():.3g}",
         )
     box = _peel(x, of_interest, peel_alpha, mass_min)
     trajectory = _trajectory(box)
@@ -112,6 +117,12 @@ def discover(
     points["in_box"] = inside
     settings = {"min_coverage": min_coverage, "peel_alpha": peel_alpha, "mass_min": mass_min}
     return Discovery(outcome, rule, trajectory, limits, points, chosen, settings)
+
+
+def _check_share(option: str, value: float, bounds: str, inside: bool) -> None:
+    """Refuse a PRIM setting outside its bounds (NaN is never inside), naming the option."""
+    if not inside:
+        raise InputError(option, "", f"expected a share in {bounds} (got {value})")
 
 
 def _peel(x: pd.DataFrame, of_interest: np.ndarray, peel_alpha: float, mass_min: float) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.batch.posterior import POSTERIOR_MANIFEST, POSTERIOR_TABLE
+from sim.batch.posterior import POSTERIOR_MANIFEST, POSTERIOR_TABLE, manifest_digest, record_id
 from sim.batch.store import now, write_bytes_atomic, write_json_atomic
 from sim.experiments.cases import CASE_SEP, Case
 from sim.experiments.experiment import Experiment, VariedParameter
@@ -151,7 +151,15 @@ def write_posterior(
         "hash": hashlib.sha256(data).hexdigest(),
         "samples": len(table),
         "experiment": {"name": experiment.name, "path": experiment.path},
-        "cases": [{"name": c.name, "scenario": c.scenario.name, "facts": c.facts} for c in cases],
+        "cases": [
+            {
+                "name": c.name,
+                "scenario": c.scenario.name,
+                "facts": c.facts,
+                "record": record_id(c.scenario),
+            }
+            for c in cases
+        ],
         "parameters": {
             name: {
                 "parameter": v.name,
@@ -164,5 +172,6 @@ def write_posterior(
         "fixed": experiment.fixed,
         "created": now(),
     }
+    manifest["manifest_hash"] = manifest_digest(manifest)
     write_json_atomic(out / POSTERIOR_MANIFEST, manifest)
     return manifest

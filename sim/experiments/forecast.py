@@ -90,7 +90,7 @@ def forecast_posterior(scenario: Scenario, posterior: Path | str | None) -> Path
     shipped posterior that never saw the scenario's record, None or `none` for the scenario's
     fixed parameters, else the calibration directory or shipped name given."""
     if str(posterior) == AUTO:
-        return never_saw(scenario.name)
+        return never_saw(scenario)
     return None if posterior is None or str(posterior) == FIXED else Path(posterior)
 
 
@@ -197,7 +197,7 @@ def plan_forecast(
     draws = None
     if posterior is not None:
         check_runs_per_draw(runs_per_draw)
-        draws = load_posterior(posterior, scenario.name, set(overrides or {}))
+        draws = load_posterior(posterior, scenario, set(overrides or {}))
         draws = draws.grouped(runs_per_draw)
         draws.refuse_double_counting("--posterior")
     if runs > 0:

@@ -222,7 +222,7 @@ def check(spec: ObservationsSpec, scenario: Scenario) -> list[tuple[Location, st
             problems.append(
                 (("facts", i, kind), f"outside the scenario's calendar {first} to {last}")
             )
-        key = (fact.member, fact.stage, kind, date[:7])
+        key = _key(fact)
         if key in seen:
             problems.append((("facts", i), "the same fact appears twice"))
         seen.add(key)
@@ -268,6 +268,25 @@ def _contradictions(spec: ObservationsSpec) -> list[tuple[Location, str]]:
                 )
                 break
     return problems
+
+
+def clash(a: Observations, b: Observations) -> str | None:
+    """The first fact of `b` that `a` states too or contradicts, described; None when the two
+    files are about different things (two cases of one record must not count a fact twice)."""
+    for fact in b.spec.facts:
+        for other in a.spec.facts:
+            if other.member != fact.member:
+                continue
+            if _key(other) == _key(fact):
+                return f"states {_describe(fact)} too, so it would count twice"
+            if _incompatible(fact, other):
+                return f"says {_describe(fact)}, which contradicts {_describe(other)}"
+    return None
+
+
+def _key(fact: FactSpec) -> tuple[str, str, str, str]:
+    kind = next(k for k in FACT_KINDS if getattr(fact, k) is not None)
+    return (fact.member, fact.stage, kind, getattr(fact, kind)[:7])
 
 
 def _incompatible(a: FactSpec, b: FactSpec) -> bool:

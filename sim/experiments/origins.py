@@ -25,6 +25,7 @@ from sim.batch.results import summarize
 from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
 from sim.experiments.forecast import forecast
 from sim.experiments.observations import Fact, load_observations
+from sim.experiments.scoring import FORECASTERS, REFERENCES, SCORES, skill
 from sim.experiments.sweep import write_table
 from sim.model.errors import InputError
 from sim.model.scenario import Scenario, load_scenario
@@ -136,9 +137,15 @@ def backtest_origins(
     full = load_scenario(scenario_path)
     observations = load_observations(observations_path, full)
     months = [with_origin(full, origin).history_end for origin in origins]
+    for i, month in enumerate(months):
+        if month in months[:i]:
+            first = origins[months.index(month)]
+            raise InputError(
+                "--origins", origins[i], f"is the month of {first} again; expected each origin once"
+            )
     draws = None
     if run.get("posterior") is not None:
-        draws = load_posterior(run["posterior"], full.name)
+        draws = load_posterior(run["posterior"], full)
         if run.get("condition", True):
             draws.refuse_double_counting("--posterior")
     manifest = {
@@ -199,16 +206,13 @@ def skill_table(scores: pd.DataFrame, origins: list[str]) -> pd.DataFrame:
         row: dict[str, Any] = {"origin": origin, "events": 0}
         if len(mine):
             row["events"] = int(mine["events"].max())
-        for forecaster in ("model", "base_rate", "fifty_fifty"):
-            for score in ("brier", "log_score"):
+        for forecaster in FORECASTERS:
+            for score in SCORES:
                 value = mine.loc[forecaster, score] if forecaster in mine.index else math.nan
                 row[f"{score}_{forecaster}"] = float(value)
-        for ref in ("base_rate", "fifty_fifty"):
-            for score in ("brier", "log_score"):
-                reference, model = row[f"{score}_{ref}"], row[f"{score}_model"]
-                row[f"{score}_skill_vs_{ref}"] = (
-                    1.0 - model / reference if reference and reference == reference else math.nan
-                )
+        for ref in REFERENCES:
+            for score in SCORES:
+                row[f"{score}_skill_vs_{ref}"] = skill(row[f"{score}_model"], row[f"{score}_{ref}"])
         rows.append(row)
     return pd.DataFrame(rows)
 

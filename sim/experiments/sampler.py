@@ -203,3 +203,12 @@ def autocorrelation(coords: np.ndarray) -> np.ndarray:
         return np.full(coords.shape[2], np.nan)
     finally:
         log.setLevel(level)
+
+
+def effective_sample_size(tau: np.ndarray, samples: int) -> float:
+    """Samples over the slowest parameter's autocorrelation time `tau`, never more than the
+    samples (a rough time under one step on a short chain) and nan where no parameter has one."""
+    known = tau[np.isfinite(tau) & (tau > 0)]
+    if not len(known):
+        return float("nan")
+    return float(samples / max(1.0, known.max()))

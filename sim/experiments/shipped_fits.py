@@ -32,7 +32,12 @@ import pandas as pd
 from pydantic import Field
 
 from sim.batch.engines import make_engine
-from sim.batch.posterior import POSTERIOR_MANIFEST, POSTERIOR_TABLE, shipped_posteriors
+from sim.batch.posterior import (
+    POSTERIOR_MANIFEST,
+    POSTERIOR_TABLE,
+    manifest_digest,
+    shipped_posteriors,
+)
 from sim.batch.store import now, versions, write_bytes_atomic, write_json_atomic
 from sim.experiments.calibrate import check_settings, fit_cases
 from sim.experiments.cases import load_cases
@@ -179,11 +184,19 @@ def commit() -> str:
     return f"{head}-dirty" if dirty else head
 
 
-def compact(calibration: Path, folder: Path, name: str, provenance: dict[str, Any]) -> Path:
+def compact(
+    calibration: Path,
+    folder: Path,
+    name: str,
+    provenance: dict[str, Any],
+    records: dict[str, dict[str, str]] | None = None,
+) -> Path:
     """Keep what a run under a calibration directory's posterior reads: the samples of the
     fitted parameters, the column map and the held values; write them and `provenance` (its
     experiment path relative to the fits file, so no local path ships) into `folder`, which is
-    replaced whole."""
+    replaced whole. `records` adds fields to the fit's cases (their `record`, for fits made
+    before calibrate noted it)."""
+    records = records or {}
     manifest = json.loads((calibration / POSTERIOR_MANIFEST).read_text(encoding="utf-8"))
     table = pd.read_parquet(calibration / manifest["table"])[list(manifest["parameters"])]
     sink = io.BytesIO()
@@ -195,12 +208,12 @@ def compact(calibration: Path, folder: Path, name: str, provenance: dict[str, An
         "hash": hashlib.sha256(data).hexdigest(),
         "samples": len(table),
         "experiment": {"name": name, "path": provenance["experiment"]["path"]},
-        "cases": manifest["cases"],
+        "cases": [{**case, **records.get(case["name"], {})} for case in manifest["cases"]],
         "parameters": manifest["parameters"],
         "fixed": manifest["fixed"],
         "created": manifest.get("created"),
-        "provenance": PROVENANCE,
     }
+    compacted["manifest_hash"] = manifest_digest(compacted)
     staging = folder.with_name(f".{folder.name}.new")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

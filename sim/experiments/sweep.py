@@ -128,7 +128,7 @@ def run_design(
     draws = None
     if posterior is not None:
         own = set(experiment.parameter_names) | set(experiment.fixed)
-        draws = load_posterior(posterior, experiment.scenario.name, own)
+        draws = load_posterior(posterior, experiment.scenario, own)
         manifest["posterior"] = draws.describe()
     manifest = prepare_output(
         out, manifest, force=force, resume=resume, compare=COMPARE, owned=OWNED, inputs=inputs

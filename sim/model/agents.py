@@ -20,6 +20,7 @@ import mesa
 import numpy as np
 
 from sim.model import rules
+from sim.model.changes import changed_level
 
 
 def logistic(x: np.ndarray) -> np.ndarray:
@@ -92,13 +93,7 @@ class Member(mesa.Agent):
         """A member-level event's part in this month: shift `by`, or close `fraction` of the gap
         to the level `to` (all of it when fraction is 1); the result is clipped to [0, 1]."""
         value = getattr(self, variable)
-        if by is not None:
-            moved = value + by
-        elif fraction == 1.0:
-            moved = to
-        else:
-            moved = value + (to - value) * fraction
-        moved = np.clip(moved, 0.0, 1.0)
+        moved = changed_level(value, by, to, fraction)
         if isinstance(value, np.ndarray):
             value[...] = moved
         else:

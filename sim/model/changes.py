@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from sim.model.schema import MEMBER_CHANGE_KINDS, MemberChange, RegimeChange, Shift
 
 
@@ -26,6 +28,18 @@ class Change:
     fraction: float
     label: str
     logged: bool  # the event's first month and main variable: where the event log notes it
+
+
+def changed_level(value, by: float | None, to: float | None, fraction: float):
+    """A level after one month's part of a member change: shifted `by`, or `fraction` of the gap
+    to `to` closed (all of it when fraction is 1), clipped to [0, 1]. Floats or lane arrays."""
+    if by is not None:
+        moved = value + by
+    elif fraction == 1.0:
+        moved = to
+    else:
+        moved = value + (to - value) * fraction
+    return np.clip(moved, 0.0, 1.0)
 
 
 def change_problems(

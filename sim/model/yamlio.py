@@ -34,6 +34,18 @@ TextDatesLoader.yaml_implicit_resolvers = {
 }
 
 
+def _refuse_control_characters(text: str, name: str) -> None:
+    """Refuse a character YAML does not allow in a file (NUL, bell, ...), naming its line."""
+    found = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if found:
+        line = text.count("\n", 0, found.start()) + 1
+        raise InputError(
+            name,
+            f"line {line}",
+            f"control character U+{ord(found.group()):04X} in the file; expected printable text",
+        )
+
+
 def load_yaml(path: str | Path) -> tuple[Any, dict[Location, int]]:
     """Read a YAML file safely; return its data and a map from field path to 1-based line."""
     name = str(path)
@@ -48,6 +60,7 @@ def load_yaml(path: str | Path) -> tuple[Any, dict[Location, int]]:
         raise InputError(
             name, "", f"cannot be read as UTF-8 text ({exc.__class__.__name__})"
         ) from None
+    _refuse_control_characters(text, name)
     loader = TextDatesLoader(text)
     try:
         node = loader.get_single_node()

@@ -10,28 +10,29 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.plots.reliability import FORECASTER_LABELS as FORECASTERS
 from sim.plots.style import RC, new_figure, series_style
-
-FORECASTERS = {"model": "model", "base_rate": "base rate", "fifty_fifty": "50/50"}
 
 
 def skill_by_origin(skill: pd.DataFrame, title: str) -> Figure:
     """Top: each forecaster's Brier score of the facts after each origin; bottom: the model's
-    Brier skill against the base rate and 50/50 (above 0: better than the reference)."""
+    Brier skill against every reference (above 0: better than the reference)."""
     fig, (score_ax, skill_ax), _ = new_figure(2, 1, width=7.0, panel_height=2.6)
     x = np.arange(len(skill))
     labels = [f"{o}\n({n} facts)" for o, n in zip(skill["origin"], skill["events"], strict=True)]
     with mpl.rc_context(RC):
         for i, (name, label) in enumerate(FORECASTERS.items()):
-            values = skill[f"brier_{name}"].to_numpy(float)
+            column = f"brier_{name}"
+            values = skill[column].to_numpy(float) if column in skill else np.array([np.nan])
             if np.isnan(values).all():
                 continue
             score_ax.plot(x, values, label=label, gid=f"brier:{name}", **series_style(i))
         score_ax.set_ylabel("Brier score (lower is better)")
         score_ax.set_title("Brier score of the facts after the origin", loc="left")
         score_ax.legend(loc="upper right")
-        for i, ref in enumerate(("base_rate", "fifty_fifty")):
-            values = skill[f"brier_skill_vs_{ref}"].to_numpy(float)
+        for i, ref in enumerate(r for r in FORECASTERS if r != "model"):
+            column = f"brier_skill_vs_{ref}"
+            values = skill[column].to_numpy(float) if column in skill else np.array([np.nan])
             if np.isnan(values).all():
                 continue
             skill_ax.plot(
