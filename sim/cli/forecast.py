@@ -98,6 +98,13 @@ def forecast(
         runs_per_draw,
     )  # fmt: skip
     out = out or Path("out") / f"{plan.scenario.name}_forecast"
+    if plan.posterior is None and posterior == "auto":
+        console.print(
+            f"every shipped posterior saw {plan.scenario.name}'s record (alliance posteriors): "
+            "the parameters stay fixed at the scenario's values; give --posterior DIR to draw them",
+            highlight=False,
+            soft_wrap=True,
+        )
     with runs_progress("runs", True) as update:
         outcome = run_forecast(
             scenario, observations, out, runs, seed=seed, as_of=as_of, reached_in=reached_in,

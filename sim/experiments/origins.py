@@ -99,7 +99,7 @@ def forecast_at_origin(
     done = forecast(
         file, observations_path, out, runs, seed=seed, as_of=full.month_label(month),
         reached_in=reached_in, workers=workers, scheduler=scheduler, resume=again,
-        force=not again, posterior=posterior,
+        force=not again, posterior=posterior, runs_per_draw=1,  # scored: the mixture only
     )  # fmt: skip
     results, _ = summarize(out)
     curves = results.curves.set_index(["member", "stage", "month"])["probability"]
