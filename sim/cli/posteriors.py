@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from sim.cli.app import WorkersOpt, app, console
-from sim.cli.tables import fitted_tables
 
 
 @app.command()
@@ -16,19 +15,17 @@ def posteriors() -> None:
     """List the shipped posteriors (`--posterior NAME`): cases, samples, command and commit."""
     from sim.experiments.shipped_fits import describe_shipped
 
-    rows = [
-        [
-            row["name"],
-            ", ".join(row["cases"]),
-            f"{row['samples']:,}",
-            f"{row['command']} (commit {row['commit'][:12]})",
-        ]
-        for row in describe_shipped()
-    ]
-    title = "shipped posteriors (experiments/posteriors/; docs/calibration.md)"
-    headers = ("cases fitted", "samples", "made by")
-    for table in fitted_tables(console, title, "name", headers, rows):
-        console.print(table)
+    rows = describe_shipped()
+    if not rows:
+        console.print("no shipped posteriors (experiments/posteriors/)", highlight=False)
+    for row in rows:
+        console.print(
+            f"{row['name']}: {len(row['cases'])} cases ({', '.join(row['cases'])}), "
+            f"{row['samples']:,} samples of {', '.join(row['parameters'])}; made by "
+            f"{row['command']} at commit {row['commit'][:12]}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("refit-posteriors")
