@@ -52,7 +52,7 @@ def test_the_csto_forecast_draws_from_the_fit_that_never_saw_its_record():
         load_posterior(POOLED, csto).refuse_double_counting("--posterior")
 
 
-def test_the_default_forecast_is_the_programs_forecast(tmp_path):
+def test_the_default_forecast_is_the_programs_forecast(tmp_path, monkeypatch, capsys):
     from sim.experiments.forecast import AUTO, plan_forecast
 
     plan = plan_forecast(Path("csto_2022"), None, 1000, posterior=AUTO)
@@ -61,6 +61,16 @@ def test_the_default_forecast_is_the_programs_forecast(tmp_path):
     assert plan.record["as_of"] == plan.scenario.month_label(plan.scenario.history_end)
     fixed = plan_forecast(Path("csto_2022"), None, 1000, posterior="none")
     assert fixed.posterior is None
+    monkeypatch.chdir(tmp_path)
+    status, printed, err = alliance(
+        monkeypatch, capsys, "forecast", "csto_2022", "--runs", "2000", "--workers", "1"
+    )
+    assert status == 0, err
+    words = " ".join(printed.split())
+    assert f"posterior of {WITHOUT} (8 case(s)" in words and "20 draws x 100 runs" in words
+    assert "[95% parameter interval]" in words and "Monte Carlo" in words
+    document = json.loads((tmp_path / "out/csto_2022_forecast/summary/summary.json").read_text())
+    assert document["by_date"][-1]["param_high"] > document["by_date"][-1]["high"]
 
 
 def test_a_scenario_without_a_record_says_how_to_name_one(tmp_path, monkeypatch, capsys):
