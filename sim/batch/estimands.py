@@ -83,7 +83,14 @@ def _bands(
         return {"low": low, "high": high, "param_low": nan, "param_high": nan}
     mc_low, mc_high = draws.monte_carlo(series)
     param_low, param_high = draws.interval(series)
-    return {"low": mc_low, "high": mc_high, "param_low": param_low, "param_high": param_high}
+    # the spread's own estimate is no finer than the Monte Carlo error: where the draws cannot
+    # be told apart from noise (few events), the parameter interval is the Monte Carlo one
+    return {
+        "low": mc_low,
+        "high": mc_high,
+        "param_low": np.fmin(param_low, mc_low),
+        "param_high": np.fmax(param_high, mc_high),
+    }
 
 
 def curves_table(
