@@ -9,6 +9,7 @@ May import `sim.model` and `sim.batch`.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from sim.plots.style import FORMATS, STAGE_LABELS, save_figure
 BATCH_KINDS = ("defection-curves", "alliance", "trust", "capacity")
 KINDS = (*BATCH_KINDS, "compare", "difference", "heatmap", "sobol")
 EVENT_KINDS_ALL = "all"
+TITLE_WIDTH = 90  # characters per title line: a 10-inch figure's title stays inside it
 BANDS_DRAWN = "light band 95% parameter interval, dark band 95% Monte Carlo"
 BATCH_TITLES = {
     "defection-curves": "defection curves (95% bands)",
@@ -244,7 +246,8 @@ def _batch_title(results: Any, what: str) -> str:
     drawn = results.curves["param_low"].notna().any() if "param_low" in results.curves else False
     if drawn and "95% bands" in what:
         what = what.replace("95% bands", BANDS_DRAWN)
-    return f"{results.scenario.name}: {what}" + _runs_note(results.manifest)
+    title = textwrap.fill(f"{results.scenario.name}: {what}", TITLE_WIDTH)
+    return title + _runs_note(results.manifest)
 
 
 def _title(manifest: dict[str, Any], what: str) -> str:
@@ -274,7 +277,7 @@ def _runs_note(manifest: dict[str, Any]) -> str:
         parts.append(f"held to the {facts} known by {record['as_of']}")
     elif manifest.get("kind") == "batch":
         parts.append("not held to the record")
-    note = ", ".join(p for p in parts if p)
+    note = textwrap.fill(", ".join(p for p in parts if p), TITLE_WIDTH)
     return f"\n{note}" if note else ""
 
 
