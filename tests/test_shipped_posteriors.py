@@ -57,7 +57,7 @@ def test_the_default_forecast_is_the_programs_forecast(tmp_path, monkeypatch, ca
 
     plan = plan_forecast(Path("csto_2022"), None, 1000, posterior=AUTO)
     assert plan.posterior.name == WITHOUT
-    assert plan.record["observations"]["name"] == "observations_pre2022"
+    assert Path(plan.record["observations"]["path"]).name == "observations_pre2022.yaml"
     assert plan.record["as_of"] == plan.scenario.month_label(plan.scenario.history_end)
     fixed = plan_forecast(Path("csto_2022"), None, 1000, posterior="none")
     assert fixed.posterior is None
