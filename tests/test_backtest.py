@@ -12,8 +12,9 @@ import pytest
 import yaml
 from model_helpers import DATA, SCENARIOS, alliance
 
-from sim.experiments.backtest import score_events, with_origin
+from sim.experiments.backtest import score_events
 from sim.experiments.scoring import brier, log_score
+from sim.model.origin import at_origin
 from sim.model.scenario import load_scenario
 
 SETTLED = DATA / "settled.yaml"
@@ -130,7 +131,7 @@ def test_base_rate_from_the_file_per_stage(tmp_path, monkeypatch, capsys):
 
 def test_origin_drops_later_events_and_marks_facts_out_of_sample():
     csto = load_scenario(SCENARIOS / "csto_2022.yaml")
-    early = with_origin(csto, "2021-12")
+    early = at_origin(csto, "2021-12")
     assert early.month_label(early.history_end) == "2021-12"
     assert all(e["date"] <= "2021-12-31" for e in early.timeline)
     assert len(early.timeline) < len(csto.timeline)
@@ -161,3 +162,25 @@ def test_bad_options_give_one_line_and_status_2(
     assert status == 2
     assert phrase in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_a_bad_logit_case_library_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    facts = _observations(
+        tmp_path, [{"member": "Stays", "stage": "frozen", "not_reached_by": "2030-03"}]
+    )
+    no_cases = tmp_path / "plain.yaml"
+    no_cases.write_text(
+        "name: plain\ndescription: no cases\nscenario: " + str(SETTLED) + "\nseed: 1\n"
+        "replications: 10\nparameters:\n  hazard_slope: {}\ndesign: {method: lhs, points: 4}\n"
+        "outcomes:\n  - {kind: any_exit, by: 2030-12}\n",
+        encoding="utf-8",
+    )
+    for given, expected in ((tmp_path / "missing.yaml", "missing.yaml"), (no_cases, "cases")):
+        out = tmp_path / "bt"
+        status, _, err = alliance(
+            monkeypatch, capsys, "backtest", SETTLED, "--observations", facts, "--out", out,
+            "--runs", 10, "--workers", 1, "--logit-cases", given,
+        )  # fmt: skip
+        assert status == 2 and len(err.strip().splitlines()) == 1, err
+        assert expected in err
+        assert not out.exists()

@@ -11,6 +11,7 @@ import pytest
 from model_helpers import DATA, alliance, write_posterior
 
 from sim.batch.draws import parameter_interval, weighted_quantile
+from sim.batch.jobs import RunOptions
 from sim.batch.posterior import load_posterior
 from sim.batch.results import load, summarize
 from sim.batch.runner import run_batch
@@ -73,8 +74,8 @@ def test_the_parameter_interval_contains_the_monte_carlo_one_and_widens_with_the
         posterior = write_posterior(tmp_path / name, values)
         out = tmp_path / f"{name}-b"
         run_batch(
-            SCENARIO, out, 20_000, seed=2, workers=workers, chunk_size=size, posterior=posterior,
-            runs_per_draw=100,
+            SCENARIO, out, 20_000, seed=2, options=RunOptions(workers=workers), chunk_size=size,
+            posterior=posterior, runs_per_draw=100,
         )  # fmt: skip
         results, _ = summarize(out)
         p, low, high = (_final(results, c) for c in ("probability", "low", "high"))
@@ -93,8 +94,8 @@ def test_any_chunking_gives_the_same_two_intervals(tmp_path):
     tables = []
     for name, size, workers in (("a", 1000, 1), ("b", 4000, 2)):
         run_batch(
-            SCENARIO, tmp_path / name, 4000, seed=9, workers=workers, chunk_size=size,
-            posterior=posterior, runs_per_draw=50,
+            SCENARIO, tmp_path / name, 4000, seed=9, options=RunOptions(workers=workers),
+            chunk_size=size, posterior=posterior, runs_per_draw=50,
         )  # fmt: skip
         tables.append(summarize(tmp_path / name)[0])
     pd.testing.assert_frame_equal(tables[0].curves, tables[1].curves)
@@ -116,8 +117,8 @@ def test_a_conditioned_forecast_weighs_each_draw_by_its_kept_runs(tmp_path):
     )
     record.write_text(f"name: record\ndescription: stayed in\nas_of: 2030-12\nfacts:\n{facts}")
     held = forecast(
-        SCENARIO, record, tmp_path / "held", 20_000, seed=4, workers=1, reached_in="condition",
-        posterior=posterior,
+        SCENARIO, record, tmp_path / "held", 20_000, seed=4, options=RunOptions(workers=1),
+        reached_in="condition", posterior=posterior,
     ).batch  # fmt: skip
     curves = load(held.out).curves
     others = curves[
@@ -188,7 +189,15 @@ def test_the_report_gives_drawn_parameters_their_posterior_and_says_which_band_i
 
     posterior = write_posterior(tmp_path / "p", WIDE)
     out = tmp_path / "b"
-    run_batch(SCENARIO, out, 2000, seed=1, workers=1, posterior=posterior, runs_per_draw=50)
+    run_batch(
+        SCENARIO,
+        out,
+        2000,
+        seed=1,
+        options=RunOptions(workers=1),
+        posterior=posterior,
+        runs_per_draw=50,
+    )
     summarize(out)
     html = write_report(out).read_text()
     rows = {

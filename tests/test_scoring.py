@@ -150,3 +150,24 @@ def test_the_logits_forecast_multiplies_its_monthly_hazards_out():
     p = forecast(fit, scenario, [(1, 3, 11, -1), (1, 3, 11, 5), (1, 3, 4, 4), (0, 3, 4, -1)])
     # months 0..11; months 6..11; nothing left after month 4; Gone starts withdrawn: certain
     np.testing.assert_allclose(p, [1 - (1 - h) ** 12, 1 - (1 - h) ** 6, 0.0, 1.0], rtol=1e-6)
+
+
+def test_reliability_bins_hold_equal_counts_never_split_ties_and_carry_binomial_intervals():
+    from scipy import stats
+
+    from sim.plots.reliability import equal_count_bins, reliability_table
+
+    p = np.linspace(0.05, 0.95, 20)
+    assert [len(g) for g in equal_count_bins(p, 4)] == [5, 5, 5, 5]
+    tied = np.r_[np.full(7, 0.1), np.linspace(0.5, 0.9, 13)]
+    groups = equal_count_bins(tied, 4)  # the first cut (after 5) would split the 0.1s
+    assert [len(g) for g in groups] == [7, 3, 5, 5]
+    events = pd.DataFrame({"p_model": p, "outcome": (np.arange(20) % 4 == 0).astype(int)})
+    table = reliability_table(events, "model")  # 20 facts: two bins of ten
+    assert table["facts"].tolist() == [10, 10]
+    first = table.iloc[0]
+    assert first["forecast"] == pytest.approx(p[:10].mean())
+    hits = int(events["outcome"][:10].sum())  # facts 0, 4, 8
+    assert first["observed"] == pytest.approx(hits / 10)
+    assert first["low"] == pytest.approx(stats.beta.ppf(0.025, hits, 10 - hits + 1))
+    assert first["high"] == pytest.approx(stats.beta.ppf(0.975, hits + 1, 10 - hits))

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from sim.batch.lanes import ChunkResult, MonthlyAggregates, simulate_chunk, take_lanes
+from sim.model.errors import InputError
 from sim.model.scenario import Scenario
 from sim.model.streams import STREAM_BLOCK, resample_seed
 
@@ -37,12 +38,16 @@ FIXED_POINT = 2**20  # parameter sums are kept as integers in these units (exact
 KINDS = ("reached_in", "reached_by", "not_reached_by")
 
 
-class NoConsistentLane(Exception):
-    """No lane of a stream block is consistent with the facts of a month (picklable)."""
+class NoConsistentLane(InputError):
+    """No lane of a stream block is consistent with the facts of a month (picklable): the record
+    cannot be met, a refusal of the input like any other (a new run is taken back whole)."""
 
     def __init__(self, labels: str, month: int, block: int):
-        super().__init__(labels, month, block)
+        super().__init__(labels, "", f"no lane of stream block {block} is consistent with it")
         self.labels, self.month, self.block = labels, month, block
+
+    def __reduce__(self) -> tuple[type, tuple[str, int, int]]:
+        return (NoConsistentLane, (self.labels, self.month, self.block))
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError
 
+from sim.batch.manifests import Manifest, PosteriorRef
 from sim.model.errors import InputError
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import Scenario
@@ -382,25 +383,24 @@ def _read_samples(folder: Path, manifest: PosteriorManifest) -> pd.DataFrame:
     return table
 
 
-def uncertainty_note(manifest: dict[str, Any]) -> str:
+def uncertainty_note(manifest: Manifest) -> str:
     """What a run's parameters and bands are, in words: fixed parameters and Monte Carlo error
     only, or draws from a posterior with a parameter interval beside the Monte Carlo one."""
-    posterior = manifest.get("posterior")
-    held = "forecast" in manifest
-    if not posterior:
+    posterior = getattr(manifest, "posterior", None)
+    held = getattr(manifest, "forecast", None) is not None
+    if not isinstance(posterior, PosteriorRef):
         record = "held to the record" if held else "uncalibrated, not held to the record"
         return (
             f"parameters fixed at the scenario's values ({record}); the 95% band is the Monte "
             "Carlo error only (Clopper-Pearson)"
         )
-    cases = posterior.get("cases", [])
-    k = int(posterior.get("runs_per_draw", 1))
-    draws = -(-int(manifest["runs"]) // k)
+    k = posterior.runs_per_draw
+    draws = -(-int(getattr(manifest, "runs", 0)) // k)
     weighed = "; the record conditioned on weighs the draws too" if held else ""
     source = (
-        f"{len(posterior['parameters'])} parameters drawn from the posterior of "
-        f"{posterior['experiment']} ({len(cases)} case(s), {posterior['samples']:,} samples, "
-        f"{shipped_name(posterior['directory'])}){weighed}"
+        f"{len(posterior.parameters)} parameters drawn from the posterior of "
+        f"{posterior.experiment} ({len(posterior.cases)} case(s), {posterior.samples:,} samples, "
+        f"{shipped_name(posterior.directory)}){weighed}"
     )
     if k < 2:
         return f"bands carry parameter uncertainty mixed with chance: each run draws {source}"
@@ -413,12 +413,18 @@ def uncertainty_note(manifest: dict[str, Any]) -> str:
     )
 
 
-def interval_notes(manifest: dict[str, Any]) -> dict[str, str]:
+def runs_per_draw(manifest: Manifest) -> int:
+    """k of a run under a posterior (1: every run its own draw, or fixed parameters)."""
+    posterior = getattr(manifest, "posterior", None)
+    return posterior.runs_per_draw if isinstance(posterior, PosteriorRef) else 1
+
+
+def interval_notes(manifest: Manifest) -> dict[str, str]:
     """What each interval column of a summary covers (summary.json's `intervals`)."""
     notes = {
         "low/high": "95% Clopper-Pearson interval of the Monte Carlo error (all runs together)"
     }
-    k = int((manifest.get("posterior") or {}).get("runs_per_draw", 1))
+    k = runs_per_draw(manifest)
     if k > 1:
         notes["low/high"] = (
             "95% interval of the Monte Carlo error, the draws as clusters (normal, ratio "
@@ -434,16 +440,16 @@ def interval_notes(manifest: dict[str, Any]) -> dict[str, str]:
     return notes
 
 
-def run_label(manifest: dict[str, Any]) -> str:
+def run_label(manifest: Manifest) -> str:
     """A short label of what a run is, for figure titles and report headers."""
-    posterior = manifest.get("posterior")
-    record = manifest.get("forecast")
+    posterior = getattr(manifest, "posterior", None)
+    record = getattr(manifest, "forecast", None)
     held = f"held to the record as of {record['as_of']}" if isinstance(record, dict) else ""
-    if not posterior:
+    if not isinstance(posterior, PosteriorRef):
         return (
             f"fixed parameters, {held}"
             if held
             else "uncalibrated: fixed parameters, not held to the record"
         )
-    fitted = f"parameters from {posterior['experiment']}"
+    fitted = f"parameters from {posterior.experiment}"
     return f"{fitted}, {held}" if held else f"{fitted}, not held to the record"

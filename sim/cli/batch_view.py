@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from rich.console import Console
@@ -15,9 +15,14 @@ from rich.table import Table
 
 from sim.batch.posterior import uncertainty_note
 from sim.batch.progress import runs_progress
-from sim.batch.runner import BatchOutcome, resume_hint, run_batch
+from sim.batch.runner import BatchOutcome, Finished, run_batch
 from sim.cli.tables import fitted_tables
+from sim.cli.tables import percent as _percent
 from sim.model.stages import LATER_STAGES
+
+if TYPE_CHECKING:
+    from sim.batch.jobs import RunDir
+    from sim.batch.results import BatchResults
 
 INTERRUPTED = 130
 
@@ -29,29 +34,54 @@ def batch_command(
     summary: bool,
     plot: bool,
     progress: bool = True,
-    **options: Any,
+    **settings: Any,
 ) -> int:
-    """Run or resume a batch with a progress bar, then summarize and plot; return exit status."""
+    """Run or resume a batch with a progress bar, then summarize and plot while the directory
+    is still held; print what was done; return the exit status."""
+    then, shown = after_runs(summary, plot)
     with runs_progress("runs", progress) as update:
-        outcome = run_batch(scenario, out, on_progress=update, **options)
-    err = Console(stderr=True)
+        outcome = run_batch(scenario, out, on_progress=update, then=then, **settings)
     if outcome.interrupted:
-        err.print(
-            f"interrupted: {outcome.chunks_done} of {outcome.chunks_total} chunks "
-            f"({outcome.runs_done:,} runs) kept in {out}; finish with:\n"
-            f"  {resume_hint(out, outcome.manifest)}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        return INTERRUPTED
+        return interrupted(outcome)
     console.print(_done_line(outcome), highlight=False)
-    if summary or plot:
-        summarize_command(console, out, show_table=summary)
-    if plot:
-        from sim.plots import plot as draw
-
-        console.print(f"figure: {draw([out], 'defection-curves')}", highlight=False, soft_wrap=True)
+    show_after_runs(console, shown, summary)
     return 0
+
+
+def interrupted(outcome: BatchOutcome) -> int:
+    """Say what an interrupted batch kept and how to finish it; the exit status."""
+    Console(stderr=True).print(
+        f"interrupted: {outcome.chunks_done} of {outcome.chunks_total} chunks "
+        f"({outcome.runs_done:,} runs) kept in {outcome.out}; finish with:\n"
+        f"  {outcome.manifest.resume_command(outcome.out)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return INTERRUPTED
+
+
+def after_runs(summary: bool, plot: bool) -> tuple[Finished, dict[str, Any]]:
+    """What runs when every chunk is done, the directory still held: the summary (with a
+    progress bar over the chunks) and the figure; and where it leaves them to be shown."""
+    shown: dict[str, Any] = {}
+
+    def then(run: RunDir, outcome: BatchOutcome) -> None:
+        if summary or plot:
+            shown["results"], shown["folder"] = summarize_with_progress(run.out)
+        if plot:
+            from sim.plots import plot as draw
+
+            shown["figure"] = draw([run.out], "defection-curves")
+
+    return then, shown
+
+
+def show_after_runs(console: Console, shown: dict[str, Any], summary: bool) -> None:
+    """Print what `after_runs` made: the summary table, the bands' note, the figure."""
+    if "results" in shown:
+        show_summary(console, shown["results"], shown["folder"], summary)
+    if "figure" in shown:
+        console.print(f"figure: {shown['figure']}", highlight=False, soft_wrap=True)
 
 
 def _done_line(outcome: BatchOutcome) -> str:
@@ -59,13 +89,20 @@ def _done_line(outcome: BatchOutcome) -> str:
     rate = f", {new / outcome.seconds:,.0f} runs/s" if outcome.seconds > 0 and new else ""
     before = f"; {outcome.runs_at_start:,} were done before" if outcome.runs_at_start else ""
     return (
-        f"{outcome.runs_done:,} runs of {outcome.manifest['scenario']['name']} in {outcome.out}/ "
+        f"{outcome.runs_done:,} runs of {outcome.manifest.scenario.name} in {outcome.out}/ "
         f"({outcome.chunks_total} chunks{before}; {new:,} ran in {outcome.seconds:.1f} s{rate})"
     )
 
 
 def summarize_command(console: Console, directory: Path, show_table: bool = True) -> Path:
     """Compute and write a batch's summaries, print the table; return the summary folder."""
+    results, folder = summarize_with_progress(directory)
+    show_summary(console, results, folder, show_table)
+    return folder
+
+
+def summarize_with_progress(directory: Path) -> tuple[BatchResults, Path]:
+    """Compute and write a batch's summaries with a progress bar over its chunks."""
     from sim.batch.results import summarize
 
     with Progress(
@@ -82,13 +119,16 @@ def summarize_command(console: Console, directory: Path, show_table: bool = True
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        results, folder = summarize(directory, on_chunk=advance)
-    if show_table:
-        for table in summary_tables(console, results.by_date, results.alliance, results.scenario):
-            console.print(table)
+        return summarize(directory, on_chunk=advance)
+
+
+def show_summary(console: Console, results: BatchResults, folder: Path, table: bool) -> None:
+    """Print a batch's summary table (if `table`), what its bands carry, and where it went."""
+    if table:
+        for shown in summary_tables(console, results.by_date, results.alliance, results.scenario):
+            console.print(shown)
     console.print(uncertainty_note(results.manifest), highlight=False, soft_wrap=True)
     console.print(f"summary tables: {folder}/", highlight=False)
-    return folder
 
 
 def summary_tables(
@@ -139,17 +179,3 @@ def _cell(
     if math.isnan(param_low):
         return text
     return f"{text}\n\\[{_percent(param_low, sign=False)}-{_percent(param_high, sign=False)}]"
-
-
-def _percent(p: float, sign: bool = True) -> str:
-    """A probability as a percentage with sensible precision for small values."""
-    unit = "%" if sign else ""
-    if p == 0:
-        return f"0{unit}"
-    if p >= 0.1:
-        return f"{100 * p:.1f}{unit}"
-    if p >= 0.001:
-        return f"{100 * p:.2f}{unit}"
-    if p >= 0.00001:
-        return f"{100 * p:.3f}{unit}"
-    return f"<0.001{unit}"

@@ -1,30 +1,32 @@
-"""`alliance forecast SCENARIO --observations FILE`: a batch conditioned on the known facts."""
+"""`alliance forecast SCENARIO`: a batch conditioned on the known facts, the program's forecast."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from sim.cli.app import (
-    ForceOpt,
     PlotOpt,
-    ResumeOpt,
     RunsPerDrawOpt,
     ScenarioArg,
-    SchedulerOpt,
     SummaryOpt,
-    WorkersOpt,
     app,
     console,
+    job_command,
 )
 from sim.cli.tables import fitted_tables
 
+if TYPE_CHECKING:
+    from sim.batch.jobs import RunOptions
+    from sim.batch.manifests import BatchManifest
+
 
 @app.command()
+@job_command
 def forecast(
     scenario: ScenarioArg,
     observations: Annotated[
@@ -36,7 +38,10 @@ def forecast(
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option(help="Batch directory (docs/batch.md), with the record."),
+        typer.Option(
+            help="Batch directory (docs/batch.md), with the record.",
+            show_default="out/<scenario>_forecast",
+        ),
     ] = None,
     as_of: Annotated[
         str | None,
@@ -56,14 +61,10 @@ def forecast(
             "likelihood) or condition on it like the others.",
         ),
     ] = "impose",
-    workers: WorkersOpt = None,
     chunk_size: Annotated[
         int | None,
         typer.Option(help="Runs per chunk, a multiple of 1000; results do not depend on it."),
     ] = None,
-    scheduler: SchedulerOpt = None,
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
     param: Annotated[
         list[str] | None, typer.Option(help="Override a model parameter, NAME=VALUE (repeatable).")
     ] = None,
@@ -79,16 +80,18 @@ def forecast(
     runs_per_draw: RunsPerDrawOpt = 100,
     summary: SummaryOpt = True,
     plot: PlotOpt = False,
+    *,
+    options: RunOptions,
 ) -> None:
     """The program's forecast: runs that agree with every fact known by --as-of (sequential
     importance resampling), each drawing its parameters from a posterior fitted without that
     record, which the facts weigh too. `alliance forecast csto_2022` needs nothing else."""
     from sim.batch.engines import start_worker_server
 
-    start_worker_server(workers, scheduler)
+    start_worker_server(options.workers, options.scheduler)
     from sim.batch.progress import runs_progress
-    from sim.batch.runner import parse_parameters, resume_hint
-    from sim.cli.batch_view import INTERRUPTED, summarize_command
+    from sim.batch.runner import parse_parameters
+    from sim.cli.batch_view import after_runs, interrupted, show_after_runs
     from sim.experiments.forecast import forecast as run_forecast
     from sim.experiments.forecast import plan_forecast
 
@@ -105,38 +108,28 @@ def forecast(
             highlight=False,
             soft_wrap=True,
         )
+    then, shown = after_runs(summary, plot)
     with runs_progress("runs", True) as update:
         outcome = run_forecast(
-            scenario, observations, out, runs, seed=seed, as_of=as_of, reached_in=reached_in,
-            workers=workers, chunk_size=chunk_size, scheduler=scheduler, resume=resume,
-            force=force, overrides=overrides, on_progress=update, plan=plan, posterior=posterior,
+            scenario, observations, out, runs, seed, as_of, reached_in, options=options,
+            chunk_size=chunk_size, overrides=overrides, on_progress=update, plan=plan,
+            posterior=posterior, then=then,
         )  # fmt: skip
     batch = outcome.batch
     if batch.interrupted:
-        Console(stderr=True).print(
-            f"interrupted: {batch.chunks_done} of {batch.chunks_total} chunks kept in {out}; "
-            f"finish with:\n  {resume_hint(out, batch.manifest)}",
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(INTERRUPTED)
+        raise typer.Exit(interrupted(batch))
     console.print(
         f"{batch.runs_done:,} runs conditioned on the record in {batch.seconds:.1f} s",
         highlight=False,
     )
     for table in record_tables(console, batch.manifest):
         console.print(table)
-    if summary or plot:
-        summarize_command(console, out, show_table=summary)
-    if plot:
-        from sim.plots import plot as draw
-
-        console.print(f"figure: {draw([out], 'defection-curves')}", highlight=False)
+    show_after_runs(console, shown, summary)
 
 
-def record_tables(console: Console, manifest: dict) -> list[Table]:
+def record_tables(console: Console, manifest: BatchManifest) -> list[Table]:
     """Each fact's treatment and share of consistent lanes, the likelihood and the ESS."""
-    record, conditioning = manifest["forecast"], manifest["conditioning"]
+    record, conditioning = manifest.forecast or {}, manifest.conditioning or {}
     title = (
         f"conditioned on {len(record['facts'])} facts known by {record['as_of']}: "
         f"effective sample size {conditioning['ess']:,.0f} "

@@ -96,6 +96,7 @@ class LogitFit:
     events: int
     clusters: int
     time_limit: float = np.inf  # the longest time since start in the training rows (decades)
+    cases: tuple[str, ...] = ()  # the training cases
 
     @property
     def terms(self) -> list[str]:
@@ -167,7 +168,7 @@ def fit_rows(rows: pd.DataFrame, covariates: tuple[str, ...] = COVARIATES) -> Lo
     limit = float(rows["t"].max()) if "t" in rows and len(rows) else np.inf
     return LogitFit(
         stages, kept, dropped, raw, raw_se, method, len(rows), int(y.sum()),
-        int(groups.max() + 1), limit,
+        int(groups.max() + 1), limit, tuple(str(c) for c in pd.unique(rows["case"])),
     )  # fmt: skip
 
 
@@ -185,7 +186,7 @@ def _maximum_likelihood(
             kwargs = {"groups": groups} if groups.max() > 0 else None
             result = model.fit(
                 method="newton",
-                maxiter=35,
+                maxiter=25,
                 disp=0,
                 cov_type="cluster" if kwargs else "nonrobust",
                 cov_kwds=kwargs,

@@ -32,6 +32,7 @@ import pandas as pd
 from pydantic import Field
 
 from sim.batch.engines import make_engine
+from sim.batch.jobs import Files, RunOptions
 from sim.batch.posterior import (
     POSTERIOR_MANIFEST,
     POSTERIOR_TABLE,
@@ -112,9 +113,10 @@ def refit(
     for fit, (experiment, cases) in zip(chosen, plans, strict=True):
         with tempfile.TemporaryDirectory(prefix=f"refit-{fit.name}-") as work:
             engine = make_engine(workers, None)
+            options = RunOptions(workers=workers, progress=show_progress)
             try:
                 posterior = fit_cases(
-                    experiment, cases, Path(work), engine, show=show_progress, label=fit.name
+                    experiment, cases, Files(Path(work)), engine, options, label=fit.name
                 )
             except BaseException:
                 engine.abort()

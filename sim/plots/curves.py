@@ -24,6 +24,7 @@ from sim.plots.style import (
     event_groups,
     heading,
     key_line_count,
+    legend_outside,
     mark_events,
     mark_history,
     month_end,
@@ -154,7 +155,7 @@ def alliance_chart(
         for ax in axes:
             mark_history(ax, history_end, start)
             date_axis(ax)
-            ax.legend(loc="lower left")
+            legend_outside(ax)
         mark_events(axes, groups, key_ax)
         fig.suptitle(title or "The alliance as a whole")
     return fig

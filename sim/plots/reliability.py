@@ -2,12 +2,12 @@
 
 Takes an events table of `alliance backtest` or `alliance crossval` (one row per fact: `outcome`
 0/1 and `p_<forecaster>` per forecaster). The facts are sorted by the forecaster's probability
-and cut into bins of equal count (ties never split, so a constant forecast is one bin); each bin
-is drawn at its mean forecast (x) against the share of its facts that came true (y), with the
-exact binomial (Clopper-Pearson) 95% interval of that share and the number of facts in the bin.
-A point above the diagonal is under-forecasting (the events came true more often than
-forecast), below it over-forecasting; an interval that crosses the diagonal is within what
-chance gives with so few facts.
+and cut into bins of equal count (a cut never splits equal probabilities: it moves past them, so
+a constant forecast is one bin); each bin is drawn at its mean forecast (x) against the share of
+its facts that came true (y), with the exact binomial (Clopper-Pearson) 95% interval of that
+share and the number of facts in the bin. A point above the diagonal is under-forecasting (the
+events came true more often than forecast), below it over-forecasting; an interval that crosses
+the diagonal is within what chance gives with so few facts.
 """
 
 from __future__ import annotations
@@ -33,17 +33,20 @@ MAX_BINS = 10
 
 
 def equal_count_bins(p: np.ndarray, bins: int) -> list[np.ndarray]:
-    """Indices of `p` in `bins` groups of about equal count by rising p; equal values are never
-    split between groups (groups that would share a value are merged)."""
+    """Indices of `p` in `bins` groups of about equal count by rising p; a cut that would split
+    equal values moves up past them (so a group may be larger, and there may be fewer)."""
     order = np.argsort(p, kind="stable")
-    groups = [g for g in np.array_split(order, max(1, min(bins, len(p)))) if len(g)]
-    merged: list[np.ndarray] = []
-    for group in groups:
-        if merged and p[merged[-1]].max() >= p[group].min():
-            merged[-1] = np.concatenate([merged[-1], group])
-        else:
-            merged.append(group)
-    return merged
+    ranked = np.asarray(p, float)[order]
+    n = len(ranked)
+    bins = max(1, min(bins, n))
+    cuts = []
+    for k in range(1, bins):
+        cut = round(k * n / bins)
+        while 0 < cut < n and ranked[cut - 1] == ranked[cut]:
+            cut += 1
+        if 0 < cut < n and (not cuts or cut > cuts[-1]):
+            cuts.append(cut)
+    return [g for g in np.split(order, cuts) if len(g)]
 
 
 def reliability_table(events: pd.DataFrame, forecaster: str) -> pd.DataFrame:

@@ -26,6 +26,7 @@ import pandas as pd
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
+from sim.batch.manifests import BatchManifest
 from sim.batch.posterior import shipped_name, uncertainty_note
 from sim.batch.store import write_bytes_atomic
 from sim.model.parameters import BY_NAME
@@ -95,8 +96,8 @@ def build_report(results: Any) -> str:
         .get_template("report.html.j2")
         .render(
             scenario=sc,
-            runs=manifest.get("runs", 0),
-            seed=manifest.get("seed"),
+            runs=manifest.runs,
+            seed=manifest.seed,
             first_month=sc.month_label(0),
             last_month=sc.month_label(sc.months - 1),
             history_end=history_end,
@@ -202,19 +203,18 @@ def _medians(median_time: pd.DataFrame) -> list[dict[str, str]]:
 
 def _facts(results: Any) -> list[tuple[str, Any]]:
     """Provenance of the batch from its manifest: scenario, seed, runs, times, versions."""
-    manifest = results.manifest
-    scenario = manifest.get("scenario", {})
+    manifest: BatchManifest = results.manifest
     facts = [
-        ("scenario file", scenario.get("source")),
-        ("scenario SHA-256", scenario.get("hash")),
-        ("seed", manifest.get("seed")),
-        ("replications", f"{manifest.get('runs', 0):,}"),
-        ("chunk size", manifest.get("chunk_size")),
-        ("started", manifest.get("started")),
-        ("finished", manifest.get("finished")),
+        ("scenario file", manifest.scenario.source),
+        ("scenario SHA-256", manifest.scenario.hash),
+        ("seed", manifest.seed),
+        ("replications", f"{manifest.runs:,}"),
+        ("chunk size", manifest.chunk_size),
+        ("started", manifest.started),
+        ("finished", manifest.finished),
         ("batch directory", results.directory),
     ]
-    return facts + [(f"version of {k}", v) for k, v in sorted(manifest.get("versions", {}).items())]
+    return facts + [(f"version of {k}", v) for k, v in sorted(manifest.versions.items())]
 
 
 def _parameters(results: Any) -> list[dict[str, Any]]:
@@ -222,22 +222,22 @@ def _parameters(results: Any) -> list[dict[str, Any]]:
     interval) or fixed (its value, and whether the fit, the command line, the scenario or the
     documented default fixed it), and what it means."""
     manifest = results.manifest
-    overrides = manifest.get("parameter_overrides", {}) or {}
+    overrides = manifest.parameter_overrides
     scenario_overrides = results.scenario.parameters
-    posterior = manifest.get("posterior") or {}
-    fitted = posterior.get("values", {})
+    posterior = manifest.posterior
+    fitted = posterior.values if posterior is not None else {}
     rows = []
-    for name, value in (manifest.get("parameters") or {}).items():
+    for name, value in manifest.parameters.items():
         known = BY_NAME.get(name)
         row = {"name": name, "value": f"{value:.4g}", "status": "fixed", "origin": "default"}
         if name in fitted and fitted[name]["drawn"]:
             draws = fitted[name]
             row["value"] = f"{draws['mean']:.4g} ({draws['low']:.3g} to {draws['high']:.3g})"
             row["status"] = "drawn"
-            row["origin"] = f"posterior of {posterior['experiment']}: mean (95% interval)"
+            row["origin"] = f"posterior of {posterior.experiment}: mean (95% interval)"
         elif name in fitted:
             row["value"] = f"{fitted[name]['mean']:.4g}"
-            row["origin"] = f"held by the fit {posterior['experiment']}"
+            row["origin"] = f"held by the fit {posterior.experiment}"
         elif name in overrides:
             row["origin"] = "command line"
         elif name in scenario_overrides:
@@ -246,10 +246,10 @@ def _parameters(results: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _record(manifest: dict[str, Any]) -> dict[str, Any] | None:
+def _record(manifest: BatchManifest) -> dict[str, Any] | None:
     """A forecast's record: what it was held to, how much of it the runs met, and what it did to
     the posterior draws (None for a plain batch)."""
-    record, conditioning = manifest.get("forecast"), manifest.get("conditioning")
+    record, conditioning = manifest.forecast, manifest.conditioning
     if not isinstance(record, dict) or not isinstance(conditioning, dict):
         return None
     return {
@@ -263,24 +263,10 @@ def _record(manifest: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _reproduce(manifest: dict[str, Any]) -> str:
-    scenario = manifest.get("scenario", {})
-    source = scenario.get("source", "SCENARIO")
-    record = manifest.get("forecast")
-    if isinstance(record, dict):
-        parts = [
-            f"alliance forecast {source} --observations {record['observations']['path']}",
-            f"--as-of {record['as_of']} --reached-in {record['reached_in']}",
-        ]
-    else:
-        parts = [f"alliance batch {source}"]
-    parts.append(f"--runs {manifest.get('runs')} --seed {manifest.get('seed')} --out DIR")
-    for name, value in (manifest.get("parameter_overrides") or {}).items():
-        parts.append(f"--param {name}={value}")
-    posterior = manifest.get("posterior")
-    if posterior:
-        parts.append(f"--posterior {shipped_name(posterior['directory'])}")
-        parts.append(f"--runs-per-draw {posterior.get('runs_per_draw', 1)}")
-    elif isinstance(record, dict):
-        parts.append("--posterior none")
-    return " ".join(parts)
+def _reproduce(manifest: BatchManifest) -> str:
+    """The command that makes this batch again; a shipped posterior by its name."""
+    command = manifest.command("DIR")
+    if manifest.posterior is not None:
+        directory = manifest.posterior.directory
+        command = command.replace(directory, shipped_name(directory))
+    return command
