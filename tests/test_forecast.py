@@ -233,7 +233,7 @@ def test_a_fact_no_lane_meets_is_one_line_naming_it(tmp_path, monkeypatch, capsy
     out = tmp_path / "fc"
     code, _, err = alliance(
         monkeypatch, capsys, "forecast", SCENARIO, "--observations", facts, "--out", out,
-        "--runs", 2000, "--workers", 1,
+        "--runs", 2000, "--workers", 1, "--posterior", "none",
     )  # fmt: skip
     assert code == 2
     assert err.count("\n") == 1
@@ -246,7 +246,7 @@ def test_cli_forecast_prints_the_record_and_summarizes(tmp_path, monkeypatch, ca
     code, stdout, err = alliance(
         monkeypatch, capsys, "forecast", SCENARIO, "--observations",
         observations(tmp_path, FACTS), "--out", out, "--runs", 2000, "--workers", 1,
-        "--as-of", "2040-08", "--param", "freeze_intercept=-2",
+        "--as-of", "2040-08", "--param", "freeze_intercept=-2", "--posterior", "none",
     )  # fmt: skip
     assert code == 0, err
     assert "effective sample size" in stdout and "South disengaged not by 2040-08" in stdout

@@ -37,7 +37,13 @@ def test_draws_depend_only_on_the_seed_and_the_replication(tmp_path):
 def test_a_batch_mixes_the_posterior_samples_identically_for_any_chunking(tmp_path):
     posterior = write_posterior(tmp_path / "p", TWO_WORLDS)
     one = run_batch(
-        SCENARIO, tmp_path / "a", 4000, seed=3, options=RunOptions(workers=1), posterior=posterior
+        SCENARIO,
+        tmp_path / "a",
+        4000,
+        seed=3,
+        options=RunOptions(workers=1),
+        posterior=posterior,
+        runs_per_draw=1,
     )
     two = run_batch(
         SCENARIO,
@@ -47,6 +53,7 @@ def test_a_batch_mixes_the_posterior_samples_identically_for_any_chunking(tmp_pa
         options=RunOptions(workers=2),
         chunk_size=1000,
         posterior=posterior,
+        runs_per_draw=1,
     )
     (a, _), b = summarize(one.out), load(two.out)
     pd.testing.assert_frame_equal(a.curves, b.curves)
@@ -194,6 +201,7 @@ def test_a_conditioned_forecast_weighs_each_runs_parameter_draw_by_the_record(tm
                 chunk_size=chunk,
                 reached_in="condition",
                 posterior=posterior,
+                runs_per_draw=1,  # the mixture: every run its own draw
             ).batch.out  # fmt: skip
         )
     a, b = (load(out) for out in outs)

@@ -230,7 +230,8 @@ def simulate_conditioned_chunk(
 ) -> tuple[ChunkResult, pa.Table]:
     """Replications first.. of `seed` conditioned on the facts; the result and its counts.
     With `posterior`, each lane draws its parameters as in a batch, and a lane copied by the
-    resampling keeps its draw: the facts weigh the parameters as they weigh the runs."""
+    resampling keeps its draw (its `draw` number too): the facts weigh the parameters as they
+    weigh the runs, and each draw's kept runs are its weight in the parameter interval."""
     lanes = padded(replications)
     members = len(scenario.members)
     draws = posterior.lane_values(seed, first, lanes) if posterior else None
@@ -242,10 +243,12 @@ def simulate_conditioned_chunk(
         scenario, seed, first, lanes, parameters, aggregate=False, after_month=run,
         lane_values=draws,
     )  # fmt: skip
+    origin = run.origin if run.origin is not None else np.arange(lanes)
     kept = ChunkResult(
         result.first_passage[:replications].copy(),
         result.first_exit[:replications].copy(),
         run.aggregates,
         None,
+        posterior.draw_of(first, lanes)[origin[:replications]] if posterior else None,
     )
     return kept, run.table()

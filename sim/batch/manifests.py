@@ -75,6 +75,8 @@ class PosteriorRef(Record):
     cases: list[str] = []
     samples: int = 0
     parameters: list[str] = []
+    runs_per_draw: int = 1  # consecutive runs sharing one parameter draw (sim.batch.posterior)
+    values: dict[str, dict[str, Any]] = {}  # each parameter: drawn or held, mean, 95% interval
 
 
 class Manifest(Record):
@@ -120,7 +122,7 @@ class BatchManifest(Manifest):
     KIND: ClassVar[str] = "batch"
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
         "kind", "scenario.hash", "seed", "runs", "chunk_size", "trajectories", "parameters",
-        "versions.alliance-defection", "forecast", "posterior.hash",
+        "versions.alliance-defection", "forecast", "posterior.hash", "posterior.runs_per_draw",
     )  # fmt: skip
     OWNED: ClassVar[tuple[str, ...]] = (
         "scenario.yaml",
@@ -168,6 +170,9 @@ class BatchManifest(Manifest):
         parts += [f"--param {name}={value}" for name, value in self.parameter_overrides.items()]
         if self.posterior is not None:
             parts.append(f"--posterior {self.posterior.directory}")
+            parts.append(f"--runs-per-draw {self.posterior.runs_per_draw}")
+        elif self.forecast is not None:  # a forecast at fixed parameters, not the default
+            parts.append("--posterior none")
         return " ".join(parts)
 
 

@@ -19,16 +19,19 @@ import pyarrow as pa
 
 from sim.batch import store
 from sim.batch.chunkfiles import (
+    DRAW,
     passage_arrays,
     read_aggregates,
     read_passage,
     read_trajectories,
 )
+from sim.batch.conditioning import padded
+from sim.batch.draws import DrawCounts
 from sim.batch.estimands import PassageCounts, report_months, summary_tables
 from sim.batch.lanes import MonthlyAggregates
 from sim.batch.ledger import read_ledger
 from sim.batch.manifests import BatchManifest, read_manifest
-from sim.batch.posterior import uncertainty_note
+from sim.batch.posterior import interval_notes, run_label, runs_per_draw, uncertainty_note
 from sim.batch.runner import KIND, SCENARIO_COPY, is_complete
 from sim.model.errors import InputError, RunStopped
 from sim.model.run import write_tables
@@ -157,11 +160,14 @@ def compute_summary(
     members = list(scenario.members)
     counts = PassageCounts.empty(len(members), scenario.months)
     aggregates = MonthlyAggregates.empty(scenario.months, len(members))
+    draws = draw_counts(manifest, len(members), scenario.months)
     total, run_id, ledger = manifest.chunks, str(manifest.run_id), read_ledger(directory)
     for index in range(total):
         passage = read_passage(directory, index, run_id, ledger)
         fp, first_exit = passage_arrays(passage, members)
         counts.add(fp, first_exit)
+        if draws is not None:
+            draws.add(fp, first_exit, passage.column(DRAW).to_numpy())
         aggregates = aggregates.merge(read_aggregates(directory, index, run_id, ledger))
         if on_chunk:
             on_chunk(index + 1, total)
@@ -171,7 +177,16 @@ def compute_summary(
             "chunks",
             f"chunk files hold {counts.runs} runs, the manifest says {manifest.runs}",
         )
-    return summary_tables(scenario, counts, aggregates)
+    return summary_tables(scenario, counts, aggregates, draws)
+
+
+def draw_counts(manifest: BatchManifest, members: int, months: int) -> DrawCounts | None:
+    """Empty per-draw counts for a batch whose runs are grouped by parameter draw, else None."""
+    k = runs_per_draw(manifest)
+    if k < 2:
+        return None
+    lanes = padded(manifest.runs)  # a conditioned run may descend from a padding lane
+    return DrawCounts.empty(-(-lanes // k), members, len(LATER_STAGES), months)
 
 
 def _fingerprint(manifest: BatchManifest) -> dict[str, Any]:
@@ -203,6 +218,8 @@ def summary_document(
         "horizon": scenario.month_label(scenario.months - 1),
         "confidence": 0.95,
         "uncertainty": uncertainty_note(manifest),
+        "label": run_label(manifest),
+        "intervals": interval_notes(manifest),
         "posterior": manifest.posterior and manifest.posterior.model_dump(mode="json"),
         "tables": {name: f"{name}.csv" for name in tables},
         "by_date": _records(tables["by_date"]),

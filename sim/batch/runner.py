@@ -22,7 +22,12 @@ from sim.batch.engines import local_workers, make_engine
 from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
 from sim.batch.ledger import end_ledger_line, finished_chunks
 from sim.batch.manifests import BatchManifest, BatchScenario
-from sim.batch.posterior import PosteriorDraws, load_posterior
+from sim.batch.posterior import (
+    RUNS_PER_DRAW,
+    PosteriorDraws,
+    check_runs_per_draw,
+    load_posterior,
+)
 from sim.batch.tasks import ChunkDone, ChunkTask, check_run_arguments, run_chunks
 from sim.model.errors import InputError, RunStopped
 from sim.model.parameters import BY_NAME
@@ -157,14 +162,17 @@ def run_batch(
     forecast: dict[str, Any] | None = None,
     posterior: Path | None = None,
     then: Finished | None = None,
+    runs_per_draw: int = RUNS_PER_DRAW,
 ) -> BatchOutcome:
     """Run (or finish) a batch into `out`; `on_progress(runs_done, runs_total, runs_at_start)`.
 
     On Ctrl-C the finished chunks stay on disk and the outcome says `interrupted`; a full disk or
     a lost cluster raises RunStopped after recording the session (the chunks written stay). With
     `conditions` (sim.experiments.forecast) lanes are conditioned on facts, and `forecast`
-    (what was conditioned on) goes into the manifest. When every chunk is done, `then(run,
-    outcome)` runs while the directory is still locked (the summary, a forecast's record).
+    (what was conditioned on) goes into the manifest. With `posterior`, replications are
+    grouped by parameter draw, `runs_per_draw` runs each (`sim.batch.posterior`). When every
+    chunk is done, `then(run, outcome)` runs while the directory is still locked (the summary,
+    a forecast's record).
     """
     check_run_arguments(runs=runs, seed=seed)
     scenario = load_scenario(scenario_path)
@@ -178,7 +186,10 @@ def run_batch(
     if chunk_size is not None:
         check_chunk_size(chunk_size)
     overrides = overrides or {}
-    draws = load_posterior(posterior, scenario, set(overrides)) if posterior else None
+    draws = None
+    if posterior:
+        check_runs_per_draw(runs_per_draw)
+        draws = load_posterior(posterior, scenario, set(overrides)).grouped(runs_per_draw)
     if draws is not None and conditions:
         draws.refuse_double_counting("--posterior")
     planned_workers = local_workers(options.workers, runs)

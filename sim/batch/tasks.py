@@ -109,6 +109,8 @@ def compute_chunk(task: ChunkTask) -> ChunkDone:
                 trajectories=task.trajectories,
                 lane_values=task.lane_values(),
             )
+            if task.posterior is not None:
+                result.draw = task.posterior.draw_of(task.first, task.replications)
         patron = task.scenario.spec.patron.name
         files = encode_chunk(result, task.first, task.scenario.members, patron, mark)
         if counts is not None:

@@ -82,8 +82,16 @@ def job_command[**P, R](command: Callable[P, R]) -> Callable[..., R]:
 PosteriorOpt = Annotated[
     Path | None,
     typer.Option(
-        help="Calibration directory (alliance calibrate --out DIR): each run draws its "
-        "parameters from that posterior, so the bands carry parameter uncertainty too."
+        help="Calibration directory (alliance calibrate --out DIR) or the name of a shipped "
+        "posterior (docs/calibration.md): runs are grouped by parameter draw from it, and each "
+        "estimate gets a parameter interval (spread across draws) beside its Monte Carlo one."
+    ),
+]
+RunsPerDrawOpt = Annotated[
+    int,
+    typer.Option(
+        help="With --posterior: runs per parameter draw (k, a divisor of 1000); the draws are "
+        "runs / k. Results do not depend on chunking or workers.",
     ),
 ]
 SummaryOpt = Annotated[bool, typer.Option(help="Summarize when done (as `alliance summarize`).")]

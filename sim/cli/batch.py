@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.cli.app import PlotOpt, PosteriorOpt, ScenarioArg, SummaryOpt, app, console, job_command
+from sim.cli.app import (
+    PlotOpt,
+    PosteriorOpt,
+    RunsPerDrawOpt,
+    ScenarioArg,
+    SummaryOpt,
+    app,
+    console,
+    job_command,
+)
 
 if TYPE_CHECKING:
     from sim.batch.jobs import RunOptions
@@ -38,12 +47,15 @@ def batch(
         typer.Option(help="Override a model parameter, NAME=VALUE (repeatable)."),
     ] = None,
     posterior: PosteriorOpt = None,
+    runs_per_draw: RunsPerDrawOpt = 100,
     summary: SummaryOpt = True,
     plot: PlotOpt = False,
     *,
     options: RunOptions,
 ) -> None:
-    """Run N replications of a scenario in chunks; resumable, identical for any workers."""
+    """Run N replications of a scenario in chunks; resumable, identical for any workers.
+    Without --posterior the parameters are fixed at the scenario's values: uncalibrated, and
+    not held to the record (`alliance forecast` gives the program's forecast)."""
     from sim.batch.engines import start_worker_server
 
     start_worker_server(options.workers, options.scheduler, runs)  # workers import Mesa meanwhile
@@ -53,7 +65,7 @@ def batch(
     status = batch_command(
         console, scenario, out, summary, plot, runs=runs, seed=seed, options=options,
         chunk_size=chunk_size, trajectories=trajectories, overrides=parse_parameters(param or []),
-        posterior=posterior,
+        posterior=posterior, runs_per_draw=runs_per_draw,
     )  # fmt: skip
     raise typer.Exit(status)
 

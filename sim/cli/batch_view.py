@@ -1,8 +1,10 @@
 """What `alliance batch` and `alliance summarize` show: a progress bar, the interruption notice,
-and the table of probabilities by year end with their 95% bands."""
+and the table of probabilities by year end with their 95% intervals: the Monte Carlo one, and
+under a posterior the parameter interval in [brackets]."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -137,20 +139,31 @@ def summary_tables(
     Members are spread over several tables where one would not fit the terminal."""
     runs = int(by_date["n"].iloc[0]) if len(by_date) else 0
     members = list(scenario.members)
+    drawn = "param_low" in by_date and by_date["param_low"].notna().any()
+    bands = (
+        "95% Monte Carlo interval below, [95% parameter interval] under it"
+        if drawn
+        else "95% Monte Carlo interval below (parameters fixed)"
+    )
+    columns = ["probability", "low", "high", "param_low", "param_high"]
     tables = []
     for stage in LATER_STAGES:
         cells = by_date[by_date["stage"] == stage].set_index(["date", "member"])
         rows = [
-            [date, *(_cell(*cells.loc[(date, m), ["probability", "low", "high"]]) for m in members)]
+            [date, *(_cell(*cells.loc[(date, m), columns]) for m in members)]
             for date in dict.fromkeys(by_date["date"])
         ]
-        title = f"{scenario.name}: P({stage} by date) %, 95% band below, {runs:,} runs"
+        title = f"{scenario.name}: P({stage} by date) %, {bands}, {runs:,} runs"
         tables += fitted_tables(console, title, "by end of", members, rows)
     from sim.batch.estimands import report_months  # scipy.stats: only when a summary is shown
 
     at = alliance[alliance["month"].isin(report_months(scenario))]
     rows = [
-        [r.date, _cell(r.p_any_exit, r.low, r.high), f"{r.expected_active:.2f}"]
+        [
+            r.date,
+            _cell(r.p_any_exit, r.low, r.high, r.param_low, r.param_high),
+            f"{r.expected_active:.2f}",
+        ]
         for r in at.itertuples()
     ]
     headers = ["P(any formal exit)", "expected members active"]
@@ -158,5 +171,11 @@ def summary_tables(
     return tables + fitted_tables(console, title, "by end of", headers, rows)
 
 
-def _cell(p: float, low: float, high: float) -> str:
-    return f"{_percent(p)}\n[dim]{_percent(low, sign=False)}-{_percent(high, sign=False)}[/dim]"
+def _cell(
+    p: float, low: float, high: float, param_low: float = math.nan, param_high: float = math.nan
+) -> str:
+    """A probability, its Monte Carlo interval below, and its parameter interval (if any)."""
+    text = f"{_percent(p)}\n[dim]{_percent(low, sign=False)}-{_percent(high, sign=False)}[/dim]"
+    if math.isnan(param_low):
+        return text
+    return f"{text}\n\\[{_percent(param_low, sign=False)}-{_percent(param_high, sign=False)}]"

@@ -1,4 +1,4 @@
-"""`alliance forecast SCENARIO --observations FILE`: a batch conditioned on the known facts."""
+"""`alliance forecast SCENARIO`: a batch conditioned on the known facts, the program's forecast."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sim.cli.app import (
-    ObservationsOpt,
     PlotOpt,
-    PosteriorOpt,
+    RunsPerDrawOpt,
     ScenarioArg,
     SummaryOpt,
     app,
@@ -30,12 +29,25 @@ if TYPE_CHECKING:
 @job_command
 def forecast(
     scenario: ScenarioArg,
-    observations: ObservationsOpt,
-    out: Annotated[Path, typer.Option(help="Batch directory (docs/batch.md), with the record.")],
+    observations: Annotated[
+        Path | None,
+        typer.Option(
+            help="Observations YAML file: dated facts with sources (docs/experiments.md).",
+            show_default="the scenario's record: its `observations` field or <stem>.obs.yaml",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Batch directory (docs/batch.md), with the record.",
+            show_default="out/<scenario>_forecast",
+        ),
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(
-            help="Use the facts dated up to this month (YYYY-MM).", show_default="the file's as_of"
+            help="Use the facts dated up to this month (YYYY-MM).",
+            show_default="the record's as_of",
         ),
     ] = None,
     runs: Annotated[int, typer.Option(min=1, help="Number of replications N.")] = 10_000,
@@ -56,14 +68,24 @@ def forecast(
     param: Annotated[
         list[str] | None, typer.Option(help="Override a model parameter, NAME=VALUE (repeatable).")
     ] = None,
-    posterior: PosteriorOpt = None,
+    posterior: Annotated[
+        str,
+        typer.Option(
+            help="Calibration directory or shipped posterior name each run draws its parameters "
+            "from (grouped by draw: each estimate gets a parameter interval beside its Monte "
+            "Carlo one); `none` for the scenario's fixed parameters.",
+            show_default="auto: the shipped posterior that never saw the scenario's record",
+        ),
+    ] = "auto",
+    runs_per_draw: RunsPerDrawOpt = 100,
     summary: SummaryOpt = True,
     plot: PlotOpt = False,
     *,
     options: RunOptions,
 ) -> None:
-    """Runs that agree with every fact known by --as-of (sequential importance resampling);
-    with --posterior, the facts weigh each run's parameter draw too."""
+    """The program's forecast: runs that agree with every fact known by --as-of (sequential
+    importance resampling), each drawing its parameters from a posterior fitted without that
+    record, which the facts weigh too. `alliance forecast csto_2022` needs nothing else."""
     from sim.batch.engines import start_worker_server
 
     start_worker_server(options.workers, options.scheduler)
@@ -75,8 +97,17 @@ def forecast(
 
     overrides = parse_parameters(param or [])
     plan = plan_forecast(
-        scenario, observations, runs, seed, as_of, reached_in, overrides, posterior
-    )
+        scenario, observations, runs, seed, as_of, reached_in, overrides, posterior,
+        runs_per_draw,
+    )  # fmt: skip
+    out = out or Path("out") / f"{plan.scenario.name}_forecast"
+    if plan.posterior is None and posterior == "auto":
+        console.print(
+            f"every shipped posterior saw {plan.scenario.name}'s record (alliance posteriors): "
+            "the parameters stay fixed at the scenario's values; give --posterior DIR to draw them",
+            highlight=False,
+            soft_wrap=True,
+        )
     then, shown = after_runs(summary, plot)
     with runs_progress("runs", True) as update:
         outcome = run_forecast(

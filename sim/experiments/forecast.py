@@ -11,6 +11,12 @@ as-of date, each fact's treatment and share of consistent lanes, the log-likelih
 and the effective sample size. With a posterior (`posterior=DIR`), each lane draws its parameters
 from it and keeps its draw when resampled, so the facts weigh the parameters as well as the runs
 (a posterior fitted on the scenario's own record is refused: its facts would count twice).
+
+With no options beyond the scenario, `alliance forecast` is the program's forecast: the
+scenario's record (its `observations` field, or a sibling `<stem>.obs.yaml`) as of the record's
+`as_of` (for csto_2022 its history_end, 2022-11), parameters drawn from the shipped posterior
+that never saw that record (`posterior=AUTO`, `sim.batch.posterior.never_saw`), grouped by draw
+(`runs_per_draw` runs each) so that every estimate has a parameter interval.
 """
 
 from __future__ import annotations
@@ -33,7 +39,13 @@ from sim.batch.conditioning import (
 from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
 from sim.batch.ledger import read_chunk, read_ledger
 from sim.batch.manifests import BatchManifest
-from sim.batch.posterior import PosteriorDraws, load_posterior
+from sim.batch.posterior import (
+    RUNS_PER_DRAW,
+    PosteriorDraws,
+    check_runs_per_draw,
+    load_posterior,
+    never_saw,
+)
 from sim.batch.runner import BatchOutcome, Finished, run_batch
 from sim.batch.tasks import check_run_arguments
 from sim.experiments.observations import Fact, Observations, load_observations
@@ -43,6 +55,8 @@ from sim.model.scenario import Scenario, load_scenario
 from sim.model.streams import STREAM_BLOCK
 
 TREATMENTS = ("impose", "condition")
+FIXED = "none"  # --posterior none: the scenario's fixed parameters
+AUTO = "auto"  # the shipped posterior that never saw the record (the command line's default)
 
 
 @dataclass
@@ -51,6 +65,35 @@ class ForecastOutcome:
 
     batch: BatchOutcome
     conditioning: dict[str, Any] | None
+
+
+def record_path(scenario: Scenario) -> Path:
+    """The scenario's record: its `observations` field (relative to the scenario file), else a
+    sibling `<stem>.obs.yaml`; InputError if it names none or the file is missing."""
+    path = Path(scenario.path)
+    named = scenario.spec.observations
+    candidate = path.parent / named if named else path.with_name(f"{path.stem}.obs.yaml")
+    if candidate.is_file():
+        return candidate
+    if named:
+        raise InputError(
+            scenario.path, "observations", f"{candidate} does not exist; expected a file"
+        )
+    raise InputError(
+        "--observations",
+        scenario.path,
+        f"the scenario names no record (field `observations`, or a sibling {candidate.name}); "
+        "expected --observations FILE",
+    )
+
+
+def forecast_posterior(scenario: Scenario, posterior: Path | str | None) -> Path | None:
+    """The posterior a forecast draws from: `AUTO` (the command line's default) for the
+    shipped posterior that never saw the scenario's record, None or `none` for the scenario's
+    fixed parameters, else the calibration directory or shipped name given."""
+    if str(posterior) == AUTO:
+        return never_saw(scenario)
+    return None if posterior is None or str(posterior) == FIXED else Path(posterior)
 
 
 def as_of_month(scenario: Scenario, observations: Observations, as_of: str | None) -> int:
@@ -128,43 +171,53 @@ class ForecastPlan:
     record: dict[str, Any]
     runs: int
     seed: int
+    posterior: Path | None = None  # what the runs draw from (None: fixed parameters)
+    runs_per_draw: int = RUNS_PER_DRAW
 
 
 def plan_forecast(
     scenario: Scenario | Path,
-    observations_path: Path,
+    observations_path: Path | None,
     runs: int,
     seed: int = 0,
     as_of: str | None = None,
     reached_in: str = "impose",
     overrides: dict[str, float] | None = None,
-    posterior: Path | None = None,
+    posterior: Path | str | None = None,
+    runs_per_draw: int = RUNS_PER_DRAW,
 ) -> ForecastPlan:
     """Read and check the inputs, and condition the first stream block here, so that bad input
     or a fact no lane can meet fails with one line before anything is written (`scenario`: a
-    file, or a scenario compiled already). With `posterior`, the lanes draw their parameters
-    from it (`sim.batch.posterior`)."""
+    file, or a scenario compiled already). With `observations_path` None, the scenario's record
+    (`record_path`). With `posterior`, the lanes draw their parameters from it
+    (`sim.batch.posterior`), `runs_per_draw` runs sharing each draw; `AUTO` is the shipped
+    posterior that never saw the record (`forecast_posterior`), None or `none` fixed parameters."""
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
-    observations = load_observations(observations_path, scenario)
+    observations = load_observations(observations_path or record_path(scenario), scenario)
     month = as_of_month(scenario, observations, as_of)
     conditions, left_out = conditions_for(observations.facts, month, reached_in)
     record = forecast_record(observations, scenario, month, reached_in, conditions, left_out)
+    posterior = forecast_posterior(scenario, posterior)
     draws = None
     if posterior is not None:
+        check_runs_per_draw(runs_per_draw)
         draws = load_posterior(posterior, scenario, set(overrides or {}))
+        draws = draws.grouped(runs_per_draw)
         draws.refuse_double_counting("--posterior")
     if runs > 0:
         pilot(
             scenario, seed, min(runs, STREAM_BLOCK), conditions, overrides or {}, observations,
             draws,
         )  # fmt: skip
-    return ForecastPlan(scenario, observations, conditions, record, runs, seed)
+    return ForecastPlan(
+        scenario, observations, conditions, record, runs, seed, posterior, runs_per_draw
+    )
 
 
 def forecast(
     scenario_path: Path,
-    observations_path: Path,
+    observations_path: Path | None,
     out: Path,
     runs: int,
     seed: int = 0,
@@ -176,8 +229,9 @@ def forecast(
     overrides: dict[str, float] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     plan: ForecastPlan | None = None,
-    posterior: Path | None = None,
+    posterior: Path | str | None = None,
     then: Finished | None = None,
+    runs_per_draw: int = RUNS_PER_DRAW,
 ) -> ForecastOutcome:
     """Run a batch conditioned on the facts known by `as_of` into `out` (`plan`: checked
     already by `plan_forecast` with the same arguments); with `posterior`, each run draws its
@@ -185,8 +239,9 @@ def forecast(
     the manifest, and `then(run, outcome)` runs (the summary), before the directory is let go."""
     check_run_arguments(runs=runs, seed=seed)
     plan = plan or plan_forecast(
-        scenario_path, observations_path, runs, seed, as_of, reached_in, overrides, posterior
-    )
+        scenario_path, observations_path, runs, seed, as_of, reached_in, overrides, posterior,
+        runs_per_draw,
+    )  # fmt: skip
 
     def record(run: RunDir, outcome: BatchOutcome) -> None:
         assert isinstance(run.manifest, BatchManifest)
@@ -199,7 +254,8 @@ def forecast(
         outcome = run_batch(
             scenario_path, out, runs, seed, options=options, chunk_size=chunk_size,
             overrides=overrides, on_progress=on_progress, conditions=plan.conditions,
-            forecast=plan.record, posterior=posterior, then=record,
+            forecast=plan.record, posterior=plan.posterior, runs_per_draw=plan.runs_per_draw,
+            then=record,
         )  # fmt: skip
     except NoConsistentLane as exc:
         raise impossible(plan.observations, exc) from None

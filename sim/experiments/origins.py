@@ -87,8 +87,9 @@ def plan_origin(
         raise InputError("--origin", origin, "no fact is dated after it; nothing to score")
     as_of = full.month_label(month)
     plan = plan_forecast(
-        at_origin(full, origin), observations_path, runs, seed, as_of, reached_in, None, posterior
-    )
+        at_origin(full, origin), observations_path, runs, seed, as_of, reached_in, None, posterior,
+        runs_per_draw=1,  # scored: the mixture only, every run its own draw
+    )  # fmt: skip
     return OriginPlan(full, month, Path(observations_path), scored, plan, posterior)
 
 

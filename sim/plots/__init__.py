@@ -9,6 +9,7 @@ May import `sim.model` and `sim.batch`.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,11 @@ from sim.plots.style import FORMATS, STAGE_LABELS, save_figure
 BATCH_KINDS = ("defection-curves", "alliance", "trust", "capacity")
 KINDS = (*BATCH_KINDS, "compare", "difference", "heatmap", "sobol")
 EVENT_KINDS_ALL = "all"
+TITLE_WIDTH = 90  # characters per title line: a 10-inch figure's title stays inside it
+BANDS_DRAWN = "light band 95% parameter interval, dark band 95% Monte Carlo"
 BATCH_TITLES = {
     "defection-curves": "defection curves (95% bands)",
-    "alliance": "the alliance as a whole",
+    "alliance": "the alliance as a whole (95% bands)",
     "trust": "trust per member (median, 50% and 90% of runs)",
     "capacity": "patron's free capacity (median, 50% and 90% of runs)",
 }
@@ -233,7 +236,11 @@ def _event_kinds(events: str) -> set[str] | None:
 
 
 def _batch_title(results: Any, what: str) -> str:
-    return f"{results.scenario.name}: {what}" + _runs_note(results.manifest)
+    drawn = results.curves["param_low"].notna().any() if "param_low" in results.curves else False
+    if drawn and "95% bands" in what:
+        what = what.replace("95% bands", BANDS_DRAWN)
+    title = textwrap.fill(f"{results.scenario.name}: {what}", TITLE_WIDTH)
+    return title + _runs_note(results.manifest)
 
 
 def _title(manifest: ExperimentManifest, what: str) -> str:
@@ -244,14 +251,18 @@ def _title(manifest: ExperimentManifest, what: str) -> str:
 def _runs_note(manifest: BatchManifest | ExperimentManifest) -> str:
     parts = [f"{manifest.runs:,} runs", f"seed {manifest.seed}"]
     posterior = manifest.posterior
+    record = getattr(manifest, "forecast", None)
     if posterior is not None:
         cases = _count(len(posterior.cases), "case")
         parts.append(f"parameters drawn from the posterior of {posterior.experiment} ({cases})")
-    record = getattr(manifest, "forecast", None)
+    elif isinstance(manifest, BatchManifest):
+        parts.append("parameters fixed" if record else "uncalibrated: parameters fixed")
     if isinstance(record, dict):
         facts = _count(len(record["facts"]), "fact")
         parts.append(f"held to the {facts} known by {record['as_of']}")
-    note = ", ".join(p for p in parts if p)
+    elif isinstance(manifest, BatchManifest):
+        parts.append("not held to the record")
+    note = textwrap.fill(", ".join(p for p in parts if p), TITLE_WIDTH)
     return f"\n{note}" if note else ""
 
 
