@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import numbers
 import signal
 import threading
 import time
@@ -28,8 +29,9 @@ from sim.batch.conditioning import CONDITIONING, Condition, simulate_conditioned
 from sim.batch.engines import Engine
 from sim.batch.lanes import simulate_chunk
 from sim.batch.ledger import identity, write_chunk
+from sim.batch.manifests import read_manifest
 from sim.batch.outcomes import RunMeasure, tally_runs
-from sim.batch.store import parquet_bytes, read_manifest, resume_hint
+from sim.batch.store import parquet_bytes
 from sim.model.errors import InputError, Interrupted, RunStopped
 from sim.model.scenario import Scenario
 
@@ -107,6 +109,8 @@ def compute_chunk(task: ChunkTask) -> ChunkDone:
                 trajectories=task.trajectories,
                 lane_values=task.lane_values(),
             )
+            if task.posterior is not None:
+                result.draw = task.posterior.draw_of(task.first, task.replications)
         patron = task.scenario.spec.patron.name
         files = encode_chunk(result, task.first, task.scenario.members, patron, mark)
         if counts is not None:
@@ -134,6 +138,23 @@ def compute_chunk(task: ChunkTask) -> ChunkDone:
     del result
     gc.collect()  # a model and its agents form reference cycles: free its arrays before the next
     return ChunkDone(task.index, task.runs, files, time.process_time() - cpu_start)
+
+
+def check_run_arguments(*, runs: object = None, seed: object = None) -> None:
+    """Refuse a Python caller's bad runs or seed as the command line does, before anything is
+    written (None: not given); InputError names the matching option. (`RunOptions` checks the
+    workers.)"""
+    given = (("--runs", runs, 1), ("--seed", seed, 0))
+    for option, value, lowest in given:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise InputError(option, repr(value), "expected a whole number")
+        if value < lowest:
+            what = "a positive whole number" if lowest else "a whole number, 0 or more"
+            raise InputError(option, str(value), f"expected {what}")
+    if runs is not None:
+        check_run_count(int(runs), "--runs", str(runs))
 
 
 def check_run_count(runs: int, where: str, what: str) -> None:
@@ -182,7 +203,7 @@ def stops_resumably(out: Path) -> Iterator[None]:
 def _finishing(out: Path) -> str:
     """The command that finishes the run in `out`, from its manifest ("" where there is none)."""
     try:
-        return resume_hint(out, read_manifest(out))
+        return read_manifest(out).resume_command(out)
     except (InputError, OSError, KeyError, ValueError):
         return ""
 

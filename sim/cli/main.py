@@ -15,6 +15,8 @@ import sim.cli.crossval
 import sim.cli.discover
 import sim.cli.experiments
 import sim.cli.forecast
+import sim.cli.library
+import sim.cli.posteriors
 import sim.cli.single  # noqa: F401  (each command module registers its commands on `app`)
 from sim.cli.app import app
 from sim.model.errors import InputError, RunStopped

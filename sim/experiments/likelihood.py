@@ -129,9 +129,6 @@ class Likelihood:
         picked = [(n, j) for j, n in enumerate(self.names) if CASE_SEP not in n or n in own]
         return [own.get(n, n) for n, _ in picked], [j for _, j in picked]
 
-    def runs_per_point(self) -> int:
-        return self.replications * len(self.cases)
-
     def __call__(self, matrix: np.ndarray) -> Evaluation:
         """Evaluate every row of `matrix` (points x fitted parameters)."""
         points = len(matrix)

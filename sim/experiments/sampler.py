@@ -116,7 +116,7 @@ def sample(
         store, coords, log_prob, accepted, random_state = saved
     start_state = emcee.State(coords[-1], log_prob=log_prob[-1], random_state=random_state)
 
-    failed: list[BaseException] = []  # raised by `evaluate`, re-raised outside emcee
+    failed: list[Exception | KeyboardInterrupt] = []  # raised by `evaluate`, re-raised outside
 
     def log_posterior(x: np.ndarray) -> np.ndarray:
         inside = np.all((x >= bounds[:, 0]) & (x <= bounds[:, 1]), axis=1)
@@ -126,7 +126,7 @@ def sample(
             unique = np.unique(x[new], axis=0)
             try:  # emcee prints a traceback of anything raised here (Ctrl-C too): carry it out
                 store.add(unique, evaluate(unique))
-            except BaseException as exc:
+            except (Exception, KeyboardInterrupt) as exc:
                 failed.append(exc)
         if failed:
             return out
