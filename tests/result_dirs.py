@@ -8,6 +8,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+from sim.batch.jobs import RunOptions
 from sim.batch.results import summarize
 from sim.batch.runner import run_batch
 from sim.experiments.sensitivity import sensitivity
@@ -20,13 +21,20 @@ BATCH_RUNS = 2000
 
 def make_batch(out: Path, scenario: str = "csto_2022.yaml", runs: int = BATCH_RUNS) -> Path:
     """A finished, summarized batch of `runs` replications (seed 1) in `out`."""
-    run_batch(SCENARIOS / scenario, out, runs=runs, seed=1, workers=1)
+    run_batch(SCENARIOS / scenario, out, runs=runs, seed=1, options=RunOptions(workers=1))
     summarize(out)
     return out
 
 
 def make_sweep(folder: Path) -> Path:
     """A 3 x 3 grid over drain_scale and answer_willingness, 200 runs per point, two outcomes."""
+    out = folder / "sweep"
+    sweep(sweep_spec(folder), out, options=RunOptions(workers=1, progress=False))
+    return out
+
+
+def sweep_spec(folder: Path) -> Path:
+    """The experiment file of `make_sweep` (9 points, 2 outcomes), written into `folder`."""
     spec = folder / "sweep.yaml"
     spec.write_text(
         textwrap.dedent(
@@ -46,9 +54,7 @@ def make_sweep(folder: Path) -> Path:
             """
         )
     )
-    out = folder / "sweep"
-    sweep(spec, out, workers=1, show_progress=False)
-    return out
+    return spec
 
 
 def make_sensitivity(folder: Path) -> Path:
@@ -74,5 +80,5 @@ def make_sensitivity(folder: Path) -> Path:
         )
     )
     out = folder / "sobol"
-    sensitivity(spec, out, workers=1, show_progress=False)
+    sensitivity(spec, out, options=RunOptions(workers=1, progress=False))
     return out

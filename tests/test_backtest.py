@@ -12,8 +12,9 @@ import pytest
 import yaml
 from model_helpers import DATA, SCENARIOS, alliance
 
-from sim.experiments.backtest import score_events, with_origin
+from sim.experiments.backtest import score_events
 from sim.experiments.scoring import brier, log_score
+from sim.model.origin import at_origin
 from sim.model.scenario import load_scenario
 
 SETTLED = DATA / "settled.yaml"
@@ -130,7 +131,7 @@ def test_base_rate_from_the_file_per_stage(tmp_path, monkeypatch, capsys):
 
 def test_origin_drops_later_events_and_marks_facts_out_of_sample():
     csto = load_scenario(SCENARIOS / "csto_2022.yaml")
-    early = with_origin(csto, "2021-12")
+    early = at_origin(csto, "2021-12")
     assert early.month_label(early.history_end) == "2021-12"
     assert all(e["date"] <= "2021-12-31" for e in early.timeline)
     assert len(early.timeline) < len(csto.timeline)

@@ -10,8 +10,9 @@ import yaml
 from model_helpers import SCENARIOS, alliance, variant
 from test_forecast import OVERRIDES, SCENARIO, exact, observations, within
 
-from sim.experiments.backtest import backtest, with_origin
-from sim.experiments.origins import origin_scenario_file
+from sim.batch.jobs import RunOptions
+from sim.experiments.backtest import backtest
+from sim.model.origin import at_origin, origin_yaml
 from sim.model.scenario import load_scenario
 
 FACTS = [
@@ -24,8 +25,9 @@ FACTS = [
 def test_origin_scenario_file_is_the_scenario_as_known_then(tmp_path):
     csto = load_scenario(SCENARIOS / "csto_2022.yaml")
     month = csto.month_of("2021-12")
-    written = load_scenario(origin_scenario_file(csto, month, tmp_path / "at.yaml"))
-    expected = with_origin(csto, "2021-12")
+    (tmp_path / "at.yaml").write_bytes(origin_yaml(csto, month))
+    written = load_scenario(tmp_path / "at.yaml")
+    expected = at_origin(csto, "2021-12")
     assert written.timeline == expected.timeline
     assert written.history_end == expected.history_end
     assert (written.drain == expected.drain).all()
@@ -45,7 +47,7 @@ def test_backtest_conditions_on_facts_up_to_the_origin(tmp_path):
     facts = observations(tmp_path, FACTS)
     result = backtest(
         hazard_variant(tmp_path), facts, tmp_path / "bt", runs=20_000, seed=2,
-        origin="2040-06", workers=1, show_progress=False,
+        origin="2040-06", options=RunOptions(workers=1, progress=False),
     )  # fmt: skip
     events = result.events.set_index(["member", "stage"])
     assert list(result.events["period"]) == ["forecast", "forecast"]  # the 2040-04 fact is known

@@ -18,6 +18,7 @@ import pytest
 from model_helpers import DATA, ROOT, SCENARIOS, add_events, alliance, run_cli, variant
 
 from sim.batch import results
+from sim.batch.jobs import RunOptions
 from sim.batch.lanes import simulate_chunk
 from sim.batch.runner import run_batch
 from sim.model.errors import InputError
@@ -38,7 +39,7 @@ def assert_same_results(a: results.BatchResults, b: results.BatchResults) -> Non
 def serial_batch(tmp_path_factory) -> results.BatchResults:
     """The reference: one worker, chunks of 1000, summarized (so `load` reads DIR/summary)."""
     out = tmp_path_factory.mktemp("serial") / "batch"
-    run_batch(CSTO, out, runs=RUNS, seed=SEED, workers=1, chunk_size=1000)
+    run_batch(CSTO, out, runs=RUNS, seed=SEED, options=RunOptions(workers=1), chunk_size=1000)
     return results.summarize(out)[0]
 
 
@@ -60,21 +61,23 @@ def test_batches_in_one_process_freeze_the_heap_only_once(serial_batch, tmp_path
     for item in leftovers:
         item.append(item)  # reference cycles: garbage only the collector frees
     del leftovers
-    run_batch(CSTO, tmp_path / "again", runs=1000, seed=SEED, workers=1)
+    run_batch(CSTO, tmp_path / "again", runs=1000, seed=SEED, options=RunOptions(workers=1))
     assert gc.get_freeze_count() <= frozen  # nothing newly frozen (frozen objects may be freed)
 
 
 def test_same_results_with_two_workers_and_another_chunk_size(serial_batch, tmp_path):
     out = tmp_path / "batch"
-    outcome = run_batch(CSTO, out, runs=RUNS, seed=SEED, workers=2, chunk_size=2000)
-    assert outcome.manifest["sessions"][-1]["engine"] == "local"
+    outcome = run_batch(
+        CSTO, out, runs=RUNS, seed=SEED, options=RunOptions(workers=2), chunk_size=2000
+    )
+    assert outcome.manifest.sessions[-1]["engine"] == "local"
     assert outcome.chunks_total == 3 and not outcome.interrupted
     assert_same_results(serial_batch, results.load(out))  # computed here, not read from summary
 
 
 def test_another_seed_gives_other_results(serial_batch, tmp_path):
     out = tmp_path / "batch"
-    run_batch(CSTO, out, runs=RUNS, seed=SEED + 1, workers=1)
+    run_batch(CSTO, out, runs=RUNS, seed=SEED + 1, options=RunOptions(workers=1))
     other = results.load(out)
     assert not other.curves["probability"].equals(serial_batch.curves["probability"])
 
@@ -153,7 +156,9 @@ def test_batch_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path)
     assert "were done before" in resumed.stdout
 
     straight = tmp_path / "straight"
-    run_batch(CSTO, straight, runs=20_000, seed=SEED, workers=1, chunk_size=10_000)
+    run_batch(
+        CSTO, straight, runs=20_000, seed=SEED, options=RunOptions(workers=1), chunk_size=10_000
+    )
     assert_same_results(results.load(straight), results.load(out))
     assert not list(out.rglob(".tmp-*"))
 
@@ -183,9 +188,11 @@ def test_ctrl_c_keeps_finished_chunks_and_says_how_to_resume(tmp_path):
     ],
 )
 def test_resume_with_other_settings_is_refused_naming_the_field(serial_batch, change, field):
-    settings = {"runs": RUNS, "seed": SEED, "workers": 1, "chunk_size": 1000, **change}
+    settings = {"runs": RUNS, "seed": SEED, "chunk_size": 1000, **change}
     with pytest.raises(InputError) as error:
-        run_batch(CSTO, serial_batch.directory, resume=True, **settings)
+        run_batch(
+            CSTO, serial_batch.directory, options=RunOptions(workers=1, resume=True), **settings
+        )
     assert error.value.where == field
     assert "--force" in error.value.message
 
@@ -202,18 +209,20 @@ def test_resume_with_an_edited_scenario_is_refused(serial_batch, tmp_path, monke
 
 
 def test_resume_of_a_finished_batch_runs_nothing(serial_batch):
-    outcome = run_batch(CSTO, serial_batch.directory, runs=RUNS, seed=SEED, resume=True)
+    outcome = run_batch(
+        CSTO, serial_batch.directory, runs=RUNS, seed=SEED, options=RunOptions(resume=True)
+    )
     assert outcome.runs_at_start == RUNS and outcome.runs_done == RUNS
-    assert outcome.manifest["chunk_size"] == 1000  # taken from the manifest when not given
+    assert outcome.manifest.chunk_size == 1000  # taken from the manifest when not given
 
 
 def test_occupied_directories_are_refused_unless_forced(tmp_path, monkeypatch, capsys):
     out = tmp_path / "batch"
-    run_batch(CSTO, out, runs=2000, seed=1, workers=1, chunk_size=1000)
+    run_batch(CSTO, out, runs=2000, seed=1, options=RunOptions(workers=1), chunk_size=1000)
     status, _, err = alliance(monkeypatch, capsys, "batch", CSTO, "--out", out, "--runs", 1000)
     assert status == 2 and "already holds a batch" in err and len(err.strip().splitlines()) == 1
 
-    run_batch(CSTO, out, runs=1000, seed=2, workers=1, force=True)
+    run_batch(CSTO, out, runs=1000, seed=2, options=RunOptions(workers=1, force=True))
     assert sorted(p.name for p in (out / "chunks").iterdir()) == [
         "aggregates-000000.parquet",
         "passage-000000.parquet",
@@ -225,7 +234,7 @@ def test_occupied_directories_are_refused_unless_forced(tmp_path, monkeypatch, c
     (foreign / "mine.txt").write_text("keep me")
     status, _, err = alliance(monkeypatch, capsys, "batch", CSTO, "--out", foreign)
     assert status == 2 and "not empty" in err
-    run_batch(CSTO, foreign, runs=1000, seed=1, workers=1, force=True)
+    run_batch(CSTO, foreign, runs=1000, seed=1, options=RunOptions(workers=1, force=True))
     assert (foreign / "mine.txt").read_text() == "keep me"
 
     status, _, err = alliance(monkeypatch, capsys, "batch", CSTO, "--out", out.parent / "new",
@@ -273,7 +282,14 @@ def test_batch_then_summary_table_and_figure_from_the_command_line(tmp_path):
 
 def test_parameter_override_changes_results(serial_batch, tmp_path):
     out = tmp_path / "drained"
-    run_batch(CSTO, out, runs=RUNS, seed=SEED, workers=1, overrides={"drain_scale": 2.0})
+    run_batch(
+        CSTO,
+        out,
+        runs=RUNS,
+        seed=SEED,
+        options=RunOptions(workers=1),
+        overrides={"drain_scale": 2.0},
+    )
     drained = results.load(out).alliance["p_any_exit"].iloc[-1]
     assert drained > serial_batch.alliance["p_any_exit"].iloc[-1]
 
@@ -285,7 +301,14 @@ def test_stored_trajectories_of_scenarios_that_differ_from_month_m_agree_before_
                                           "once": 0.4, "monthly": 0.02}))  # fmt: skip
     loaded = []
     for name, scenario in (("base", base), ("later", later)):
-        run_batch(scenario, tmp_path / name, runs=1000, seed=4, workers=1, trajectories=True)
+        run_batch(
+            scenario,
+            tmp_path / name,
+            runs=1000,
+            seed=4,
+            options=RunOptions(workers=1),
+            trajectories=True,
+        )
         loaded.append(results.load(tmp_path / name).trajectories())
     a, b = loaded
     assert list(a.columns) == ["run", "month", "date", "actor", "variable", "value"]

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from model_helpers import DATA, ROOT, SCENARIOS, alliance
 
+from sim.batch.jobs import RunOptions
 from sim.batch.lanes import simulate_chunk
 from sim.experiments import sampler
 from sim.experiments.calibrate import calibrate
@@ -49,7 +50,7 @@ def synthetic(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture(scope="module")
 def fitted(synthetic, tmp_path_factory):
     out = tmp_path_factory.mktemp("calibration") / "fit"
-    fit = calibrate(EXPERIMENT, synthetic[0], out, workers=1, show_progress=False)
+    fit = calibrate(EXPERIMENT, synthetic[0], out, options=RunOptions(workers=1, progress=False))
     return fit, out
 
 
@@ -140,9 +141,11 @@ def test_interrupted_calibration_resumes_to_the_same_fit(fitted, synthetic, tmp_
     monkeypatch.setattr(sampler, "CHECKPOINT_SECONDS", 0.0)
     monkeypatch.setattr(Likelihood, "__call__", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        calibrate(EXPERIMENT, synthetic[0], out, workers=1, show_progress=False)
+        calibrate(EXPERIMENT, synthetic[0], out, options=RunOptions(workers=1, progress=False))
     monkeypatch.setattr(Likelihood, "__call__", original)
-    resumed = calibrate(EXPERIMENT, synthetic[0], out, workers=1, resume=True, show_progress=False)
+    resumed = calibrate(
+        EXPERIMENT, synthetic[0], out, options=RunOptions(workers=1, resume=True, progress=False)
+    )
     pd.testing.assert_frame_equal(resumed.fitted, fit.fitted)
 
 

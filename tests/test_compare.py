@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from model_helpers import SCENARIOS, add_events, alliance, variant
 
 from sim.batch.compare import PairedCounts, compare_batches, paired_intervals
+from sim.batch.jobs import RunOptions
 from sim.batch.runner import run_batch
 
 RUNS = 2000
@@ -22,8 +24,15 @@ def late_pair(tmp_path_factory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("compare")
     late = variant(folder, add_events(LATE_REBUKE), base=SCENARIOS / "csto_2022.yaml")
     a, b = folder / "a", folder / "b"
-    run_batch(SCENARIOS / "csto_2022.yaml", a, runs=RUNS, seed=4, workers=1, chunk_size=1000)
-    run_batch(late, b, runs=RUNS, seed=4, workers=1, chunk_size=2000)
+    run_batch(
+        SCENARIOS / "csto_2022.yaml",
+        a,
+        runs=RUNS,
+        seed=4,
+        options=RunOptions(workers=1),
+        chunk_size=1000,
+    )
+    run_batch(late, b, runs=RUNS, seed=4, options=RunOptions(workers=1), chunk_size=2000)
     return a, b
 
 
@@ -88,11 +97,27 @@ def test_cli_writes_tables_and_difference_figure(late_pair, monkeypatch, capsys,
 def test_refuses_batches_with_different_seeds_or_runs(late_pair, monkeypatch, capsys, tmp_path):
     a, _ = late_pair
     other = tmp_path / "other"
-    run_batch(SCENARIOS / "csto_2022.yaml", other, runs=RUNS, seed=5, workers=1)
+    run_batch(SCENARIOS / "csto_2022.yaml", other, runs=RUNS, seed=5, options=RunOptions(workers=1))
     code, _, err = alliance(monkeypatch, capsys, "compare", a, other)
     assert code == 2
     assert err.count("\n") == 1 and "seed" in err and str(other) in err
     fewer = tmp_path / "fewer"
-    run_batch(SCENARIOS / "csto_2022.yaml", fewer, runs=1000, seed=4, workers=1)
+    run_batch(SCENARIOS / "csto_2022.yaml", fewer, runs=1000, seed=4, options=RunOptions(workers=1))
     code, _, err = alliance(monkeypatch, capsys, "compare", a, fewer)
     assert code == 2 and "runs" in err
+
+
+def test_cli_names_its_columns_after_the_directories_and_reads_points(
+    late_pair, monkeypatch, capsys, tmp_path
+):
+    a, b = (
+        shutil.copytree(d, tmp_path / name)
+        for d, name in zip(late_pair, ("war", "rebuke"), strict=True)
+    )
+    code, out, err = alliance(monkeypatch, capsys, "compare", a, b, "--out", tmp_path / "cmp")
+    assert code == 0, err
+    assert "war - rebuke" in out and "war against rebuke" in out
+    assert " pp" in out and "A - B" not in out
+    from sim.cli.compare import directory_names
+
+    assert directory_names(Path("x/run"), Path("y/run")) == ("x/run", "y/run")  # same names

@@ -9,6 +9,7 @@ import pytest
 from model_helpers import SCENARIOS, run_cli
 
 from sim.batch import results
+from sim.batch.jobs import RunOptions
 from sim.batch.runner import run_batch
 
 distributed = pytest.importorskip("dask.distributed")
@@ -35,7 +36,7 @@ def scheduler():
 @pytest.fixture(scope="module")
 def local(tmp_path_factory) -> results.BatchResults:
     out = tmp_path_factory.mktemp("local") / "batch"
-    run_batch(CSTO, out, runs=RUNS, seed=SEED, workers=1, chunk_size=2000)
+    run_batch(CSTO, out, runs=RUNS, seed=SEED, options=RunOptions(workers=1), chunk_size=2000)
     return results.load(out)
 
 
@@ -47,8 +48,10 @@ def assert_same(a: results.BatchResults, b: results.BatchResults) -> None:
 
 def test_dask_engine_gives_the_local_engines_results(scheduler, local, tmp_path):
     out = tmp_path / "dask"
-    outcome = run_batch(CSTO, out, runs=RUNS, seed=SEED, chunk_size=1000, scheduler=scheduler)
-    session = outcome.manifest["sessions"][-1]
+    outcome = run_batch(
+        CSTO, out, runs=RUNS, seed=SEED, chunk_size=1000, options=RunOptions(scheduler=scheduler)
+    )
+    session = outcome.manifest.sessions[-1]
     assert session["engine"] == scheduler and session["workers"] == 2
     assert outcome.chunks_total == 4 and not outcome.interrupted
     assert_same(local, results.load(out))
@@ -67,9 +70,11 @@ def test_batch_command_runs_on_the_cluster_given_by_scheduler(scheduler, local, 
 
 def test_resume_on_the_cluster_finishes_a_local_batch_identically(scheduler, local, tmp_path):
     out = tmp_path / "mixed"
-    run_batch(CSTO, out, runs=RUNS, seed=SEED, workers=1, chunk_size=1000)
+    run_batch(CSTO, out, runs=RUNS, seed=SEED, options=RunOptions(workers=1), chunk_size=1000)
     (out / "chunks" / "passage-000002.parquet").unlink()
     (out / "chunks" / "aggregates-000003.parquet").unlink()
-    outcome = run_batch(CSTO, out, runs=RUNS, seed=SEED, scheduler=scheduler, resume=True)
+    outcome = run_batch(
+        CSTO, out, runs=RUNS, seed=SEED, options=RunOptions(scheduler=scheduler, resume=True)
+    )
     assert outcome.runs_at_start == 2000 and outcome.runs_done == RUNS
     assert_same(local, results.load(out))

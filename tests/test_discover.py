@@ -11,6 +11,7 @@ import pytest
 from model_helpers import alliance
 from result_dirs import make_sweep
 
+from sim.batch.manifests import ExperimentManifest, FileRef
 from sim.experiments.discover import discover
 
 OUTCOME = "Member withdrawn by 2030-12"
@@ -27,8 +28,23 @@ def synthetic_sweep(folder: Path, points: int = 800, seed: int = 0) -> Path:
     frame["estimate"] = estimate
     folder.mkdir()
     frame.to_parquet(folder / "results.parquet", index=False)
-    manifest = {"kind": "sweep", "varied": ["a", "b", "c"], "finished": "2026-01-01T00:00:00Z"}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
+    manifest = ExperimentManifest(
+        kind="sweep",
+        experiment=FileRef(name="synthetic", path="synthetic.yaml", hash="0"),
+        scenario=FileRef(name="synthetic", path="synthetic.yaml", hash="0"),
+        varied=["a", "b", "c"],
+        parameters={},
+        design={"method": "lhs"},
+        points=points,
+        replications=1,
+        runs=points,
+        seed=seed,
+        outcomes=[OUTCOME],
+        chunks=1,
+        lanes_per_chunk=points,
+        finished="2026-01-01T00:00:00Z",
+    )
+    (folder / "manifest.json").write_text(json.dumps(manifest.document()))
     return folder
 
 
@@ -44,6 +60,26 @@ def test_prim_recovers_a_known_box(tmp_path):
     assert found.trajectory["coverage"].iloc[0] == 1.0  # the first box is the whole space
     assert (np.diff(found.trajectory["mass"]) <= 0).all()
     assert found.points["in_box"].sum() == pytest.approx(0.4 * 0.3 * 800, rel=0.2)
+
+
+def test_figure_colours_are_the_ones_its_titles_name(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from sim.plots.discovery import FREE, RESTRICTED, discovery_figure
+
+    found = discover(synthetic_sweep(tmp_path / "s"), OUTCOME, above=0.2)
+    fig = discovery_figure(found.trajectory, found.box, "test")
+    limits = fig.axes[1]
+    assert "2 restricted (blue)" in limits.get_title(loc="left")
+    assert "free (grey)" in limits.get_title(loc="left")
+    assert to_hex(RESTRICTED) == "#0072b2" and to_hex(FREE) == "#cccccc"  # blue, grey
+    bars = limits.patches[: len(found.box)]
+    colours = [to_hex(b.get_facecolor()) for b in bars]
+    expected = [to_hex(RESTRICTED if r else FREE) for r in found.box["restricted"]]
+    assert colours == expected
+    whole = found.box.assign(restricted=False)
+    title = discovery_figure(found.trajectory, whole, "test").axes[1].get_title(loc="left")
+    assert "no parameter restricted" in title
 
 
 def test_below_threshold_finds_the_complement_edge(tmp_path):

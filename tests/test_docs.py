@@ -100,8 +100,8 @@ def _events(name: str) -> list[dict]:
 
 def _without_events(name: str) -> dict:
     data = read_yaml(SCENARIOS / f"{name}.yaml")
-    for key in ("name", "description", "sources", "events"):
-        data.pop(key)
+    for key in ("name", "description", "sources", "events", "observations"):
+        data.pop(key, None)  # a counterfactual has no record of its own
     return data
 
 

@@ -14,6 +14,7 @@ import yaml
 from model_helpers import DATA, ROOT, alliance
 from scipy import stats
 
+from sim.batch.jobs import RunOptions
 from sim.batch.lanes import simulate_chunk
 from sim.batch.outcomes import Outcome, estimate, interval
 from sim.experiments.designs import build_design
@@ -63,6 +64,7 @@ def test_shipped_experiments_load_and_fit_their_commands():
         "sobol_csto": "sobol",
         "calibrate_pre2022": "lhs",
         "calibrate_history": "lhs",
+        "calibrate_atop": "lhs",
     }
     sobol = load_experiment(EXPERIMENTS / "sobol_csto.yaml")
     assert sobol.parameter_names == list(PARAMETER_NAMES)
@@ -224,7 +226,7 @@ def grid_sweep(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sweep")
     experiment = write(folder, base_experiment())
     out = folder / "out"
-    results = sweep(experiment, out, workers=1, show_progress=False)
+    results = sweep(experiment, out, options=RunOptions(workers=1, progress=False))
     return experiment, out, results
 
 
@@ -270,21 +272,21 @@ def test_sweep_resumes_to_identical_results_and_refuses_mismatches(grid_sweep, t
     (copy / "results.parquet").unlink()
     chunks = sorted((copy / "chunks").glob("*.parquet"))
     chunks[0].unlink()
-    resumed = sweep(experiment, copy, workers=1, resume=True, show_progress=False)
+    resumed = sweep(experiment, copy, options=RunOptions(workers=1, resume=True, progress=False))
     pd.testing.assert_frame_equal(resumed, results)
     with pytest.raises(Exception, match="already holds a sweep"):
-        sweep(experiment, copy, workers=1, show_progress=False)
+        sweep(experiment, copy, options=RunOptions(workers=1, progress=False))
     data = base_experiment()
     data["replications"] = 301
     changed = write(tmp_path, data, "changed.yaml")
     with pytest.raises(Exception, match="the stored run has"):
-        sweep(changed, copy, workers=1, resume=True, show_progress=False)
+        sweep(changed, copy, options=RunOptions(workers=1, resume=True, progress=False))
 
 
 def test_sweep_is_identical_with_two_workers_and_other_chunking(grid_sweep, tmp_path, monkeypatch):
     experiment, _, results = grid_sweep
     monkeypatch.setattr("sim.batch.pointruns.LANES_PER_CHUNK", 50)  # 6 chunks of 50 runs per point
-    two = sweep(experiment, tmp_path / "two", workers=2, show_progress=False)
+    two = sweep(experiment, tmp_path / "two", options=RunOptions(workers=2, progress=False))
     pd.testing.assert_frame_equal(two, results)
 
 
@@ -302,9 +304,11 @@ def test_a_sweep_point_equals_a_batch_with_the_same_seed_and_parameters(tmp_path
         {"kind": "any_exit", "by": "2032-12"},
         {"kind": "active_members", "at": "2032-12"},
     ]
-    results = sweep(write(tmp_path, data), tmp_path / "sweep", workers=1, show_progress=False)
+    results = sweep(
+        write(tmp_path, data), tmp_path / "sweep", options=RunOptions(workers=1, progress=False)
+    )
     at_default = results[results["disengage_intercept"] == default].set_index("outcome")["estimate"]
-    run_batch(quiet, tmp_path / "batch", runs=1000, seed=3, workers=1)
+    run_batch(quiet, tmp_path / "batch", runs=1000, seed=3, options=RunOptions(workers=1))
     batch = load(tmp_path / "batch")
     curves = batch.curves.set_index(["member", "stage", "date"])["probability"]
     alliance_end = batch.alliance.set_index("date").loc["2032-12"]

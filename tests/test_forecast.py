@@ -16,6 +16,7 @@ import pytest
 import yaml
 from model_helpers import DATA, alliance
 
+from sim.batch.jobs import RunOptions
 from sim.batch.results import load, summarize
 from sim.experiments.forecast import forecast
 from sim.model.scenario import load_scenario, with_parameters
@@ -25,12 +26,14 @@ OVERRIDES = {"freeze_intercept": -2.0, "withdraw_intercept": -2.5}
 RUNS = 20_000
 
 
-def observations(folder: Path, facts: list[dict], name: str = "facts.yaml") -> Path:
+def observations(
+    folder: Path, facts: list[dict], name: str = "facts.yaml", as_of: str = "2040-12"
+) -> Path:
     path = folder / name
     data = {
         "name": "test_facts",
         "description": "facts for the forecast tests",
-        "as_of": "2040-12",
+        "as_of": as_of,
         "facts": [{"source": "test fact", **f} for f in facts],
     }
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -121,7 +124,7 @@ def conditioned(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("forecast")
     out = folder / "fc"
     forecast(
-        SCENARIO, observations(folder, FACTS), out, RUNS, seed=3, workers=1,
+        SCENARIO, observations(folder, FACTS), out, RUNS, seed=3, options=RunOptions(workers=1),
         overrides=OVERRIDES, reached_in="condition",
     )  # fmt: skip
     summarize(out)
@@ -130,7 +133,7 @@ def conditioned(tmp_path_factory) -> Path:
 
 def test_conditioned_forecast_matches_exact_conditional_probabilities(conditioned):
     results = load(conditioned)
-    conditioning = results.manifest["conditioning"]
+    conditioning = results.manifest.conditioning
     ess = conditioning["ess"]
     assert ess > 0.05 * RUNS
     curves = results.curves.set_index(["member", "stage", "month"])["probability"]
@@ -154,7 +157,7 @@ def test_the_report_of_a_forecast_shows_its_record_and_how_to_run_it_again(condi
 
     html = write_report(conditioned).read_text(encoding="utf-8")
     assert "Held to the record" in html and "effective sample size" in html
-    for fact in load(conditioned).manifest["conditioning"]["facts"]:
+    for fact in load(conditioned).manifest.conditioning["facts"]:
         assert fact["label"] in html
     assert "alliance forecast " in html and "--as-of 2040-12 --reached-in condition" in html
 
@@ -182,10 +185,10 @@ def test_imposed_reached_in_sets_the_stage_and_records_its_likelihood(tmp_path):
     ]
     out = tmp_path / "fc"
     done = forecast(
-        SCENARIO, observations(tmp_path, facts), out, 10_000, seed=5, workers=1,
+        SCENARIO, observations(tmp_path, facts), out, 10_000, seed=5, options=RunOptions(workers=1),
         overrides=OVERRIDES,
     )  # fmt: skip
-    record = done.batch.manifest["forecast"]
+    record = done.batch.manifest.forecast
     assert [f["treatment"] for f in record["facts"]] == ["conditioned", "imposed"]
     frozen = pd.read_parquet(out / "chunks" / "passage-000000.parquet")["North:frozen"]
     assert (frozen == 5).all()
@@ -208,14 +211,14 @@ def test_identical_for_any_chunk_size_and_workers(tmp_path):
     for name, chunk, workers in (("a", 1000, 1), ("b", 2000, 2)):
         out = tmp_path / name
         forecast(
-            SCENARIO, facts, out, 4500, seed=9, workers=workers, chunk_size=chunk,
-            overrides=OVERRIDES, reached_in="condition",
+            SCENARIO, facts, out, 4500, seed=9, options=RunOptions(workers=workers),
+            chunk_size=chunk, overrides=OVERRIDES, reached_in="condition",
         )  # fmt: skip
         outs.append(out)
     a, b = (load(o) for o in outs)
     for name, table in a.tables().items():
         pd.testing.assert_frame_equal(table, b.tables()[name], check_exact=True, obj=name)
-    assert a.manifest["conditioning"] == b.manifest["conditioning"]
+    assert a.manifest.conditioning == b.manifest.conditioning
     assert a.first_passage().equals(b.first_passage())
 
 
@@ -230,7 +233,7 @@ def test_a_fact_no_lane_meets_is_one_line_naming_it(tmp_path, monkeypatch, capsy
     out = tmp_path / "fc"
     code, _, err = alliance(
         monkeypatch, capsys, "forecast", SCENARIO, "--observations", facts, "--out", out,
-        "--runs", 2000, "--workers", 1,
+        "--runs", 2000, "--workers", 1, "--posterior", "none",
     )  # fmt: skip
     assert code == 2
     assert err.count("\n") == 1
@@ -243,7 +246,7 @@ def test_cli_forecast_prints_the_record_and_summarizes(tmp_path, monkeypatch, ca
     code, stdout, err = alliance(
         monkeypatch, capsys, "forecast", SCENARIO, "--observations",
         observations(tmp_path, FACTS), "--out", out, "--runs", 2000, "--workers", 1,
-        "--as-of", "2040-08", "--param", "freeze_intercept=-2",
+        "--as-of", "2040-08", "--param", "freeze_intercept=-2", "--posterior", "none",
     )  # fmt: skip
     assert code == 0, err
     assert "effective sample size" in stdout and "South disengaged not by 2040-08" in stdout
@@ -286,10 +289,18 @@ def test_facts_every_run_meets_leave_the_batch_unchanged(tmp_path):
     facts = observations(
         tmp_path, [{"member": "North", "stage": "withdrawn", "not_reached_by": "2040-02"}]
     )
-    forecast(SCENARIO, facts, tmp_path / "fc", 1500, seed=4, workers=1, reached_in="condition")
-    run_batch(SCENARIO, tmp_path / "batch", runs=1500, seed=4, workers=1)
+    forecast(
+        SCENARIO,
+        facts,
+        tmp_path / "fc",
+        1500,
+        seed=4,
+        options=RunOptions(workers=1),
+        reached_in="condition",
+    )
+    run_batch(SCENARIO, tmp_path / "batch", runs=1500, seed=4, options=RunOptions(workers=1))
     conditioned, plain = load(tmp_path / "fc"), load(tmp_path / "batch")
-    assert conditioned.manifest["conditioning"]["ess_share"] == 1.0
+    assert conditioned.manifest.conditioning["ess_share"] == 1.0
     for name, table in plain.tables().items():  # padding to whole blocks is left out exactly
         pd.testing.assert_frame_equal(conditioned.tables()[name], table, obj=name)
 
@@ -298,19 +309,33 @@ def test_identical_on_a_dask_cluster(tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     facts = observations(tmp_path, FACTS)
     options = dict(seed=9, overrides=OVERRIDES, reached_in="condition")
-    forecast(SCENARIO, facts, tmp_path / "serial", 2500, workers=1, chunk_size=1000, **options)
+    forecast(
+        SCENARIO,
+        facts,
+        tmp_path / "serial",
+        2500,
+        options=RunOptions(workers=1),
+        chunk_size=1000,
+        **options,
+    )
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=2, processes=False, host="127.0.0.1",
         protocol="tcp", dashboard_address=None,
     ) as cluster:  # fmt: skip
         address = cluster.scheduler_address
         forecast(
-            SCENARIO, facts, tmp_path / "dask", 2500, chunk_size=2000, scheduler=address, **options
+            SCENARIO,
+            facts,
+            tmp_path / "dask",
+            2500,
+            chunk_size=2000,
+            options=RunOptions(scheduler=address),
+            **options,
         )
     a, b = load(tmp_path / "serial"), load(tmp_path / "dask")
     for name, table in a.tables().items():
         pd.testing.assert_frame_equal(table, b.tables()[name], check_exact=True, obj=name)
-    assert a.manifest["conditioning"] == b.manifest["conditioning"]
+    assert a.manifest.conditioning == b.manifest.conditioning
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,12 @@ line naming the option that is wrong, exit status 2, and nothing written.
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from model_helpers import alliance
 from test_discover import OUTCOME, synthetic_sweep
+
+from sim.batch.jobs import RunOptions
 
 
 def one_line(status: int, err: str, *phrases: str) -> str:
@@ -51,7 +54,7 @@ def test_a_batch_compared_with_itself_is_refused(tmp_path, monkeypatch, capsys):
     from sim.batch.runner import run_batch
 
     batch = tmp_path / "x"
-    run_batch(DATA / "quiet.yaml", batch, runs=200, seed=3, workers=1)
+    run_batch(DATA / "quiet.yaml", batch, runs=200, seed=3, options=RunOptions(workers=1))
     (tmp_path / "link").symlink_to(batch, target_is_directory=True)
     shutil.copytree(batch, tmp_path / "copy")
     for other in (batch, f"{batch}/", tmp_path / "link", tmp_path / "copy"):
@@ -102,3 +105,29 @@ def test_crossval_runs_are_bounded_before_anything_is_written(tmp_path, monkeypa
     status, _, err = alliance(monkeypatch, capsys, "crossval", pool, "--out", out, "--runs", 10**10)
     one_line(status, err, "--runs", "expected at most 1,000,000,000")
     assert time.monotonic() - started < 10 and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "phrase"),
+    [
+        (lambda d: (d / "results.parquet").write_bytes(b"point,outcome\n0,x\n"), "unreadable"),
+        (
+            lambda d: (
+                pd.read_parquet(d / "results.parquet")
+                .drop(columns="estimate")
+                .to_parquet(d / "results.parquet")
+            ),
+            "no column 'estimate'",
+        ),
+    ],
+    ids=["not Parquet", "a column missing"],
+)
+def test_a_sweep_table_that_is_not_the_sweeps_is_named(
+    tmp_path, monkeypatch, capsys, damage, phrase
+):
+    sweep_dir = synthetic_sweep(tmp_path / "s", points=60)
+    damage(sweep_dir)
+    status, _, err = alliance(
+        monkeypatch, capsys, "discover", sweep_dir, "--outcome", OUTCOME, "--above", "0.2"
+    )
+    one_line(status, err, f"error: {sweep_dir / 'results.parquet'}", phrase)

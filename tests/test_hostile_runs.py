@@ -26,6 +26,7 @@ import yaml
 from model_helpers import DATA, ROOT, alliance
 
 from sim.batch import results, store
+from sim.batch.jobs import RunOptions
 from sim.batch.runner import run_batch
 from sim.experiments.sweep import sweep
 
@@ -56,7 +57,7 @@ def same_results(a: Path, b: Path) -> None:
 def reference(tmp_path_factory) -> Path:
     """The batch every damaged copy must come back to: seed 11, 4 chunks of 1000."""
     out = tmp_path_factory.mktemp("reference") / "batch"
-    run_batch(QUIET, out, runs=RUNS, seed=SEED, workers=1, chunk_size=1000)
+    run_batch(QUIET, out, runs=RUNS, seed=SEED, options=RunOptions(workers=1), chunk_size=1000)
     return out
 
 
@@ -151,13 +152,15 @@ def test_a_directory_in_use_is_locked_against_every_other_command(
     )  # fmt: skip
     assert status == 0, err
     straight = tmp_path / "straight"
-    run_batch(QUIET, straight, runs=20_000, seed=SEED, workers=1, chunk_size=10_000)
+    run_batch(
+        QUIET, straight, runs=20_000, seed=SEED, options=RunOptions(workers=1), chunk_size=10_000
+    )
     same_results(straight, out)
 
     # a sweep directory and a summary are locked the same way
     spec = sweep_file(tmp_path)
     sweep_dir = tmp_path / "sweep"
-    sweep(spec, sweep_dir, workers=1, show_progress=False)
+    sweep(spec, sweep_dir, options=RunOptions(workers=1, progress=False))
     holder = hold_lock(sweep_dir)
     try:
         status, _, err = alliance(monkeypatch, capsys, "sweep", spec, "--out", sweep_dir, "--force")
@@ -236,7 +239,7 @@ DAMAGE = {
 @pytest.fixture(scope="module")
 def other_seed(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("other") / "batch"
-    run_batch(QUIET, out, runs=RUNS, seed=SEED + 1, workers=1, chunk_size=1000)
+    run_batch(QUIET, out, runs=RUNS, seed=SEED + 1, options=RunOptions(workers=1), chunk_size=1000)
     return out
 
 
@@ -266,11 +269,11 @@ def test_a_damaged_or_foreign_chunk_is_named_and_run_again_on_resume(
 def test_resume_runs_again_a_point_run_chunk_that_fails_its_check(tmp_path):
     spec = sweep_file(tmp_path)
     out = tmp_path / "sweep"
-    first = sweep(spec, out, workers=1, show_progress=False)
+    first = sweep(spec, out, options=RunOptions(workers=1, progress=False))
     tally = out / "chunks" / "tally-000000.parquet"
     tally.write_bytes(tally.read_bytes()[:-40])
     lines = len((out / store.LEDGER).read_text().splitlines())
-    again = sweep(spec, out, workers=1, show_progress=False, resume=True)
+    again = sweep(spec, out, options=RunOptions(workers=1, progress=False, resume=True))
     assert len((out / store.LEDGER).read_text().splitlines()) == lines + 1  # ran again
     pd.testing.assert_frame_equal(first, again, check_exact=True)
 
@@ -309,7 +312,7 @@ def test_the_manifest_is_written_last_and_resume_checks_what_it_points_to(
 
     spec = sweep_file(tmp_path)
     sweep_dir = tmp_path / "sweep"
-    sweep(spec, sweep_dir, workers=1, show_progress=False)
+    sweep(spec, sweep_dir, options=RunOptions(workers=1, progress=False))
     (sweep_dir / "design.csv").unlink()
     status, _, err = alliance(monkeypatch, capsys, "sweep", spec, "--out", sweep_dir, "--resume")
     one_line_error(status, err, "design.csv", "missing")
@@ -440,7 +443,7 @@ def test_force_empties_what_the_previous_run_owned_and_only_that(
 ):
     spec = sweep_file(tmp_path)
     out = tmp_path / "mixed"
-    sweep(spec, out, workers=1, show_progress=False)
+    sweep(spec, out, options=RunOptions(workers=1, progress=False))
     (out / "notes.txt").write_text("mine")
     sweep_files = {"results.csv", "results.parquet", "design.csv", "experiment.yaml"}
     assert sweep_files <= {p.name for p in out.iterdir()}
@@ -456,7 +459,7 @@ def test_force_empties_what_the_previous_run_owned_and_only_that(
     assert status == 0, err
     assert (out / "figures").is_dir()
 
-    sweep(spec, out, workers=1, show_progress=False, force=True)
+    sweep(spec, out, options=RunOptions(workers=1, progress=False, force=True))
     left = {p.name for p in out.iterdir()}
     assert not {"summary", "figures"} & left and sweep_files <= left and "notes.txt" in left
     assert json.loads((out / "manifest.json").read_text())["kind"] == "sweep"

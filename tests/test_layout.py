@@ -10,7 +10,7 @@ import pytest
 SIM = Path(__file__).resolve().parent.parent / "sim"
 
 # Lowest first: a module may import its own stage and any stage before it, never one after.
-STAGES = ("model", "batch", "plots", "experiments", "report", "viz", "cli")
+STAGES = ("model", "library", "batch", "plots", "experiments", "report", "viz", "cli")
 
 
 def sim_imports(path: Path) -> set[str]:

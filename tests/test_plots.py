@@ -16,6 +16,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from result_dirs import SCENARIOS, make_batch, make_sensitivity, make_sweep
 
 from sim.batch.results import load
@@ -226,7 +227,7 @@ def test_sobol_bars_are_ranked_by_total_effect(dirs):
     axes = panels(fig)
     assert len(axes) == indices["outcome"].nunique()
     for ax in axes:
-        outcome = ax.get_title(loc="left").removesuffix(" (sobol)")
+        outcome = ax.get_title(loc="left").split("\n")[0]
         mine = indices[indices.outcome == outcome].sort_values("ST")
         names = [t.get_text() for t in ax.get_yticklabels()]
         assert names == list(mine["parameter"])
@@ -358,3 +359,71 @@ def test_probability_ticks_are_labelled_exactly():
                 if 0 <= tick <= top:
                     shown = float(formatter(tick).rstrip("%")) / 100
                     assert abs(shown - tick) < 1e-9, (height, top, tick, formatter(tick))
+
+
+def test_by_member_writes_its_own_file_beside_the_stage_layout(dirs):
+    by_stage = plot([dirs["war"]], "defection-curves")
+    by_member = plot([dirs["war"]], "defection-curves", by="member")
+    assert by_stage == dirs["war"] / "figures" / "defection-curves.png"
+    assert by_member == dirs["war"] / "figures" / "defection-curves-by-member.png"
+    assert by_stage.is_file() and by_member.is_file()
+    assert by_stage.read_bytes() != by_member.read_bytes()
+
+
+def test_difference_axis_reads_percentage_points(dirs):
+    fig = figure([dirs["war"], dirs["no_war"]], "difference")
+    for ax in panels(fig):
+        assert "percentage points" in ax.get_ylabel()
+        formatter = ax.yaxis.get_major_formatter()
+        assert formatter(0.025, 0) == "+2.5" and formatter(-0.1, 0) == "-10"
+        assert formatter(0.0, 0) == "0"
+        FigureCanvasAgg(fig).draw()
+        assert not any("%" in t.get_text() for t in ax.get_yticklabels())
+
+
+def _overlaps(a, b) -> bool:
+    return a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+
+
+@pytest.mark.parametrize(
+    ("kind", "directories"),
+    [
+        ("alliance", ["war"]),
+        ("defection-curves", ["war"]),
+        ("trust", ["war"]),
+        ("compare", ["war", "no_war"]),
+        ("difference", ["war", "no_war"]),
+        ("sobol", ["sobol"]),
+        ("heatmap", ["sweep"]),
+    ],
+)
+def test_legends_cover_no_data(dirs, kind, directories):
+    fig = figure([dirs[d] for d in directories], kind)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        for ax in panels(fig):
+            assert not _overlaps(box, ax.get_window_extent(renderer)), (kind, ax.get_title())
+
+
+def test_sobol_figure_fits_a_screen_with_the_top_parameters(tmp_path):
+    rng = np.random.default_rng(0)
+    names = [f"p{i:02d}" for i in range(33)]
+    rows = []
+    for outcome in ("a", "b", "c", "d", "e"):
+        st = rng.random(33)
+        for name, total in zip(names, st, strict=True):
+            rows.append({"outcome": outcome, "method": "sobol", "parameter": name, "ST": total,
+                         "ST_conf": 0.05, "S1": total / 2, "S1_conf": 0.05})  # fmt: skip
+    indices = pd.DataFrame(rows)
+    fig = sensitivity_bars(indices, "many parameters")
+    width, height = fig.get_size_inches()
+    assert width <= 14.5 and height <= 9.5  # a laptop screen at the figures' resolution
+    for ax in panels(fig):
+        outcome = ax.get_title(loc="left").split("\n")[0]
+        assert "top 12 of 33 by ST" in ax.get_title(loc="left")
+        mine = indices[indices.outcome == outcome].nlargest(12, "ST").sort_values("ST")
+        assert [t.get_text() for t in ax.get_yticklabels()] == list(mine["parameter"])

@@ -12,6 +12,7 @@ import yaml
 from case_helpers import CASES, FIXED, TRUTH, write_cases, write_experiment
 from model_helpers import alliance
 
+from sim.batch.jobs import RunOptions
 from sim.experiments.calibrate import calibrate
 from sim.model.scenario import load_scenario
 
@@ -23,7 +24,7 @@ def pooled(tmp_path_factory):
     experiment = write_experiment(
         folder, cases, replications=150, points=32, walkers=8, steps=40, burn=15
     )
-    fit = calibrate(experiment, None, folder / "fit", workers=2, show_progress=False)
+    fit = calibrate(experiment, None, folder / "fit", options=RunOptions(workers=2, progress=False))
     return folder, fit
 
 
@@ -208,7 +209,7 @@ def test_a_case_may_fit_parameters_of_its_own(library):
     experiment = write_experiment(
         folder, entries, replications=20, points=8, walkers=6, steps=3, burn=1
     )
-    fit = calibrate(experiment, None, folder / "own", workers=1, show_progress=False)
+    fit = calibrate(experiment, None, folder / "own", options=RunOptions(workers=1, progress=False))
     row = fit.fitted.set_index("parameter").loc["drain_scale@north"]
     assert row["case"] == "north" and 0.5 <= row["mean"] <= 1.5
     assert list(fit.fitted["case"]) == ["shared", "shared", "north"]

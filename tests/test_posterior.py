@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from model_helpers import DATA, alliance, write_posterior
 
+from sim.batch.jobs import RunOptions
 from sim.batch.posterior import load_posterior, uncertainty_note
 from sim.batch.results import load, summarize
 from sim.batch.runner import run_batch
@@ -35,9 +36,24 @@ def test_draws_depend_only_on_the_seed_and_the_replication(tmp_path):
 
 def test_a_batch_mixes_the_posterior_samples_identically_for_any_chunking(tmp_path):
     posterior = write_posterior(tmp_path / "p", TWO_WORLDS)
-    one = run_batch(SCENARIO, tmp_path / "a", 4000, seed=3, workers=1, posterior=posterior)
+    one = run_batch(
+        SCENARIO,
+        tmp_path / "a",
+        4000,
+        seed=3,
+        options=RunOptions(workers=1),
+        posterior=posterior,
+        runs_per_draw=1,
+    )
     two = run_batch(
-        SCENARIO, tmp_path / "b", 4000, seed=3, workers=2, chunk_size=1000, posterior=posterior
+        SCENARIO,
+        tmp_path / "b",
+        4000,
+        seed=3,
+        options=RunOptions(workers=2),
+        chunk_size=1000,
+        posterior=posterior,
+        runs_per_draw=1,
     )
     (a, _), b = summarize(one.out), load(two.out)
     pd.testing.assert_frame_equal(a.curves, b.curves)
@@ -45,7 +61,7 @@ def test_a_batch_mixes_the_posterior_samples_identically_for_any_chunking(tmp_pa
     mixture = float(np.mean(p))  # ~0.50; the plug-in at the mean intercept gives ~0.14
     final = a.curves[(a.curves["stage"] == "disengaged") & (a.curves["month"] == MONTHS - 1)]
     assert final["probability"].mean() == pytest.approx(mixture, abs=0.02)
-    assert a.manifest["posterior"]["experiment"] == "hand_made"
+    assert a.manifest.posterior.experiment == "hand_made"
     document = json.loads((one.out / "summary" / "summary.json").read_text())
     assert (
         "parameter uncertainty" in document["uncertainty"]
@@ -74,8 +90,8 @@ def test_a_backtest_under_a_posterior_draws_per_replication(tmp_path):
     path = _m01_not_disengaged(tmp_path, "2032-12")
     posterior = write_posterior(tmp_path / "p", TWO_WORLDS)
     result = backtest(
-        SCENARIO, path, tmp_path / "bt", runs=4000, workers=1, show_progress=False, condition=False,
-        posterior=posterior,
+        SCENARIO, path, tmp_path / "bt", runs=4000, options=RunOptions(workers=1, progress=False),
+        condition=False, posterior=posterior,
     )  # fmt: skip
     p = np.mean([1 - (1 - 1 / (1 + np.exp(-x))) ** MONTHS for x in TWO_WORLDS])
     assert result.events["p_model"].iloc[0] == pytest.approx(p, abs=0.03)
@@ -132,7 +148,12 @@ def test_a_sweep_draws_the_parameters_it_does_not_vary(tmp_path):
         )
     )
     posterior = write_posterior(tmp_path / "p", TWO_WORLDS)
-    results = sweep(experiment, tmp_path / "s", workers=1, show_progress=False, posterior=posterior)
+    results = sweep(
+        experiment,
+        tmp_path / "s",
+        options=RunOptions(workers=1, progress=False),
+        posterior=posterior,
+    )
     p = np.mean([1 - (1 - 1 / (1 + np.exp(-x))) ** MONTHS for x in TWO_WORLDS])
     assert results["estimate"].to_numpy() == pytest.approx([p, p], abs=0.03)
     manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
@@ -176,10 +197,11 @@ def test_a_conditioned_forecast_weighs_each_runs_parameter_draw_by_the_record(tm
                 tmp_path / name,
                 runs,
                 seed=5,
-                workers=workers,
+                options=RunOptions(workers=workers),
                 chunk_size=chunk,
                 reached_in="condition",
                 posterior=posterior,
+                runs_per_draw=1,  # the mixture: every run its own draw
             ).batch.out  # fmt: skip
         )
     a, b = (load(out) for out in outs)
@@ -194,12 +216,12 @@ def test_a_conditioned_forecast_weighs_each_runs_parameter_draw_by_the_record(tm
     assert others == pytest.approx(expected, abs=0.03)
     assert (months[:, 0][months[:, 0] >= 0] >= 12).all()  # the record holds in every run
     assert "weighs the draws" in uncertainty_note(a.manifest)
-    (update,) = a.manifest["conditioning"]["parameters"]  # the fitted one, not the held one
+    (update,) = a.manifest.conditioning["parameters"]  # the fitted one, not the held one
     assert update["parameter"] == "disengage_intercept"
     assert update["drawn_mean"] == pytest.approx(float(np.mean(TWO_WORLDS)), abs=0.15)
     kept_mean = float(weights @ np.array(TWO_WORLDS))  # about -7.7
     assert update["kept_mean"] == pytest.approx(kept_mean, abs=0.25)
-    assert a.manifest["conditioning"] == b.manifest["conditioning"]  # exact in any chunking
+    assert a.manifest.conditioning == b.manifest.conditioning  # exact in any chunking
     from sim.report.html import write_report
 
     html = write_report(outs[0]).read_text(encoding="utf-8")
@@ -237,8 +259,9 @@ def test_a_conditioned_backtest_scores_the_later_facts_under_the_updated_draws(t
     path.write_text(dump_observations(record))
     posterior = write_posterior(tmp_path / "p", TWO_WORLDS, cases=ELSEWHERE)
     result = backtest(
-        SCENARIO, path, tmp_path / "bt", runs=6000, seed=2, workers=1, show_progress=False,
-        origin="2030-12", reached_in="condition", posterior=posterior,
+        SCENARIO, path, tmp_path / "bt", runs=6000, seed=2,
+        options=RunOptions(workers=1, progress=False), origin="2030-12", reached_in="condition",
+        posterior=posterior,
     )  # fmt: skip
     hazards = [1 / (1 + np.exp(-x)) for x in TWO_WORLDS]
     weights = np.array([0.5 * (1 - h) ** 12 for h in hazards])
@@ -249,7 +272,8 @@ def test_a_conditioned_backtest_scores_the_later_facts_under_the_updated_draws(t
     assert result.in_sample is None  # a fit on other cases: out of sample
     with pytest.raises(InputError, match="count twice"):
         backtest(
-            SCENARIO, path, tmp_path / "bt2", runs=1000, workers=1, show_progress=False,
-            origin="2030-12", posterior=write_posterior(tmp_path / "own", TWO_WORLDS),
+            SCENARIO, path, tmp_path / "bt2", runs=1000,
+            options=RunOptions(workers=1, progress=False), origin="2030-12",
+            posterior=write_posterior(tmp_path / "own", TWO_WORLDS),
         )  # fmt: skip
     assert not (tmp_path / "bt2").exists()

@@ -105,7 +105,7 @@ def test_report_holds_scenario_estimates_figures_and_provenance(batch, report):
     assert cell in report.read_text(encoding="utf-8")
     assert text.count("<figure") == 4 and text.count("<svg") == 4
     manifest = results.manifest
-    for fact in (manifest["scenario"]["hash"], "2,000", manifest["started"], manifest["finished"]):
+    for fact in (manifest.scenario.hash, "2,000", manifest.started, manifest.finished):
         assert str(fact) in text
     assert "alliance batch" in text and "--seed 1" in text
 

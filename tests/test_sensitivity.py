@@ -9,6 +9,7 @@ import pytest
 import yaml
 from model_helpers import DATA, alliance
 
+from sim.batch.jobs import RunOptions
 from sim.experiments.sensitivity import INDEX_COLUMNS, sensitivity
 
 ONE_LEVER = DATA / "one_lever_sobol.yaml"
@@ -18,7 +19,7 @@ LEVER = "disengage_intercept"
 @pytest.fixture(scope="module")
 def sobol_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("sobol") / "run"
-    sensitivity(ONE_LEVER, out, workers=1, show_progress=False)
+    sensitivity(ONE_LEVER, out, options=RunOptions(workers=1, progress=False))
     return out
 
 
@@ -53,7 +54,9 @@ def test_morris_finds_the_only_parameter_that_matters(tmp_path):
     data["design"] = {"method": "morris", "trajectories": 20, "levels": 4}
     experiment = tmp_path / "morris.yaml"
     experiment.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    indices = sensitivity(experiment, tmp_path / "run", workers=1, show_progress=False)
+    indices = sensitivity(
+        experiment, tmp_path / "run", options=RunOptions(workers=1, progress=False)
+    )
     indices = indices.set_index("parameter")
     assert indices.loc[LEVER, "mu_star"] > 0.2  # P(disengaged) moves a lot over its range
     assert indices.loc[LEVER, "mu_star"] - indices.loc[LEVER, "mu_star_conf"] > 0

@@ -71,6 +71,14 @@ def test_the_wheel_carries_every_subpackage_and_the_shipped_files(installed):
         "sim/report/templates/tables.html.j2",
         "sim/shipped/scenarios/csto_2022.yaml",
         "sim/shipped/experiments/sobol_csto.yaml",
+        "sim/library/DATA.md",
+        "sim/library/data/members.csv",
+        "sim/shipped/scenarios/atop/index.csv",
+        "sim/shipped/experiments/observations_pre2022.yaml",
+        "sim/shipped/experiments/posteriors/fits.yaml",
+        "sim/shipped/experiments/posteriors/calibrate_history/posterior.json",
+        "sim/shipped/experiments/posteriors/calibrate_history/posterior.parquet",
+        "sim/shipped/experiments/posteriors/calibrate_history/provenance.json",
     ):
         assert name in names, name
     shipped = {n for n in names if n.startswith("sim/shipped/scenarios/")}
@@ -96,3 +104,12 @@ def test_a_batch_with_plot_and_its_report_run_from_anywhere(installed, tmp_path)
     listing = _run("alliance", "scenarios", cwd=tmp_path, env=env)
     for name in ("csto_2022", "csto_no_war", "csto_russia_answers"):
         assert name in listing
+
+
+def test_the_programs_forecast_runs_from_anywhere_with_the_shipped_posterior(installed, tmp_path):
+    venv, _ = installed
+    printed = _run("alliance", "forecast", "csto_2022", "--runs", "2000", "--workers", "1",
+                   cwd=tmp_path, env=_user_env(venv))  # fmt: skip
+    words = " ".join(printed.split())
+    assert "calibrate_history_without_csto_2020_2022" in words and "20 draws x 100 runs" in words
+    assert (tmp_path / "out" / "csto_2022_forecast" / "summary" / "summary.json").is_file()

@@ -1,7 +1,9 @@
 """The Parquet tables of one chunk: what is kept per run, month or point, and how to read it.
 
 A chunk k of a batch is three files under DIR/chunks/ (docs/batch.md describes every column):
-- `passage-k.parquet`: one row per run: `run`, `first_exit`, and one int16 column
+- `passage-k.parquet`: one row per run: `run`, `first_exit`, under a posterior `draw` (the
+  run's parameter draw, `sim.batch.posterior`; a conditioned run keeps its ancestor's), and one
+  int16 column
   `<member>:<stage>` per member and stage (first month the stage was reached, -1 = censored);
 - `aggregates-k.parquet`: the chunk's MonthlyAggregates, one row per month (sim.batch.lanes);
 - `trajectories-k.parquet` (only with --trajectories): run, month, actor, variable, value.
@@ -26,6 +28,7 @@ from sim.model.stages import LATER_STAGES
 
 PASSAGE, AGGREGATES, TRAJECTORIES = "passage", "aggregates", "trajectories"
 TRAJECTORY_VARIABLES = ("trust", "status", "capacity")
+DRAW = "draw"  # the passage column of each run's parameter draw (runs under a posterior only)
 Ledger = dict[tuple[str, int], dict[str, Any]]
 
 
@@ -44,6 +47,8 @@ def encode_chunk(
         "run": pa.array(np.arange(first, first + lanes, dtype=np.int64)),
         "first_exit": pa.array(result.first_exit.astype(np.int16)),
     }
+    if result.draw is not None:
+        columns[DRAW] = pa.array(result.draw.astype(np.int64))
     for i, member in enumerate(members):
         for j, stage in enumerate(LATER_STAGES):
             columns[passage_column(member, stage)] = pa.array(result.first_passage[:, i, j])

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,7 @@ from scipy import stats
 from sim.batch.chunkfiles import passage_arrays, read_passage
 from sim.batch.intervals import CONFIDENCE
 from sim.batch.ledger import read_ledger
+from sim.batch.manifests import BatchManifest
 from sim.batch.results import open_batch
 from sim.model.errors import InputError
 from sim.model.scenario import Scenario
@@ -91,10 +91,10 @@ def paired_intervals(counts: PairedCounts, confidence: float = CONFIDENCE) -> di
     }
 
 
-def check_pairable(a: dict[str, Any], b: dict[str, Any], dir_b: Path) -> None:
+def check_pairable(a: BatchManifest, b: BatchManifest, dir_b: Path) -> None:
     """Refuse batches whose runs do not pair (different seeds or run counts) and a batch paired
     with itself (the same directory, a link to it, or a copy of the same run)."""
-    if a.get("run_id") is not None and a.get("run_id") == b.get("run_id"):
+    if a.run_id is not None and a.run_id == b.run_id:
         raise InputError(
             str(dir_b),
             "run_id",
@@ -102,11 +102,12 @@ def check_pairable(a: dict[str, Any], b: dict[str, Any], dir_b: Path) -> None:
             "expected two different batches",
         )
     for field in ("seed", "runs"):
-        if a.get(field) != b.get(field):
+        mine, first = getattr(b, field), getattr(a, field)
+        if mine != first:
             raise InputError(
                 str(dir_b),
                 field,
-                f"is {b.get(field)}, the first batch's is {a.get(field)}; paired differences "
+                f"is {mine}, the first batch's is {first}; paired differences "
                 "need two batches with the same seed and number of runs",
             )
 
@@ -124,12 +125,12 @@ def _calendar(sa: Scenario, sb: Scenario, dir_b: Path) -> int:
 
 
 def _run_blocks(
-    directory: Path, manifest: dict[str, Any], members: list[str]
+    directory: Path, manifest: BatchManifest, members: list[str]
 ) -> Iterator[np.ndarray]:
     """Each chunk's first passages as (runs, members * 3 + 1): the last column is first_exit
     (each chunk checked against the batch's ledger)."""
-    run_id, ledger = manifest["run_id"], read_ledger(directory)
-    for index in range(int(manifest["chunks"])):
+    run_id, ledger = str(manifest.run_id), read_ledger(directory)
+    for index in range(manifest.chunks):
         passage = read_passage(directory, index, run_id, ledger)
         fp, first_exit = passage_arrays(passage, members)
         yield np.concatenate([fp.reshape(fp.shape[0], -1), first_exit[:, None]], axis=1)

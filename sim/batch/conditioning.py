@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from sim.batch.lanes import ChunkResult, MonthlyAggregates, simulate_chunk, take_lanes
+from sim.model.errors import InputError
 from sim.model.scenario import Scenario
 from sim.model.streams import STREAM_BLOCK, resample_seed
 
@@ -37,12 +38,16 @@ FIXED_POINT = 2**20  # parameter sums are kept as integers in these units (exact
 KINDS = ("reached_in", "reached_by", "not_reached_by")
 
 
-class NoConsistentLane(Exception):
-    """No lane of a stream block is consistent with the facts of a month (picklable)."""
+class NoConsistentLane(InputError):
+    """No lane of a stream block is consistent with the facts of a month (picklable): the record
+    cannot be met, a refusal of the input like any other (a new run is taken back whole)."""
 
     def __init__(self, labels: str, month: int, block: int):
-        super().__init__(labels, month, block)
+        super().__init__(labels, "", f"no lane of stream block {block} is consistent with it")
         self.labels, self.month, self.block = labels, month, block
+
+    def __reduce__(self) -> tuple[type, tuple[str, int, int]]:
+        return (NoConsistentLane, (self.labels, self.month, self.block))
 
 
 @dataclass(frozen=True)
@@ -225,7 +230,8 @@ def simulate_conditioned_chunk(
 ) -> tuple[ChunkResult, pa.Table]:
     """Replications first.. of `seed` conditioned on the facts; the result and its counts.
     With `posterior`, each lane draws its parameters as in a batch, and a lane copied by the
-    resampling keeps its draw: the facts weigh the parameters as they weigh the runs."""
+    resampling keeps its draw (its `draw` number too): the facts weigh the parameters as they
+    weigh the runs, and each draw's kept runs are its weight in the parameter interval."""
     lanes = padded(replications)
     members = len(scenario.members)
     draws = posterior.lane_values(seed, first, lanes) if posterior else None
@@ -237,10 +243,12 @@ def simulate_conditioned_chunk(
         scenario, seed, first, lanes, parameters, aggregate=False, after_month=run,
         lane_values=draws,
     )  # fmt: skip
+    origin = run.origin if run.origin is not None else np.arange(lanes)
     kept = ChunkResult(
         result.first_passage[:replications].copy(),
         result.first_exit[:replications].copy(),
         run.aggregates,
         None,
+        posterior.draw_of(first, lanes)[origin[:replications]] if posterior else None,
     )
     return kept, run.table()

@@ -266,3 +266,18 @@ def make_engine(workers: int | None, scheduler: str | None) -> Engine:
         return DaskEngine(scheduler)
     workers = workers or available_cores()
     return SerialEngine() if workers == 1 else LocalEngine(workers)
+
+
+@contextlib.contextmanager
+def engine_for(workers: int | None, scheduler: str | None) -> Iterator[Engine]:
+    """An engine for the block of work inside: closed when it ends, stopped when it fails."""
+    engine = make_engine(workers, scheduler)
+    ended = False
+    try:
+        yield engine
+        ended = True
+    finally:
+        if ended:
+            engine.close()
+        else:
+            engine.abort()

@@ -3,7 +3,9 @@
 Every run is followed to the horizon, so the cumulative probability of a stage by month t is the
 share of runs that reached it by then (a run that has not is censored at the horizon only), and
 its band is the exact binomial (Clopper-Pearson) interval of `sim.batch.intervals`, the one method
-every probability of the package gets.
+every probability of the package gets: the Monte Carlo error (`low`, `high`). A run under a
+posterior adds the parameter interval (`param_low`, `param_high`: the spread of the probability
+across the posterior's draws, `sim.batch.draws`); at fixed parameters those columns are empty.
 Counting first passages per month (not keeping every run) makes a batch's summary mergeable
 across chunks, so memory stays flat in the number of runs.
 """
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sim.batch.draws import DrawCounts
 from sim.batch.intervals import CONFIDENCE, proportion_interval
 from sim.batch.lanes import SUM_SCALE, MonthlyAggregates
 from sim.model.scenario import Scenario
@@ -70,14 +73,38 @@ def cumulative_probability(
     return by_month / runs, low, high
 
 
-def curves_table(scenario: Scenario, counts: PassageCounts) -> pd.DataFrame:
-    """Per member x stage x month: cumulative probability of having reached the stage, band, n."""
+def _bands(
+    draws: DrawCounts | None, series: int, months: int, low: np.ndarray, high: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The interval columns of one series: at fixed parameters the binomial Monte Carlo band
+    and no parameter interval; under a posterior, both from the per-draw counts."""
+    if draws is None:
+        nan = np.full(months, np.nan)
+        return {"low": low, "high": high, "param_low": nan, "param_high": nan}
+    mc_low, mc_high = draws.monte_carlo(series)
+    param_low, param_high = draws.interval(series)
+    # the spread's own estimate is no finer than the Monte Carlo error: where the draws cannot
+    # be told apart from noise (few events), the parameter interval is the Monte Carlo one
+    return {
+        "low": mc_low,
+        "high": mc_high,
+        "param_low": np.fmin(param_low, mc_low),
+        "param_high": np.fmax(param_high, mc_high),
+    }
+
+
+def curves_table(
+    scenario: Scenario, counts: PassageCounts, draws: DrawCounts | None = None
+) -> pd.DataFrame:
+    """Per member x stage x month: cumulative probability of having reached the stage, its
+    Monte Carlo band, its parameter interval (under a posterior), n."""
     months = scenario.months
     dates = scenario.month_labels()
     frames = []
     for i, member in enumerate(scenario.members):
         for j, stage in enumerate(LATER_STAGES):
             p, low, high = cumulative_probability(counts.reached[i, j], counts.runs)
+            bands = _bands(draws, i * len(LATER_STAGES) + j, months, low, high)
             frames.append(
                 pd.DataFrame(
                     {
@@ -86,8 +113,7 @@ def curves_table(scenario: Scenario, counts: PassageCounts) -> pd.DataFrame:
                         "month": np.arange(months),
                         "date": dates,
                         "probability": p,
-                        "low": low,
-                        "high": high,
+                        **bands,
                         "n": counts.runs,
                     }
                 )
@@ -96,18 +122,21 @@ def curves_table(scenario: Scenario, counts: PassageCounts) -> pd.DataFrame:
 
 
 def alliance_table(
-    scenario: Scenario, counts: PassageCounts, aggregates: MonthlyAggregates
+    scenario: Scenario,
+    counts: PassageCounts,
+    aggregates: MonthlyAggregates,
+    draws: DrawCounts | None = None,
 ) -> pd.DataFrame:
-    """Per month: probability of at least one formal exit so far (band) and expected members
-    still active."""
+    """Per month: probability of at least one formal exit so far (Monte Carlo band, parameter
+    interval) and expected members still active."""
     p, low, high = cumulative_probability(counts.exit_reached, counts.runs)
+    series = len(scenario.members) * len(LATER_STAGES)
     return pd.DataFrame(
         {
             "month": np.arange(scenario.months),
             "date": scenario.month_labels(),
             "p_any_exit": p,
-            "low": low,
-            "high": high,
+            **_bands(draws, series, scenario.months, low, high),
             "expected_active": aggregates.active_sum / max(aggregates.runs, 1),
             "n": counts.runs,
         }
@@ -125,7 +154,10 @@ def report_months(scenario: Scenario) -> list[int]:
 def by_date_table(curves: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     """The curves at the end of each year and at the horizon."""
     picked = curves[curves["month"].isin(report_months(scenario))]
-    columns = ["member", "stage", "date", "month", "probability", "low", "high", "n"]
+    columns = [
+        "member", "stage", "date", "month", "probability", "low", "high", "param_low",
+        "param_high", "n",
+    ]  # fmt: skip
     return picked[columns].reset_index(drop=True)
 
 
@@ -235,13 +267,16 @@ def stage_shares_table(scenario: Scenario, aggregates: MonthlyAggregates) -> pd.
 
 
 def summary_tables(
-    scenario: Scenario, counts: PassageCounts, aggregates: MonthlyAggregates
+    scenario: Scenario,
+    counts: PassageCounts,
+    aggregates: MonthlyAggregates,
+    draws: DrawCounts | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every estimand of a batch as a tidy table (docs/batch.md lists the columns)."""
-    curves = curves_table(scenario, counts)
+    curves = curves_table(scenario, counts, draws)
     return {
         "curves": curves,
-        "alliance": alliance_table(scenario, counts, aggregates),
+        "alliance": alliance_table(scenario, counts, aggregates, draws),
         "by_date": by_date_table(curves, scenario),
         "median_time": median_table(curves, scenario),
         "monthly": monthly_table(scenario, aggregates),

@@ -9,6 +9,11 @@ Every estimate is taken over independent runs followed to the horizon, so two ki
 - an **expected number** (the mean over runs of a count, such as members still active) gets the
   Student t interval, NaN for fewer than two runs.
 
+Runs grouped by parameter draw (k runs share one draw, `sim.batch.posterior`) are not
+independent: a probability over them gets the normal interval of a ratio over clusters, the
+draws (`clustered_proportion_interval`), whose variance counts the spread between draws (and the
+copies a conditioned forecast makes within a draw) that the binomial one would miss.
+
 Batches (`sim.batch.estimands`) and point runs (`sim.batch.outcomes`) both call these, so the
 same estimand gets the same band wherever it is reported. `docs/batch.md` documents the choice.
 """
@@ -52,3 +57,27 @@ def mean_interval(
     low = np.where(n > 1, mean - half, np.nan)
     high = np.where(n > 1, mean + half, np.nan)
     return mean, low, high
+
+
+def clustered_proportion_interval(
+    events: np.ndarray, runs: np.ndarray, level: float = CONFIDENCE
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normal limits of sum(events) / sum(runs) over clusters (last axis: events (..., D),
+    runs (D,)), with the ratio estimator's variance sum(runs^2 (p_d - p)^2) / sum(runs)^2 scaled
+    by D / (D - 1); clipped to [0, 1], NaN for fewer than two clusters with runs."""
+    from scipy import stats
+
+    x = np.asarray(events, float)
+    n = np.asarray(runs, float)
+    used = n > 0
+    clusters = int(used.sum())
+    if clusters < 2:
+        nan = np.full(x.shape[:-1], np.nan)
+        return nan, nan
+    x, n = x[..., used], n[used]
+    total = n.sum()
+    p = x.sum(axis=-1) / total
+    residual = x - p[..., None] * n
+    variance = np.square(residual).sum(axis=-1) / total**2 * clusters / (clusters - 1)
+    half = stats.norm.ppf(1 - (1.0 - level) / 2) * np.sqrt(variance)
+    return np.clip(p - half, 0.0, 1.0), np.clip(p + half, 0.0, 1.0)

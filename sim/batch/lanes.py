@@ -97,6 +97,7 @@ class ChunkResult:
     first_exit: np.ndarray  # (lanes,) int16: month of the first formal exit of any member
     aggregates: MonthlyAggregates | None
     trajectories: dict[str, np.ndarray] | None  # trust (months, members, lanes), etc.
+    draw: np.ndarray | None = None  # (lanes,) int64: each run's parameter draw, under a posterior
 
 
 def simulate_chunk(

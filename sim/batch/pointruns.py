@@ -18,11 +18,12 @@ import numpy as np
 
 from sim.batch.chunkfiles import add_tally
 from sim.batch.engines import local_workers, make_engine
+from sim.batch.jobs import DEFAULTS, RunOptions
 from sim.batch.ledger import end_ledger_line, finished_chunks, read_ledger
+from sim.batch.manifests import read_manifest
 from sim.batch.outcomes import RunMeasure, Tally
 from sim.batch.posterior import PosteriorDraws
 from sim.batch.progress import runs_progress
-from sim.batch.store import read_manifest, resume_hint
 from sim.batch.tasks import ChunkDone, ChunkTask, run_chunks
 from sim.model.scenario import Scenario
 
@@ -114,35 +115,34 @@ def run_points(
     out: Path,
     kind: str,
     chunks: list[Chunk],
-    workers: int | None = None,
+    options: RunOptions = DEFAULTS,
     description: str = "runs",
-    show_progress: bool = True,
-    scheduler: str | None = None,
 ) -> Tally:
     """Run every chunk not yet on disk (kind `kind`) into the prepared, locked directory `out`,
     then return the tallies of all chunks.
 
-    Chunks run on local processes (`workers`, default all cores) or a Dask cluster
-    (`scheduler`), finish in any order and are written as they finish; Ctrl-C stops the workers
-    and keeps the finished chunks, so `--resume` carries on from there (it runs again any chunk
-    whose file fails its check).
+    Chunks run on local processes (`options.workers`, default all cores) or a Dask cluster
+    (`options.scheduler`), finish in any order and are written as they finish; Ctrl-C stops the
+    workers and keeps the finished chunks, so `--resume` carries on from there (it runs again any
+    chunk whose file fails its check).
     """
     manifest = read_manifest(out)
-    run_id = str(manifest["run_id"])
+    run_id = str(manifest.run_id)
     end_ledger_line(out)
     done = set(finished_chunks(out, [kind], len(chunks), run_id))
     todo = [chunk_task(job, c, run_id, kind) for c in chunks if c.index not in done]
     total_runs = sum(c.runs for c in chunks)
     at_start = total_runs - sum(t.runs for t in todo)
     progress = {"runs": at_start}
-    with runs_progress(description, show_progress) as update:
+    with runs_progress(description, options.progress) as update:
         update(at_start, total_runs, at_start)
         if todo:
-            engine = make_engine(min(local_workers(workers), len(todo)), scheduler)
+            workers = min(local_workers(options.workers), len(todo))
+            engine = make_engine(workers, options.scheduler)
 
             def written(chunk: ChunkDone) -> None:
                 progress["runs"] += chunk.runs
                 update(progress["runs"], total_runs, at_start)
 
-            run_chunks(out, run_id, todo, engine, written, resume_hint(out, manifest))
+            run_chunks(out, run_id, todo, engine, written, manifest.resume_command(out))
     return read_tallies(out, kind, chunks, job, run_id)

@@ -2,13 +2,17 @@
 
 `alliance calibrate --out DIR` writes DIR/posterior.json and DIR/posterior.parquet (equally
 weighted samples of the fitted parameters). A batch, sweep or backtest given `--posterior DIR`
-runs replication r with the parameters of sample `index(seed, r)`, drawn uniformly with
-replacement from a random stream that depends only on the seed and r (block r // STREAM_BLOCK
-of its own seed sequence), so the results are the same for any chunk size, worker count or
-engine. The bands then carry parameter uncertainty as well as chance. Parameters fitted for one
-case only (`NAME@CASE`) are carried only into that case's own scenario; parameters the fit held
-fixed keep their values; parameters the run sets itself (`--param`, a sweep's varied or fixed
-ones) are not drawn.
+groups its replications by parameter draw: replications r with the same `r // runs_per_draw`
+(draw d, k = runs_per_draw runs each, a divisor of STREAM_BLOCK so that a draw never straddles
+a stream block) share the parameters of sample `index(seed, d)`, drawn uniformly with
+replacement from a random stream that depends only on the seed and d (block d // STREAM_BLOCK of
+its own seed sequence), so the results are the same for any chunk size, worker count or engine.
+The spread of the probability across draws is the parameter interval (`sim.batch.draws`); the
+Monte Carlo interval is the binomial one of all runs together. Experiments that only need the
+mixture (calibration's outcomes, cross-validation, backtests) keep one run per draw.
+Parameters fitted for one case only (`NAME@CASE`) are carried only into that case's own
+scenario; parameters the fit held fixed keep their values; parameters the run sets itself
+(`--param`, a sweep's varied or fixed ones) are not drawn.
 
 A forecast conditioned on a scenario's record (`alliance forecast --posterior DIR`) resamples each
 lane with its draw, so the record updates the parameters too; it refuses a posterior fitted on
@@ -20,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +32,13 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError
 
+from sim.batch.manifests import Manifest, PosteriorRef
 from sim.model.errors import InputError
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import Scenario
 from sim.model.schema import Strict
+from sim.model.shipped import POSTERIORS as SHIPPED_FOLDER
+from sim.model.shipped import shipped_root
 from sim.model.streams import STREAM_BLOCK
 
 POSTERIOR_MANIFEST = "posterior.json"
@@ -40,7 +47,23 @@ CASE_SEP = "@"
 DRAW_STREAM = 0x706F7374  # spawn-key tag: these draws never share the model's random numbers
 CASE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # a case name is a folder name: no path, no @
 BOOKKEEPING = ("draw", "step", "walker", "loglik")  # the samples' columns that are no parameter
-EXPECTED = "expected a calibration directory (alliance calibrate --out DIR)"
+EXPECTED = (
+    "expected a calibration directory (alliance calibrate --out DIR) or the name of a shipped "
+    "posterior (alliance posteriors)"
+)
+RUNS_PER_DRAW = 100  # k of a batch or forecast under a posterior: binomial noise <= 5 points
+
+
+def check_runs_per_draw(runs_per_draw: int) -> None:
+    """Refuse a k that would let a draw straddle a stream block (or no runs at all)."""
+    if runs_per_draw < 1 or STREAM_BLOCK % runs_per_draw:
+        divisors = [k for k in range(2, STREAM_BLOCK + 1) if STREAM_BLOCK % k == 0]
+        raise InputError(
+            "--runs-per-draw",
+            str(runs_per_draw),
+            f"expected a divisor of {STREAM_BLOCK} (runs per random-number block), such as "
+            f"{', '.join(map(str, divisors[:12]))}",
+        )
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,7 @@ class PosteriorDraws:
     names: tuple[str, ...]  # model parameter names, one column of `samples` each
     samples: np.ndarray  # (samples, names)
     own_cases: tuple[str, ...] = ()  # the fit's cases of the scenario the run is of
+    runs_per_draw: int = 1  # k: consecutive replications sharing one parameter draw
 
     def varied(self) -> tuple[str, ...]:
         """The parameters whose samples differ (the fit's held values are the same in all)."""
@@ -71,20 +95,31 @@ class PosteriorDraws:
                 f"(alliance crossval ... --out DIR: DIR/folds/{case})",
             )
 
+    def grouped(self, runs_per_draw: int) -> PosteriorDraws:
+        """The same draws with `runs_per_draw` consecutive replications sharing each one."""
+        return replace(self, runs_per_draw=runs_per_draw)
+
+    def draw_of(self, first: int, replications: int) -> np.ndarray:
+        """The draw number d = r // runs_per_draw of replications first..first+replications-1."""
+        return np.arange(first, first + replications, dtype=np.int64) // self.runs_per_draw
+
     def indices(self, seed: int, first: int, replications: int) -> np.ndarray:
-        """The sample index of replications first..first+replications-1 (seed and r only)."""
-        out = np.empty(replications, dtype=np.int64)
-        r = first
-        while r < first + replications:
-            block, offset = divmod(r, STREAM_BLOCK)
+        """The sample index of replications first..first+replications-1 (seed and draw only)."""
+        draws = self.draw_of(first, replications)
+        start = int(draws[0]) if replications else 0
+        count = int(draws[-1]) - start + 1 if replications else 0
+        out = np.empty(count, dtype=np.int64)
+        d = start
+        while d < start + count:
+            block, offset = divmod(d, STREAM_BLOCK)
             rng = np.random.default_rng(
                 np.random.SeedSequence(seed, spawn_key=(DRAW_STREAM, block))
             )
             drawn = rng.integers(0, len(self.samples), STREAM_BLOCK)
-            take = min(STREAM_BLOCK - offset, first + replications - r)
-            out[r - first : r - first + take] = drawn[offset : offset + take]
-            r += take
-        return out
+            take = min(STREAM_BLOCK - offset, start + count - d)
+            out[d - start : d - start + take] = drawn[offset : offset + take]
+            d += take
+        return out[draws - start]
 
     def lane_values(
         self, seed: int, first: int, replications: int, points: int = 1
@@ -102,7 +137,58 @@ class PosteriorDraws:
             "cases": list(self.cases),
             "samples": len(self.samples),
             "parameters": list(self.names),
+            "runs_per_draw": self.runs_per_draw,
+            "values": self.values_summary(),
         }
+
+    def values_summary(self) -> dict[str, dict[str, Any]]:
+        """Per parameter: drawn (its samples differ) or held by the fit, mean and 95% interval."""
+        varied = set(self.varied())
+        out = {}
+        for j, name in enumerate(self.names):
+            column = self.samples[:, j]
+            low, high = np.quantile(column, (0.025, 0.975)) if len(column) else (np.nan, np.nan)
+            out[name] = {
+                "drawn": name in varied,
+                "mean": float(column.mean()) if len(column) else float("nan"),
+                "low": float(low),
+                "high": float(high),
+            }
+        return out
+
+
+def shipped_posteriors() -> list[Path]:
+    """The folders of the posteriors shipped with the program, sorted by name."""
+    root = shipped_root("experiments")
+    folder = root / SHIPPED_FOLDER if root is not None else None
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if (p / POSTERIOR_MANIFEST).is_file())
+
+
+def resolve_posterior(directory: str | Path) -> Path:
+    """A --posterior argument: the directory itself if it exists, else a shipped posterior."""
+    given = Path(directory)
+    if given.exists():
+        return given
+    return next((p for p in shipped_posteriors() if p.name == str(directory)), given)
+
+
+def shipped_name(directory: str | Path) -> str:
+    """A shipped posterior's name (what --posterior accepts anywhere), else the directory."""
+    folder = Path(directory).resolve()
+    return next((p.name for p in shipped_posteriors() if p.resolve() == folder), str(directory))
+
+
+def never_saw(scenario: Scenario) -> Path | None:
+    """The shipped posterior with the most cases none of which is of `scenario` (so its record
+    was not fitted), or None if every shipped one has seen it."""
+    candidates = []
+    for folder in shipped_posteriors():
+        cases = read_posterior_manifest(folder).cases
+        if not any(_is_of(case, scenario) for case in cases):
+            candidates.append((-len(cases), folder.name, folder))
+    return min(candidates)[2] if candidates else None
 
 
 class PosteriorParameter(Strict):
@@ -154,8 +240,9 @@ def record_id(scenario: Scenario) -> str:
 def load_posterior(
     directory: str | Path, scenario: Scenario | None = None, exclude: set[str] | None = None
 ) -> PosteriorDraws:
-    """The posterior samples of a calibration directory, as a run of `scenario` uses them."""
-    folder = Path(directory)
+    """The posterior samples of a calibration directory (or a shipped posterior's name), as a
+    run of `scenario` uses them."""
+    folder = resolve_posterior(directory)
     manifest = read_posterior_manifest(folder)
     table = _read_samples(folder, manifest)
     own_cases = {c.name for c in manifest.cases if scenario is not None and _is_of(c, scenario)}
@@ -296,15 +383,73 @@ def _read_samples(folder: Path, manifest: PosteriorManifest) -> pd.DataFrame:
     return table
 
 
-def uncertainty_note(manifest: dict[str, Any]) -> str:
-    """What a run's bands carry, in words: chance only, or parameter uncertainty too."""
-    posterior = manifest.get("posterior")
-    if not posterior:
-        return "bands: Monte Carlo uncertainty at fixed parameters"
-    cases = posterior.get("cases", [])
-    weighed = "; the record conditioned on weighs the draws too" if "forecast" in manifest else ""
-    return (
-        f"bands carry parameter uncertainty: each run draws {len(posterior['parameters'])} "
-        f"parameters from the posterior of {posterior['experiment']} ({len(cases)} case(s), "
-        f"{posterior['samples']:,} samples, {posterior['directory']}){weighed}"
+def uncertainty_note(manifest: Manifest) -> str:
+    """What a run's parameters and bands are, in words: fixed parameters and Monte Carlo error
+    only, or draws from a posterior with a parameter interval beside the Monte Carlo one."""
+    posterior = getattr(manifest, "posterior", None)
+    held = getattr(manifest, "forecast", None) is not None
+    if not isinstance(posterior, PosteriorRef):
+        record = "held to the record" if held else "uncalibrated, not held to the record"
+        return (
+            f"parameters fixed at the scenario's values ({record}); the 95% band is the Monte "
+            "Carlo error only (Clopper-Pearson)"
+        )
+    k = posterior.runs_per_draw
+    draws = -(-int(getattr(manifest, "runs", 0)) // k)
+    weighed = "; the record conditioned on weighs the draws too" if held else ""
+    source = (
+        f"{len(posterior.parameters)} parameters drawn from the posterior of "
+        f"{posterior.experiment} ({len(posterior.cases)} case(s), {posterior.samples:,} samples, "
+        f"{shipped_name(posterior.directory)}){weighed}"
     )
+    if k < 2:
+        return f"bands carry parameter uncertainty mixed with chance: each run draws {source}"
+    return (
+        f"bands carry parameter uncertainty: {draws:,} draws x {k} runs, {source}. Two 95% "
+        "intervals: the parameter interval (light band; in square brackets) is the spread of "
+        "the probability across the draws, what the fitted history leaves open; the Monte "
+        "Carlo interval (dark band; plain) is the error of the estimate from this many draws "
+        "and runs"
+    )
+
+
+def runs_per_draw(manifest: Manifest) -> int:
+    """k of a run under a posterior (1: every run its own draw, or fixed parameters)."""
+    posterior = getattr(manifest, "posterior", None)
+    return posterior.runs_per_draw if isinstance(posterior, PosteriorRef) else 1
+
+
+def interval_notes(manifest: Manifest) -> dict[str, str]:
+    """What each interval column of a summary covers (summary.json's `intervals`)."""
+    notes = {
+        "low/high": "95% Clopper-Pearson interval of the Monte Carlo error (all runs together)"
+    }
+    k = runs_per_draw(manifest)
+    if k > 1:
+        notes["low/high"] = (
+            "95% interval of the Monte Carlo error, the draws as clusters (normal, ratio "
+            "estimator: sim.batch.intervals.clustered_proportion_interval)"
+        )
+        notes["param_low/param_high"] = (
+            f"95% credible interval of the probability across the posterior's parameter draws "
+            f"({k} runs each, weighted by the runs each kept, less their binomial noise: "
+            "sim.batch.draws)"
+        )
+    else:
+        notes["param_low/param_high"] = "empty: the parameters are fixed (or one run per draw)"
+    return notes
+
+
+def run_label(manifest: Manifest) -> str:
+    """A short label of what a run is, for figure titles and report headers."""
+    posterior = getattr(manifest, "posterior", None)
+    record = getattr(manifest, "forecast", None)
+    held = f"held to the record as of {record['as_of']}" if isinstance(record, dict) else ""
+    if not isinstance(posterior, PosteriorRef):
+        return (
+            f"fixed parameters, {held}"
+            if held
+            else "uncalibrated: fixed parameters, not held to the record"
+        )
+    fitted = f"parameters from {posterior.experiment}"
+    return f"{fitted}, {held}" if held else f"{fitted}, not held to the record"

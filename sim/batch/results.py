@@ -19,15 +19,19 @@ import pyarrow as pa
 
 from sim.batch import store
 from sim.batch.chunkfiles import (
+    DRAW,
     passage_arrays,
     read_aggregates,
     read_passage,
     read_trajectories,
 )
+from sim.batch.conditioning import padded
+from sim.batch.draws import DrawCounts
 from sim.batch.estimands import PassageCounts, report_months, summary_tables
 from sim.batch.lanes import MonthlyAggregates
 from sim.batch.ledger import read_ledger
-from sim.batch.posterior import uncertainty_note
+from sim.batch.manifests import BatchManifest, read_manifest
+from sim.batch.posterior import interval_notes, run_label, runs_per_draw, uncertainty_note
 from sim.batch.runner import KIND, SCENARIO_COPY, is_complete
 from sim.model.errors import InputError, RunStopped
 from sim.model.run import write_tables
@@ -44,7 +48,7 @@ class BatchResults:
     """Every estimand of a finished batch (docs/batch.md describes each table and column)."""
 
     directory: Path
-    manifest: dict[str, Any]
+    manifest: BatchManifest
     scenario: Scenario
     curves: pd.DataFrame
     alliance: pd.DataFrame
@@ -69,8 +73,8 @@ class BatchResults:
         pick_members = _checked(members, names, "member")
         pick_stages = _checked(stages, list(LATER_STAGES), "stage")
         frames = []
-        run_id, ledger = self.manifest["run_id"], read_ledger(self.directory)
-        for index in range(int(self.manifest["chunks"])):
+        run_id, ledger = str(self.manifest.run_id), read_ledger(self.directory)
+        for index in range(self.manifest.chunks):
             table = read_passage(self.directory, index, run_id, ledger)
             fp, _ = passage_arrays(table, names)
             runs = table.column("run").to_numpy()
@@ -97,14 +101,14 @@ class BatchResults:
         Variables: trust (members), status (members: 0 active, 1 disengaged, 2 frozen,
         3 withdrawn) and capacity (the patron), each at the end of the month.
         """
-        if not self.manifest.get("trajectories"):
+        if not self.manifest.trajectories:
             raise InputError(
                 str(self.directory), "trajectories", "this batch ran without --trajectories"
             )
-        run_id, ledger = self.manifest["run_id"], read_ledger(self.directory)
+        run_id, ledger = str(self.manifest.run_id), read_ledger(self.directory)
         tables = [
             read_trajectories(self.directory, i, run_id, ledger)
-            for i in range(self.manifest["chunks"])
+            for i in range(self.manifest.chunks)
         ]
         frame = pa.concat_tables(tables).to_pandas()
         labels = np.array(self.scenario.month_labels())
@@ -121,19 +125,19 @@ def _checked(picked: Sequence[str] | None, names: list[str], what: str) -> list[
     return [names.index(p) for p in picked]
 
 
-def open_batch(directory: Path) -> tuple[dict[str, Any], Scenario]:
+def open_batch(directory: Path) -> tuple[BatchManifest, Scenario]:
     """Manifest and scenario of a complete batch; InputError if unfinished or altered."""
     directory = Path(directory)
-    manifest = store.read_manifest(directory, KIND)
+    manifest = read_manifest(directory, KIND, BatchManifest)
     done, total = is_complete(directory, manifest)
     if done < total:
         raise InputError(
             str(directory),
             "chunks",
             f"batch incomplete: {done} of {total} chunks finished; finish it with: "
-            + store.resume_hint(directory, manifest),
+            + manifest.resume_command(directory),
         )
-    if "run_id" not in manifest:
+    if manifest.run_id is None:
         raise InputError(
             str(directory / store.MANIFEST),
             "run_id",
@@ -141,14 +145,14 @@ def open_batch(directory: Path) -> tuple[dict[str, Any], Scenario]:
         )
     copy = directory / SCENARIO_COPY
     scenario = load_scenario(copy)
-    if scenario.content_hash != manifest["scenario"]["hash"]:
+    if scenario.content_hash != manifest.scenario.hash:
         raise InputError(str(copy), "", "changed since the batch ran (its hash differs)")
     return manifest, scenario
 
 
 def compute_summary(
     directory: Path,
-    manifest: dict[str, Any],
+    manifest: BatchManifest,
     scenario: Scenario,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> dict[str, pd.DataFrame]:
@@ -156,30 +160,42 @@ def compute_summary(
     members = list(scenario.members)
     counts = PassageCounts.empty(len(members), scenario.months)
     aggregates = MonthlyAggregates.empty(scenario.months, len(members))
-    total, run_id, ledger = int(manifest["chunks"]), manifest["run_id"], read_ledger(directory)
+    draws = draw_counts(manifest, len(members), scenario.months)
+    total, run_id, ledger = manifest.chunks, str(manifest.run_id), read_ledger(directory)
     for index in range(total):
         passage = read_passage(directory, index, run_id, ledger)
         fp, first_exit = passage_arrays(passage, members)
         counts.add(fp, first_exit)
+        if draws is not None:
+            draws.add(fp, first_exit, passage.column(DRAW).to_numpy())
         aggregates = aggregates.merge(read_aggregates(directory, index, run_id, ledger))
         if on_chunk:
             on_chunk(index + 1, total)
-    if counts.runs != manifest["runs"] or aggregates.runs != manifest["runs"]:
+    if counts.runs != manifest.runs or aggregates.runs != manifest.runs:
         raise InputError(
             str(directory),
             "chunks",
-            f"chunk files hold {counts.runs} runs, the manifest says {manifest['runs']}",
+            f"chunk files hold {counts.runs} runs, the manifest says {manifest.runs}",
         )
-    return summary_tables(scenario, counts, aggregates)
+    return summary_tables(scenario, counts, aggregates, draws)
 
 
-def _fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
+def draw_counts(manifest: BatchManifest, members: int, months: int) -> DrawCounts | None:
+    """Empty per-draw counts for a batch whose runs are grouped by parameter draw, else None."""
+    k = runs_per_draw(manifest)
+    if k < 2:
+        return None
+    lanes = padded(manifest.runs)  # a conditioned run may descend from a padding lane
+    return DrawCounts.empty(-(-lanes // k), members, len(LATER_STAGES), months)
+
+
+def _fingerprint(manifest: BatchManifest) -> dict[str, Any]:
     keys = ("seed", "runs", "chunk_size", "finished", "parameters")
-    return {"scenario_hash": manifest["scenario"]["hash"], **{k: manifest.get(k) for k in keys}}
+    return {"scenario_hash": manifest.scenario.hash, **{k: getattr(manifest, k) for k in keys}}
 
 
 def write_summary(
-    directory: Path, manifest: dict[str, Any], scenario: Scenario, tables: dict[str, pd.DataFrame]
+    directory: Path, manifest: BatchManifest, scenario: Scenario, tables: dict[str, pd.DataFrame]
 ) -> Path:
     """Write DIR/summary/<table>.{csv,parquet} and summary.json (last, marking it complete)."""
     folder = Path(directory) / SUMMARY
@@ -189,20 +205,22 @@ def write_summary(
 
 
 def summary_document(
-    manifest: dict[str, Any], scenario: Scenario, tables: dict[str, pd.DataFrame]
+    manifest: BatchManifest, scenario: Scenario, tables: dict[str, pd.DataFrame]
 ) -> dict[str, Any]:
     """The headline numbers as JSON: by-date probabilities, medians and the alliance outlook."""
     alliance = tables["alliance"]
     at_dates = alliance[alliance["month"].isin(report_months(scenario))]
     return {
         "fingerprint": _fingerprint(manifest),
-        "scenario": manifest["scenario"]["name"],
-        "runs": manifest["runs"],
-        "seed": manifest["seed"],
+        "scenario": manifest.scenario.name,
+        "runs": manifest.runs,
+        "seed": manifest.seed,
         "horizon": scenario.month_label(scenario.months - 1),
         "confidence": 0.95,
         "uncertainty": uncertainty_note(manifest),
-        "posterior": manifest.get("posterior"),
+        "label": run_label(manifest),
+        "intervals": interval_notes(manifest),
+        "posterior": manifest.posterior and manifest.posterior.model_dump(mode="json"),
         "tables": {name: f"{name}.csv" for name in tables},
         "by_date": _records(tables["by_date"]),
         "median_time": _records(tables["median_time"]),
@@ -215,7 +233,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return clean.to_dict(orient="records")
 
 
-def _stored_summary(directory: Path, manifest: dict[str, Any]) -> dict[str, pd.DataFrame] | None:
+def _stored_summary(directory: Path, manifest: BatchManifest) -> dict[str, pd.DataFrame] | None:
     folder = Path(directory) / SUMMARY
     marker = folder / SUMMARY_JSON
     if not marker.is_file():

@@ -19,9 +19,16 @@ from sim.batch import store
 from sim.batch.chunkfiles import AGGREGATES, PASSAGE, TRAJECTORIES
 from sim.batch.conditioning import CONDITIONING, Condition
 from sim.batch.engines import local_workers, make_engine
+from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
 from sim.batch.ledger import end_ledger_line, finished_chunks
-from sim.batch.posterior import PosteriorDraws, load_posterior
-from sim.batch.tasks import ChunkDone, ChunkTask, check_run_count, run_chunks
+from sim.batch.manifests import BatchManifest, BatchScenario
+from sim.batch.posterior import (
+    RUNS_PER_DRAW,
+    PosteriorDraws,
+    check_runs_per_draw,
+    load_posterior,
+)
+from sim.batch.tasks import ChunkDone, ChunkTask, check_run_arguments, run_chunks
 from sim.model.errors import InputError, RunStopped
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import Scenario, load_scenario, with_parameters
@@ -32,19 +39,6 @@ SCENARIO_COPY = "scenario.yaml"
 MAX_CHUNK = 50_000  # lanes per chunk by default: ~60 MB per worker for a 5-member scenario
 MAX_TRAJECTORY_RUNS = 10_000
 CHUNKS_PER_WORKER = 4  # default chunking aims for this many chunks per worker (load balance)
-RESUME_FIELDS = (
-    "kind",
-    "scenario.hash",
-    "seed",
-    "runs",
-    "chunk_size",
-    "trajectories",
-    "parameters",
-    "versions.alliance-defection",
-    "forecast",
-    "posterior.hash",
-)
-OWNED = (SCENARIO_COPY, "summary", "figures", "report.html", "compare")
 
 
 @dataclass
@@ -52,7 +46,7 @@ class BatchOutcome:
     """How a batch call ended."""
 
     out: Path
-    manifest: dict[str, Any]
+    manifest: BatchManifest
     runs_done: int
     chunks_done: int
     chunks_total: int
@@ -122,35 +116,35 @@ def batch_manifest(
     overrides: dict[str, float],
     trajectories: bool,
     posterior: PosteriorDraws | None = None,
-) -> dict[str, Any]:
+) -> BatchManifest:
     """What a batch is: everything needed to reproduce it, and to check a resume against it."""
-    return {
-        **({"posterior": posterior.describe()} if posterior else {}),
-        "kind": KIND,
-        "scenario": {
-            "name": scenario.name,
-            "hash": scenario.content_hash,
-            "source": str(scenario.path),
-            "copy": SCENARIO_COPY,
-            "members": list(scenario.members),
-            "months": scenario.months,
-            "start": scenario.month_label(0),
-            "end": scenario.month_label(scenario.months - 1),
-        },
-        "parameters": with_parameters(scenario, overrides),
-        "parameter_overrides": overrides,
-        "seed": seed,
-        "runs": runs,
-        "chunk_size": chunk_size,
-        "chunks": chunk_count(runs, chunk_size),
-        "stream_block": STREAM_BLOCK,
-        "trajectories": trajectories,
-        "chunk_files": list(chunk_kinds(trajectories)),
-        "versions": store.versions(),
-        "started": store.now(),
-        "finished": None,
-        "sessions": [],
-    }
+    return BatchManifest(
+        posterior=posterior.describe() if posterior else None,
+        scenario=BatchScenario(
+            name=scenario.name,
+            hash=scenario.content_hash,
+            source=str(scenario.path),
+            copy=SCENARIO_COPY,
+            members=list(scenario.members),
+            months=scenario.months,
+            start=scenario.month_label(0),
+            end=scenario.month_label(scenario.months - 1),
+        ),
+        parameters=with_parameters(scenario, overrides),
+        parameter_overrides=overrides,
+        seed=seed,
+        runs=runs,
+        chunk_size=chunk_size,
+        chunks=chunk_count(runs, chunk_size),
+        stream_block=STREAM_BLOCK,
+        trajectories=trajectories,
+        chunk_files=list(chunk_kinds(trajectories)),
+        versions=store.versions(),
+        started=store.now(),
+    )
+
+
+Finished = Callable[[RunDir, BatchOutcome], None]
 
 
 def run_batch(
@@ -158,29 +152,30 @@ def run_batch(
     out: Path,
     runs: int,
     seed: int = 0,
-    workers: int | None = None,
+    *,
+    options: RunOptions = DEFAULTS,
     chunk_size: int | None = None,
-    scheduler: str | None = None,
-    resume: bool = False,
-    force: bool = False,
     trajectories: bool = False,
     overrides: dict[str, float] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     conditions: tuple[Condition, ...] = (),
     forecast: dict[str, Any] | None = None,
     posterior: Path | None = None,
+    then: Finished | None = None,
+    runs_per_draw: int = RUNS_PER_DRAW,
 ) -> BatchOutcome:
     """Run (or finish) a batch into `out`; `on_progress(runs_done, runs_total, runs_at_start)`.
 
     On Ctrl-C the finished chunks stay on disk and the outcome says `interrupted`; a full disk or
     a lost cluster raises RunStopped after recording the session (the chunks written stay). With
     `conditions` (sim.experiments.forecast) lanes are conditioned on facts, and `forecast`
-    (what was conditioned on) goes into the manifest.
+    (what was conditioned on) goes into the manifest. With `posterior`, replications are
+    grouped by parameter draw, `runs_per_draw` runs each (`sim.batch.posterior`). When every
+    chunk is done, `then(run, outcome)` runs while the directory is still locked (the summary,
+    a forecast's record).
     """
+    check_run_arguments(runs=runs, seed=seed)
     scenario = load_scenario(scenario_path)
-    if runs <= 0:
-        raise InputError("--runs", str(runs), "expected a positive number of runs")
-    check_run_count(runs, "--runs", str(runs))
     if trajectories and runs > MAX_TRAJECTORY_RUNS:
         raise InputError(
             "--trajectories",
@@ -190,78 +185,71 @@ def run_batch(
         )
     if chunk_size is not None:
         check_chunk_size(chunk_size)
-    cluster = make_engine(None, scheduler) if scheduler else None  # unreachable: nothing written
     overrides = overrides or {}
-    draws = load_posterior(posterior, scenario, set(overrides)) if posterior else None
+    draws = None
+    if posterior:
+        check_runs_per_draw(runs_per_draw)
+        draws = load_posterior(posterior, scenario, set(overrides)).grouped(runs_per_draw)
     if draws is not None and conditions:
         draws.refuse_double_counting("--posterior")
-    planned_workers = local_workers(workers, runs)
+    planned_workers = local_workers(options.workers, runs)
     size = min(chunk_size or default_chunk_size(runs, planned_workers), runs)
-    if resume and chunk_size is None and (out / store.MANIFEST).is_file():
-        size = store.read_manifest(out, KIND).get("chunk_size", size)
+    if options.resume and chunk_size is None and (out / store.MANIFEST).is_file():
+        stored = store.read_manifest(out, KIND)
+        size = stored.chunk_size if isinstance(stored, BatchManifest) else size
     asked = batch_manifest(scenario, runs, seed, size, overrides, trajectories, draws)
     if forecast is not None:
-        asked["forecast"] = forecast
-        asked["chunk_files"] = list(chunk_kinds(trajectories, bool(conditions)))
+        asked.forecast = forecast
+        asked.chunk_files = list(chunk_kinds(trajectories, bool(conditions)))
+    inputs = {SCENARIO_COPY: Path(scenario.path).read_bytes()}
+    cluster = make_engine(None, options.scheduler) if options.scheduler else None  # reachable?
+    plan = _ChunkPlan(scenario, cluster, planned_workers, on_progress, conditions, draws)
+    handed = False
     try:
-        manifest = store.prepare_output(
-            out,
-            asked,
-            force=force,
-            resume=resume,
-            compare=RESUME_FIELDS,
-            owned=OWNED,
-            inputs={SCENARIO_COPY: Path(scenario.path).read_bytes()},
-        )
-    except BaseException:
-        if cluster:
-            cluster.close()
-        raise
-    try:
-        return _run_chunks(
-            manifest,
-            scenario,
-            out,
-            cluster,
-            planned_workers,
-            scheduler,
-            on_progress,
-            conditions,
-            draws,
-        )
+        with RunDir(out, asked, options, inputs) as run:
+            handed = True  # the chunks' engine now: closed when the chunks are done
+            outcome = _run_chunks(run, plan)
+            if not outcome.interrupted and then is not None:
+                then(run, outcome)
+            outcome.manifest = run.manifest
     finally:
-        store.release(out)
+        if cluster is not None and not handed:
+            cluster.close()
+    return outcome
 
 
-def _run_chunks(
-    manifest: dict[str, Any],
-    scenario: Scenario,
-    out: Path,
-    cluster: Any,
-    planned_workers: int,
-    scheduler: str | None,
-    on_progress: Callable[[int, int, int], None] | None,
-    conditions: tuple[Condition, ...],
-    draws: PosteriorDraws | None = None,
-) -> BatchOutcome:
+@dataclass
+class _ChunkPlan:
+    """What running a batch's chunks needs besides its directory."""
+
+    scenario: Scenario
+    cluster: Any
+    planned_workers: int
+    on_progress: Callable[[int, int, int], None] | None
+    conditions: tuple[Condition, ...]
+    draws: PosteriorDraws | None
+
+
+def _run_chunks(run: RunDir, plan: _ChunkPlan) -> BatchOutcome:
     """Run the chunks not yet done (and verified) into a prepared, locked batch directory."""
-    runs, size, seed = manifest["runs"], manifest["chunk_size"], manifest["seed"]
-    total, run_id = manifest["chunks"], manifest["run_id"]
-    overrides, trajectories = manifest["parameter_overrides"], manifest["trajectories"]
+    manifest, out, cluster, on_progress = run.manifest, run.out, plan.cluster, plan.on_progress
+    assert isinstance(manifest, BatchManifest)
+    runs, size, seed = manifest.runs, manifest.chunk_size, manifest.seed
+    total, run_id = manifest.chunks, str(manifest.run_id)
     end_ledger_line(out)
-    finished = set(finished_chunks(out, manifest["chunk_files"], total, run_id))
+    finished = set(finished_chunks(out, manifest.chunk_files, total, run_id))
     todo = [
         ChunkTask(
             i,
-            scenario,
+            plan.scenario,
             seed,
             i * size,
             min(size, runs - i * size),
             run_id,
-            parameters=overrides,
-            trajectories=trajectories,
-            conditions=conditions,
-            posterior=draws,
+            parameters=manifest.parameter_overrides,
+            trajectories=manifest.trajectories,
+            conditions=plan.conditions,
+            posterior=plan.draws,
         )
         for i in range(total)
         if i not in finished
@@ -276,8 +264,8 @@ def _run_chunks(
         cluster.close()
     stopped: RunStopped | None = None
     if todo:
-        engine = cluster or make_engine(min(planned_workers, len(todo)), None)
-        session["engine"] = scheduler or ("local" if engine.workers > 1 else "serial")
+        engine = cluster or make_engine(min(plan.planned_workers, len(todo)), None)
+        session["engine"] = run.options.scheduler or ("local" if engine.workers > 1 else "serial")
         session["workers"] = engine.workers
 
         def written(done: ChunkDone) -> None:
@@ -288,7 +276,7 @@ def _run_chunks(
                 on_progress(outcome.runs_done, runs, runs_at_start)
 
         try:
-            run_chunks(out, run_id, todo, engine, written, store.resume_hint(out, manifest))
+            run_chunks(out, run_id, todo, engine, written, manifest.resume_command(out))
         except KeyboardInterrupt:
             outcome.interrupted = True
         except RunStopped as exc:
@@ -300,26 +288,18 @@ def _run_chunks(
         seconds=round(outcome.seconds, 3),
         worker_cpu_seconds=round(outcome.cpu_seconds, 3),
     )
-    manifest["sessions"] = [*manifest.get("sessions", []), session]
-    if not outcome.interrupted:
-        manifest["finished"] = store.now()
+    manifest.sessions = [*manifest.sessions, session]
     store.remove_temporaries(out)
-    try:
-        store.write_manifest(out, manifest)
-    except OSError:
-        if stopped is None:
-            raise
+    run.stopped = outcome.interrupted
     if stopped is not None:
-        raise stopped
+        raise stopped  # the run's directory records the session on its way out
+    if not outcome.interrupted:
+        run.finish_now()  # before `then`: a summary's fingerprint includes the time
     return outcome
 
 
-def is_complete(out: Path, manifest: dict[str, Any]) -> tuple[int, int]:
+def is_complete(out: Path, manifest: BatchManifest) -> tuple[int, int]:
     """(finished chunks, all chunks) of a batch directory, by the ledger (not yet verified)."""
-    kinds = manifest.get("chunk_files", [PASSAGE, AGGREGATES])
-    total = int(manifest["chunks"])
-    done = finished_chunks(out, kinds, total, str(manifest.get("run_id")), verify=False)
+    kinds, total = manifest.chunk_files, manifest.chunks
+    done = finished_chunks(out, kinds, total, str(manifest.run_id), verify=False)
     return len(done), total
-
-
-resume_hint = store.resume_hint

@@ -5,7 +5,9 @@ Generic over kinds of run (batch, sweep, sensitivity, calibration, backtest): a 
 and renamed into place (`os.replace`), so a file either is complete or is not there. A command
 holds the directory's OS-level lock (`.lock`, `fcntl.flock`) while it works there, so two commands
 never write into one directory. An interrupted run is finished with `resume`, which refuses when
-the new command asks for something different. Chunk files and their hashes: `sim.batch.ledger`.
+the new command asks for something different. Jobs use all this through `sim.batch.jobs.RunDir`;
+the manifests' models and their reader: `sim.batch.manifests`; chunk files and their hashes:
+`sim.batch.ledger`.
 """
 
 from __future__ import annotations
@@ -29,9 +31,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sim.batch.manifests import (
+    MANIFEST,
+    SCHEMA_VERSION,
+    Manifest,
+    read_manifest,
+    read_manifest_data,
+)
 from sim.model.errors import InputError
 
-MANIFEST = "manifest.json"
 CHUNKS = "chunks"
 LEDGER = "chunks.jsonl"  # each chunk file's hash, index and run (sim.batch.ledger)
 LOCK = ".lock"
@@ -73,9 +81,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
+        if isinstance(exc, OSError) and exc.filename is None:  # a write names no file: name it
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 
@@ -117,39 +127,9 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def read_manifest(out: Path, kind: str | None = None) -> dict[str, Any]:
-    """The manifest of a run directory (the one reader of manifests), checked to be of `kind`.
-
-    InputError if `out` is not a directory, has no manifest, or holds a run of another kind.
-    """
-    out = Path(out)
-    expected = f"a {kind} directory" if kind else "a run directory"
-    if not out.is_dir():
-        raise InputError(str(out), "", f"not a directory; expected {expected}")
-    path = out / MANIFEST
-    if not path.is_file():
-        raise InputError(str(out), "", f"no {MANIFEST}; expected {expected}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(str(path), "", f"unreadable manifest ({exc.__class__.__name__})") from None
-    if not isinstance(manifest, dict):
-        raise InputError(str(path), "", "expected a JSON object")
-    if kind is not None and manifest.get("kind") != kind:
-        got = manifest.get("kind")
-        raise InputError(str(path), "kind", f"is {got!r}; expected {expected} here")
-    return manifest
-
-
-def write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+def write_manifest(out: Path, manifest: Manifest) -> None:
     """Write the manifest atomically."""
-    write_json_atomic(Path(out) / MANIFEST, manifest)
-
-
-def finish(out: Path, manifest: dict[str, Any]) -> None:
-    """Stamp the end time into the manifest once every output is written; release the lock."""
-    write_manifest(out, {**manifest, "finished": now()})
-    release(out)
+    write_json_atomic(Path(out) / MANIFEST, manifest.document())
 
 
 # Directories in use: one open, flock-ed lock file per directory this process works on. The
@@ -200,35 +180,34 @@ def release(out: Path) -> None:
         os.close(held[0])
 
 
-def settings_hash(manifest: dict[str, Any], fields: Sequence[str]) -> str:
+def settings_hash(document: dict[str, Any], fields: Sequence[str]) -> str:
     """The run's identity: SHA-256 of the settings that decide its numbers (the resume fields)."""
-    settings = {name: _dig(manifest, name) for name in fields}
+    settings = {name: _dig(document, name) for name in fields}
     text = json.dumps(settings, sort_keys=True, default=_json_default)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def prepare_output(
     out: Path,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     *,
     force: bool,
     resume: bool,
-    compare: Sequence[str],
-    owned: Iterable[str] = (),
     inputs: dict[str, bytes] | None = None,
-) -> dict[str, Any]:
+) -> Manifest:
     """Lock `out` for a run described by `manifest`, make it ready; return the manifest in effect.
 
-    The directory's lock is held until `finish` or `release`. A directory holding a run is refused
-    unless `resume` (the manifests must agree on every dotted field in `compare`, and the files the
-    stored manifest lists must be there unchanged; the stored manifest is returned) or `force`
-    (every file the previous run listed as its own is removed first, whatever kind of run it was).
-    A non-empty directory holding no run is used only with `force`, and then nothing in it is
-    deleted. A new run's `inputs` (name: bytes) are written first and the manifest last, so a
-    manifest always points at files that exist; it records their hashes, the run's identity
-    (`run_id`, from the `compare` fields) and what the run owns.
+    The directory's lock is held until `release` (`sim.batch.jobs.RunDir` does both). A directory
+    holding a run is refused unless `resume` (the manifests must agree on every field the kind
+    lists in `RESUME_FIELDS`, and the files the stored manifest lists must be there unchanged; the
+    stored manifest is returned) or `force` (every file the previous run listed as its own is
+    removed first, whatever kind of run it was). A non-empty directory holding no run is used only
+    with `force`, and then nothing in it is deleted. A new run's `inputs` (name: bytes) are written
+    first and the manifest last, so a manifest always points at files that exist; it records their
+    hashes, the run's identity (`run_id`, from the resume fields) and what the run owns.
     """
     out = Path(out)
+    compare = type(manifest).RESUME_FIELDS
     if resume and force:
         raise InputError("--resume", "", "cannot be combined with --force; choose one")
     if out.exists() and not out.is_dir():
@@ -247,14 +226,14 @@ def prepare_output(
     acquire(out)
     try:
         if resume:
-            previous = read_manifest(out, manifest.get("kind"))
-            if "run_id" not in previous:
+            previous = read_manifest(out, manifest.kind)
+            if previous.run_id is None:
                 raise InputError(
                     str(out / MANIFEST),
                     "run_id",
                     "written by an older version, without chunk checks; use --force to start over",
                 )
-            check_same(out, previous, manifest, compare)
+            check_same(out, previous.document(), manifest.document(), compare)
             check_inputs(out, previous)
             remove_temporaries(out)
             return previous
@@ -266,18 +245,21 @@ def prepare_output(
                     f"already holds a {_peek_kind(out)}; use --resume to finish it or --force to "
                     "replace it",
                 )
-            for name in _owned_by_previous(out, owned):
-                _remove(out / name)
-        manifest = {
-            **manifest,
-            "run_id": settings_hash(manifest, compare),
-            "owned": sorted({*owned, *(inputs or {})}),
-            "inputs": {},
-        }
-        _write_inputs(out, inputs or {}, manifest["inputs"])
+            for name in owned_names(out, type(manifest).OWNED, previous=True):
+                remove(out / name)
+        hashes: dict[str, str] = {}
+        _write_inputs(out, inputs or {}, hashes)
+        manifest = manifest.model_copy(
+            update={
+                "run_id": settings_hash(manifest.document(), compare),
+                "owned": sorted({*type(manifest).OWNED, *(inputs or {})}),
+                "inputs": hashes,
+                "schema_version": SCHEMA_VERSION,
+            }
+        )
         write_manifest(out, manifest)
         return manifest
-    except BaseException:
+    except BaseException:  # the one place a half-made directory is taken back on any exit
         release(out)
         if created:
             shutil.rmtree(out, ignore_errors=True)
@@ -289,13 +271,16 @@ def _occupied(out: Path) -> bool:
     return any(p.name != LOCK for p in out.iterdir())
 
 
-def _owned_by_previous(out: Path, owned: Iterable[str]) -> set[str]:
-    """What the run already in `out` wrote: the files its manifest lists (else this kind's)."""
-    try:
-        listed = read_manifest(out).get("owned")
-    except InputError:
-        listed = None
-    names = listed if isinstance(listed, list) else list(owned)
+def owned_names(out: Path, owned: Iterable[str], previous: bool = False) -> set[str]:
+    """The names a run in `out` may remove: `owned` (with `previous`, what the manifest there
+    lists, where it lists anything), and the manifest, chunks and ledger; never the lock."""
+    names: Any = list(owned)
+    if previous:
+        try:
+            listed = read_manifest_data(out).get("owned")
+        except InputError:
+            listed = None
+        names = listed if isinstance(listed, list) else names
     safe = {n for n in names if isinstance(n, str) and n and "/" not in n and n not in (".", "..")}
     return safe | {MANIFEST, CHUNKS, LEDGER} - {LOCK}
 
@@ -308,7 +293,7 @@ def _write_inputs(out: Path, inputs: dict[str, bytes], hashes: dict[str, str]) -
             hashes[name] = hashlib.sha256(data).hexdigest()
     except OSError as exc:
         for name in hashes:
-            _remove(out / name)
+            remove(out / name)
         raise InputError(
             str(out / (exc.filename and Path(exc.filename).name or "")),
             "",
@@ -316,9 +301,9 @@ def _write_inputs(out: Path, inputs: dict[str, bytes], hashes: dict[str, str]) -
         ) from None
 
 
-def check_inputs(out: Path, manifest: dict[str, Any]) -> None:
+def check_inputs(out: Path, manifest: Manifest) -> None:
     """Every file the manifest lists is there with the recorded hash (InputError naming it)."""
-    for name, digest in (manifest.get("inputs") or {}).items():
+    for name, digest in manifest.inputs.items():
         path = Path(out) / name
         try:
             actual = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -338,7 +323,8 @@ def _peek_kind(out: Path) -> str:
         return "run"
 
 
-def _remove(path: Path) -> None:
+def remove(path: Path) -> None:
+    """Remove a file or a folder with everything in it (nothing if it is not there)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
@@ -377,45 +363,7 @@ def remove_temporaries(out: Path) -> None:
     for folder in (Path(out), Path(out) / CHUNKS):
         if folder.is_dir():
             for path in folder.glob(f"{TEMP_PREFIX}*"):
-                _remove(path)
-
-
-def resume_hint(out: Path, manifest: dict[str, Any]) -> str:
-    """The command that finishes an interrupted run of any kind, from its manifest."""
-    kind = manifest.get("kind")
-    if kind == "batch":
-        source = manifest["scenario"]["source"]
-        parts = [
-            f"alliance batch {source} --out {out} --runs {manifest['runs']} "
-            f"--seed {manifest['seed']} --chunk-size {manifest['chunk_size']}"
-        ]
-        record = manifest.get("forecast")
-        if isinstance(record, dict):  # a batch conditioned on facts (sim.experiments.forecast)
-            parts[0] = parts[0].replace("alliance batch", "alliance forecast", 1)
-            parts.append(
-                f"--observations {record['observations']['path']} --as-of {record['as_of']} "
-                f"--reached-in {record['reached_in']}"
-            )
-        if manifest.get("trajectories"):
-            parts.append("--trajectories")
-        for name, value in manifest.get("parameter_overrides", {}).items():
-            parts.append(f"--param {name}={value}")
-        if manifest.get("posterior"):
-            parts.append(f"--posterior {manifest['posterior']['directory']}")
-        return " ".join([*parts, "--resume"])
-    observations = (manifest.get("observations") or {}).get("path")
-    with_obs = f" --observations {observations}" if observations else ""
-    if isinstance(manifest.get("posterior"), dict):  # runs drawing from a calibration
-        with_obs += f" --posterior {manifest['posterior']['directory']}"
-    if kind == "backtest":
-        scenario = manifest["scenario"]
-        origin = f" --origin {manifest['origin']}" if "@" in str(scenario.get("hash")) else ""
-        return (
-            f"alliance backtest {scenario['path']}{with_obs} --out {out} --runs {manifest['runs']}"
-            f" --seed {manifest['seed']}{origin} --resume"
-        )
-    experiment = (manifest.get("experiment") or {}).get("path", "EXPERIMENT")
-    return f"alliance {kind} {experiment}{with_obs} --out {out} --resume"
+                remove(path)
 
 
 def arrays_table(arrays: dict[str, np.ndarray], metadata: dict[str, Any] | None = None) -> pa.Table:

@@ -11,7 +11,9 @@ interrupted run keeps everything finished.
 
 from __future__ import annotations
 
+import errno
 import gc
+import numbers
 import signal
 import threading
 import time
@@ -27,14 +29,16 @@ from sim.batch.conditioning import CONDITIONING, Condition, simulate_conditioned
 from sim.batch.engines import Engine
 from sim.batch.lanes import simulate_chunk
 from sim.batch.ledger import identity, write_chunk
+from sim.batch.manifests import read_manifest
 from sim.batch.outcomes import RunMeasure, tally_runs
 from sim.batch.store import parquet_bytes
-from sim.model.errors import InputError, RunStopped
+from sim.model.errors import InputError, Interrupted, RunStopped
 from sim.model.scenario import Scenario
 
 if TYPE_CHECKING:
     from sim.batch.posterior import PosteriorDraws
 
+MACHINE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}  # the disk, not the input
 MAX_RUNS = 1_000_000_000  # runs one command may ask for (a batch, or points x replications)
 
 
@@ -105,6 +109,8 @@ def compute_chunk(task: ChunkTask) -> ChunkDone:
                 trajectories=task.trajectories,
                 lane_values=task.lane_values(),
             )
+            if task.posterior is not None:
+                result.draw = task.posterior.draw_of(task.first, task.replications)
         patron = task.scenario.spec.patron.name
         files = encode_chunk(result, task.first, task.scenario.members, patron, mark)
         if counts is not None:
@@ -134,6 +140,23 @@ def compute_chunk(task: ChunkTask) -> ChunkDone:
     return ChunkDone(task.index, task.runs, files, time.process_time() - cpu_start)
 
 
+def check_run_arguments(*, runs: object = None, seed: object = None) -> None:
+    """Refuse a Python caller's bad runs or seed as the command line does, before anything is
+    written (None: not given); InputError names the matching option. (`RunOptions` checks the
+    workers.)"""
+    given = (("--runs", runs, 1), ("--seed", seed, 0))
+    for option, value, lowest in given:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise InputError(option, repr(value), "expected a whole number")
+        if value < lowest:
+            what = "a positive whole number" if lowest else "a whole number, 0 or more"
+            raise InputError(option, str(value), f"expected {what}")
+    if runs is not None:
+        check_run_count(int(runs), "--runs", str(runs))
+
+
 def check_run_count(runs: int, where: str, what: str) -> None:
     """Refuse a run too large to finish (MAX_RUNS), before anything is written."""
     if runs > MAX_RUNS:
@@ -156,6 +179,33 @@ def _ctrl_c_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if held:
         raise KeyboardInterrupt
+
+
+@contextmanager
+def stops_resumably(out: Path) -> Iterator[None]:
+    """Run a long job's work in its prepared directory `out` so that Ctrl-C, a full disk, or a
+    stop inside an inner run ends with one line naming the file and the command that finishes
+    this job (not the inner one)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(str(out), _finishing(out)) from None
+    except RunStopped as exc:
+        exc.hint = _finishing(out) or exc.hint
+        raise
+    except OSError as exc:
+        if exc.errno not in MACHINE_ERRORS:
+            raise
+        where = str(exc.filename or out)
+        raise RunStopped(where, exc.strerror or str(exc), _finishing(out)) from None
+
+
+def _finishing(out: Path) -> str:
+    """The command that finishes the run in `out`, from its manifest ("" where there is none)."""
+    try:
+        return read_manifest(out).resume_command(out)
+    except (InputError, OSError, KeyError, ValueError):
+        return ""
 
 
 def _engine_failure(exc: Exception) -> bool:

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.cli.app import PlotOpt, PosteriorOpt, ScenarioArg, SummaryOpt, app, console
+from sim.cli.app import (
+    PlotOpt,
+    PosteriorOpt,
+    RunsPerDrawOpt,
+    ScenarioArg,
+    SummaryOpt,
+    app,
+    console,
+    job_command,
+)
+
+if TYPE_CHECKING:
+    from sim.batch.jobs import RunOptions
 
 
 @app.command()
+@job_command
 def batch(
     scenario: ScenarioArg,
     out: Annotated[Path, typer.Option(help="Batch directory (see docs/batch.md for its files).")],
@@ -18,9 +31,6 @@ def batch(
     seed: Annotated[
         int, typer.Option(min=0, help="Batch seed; the same seed and N give identical results.")
     ] = 0,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Local worker processes.", show_default="all cores")
-    ] = None,
     chunk_size: Annotated[
         int | None,
         typer.Option(
@@ -28,16 +38,6 @@ def batch(
             show_default="a few chunks per worker, at most 50,000",
         ),
     ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Run chunks on a Dask cluster at tcp://HOST:PORT (ignores --workers)."),
-    ] = None,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Finish an interrupted batch in --out.")
-    ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace a batch or sweep already in --out.")
-    ] = False,
     trajectories: Annotated[
         bool,
         typer.Option("--trajectories", help="Also keep every run's monthly path (N <= 10,000)."),
@@ -47,20 +47,25 @@ def batch(
         typer.Option(help="Override a model parameter, NAME=VALUE (repeatable)."),
     ] = None,
     posterior: PosteriorOpt = None,
+    runs_per_draw: RunsPerDrawOpt = 100,
     summary: SummaryOpt = True,
     plot: PlotOpt = False,
+    *,
+    options: RunOptions,
 ) -> None:
-    """Run N replications of a scenario in chunks; resumable, identical for any workers."""
+    """Run N replications of a scenario in chunks; resumable, identical for any workers.
+    Without --posterior the parameters are fixed at the scenario's values: uncalibrated, and
+    not held to the record (`alliance forecast` gives the program's forecast)."""
     from sim.batch.engines import start_worker_server
 
-    start_worker_server(workers, scheduler, runs)  # workers import Mesa while this starts up
+    start_worker_server(options.workers, options.scheduler, runs)  # workers import Mesa meanwhile
     from sim.batch.runner import parse_parameters
     from sim.cli.batch_view import batch_command
 
     status = batch_command(
-        console, scenario, out, summary, plot, runs=runs, seed=seed, workers=workers,
-        chunk_size=chunk_size, scheduler=scheduler, resume=resume, force=force,
-        trajectories=trajectories, overrides=parse_parameters(param or []), posterior=posterior,
+        console, scenario, out, summary, plot, runs=runs, seed=seed, options=options,
+        chunk_size=chunk_size, trajectories=trajectories, overrides=parse_parameters(param or []),
+        posterior=posterior, runs_per_draw=runs_per_draw,
     )  # fmt: skip
     raise typer.Exit(status)
 

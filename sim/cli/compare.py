@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from sim.cli.app import app, console
-from sim.cli.tables import fitted_tables
+from sim.cli.tables import fitted_tables, percent, points
 
 
 @app.command()
@@ -29,11 +29,12 @@ def compare(
     tables = compare_batches(dir_a, dir_b)
     folder = out if out is not None else dir_a / "compare" / dir_b.resolve().name
     write_tables(tables, folder)
+    a, b = directory_names(dir_a, dir_b)
     for table in fitted_tables(
         console,
-        "P(any formal exit), A - B, 95% intervals",
+        f"P(any formal exit): {a} against {b}, difference in percentage points with 95% intervals",
         "by end of",
-        ("A", "B", "A - B", "paired", "unpaired"),
+        (a, b, f"{a} - {b}", "paired", "unpaired"),
         _alliance_rows(tables["alliance"], tables["by_date"]),
     ):
         console.print(table)
@@ -46,17 +47,26 @@ def compare(
     console.print(f"comparison tables: {folder}/", highlight=False)
 
 
+def directory_names(dir_a: Path, dir_b: Path) -> tuple[str, str]:
+    """The names the two batches go by in the table: their folders' names, or the paths as
+    given where the names are the same."""
+    if dir_a.name != dir_b.name:
+        return dir_a.name, dir_b.name
+    return str(dir_a), str(dir_b)
+
+
 def _alliance_rows(alliance, by_date) -> list[list[str]]:
-    """Any-exit probability in A and B and their difference with both intervals, by year end."""
+    """Any-exit probability in A and B (%) and their difference (percentage points) with both
+    intervals, by year end."""
     months = set(by_date["month"])
     return [
         [
             row.date,
-            f"{row.p_a:.2%}",
-            f"{row.p_b:.2%}",
-            f"{row.difference:+.2%}",
-            f"{row.paired_low:+.2%} to {row.paired_high:+.2%}",
-            f"{row.unpaired_low:+.2%} to {row.unpaired_high:+.2%}",
+            percent(row.p_a),
+            percent(row.p_b),
+            points(row.difference),
+            f"{points(row.paired_low)} to {points(row.paired_high)}",
+            f"{points(row.unpaired_low)} to {points(row.unpaired_high)}",
         ]
         for row in alliance[alliance["month"].isin(months)].itertuples()
     ]

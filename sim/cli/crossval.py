@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.cli.app import (
-    ExperimentArg,
-    ForceOpt,
-    ResumeOpt,
-    SchedulerOpt,
-    WorkersOpt,
-    app,
-    console,
-)
+from sim.cli.app import ExperimentArg, app, console, job_command
+
+if TYPE_CHECKING:
+    from sim.batch.jobs import RunOptions
 
 
 @app.command()
+@job_command
 def crossval(
     experiment: ExperimentArg,
     out: Annotated[
@@ -30,21 +26,27 @@ def crossval(
     fmt: Annotated[
         str, typer.Option("--format", help="Reliability figure format: png, svg or pdf.")
     ] = "png",
-    workers: WorkersOpt = None,
-    scheduler: SchedulerOpt = None,
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
+    folds: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            help="K folds of whole case groups (alliances) instead of one fold per case.",
+            show_default="one fold per case",
+        ),
+    ] = None,
+    *,
+    options: RunOptions,
 ) -> None:
-    """Leave each case out: fit the rest, forecast it, score it against a base rate, 50/50 and
-    the event-history logit fitted on the same training cases."""
+    """Leave each case (or with --folds K, each fold of whole alliances) out: fit the rest,
+    forecast it, score it against a base rate, 50/50 and the event-history logit fitted on the
+    same training cases."""
+    from sim.batch.tasks import stops_resumably
     from sim.cli.scores_view import print_scores, print_verdicts
     from sim.experiments.crossval import crossval as run
     from sim.experiments.scoring import LABELS
 
-    result = run(
-        experiment, out, runs=runs, fmt=fmt, workers=workers, scheduler=scheduler,
-        resume=resume, force=force,
-    )  # fmt: skip
+    with stops_resumably(out):
+        result = run(experiment, out, runs=runs, fmt=fmt, options=options, folds=folds)
     scores = result.scores
     print_scores(console, scores, "case", f"Held-out scores of {len(result.events)} facts")
     summary = result.summary

@@ -3,71 +3,70 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sim.cli.app import (
     ExperimentArg,
-    ForceOpt,
     ObservationsOpt,
     PosteriorOpt,
-    ResumeOpt,
     ScenarioArg,
-    SchedulerOpt,
-    WorkersOpt,
     app,
     console,
+    job_command,
 )
 from sim.model.errors import InputError
 
+if TYPE_CHECKING:
+    from sim.batch.jobs import RunOptions
+
 
 @app.command()
+@job_command
 def sweep(
     experiment: ExperimentArg,
     out: Annotated[Path, typer.Option(help="Sweep directory: results.csv/.parquet, manifest.")],
-    workers: WorkersOpt = None,
-    scheduler: SchedulerOpt = None,
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
     plot: Annotated[
         bool, typer.Option("--plot", help="Draw DIR/figures/heatmap.png when done.")
     ] = False,
     posterior: PosteriorOpt = None,
+    *,
+    options: RunOptions,
 ) -> None:
     """Outcomes with 95% intervals at every point of a grid or Latin-hypercube design."""
     from sim.cli.experiments_view import sweep_command
 
     sweep_command(
         console, experiment, out, plot,
-        workers=workers, scheduler=scheduler, resume=resume, force=force, posterior=posterior,
+        options=options, posterior=posterior,
     )  # fmt: skip
 
 
 @app.command()
+@job_command
 def sensitivity(
     experiment: ExperimentArg,
     out: Annotated[
         Path, typer.Option(help="Sensitivity directory: indices.csv, results, manifest.")
     ],
-    workers: WorkersOpt = None,
-    scheduler: SchedulerOpt = None,
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
     plot: Annotated[
         bool, typer.Option("--plot", help="Draw the ranked bar chart DIR/figures/sobol.png.")
     ] = False,
+    *,
+    options: RunOptions,
 ) -> None:
     """Global sensitivity: Sobol S1/ST or Morris mu*/sigma of each outcome (SALib)."""
     from sim.cli.experiments_view import sensitivity_command
 
     sensitivity_command(
         console, experiment, out, plot,
-        workers=workers, scheduler=scheduler, resume=resume, force=force,
+        options=options,
     )  # fmt: skip
 
 
 @app.command()
+@job_command
 def calibrate(
     experiment: ExperimentArg,
     out: Annotated[
@@ -81,21 +80,20 @@ def calibrate(
             show_default="the experiment's `cases`",
         ),
     ] = None,
-    workers: WorkersOpt = None,
-    scheduler: SchedulerOpt = None,
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
+    *,
+    options: RunOptions,
 ) -> None:
     """Fit shared parameters jointly to the facts of one or more cases (simulated likelihood)."""
     from sim.cli.experiments_view import calibrate_command
 
     calibrate_command(
         console, experiment, observations, out,
-        workers=workers, scheduler=scheduler, resume=resume, force=force,
+        options=options,
     )  # fmt: skip
 
 
 @app.command()
+@job_command
 def backtest(
     scenario: ScenarioArg,
     observations: ObservationsOpt,
@@ -133,10 +131,6 @@ def backtest(
     fmt: Annotated[
         str, typer.Option("--format", help="Reliability figure format: png, svg or pdf.")
     ] = "png",
-    workers: WorkersOpt = None,
-    scheduler: SchedulerOpt = None,
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
     posterior: PosteriorOpt = None,
     logit_cases: Annotated[
         str,
@@ -145,6 +139,8 @@ def backtest(
             "(cases on this scenario left out)."
         ),
     ] = "calibrate_history",
+    *,
+    options: RunOptions,
 ) -> None:
     """Brier and log scores of the scenario's forecasts against facts, vs base rate, 50/50 and
     the event-history logit."""
@@ -152,9 +148,8 @@ def backtest(
 
     out = out or Path("out") / "backtests" / f"{scenario.stem}--{observations.stem}"
     run = dict(
-        runs=runs, seed=seed, base_rate=base_rate, fmt=fmt, workers=workers,
-        scheduler=scheduler, resume=resume, force=force, condition=condition,
-        reached_in=reached_in, posterior=posterior, logit_cases=logit_cases,
+        runs=runs, seed=seed, base_rate=base_rate, fmt=fmt, condition=condition,
+        reached_in=reached_in, posterior=posterior, logit_cases=logit_cases, options=options,
     )  # fmt: skip
     if origins is not None:
         from sim.cli.origins_view import origins_command

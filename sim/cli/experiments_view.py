@@ -12,19 +12,21 @@ from typing import Any
 import pandas as pd
 from rich.console import Console
 
-from sim.cli.tables import fitted_tables
+from sim.cli.tables import fitted_tables, percent
 
 
 def sweep_command(console: Console, experiment: Path, out: Path, plot: bool, **run: Any) -> None:
     """Run a sweep; print each outcome's range over the points; draw the heat map if asked."""
+    from sim.experiments.experiment import load_experiment
     from sim.experiments.sweep import sweep
 
     results = sweep(experiment, out, **run)
+    binary = {o.label: o.binary for o in load_experiment(experiment).outcomes}
     params = [c for c in results.columns if c not in _RESULT_COLUMNS]
     rows = []
     for outcome, group in results.groupby("outcome", sort=False):
         low, high = group.loc[group["estimate"].idxmin()], group.loc[group["estimate"].idxmax()]
-        rows.append([str(outcome), _fmt(low, params), _fmt(high, params)])
+        rows.append([str(outcome), *(_fmt(r, params, binary[outcome]) for r in (low, high))])
     title = f"Sweep: {results['point'].nunique()} points, written to {out}/"
     headers = ["lowest [95% CI], where", "highest [95% CI], where"]
     for table in fitted_tables(console, title, "outcome", headers, rows, justify="left"):
@@ -38,12 +40,13 @@ def sensitivity_command(
 ) -> None:
     """Run a sensitivity analysis; print the parameters ranked per outcome; draw bars if asked."""
     from sim.experiments.sensitivity import sensitivity
+    from sim.plots.experiments import TOP_PARAMETERS
 
     indices = sensitivity(experiment, out, **run)
     for (outcome, method), rows in indices.groupby(["outcome", "method"], sort=False):
         key = "ST" if method == "sobol" else "mu_star"
         cols = ("S1", "S1_conf", "ST", "ST_conf") if method == "sobol" else _MORRIS
-        shown = min(12, len(rows))
+        shown = min(TOP_PARAMETERS, len(rows))
         title = f"{outcome} ({method}): top {shown} of {len(rows)} by {key}"
         top = rows.sort_values(key, ascending=False).head(shown)
         cells = [[r.parameter, *(f"{getattr(r, c):.3f}" for c in cols)] for r in top.itertuples()]
@@ -62,9 +65,12 @@ def calibrate_command(
     console: Console, experiment: Path, observations: Path | None, out: Path, **run: Any
 ) -> None:
     """Run a calibration; print each parameter's posterior against its prior, and the outcomes."""
+    from sim.batch.tasks import stops_resumably
     from sim.experiments.calibrate import calibrate
+    from sim.experiments.experiment import load_experiment
 
-    fit = calibrate(experiment, observations, out, **run)
+    with stops_resumably(out):
+        fit = calibrate(experiment, observations, out, **run)
     s = fit.summary
     headers = ["mean", "sd", "2.5%", "97.5%", "prior", "sd/prior", "verdict"]
     rows = [
@@ -79,8 +85,15 @@ def calibrate_command(
     ]
     title = f"Posterior against the uniform prior ({s['facts']} facts, {len(s['cases'])} case(s))"
     tables = fitted_tables(console, title, "parameter", headers, rows, label_justify="right")
+    binary = {o.label: o.binary for o in load_experiment(experiment).outcomes}
     rows = [
-        [r.outcome, *(f"{x:.3g}" for x in (r.prior_mean, r.posterior_mean, r.low, r.high))]
+        [
+            r.outcome,
+            *(
+                _value(x, binary[r.outcome])
+                for x in (r.prior_mean, r.posterior_mean, r.low, r.high)
+            ),
+        ]
         for r in fit.outcomes.itertuples()
     ]
     title = "Outcomes: prior and posterior mean, posterior 95% interval"
@@ -110,10 +123,12 @@ def backtest_command(
 ) -> None:
     """Run a backtest; print every forecaster's scores, the model's skill against each
     reference, and a verdict line per reference (worse included)."""
+    from sim.batch.tasks import stops_resumably
     from sim.cli.scores_view import print_scores, print_verdicts
     from sim.experiments.backtest import backtest
 
-    result = backtest(scenario, observations, out, **run)
+    with stops_resumably(out):  # a stop in the inner forecast: finish the backtest, not it
+        result = backtest(scenario, observations, out, **run)
     scores = result.scores
     total = scores[scores["member"] == "all"]
     print_scores(console, total, "period", f"Scores over {len(result.events)} events")
@@ -133,9 +148,15 @@ def backtest_command(
     console.print(f"Per member and stage: {out}/scores.csv; reliability plot: {result.figure}")
 
 
-def _fmt(row: pd.Series, params: list[str]) -> str:
+def _value(x: float, binary: bool) -> str:
+    """A probability in % (binary outcomes), an expected number otherwise."""
+    return percent(x) if binary else f"{x:.3g}"
+
+
+def _fmt(row: pd.Series, params: list[str], binary: bool) -> str:
     where = "\n".join(f"{p}={row[p]:.3g}" for p in params)
-    return f"{row['estimate']:.3g} [{row['low']:.3g}, {row['high']:.3g}]\n{where}"
+    low, high = (_value(row[c], binary) for c in ("low", "high"))
+    return f"{_value(row['estimate'], binary)} [{low}, {high}]\n{where}"
 
 
 def _plot(console: Console, out: Path, kind: str) -> None:

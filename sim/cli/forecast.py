@@ -1,39 +1,53 @@
-"""`alliance forecast SCENARIO --observations FILE`: a batch conditioned on the known facts."""
+"""`alliance forecast SCENARIO`: a batch conditioned on the known facts, the program's forecast."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from sim.cli.app import (
-    ForceOpt,
-    ObservationsOpt,
     PlotOpt,
-    PosteriorOpt,
-    ResumeOpt,
+    RunsPerDrawOpt,
     ScenarioArg,
-    SchedulerOpt,
     SummaryOpt,
-    WorkersOpt,
     app,
     console,
+    job_command,
 )
 from sim.cli.tables import fitted_tables
 
+if TYPE_CHECKING:
+    from sim.batch.jobs import RunOptions
+    from sim.batch.manifests import BatchManifest
+
 
 @app.command()
+@job_command
 def forecast(
     scenario: ScenarioArg,
-    observations: ObservationsOpt,
-    out: Annotated[Path, typer.Option(help="Batch directory (docs/batch.md), with the record.")],
+    observations: Annotated[
+        Path | None,
+        typer.Option(
+            help="Observations YAML file: dated facts with sources (docs/experiments.md).",
+            show_default="the scenario's record: its `observations` field or <stem>.obs.yaml",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Batch directory (docs/batch.md), with the record.",
+            show_default="out/<scenario>_forecast",
+        ),
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(
-            help="Use the facts dated up to this month (YYYY-MM).", show_default="the file's as_of"
+            help="Use the facts dated up to this month (YYYY-MM).",
+            show_default="the record's as_of",
         ),
     ] = None,
     runs: Annotated[int, typer.Option(min=1, help="Number of replications N.")] = 10_000,
@@ -47,68 +61,75 @@ def forecast(
             "likelihood) or condition on it like the others.",
         ),
     ] = "impose",
-    workers: WorkersOpt = None,
     chunk_size: Annotated[
         int | None,
         typer.Option(help="Runs per chunk, a multiple of 1000; results do not depend on it."),
     ] = None,
-    scheduler: SchedulerOpt = None,
-    resume: ResumeOpt = False,
-    force: ForceOpt = False,
     param: Annotated[
         list[str] | None, typer.Option(help="Override a model parameter, NAME=VALUE (repeatable).")
     ] = None,
-    posterior: PosteriorOpt = None,
+    posterior: Annotated[
+        str,
+        typer.Option(
+            help="Calibration directory or shipped posterior name each run draws its parameters "
+            "from (grouped by draw: each estimate gets a parameter interval beside its Monte "
+            "Carlo one); `none` for the scenario's fixed parameters.",
+            show_default="auto: the shipped posterior that never saw the scenario's record",
+        ),
+    ] = "auto",
+    runs_per_draw: RunsPerDrawOpt = 100,
     summary: SummaryOpt = True,
     plot: PlotOpt = False,
+    *,
+    options: RunOptions,
 ) -> None:
-    """Runs that agree with every fact known by --as-of (sequential importance resampling);
-    with --posterior, the facts weigh each run's parameter draw too."""
+    """The program's forecast: runs that agree with every fact known by --as-of (sequential
+    importance resampling), each drawing its parameters from a posterior fitted without that
+    record, which the facts weigh too. `alliance forecast csto_2022` needs nothing else."""
     from sim.batch.engines import start_worker_server
 
-    start_worker_server(workers, scheduler)
+    start_worker_server(options.workers, options.scheduler)
     from sim.batch.progress import runs_progress
-    from sim.batch.runner import parse_parameters, resume_hint
-    from sim.cli.batch_view import INTERRUPTED, summarize_command
+    from sim.batch.runner import parse_parameters
+    from sim.cli.batch_view import after_runs, interrupted, show_after_runs
     from sim.experiments.forecast import forecast as run_forecast
     from sim.experiments.forecast import plan_forecast
 
     overrides = parse_parameters(param or [])
     plan = plan_forecast(
-        scenario, observations, runs, seed, as_of, reached_in, overrides, posterior
-    )
-    with runs_progress("runs", True) as update:
-        outcome = run_forecast(
-            scenario, observations, out, runs, seed=seed, as_of=as_of, reached_in=reached_in,
-            workers=workers, chunk_size=chunk_size, scheduler=scheduler, resume=resume,
-            force=force, overrides=overrides, on_progress=update, plan=plan, posterior=posterior,
-        )  # fmt: skip
-    batch = outcome.batch
-    if batch.interrupted:
-        Console(stderr=True).print(
-            f"interrupted: {batch.chunks_done} of {batch.chunks_total} chunks kept in {out}; "
-            f"finish with:\n  {resume_hint(out, batch.manifest)}",
+        scenario, observations, runs, seed, as_of, reached_in, overrides, posterior,
+        runs_per_draw,
+    )  # fmt: skip
+    out = out or Path("out") / f"{plan.scenario.name}_forecast"
+    if plan.posterior is None and posterior == "auto":
+        console.print(
+            f"every shipped posterior saw {plan.scenario.name}'s record (alliance posteriors): "
+            "the parameters stay fixed at the scenario's values; give --posterior DIR to draw them",
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(INTERRUPTED)
+    then, shown = after_runs(summary, plot)
+    with runs_progress("runs", True) as update:
+        outcome = run_forecast(
+            scenario, observations, out, runs, seed, as_of, reached_in, options=options,
+            chunk_size=chunk_size, overrides=overrides, on_progress=update, plan=plan,
+            posterior=posterior, then=then,
+        )  # fmt: skip
+    batch = outcome.batch
+    if batch.interrupted:
+        raise typer.Exit(interrupted(batch))
     console.print(
         f"{batch.runs_done:,} runs conditioned on the record in {batch.seconds:.1f} s",
         highlight=False,
     )
     for table in record_tables(console, batch.manifest):
         console.print(table)
-    if summary or plot:
-        summarize_command(console, out, show_table=summary)
-    if plot:
-        from sim.plots import plot as draw
-
-        console.print(f"figure: {draw([out], 'defection-curves')}", highlight=False)
+    show_after_runs(console, shown, summary)
 
 
-def record_tables(console: Console, manifest: dict) -> list[Table]:
+def record_tables(console: Console, manifest: BatchManifest) -> list[Table]:
     """Each fact's treatment and share of consistent lanes, the likelihood and the ESS."""
-    record, conditioning = manifest["forecast"], manifest["conditioning"]
+    record, conditioning = manifest.forecast or {}, manifest.conditioning or {}
     title = (
         f"conditioned on {len(record['facts'])} facts known by {record['as_of']}: "
         f"effective sample size {conditioning['ess']:,.0f} "

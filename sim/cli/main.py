@@ -15,6 +15,8 @@ import sim.cli.crossval
 import sim.cli.discover
 import sim.cli.experiments
 import sim.cli.forecast
+import sim.cli.library
+import sim.cli.posteriors
 import sim.cli.single  # noqa: F401  (each command module registers its commands on `app`)
 from sim.cli.app import app
 from sim.model.errors import InputError, RunStopped
@@ -34,7 +36,7 @@ def main() -> None:
         sys.exit(2)
     except RunStopped as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(exc.status)
     except OSError as exc:
         where = exc.filename or "alliance"
         print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)

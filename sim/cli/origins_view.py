@@ -20,10 +20,12 @@ def origins_command(
     **run: Any,
 ) -> None:
     """Run one conditioned backtest per origin; print the scores and skill by origin."""
+    from sim.batch.tasks import stops_resumably
     from sim.experiments.origins import backtest_origins
     from sim.experiments.scoring import LABELS, REFERENCES
 
-    result = backtest_origins(scenario, observations, out, origins, **run)
+    with stops_resumably(out):  # a stop in one origin's backtest: finish them all
+        result = backtest_origins(scenario, observations, out, origins, **run)
     refs = [r for r in REFERENCES if f"brier_{r}" in result.skill]
     rows = [
         [

@@ -94,3 +94,28 @@ def _balanced(count: int, parts: int) -> list[range]:
         groups.append(range(start, stop))
         start = stop
     return groups
+
+
+def percent(p: float, sign: bool = True) -> str:
+    """A probability as a percentage with sensible precision for small values (the console shows
+    probabilities in %; files keep fractions)."""
+    unit = "%" if sign else ""
+    if p == 0:
+        return f"0{unit}"
+    if p >= 0.1:
+        return f"{100 * p:.1f}{unit}"
+    if p >= 0.001:
+        return f"{100 * p:.2f}{unit}"
+    if p >= 0.00001:
+        return f"{100 * p:.3f}{unit}"
+    return f"<0.001{unit}"
+
+
+def percent_interval(p: float, low: float, high: float) -> str:
+    """A probability and its interval on one line: `16.4% (14.8-18.0)`."""
+    return f"{percent(p)} ({percent(low, sign=False)}-{percent(high, sign=False)})"
+
+
+def points(difference: float) -> str:
+    """A difference of two probabilities in percentage points, signed: `+2.31 pp`."""
+    return f"{100 * difference:+.2f} pp"

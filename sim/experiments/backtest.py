@@ -17,7 +17,6 @@ and only the facts after the origin are scored.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -26,42 +25,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
+from sim.batch.manifests import BacktestManifest, FileRef
 from sim.batch.outcomes import Outcome, interval
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
-from sim.batch.posterior import load_posterior
-from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
-from sim.batch.tasks import check_run_count
+from sim.batch.posterior import load_posterior, record_id
+from sim.batch.store import now, versions
+from sim.batch.tasks import check_run_arguments
 from sim.experiments.cases import Case, load_cases
 from sim.experiments.experiment import Experiment, load_experiment
 from sim.experiments.logit import LogitFit, fit_logit, forecast
 from sim.experiments.observations import Fact, Observations, load_observations
-from sim.experiments.origins import forecast_at_origin
+from sim.experiments.origins import forecast_at_origin, plan_origin
 from sim.experiments.scoring import add_skill, comparisons, score_rows
-from sim.experiments.sweep import write_table
 from sim.model.errors import InputError
 from sim.model.months import parse_month
-from sim.model.scenario import Scenario, compile_scenario, load_scenario
+from sim.model.origin import at_origin
+from sim.model.scenario import Scenario, load_scenario
 from sim.model.stages import STAGES
 from sim.plots.reliability import reliability_figure
 
 FORMATS = ("png", "svg", "pdf")
 SCORE_KEYS = ["period", "member", "stage"]
 DEFAULT_LOGIT_CASES = "calibrate_history"
-OWNED = (
-    "logit.csv",
-    "logit.parquet",
-    "events.csv",
-    "events.parquet",
-    "scores.csv",
-    "scores.parquet",
-    "summary.json",
-    "figures",
-    "forecast",
-    "scenario-at-origin.yaml",
-    "origins",
-    "skill.csv",
-    "skill.parquet",
-)
 
 
 @dataclass
@@ -75,19 +61,6 @@ class Backtest:
     summary: dict[str, Any] = field(default_factory=dict)  # totals, skill and verdicts
 
 
-def with_origin(scenario: Scenario, origin: str) -> Scenario:
-    """The scenario as known at `origin` (YYYY-MM): later events dropped, history ending there."""
-    t = scenario.month_of(origin)
-    if not 0 <= t < scenario.months:
-        first, last = scenario.month_label(0), scenario.month_label(scenario.months - 1)
-        raise InputError("--origin", origin, f"expected a month from {first} to {last}")
-    spec = scenario.spec
-    events = [e for e in spec.events if scenario.month_of(e.date) <= t]
-    calendar = spec.calendar.model_copy(update={"history_end": scenario.month_label(t)})
-    truncated = spec.model_copy(update={"events": events, "calendar": calendar})
-    return compile_scenario(truncated, scenario.path, f"{scenario.content_hash}@{origin}")
-
-
 def backtest(
     scenario_path: Path,
     observations_path: Path,
@@ -97,16 +70,12 @@ def backtest(
     seed: int = 0,
     base_rate: float | None = None,
     origin: str | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    force: bool = False,
-    resume: bool = False,
     fmt: str = "png",
-    show_progress: bool = True,
     condition: bool = True,
     reached_in: str = "impose",
     posterior: Path | None = None,
     logit_cases: Path | str = DEFAULT_LOGIT_CASES,
+    options: RunOptions = DEFAULTS,
 ) -> Backtest:
     """Forecast every fact's event with `runs` replications and score it against what happened.
 
@@ -115,8 +84,9 @@ def backtest(
     replication draws its parameters from that calibration's samples (conditioned runs keep
     their draws when resampled; a posterior fitted on this scenario's own case is refused for
     them, since it has seen the facts conditioned on). The logit reference is fitted on the
-    cases of the experiment `logit_cases` that are not on this scenario."""
-    check_run_count(runs, "--runs", str(runs))
+    cases of the experiment `logit_cases` that are not on this scenario. Every input is
+    checked, and a conditioned forecast planned, before anything is written."""
+    check_run_arguments(runs=runs, seed=seed)
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
     if base_rate is not None and not 0.0 < base_rate < 1.0:
@@ -126,82 +96,67 @@ def backtest(
             parse_month(origin)
         except ValueError:
             raise InputError("--origin", origin, "expected a month as YYYY-MM") from None
-    scenario = load_scenario(scenario_path)
+    full = load_scenario(scenario_path)
     if condition and origin is None:
-        origin = scenario.month_label(scenario.history_end)
-    if origin is not None:
-        scenario = with_origin(scenario, origin)
+        origin = full.month_label(full.history_end)
+    scenario = at_origin(full, origin) if origin is not None else full
     observations = load_observations(observations_path, scenario)
     logit = fit_reference_logit(logit_cases, scenario)
     recorded = observations.facts
-    measures = [
-        Outcome("reach_stage", fact.label, fact.month, fact.member, fact.stage)
-        for fact in observations.facts
-    ]
-    chunks = plan_chunks(1, runs)
     draws = load_posterior(posterior, scenario) if posterior is not None else None
     if draws is not None and condition:
         draws.refuse_double_counting("--posterior")
-    manifest = {
-        **({"posterior": draws.describe()} if draws else {}),
-        "kind": "backtest",
-        "scenario": {
-            "name": scenario.name,
-            "path": str(scenario_path),
-            "hash": scenario.content_hash,
-        },
-        "observations": {"path": str(observations_path), "hash": observations.content_hash},
-        "origin": scenario.month_label(scenario.history_end),
-        "condition": condition,
-        "reached_in": reached_in if condition else None,
-        "runs": runs,
-        "seed": seed,
-        "chunks": len(chunks),
-        "versions": versions(),
-        "started": now(),
-        "finished": None,
-    }
-    compare = (
-        "scenario.hash", "observations.hash", "origin", "condition", "reached_in", "runs",
-        "seed", "chunks", "posterior.hash",
-    )  # fmt: skip
-    manifest = prepare_output(
-        out, manifest, force=force, resume=resume, compare=compare, owned=OWNED
+    plan = None
+    if condition and origin is not None:
+        plan = plan_origin(full, observations_path, origin, runs, seed, reached_in, posterior)
+    chunks = plan_chunks(1, runs)
+    manifest = BacktestManifest(
+        posterior=draws.describe() if draws else None,
+        scenario=FileRef(name=scenario.name, path=str(scenario_path), hash=scenario.content_hash),
+        observations=FileRef(path=str(observations_path), hash=observations.content_hash),
+        origin=scenario.month_label(scenario.history_end),
+        condition=condition,
+        reached_in=reached_in if condition else None,
+        runs=runs,
+        seed=seed,
+        chunks=len(chunks),
+        versions=versions(),
+        started=now(),
     )
-    conditioning = None
-    if condition:
-        known = forecast_at_origin(
-            scenario_path, observations_path, origin, out, runs=runs, seed=seed,
-            reached_in=reached_in, workers=workers, scheduler=scheduler, resume=resume,
-            posterior=posterior,
-        )  # fmt: skip
-        observations = replace(observations, facts=known.scored)
-        p, low, high = known.p, known.low, known.high
-        conditioning = {"forecast": known.record, "conditioning": known.conditioning}
-    else:
-        job = PointJob(scenario, seed, [], np.zeros((1, 0)), {}, measures, draws)
-        tally = run_points(job, out, "tally", chunks, workers, "backtest", show_progress, scheduler)
-        p, low, high = interval(True, tally.n[0], tally.total[0], tally.total_sq[0])
-    p_logit = logit_forecasts(logit, scenario, observations.facts, recorded, condition)
-    events = events_table(observations, scenario, p, low, high, runs, base_rate, p_logit)
-    scores = score_events(events)
-    write_table(out, "events", events)
-    write_table(out, "scores", scores)
-    write_table(out, "logit", logit.table())
-    summary = summarise(scores)
-    summary["logit"] = {"cases": list(logit.cases), "method": logit.method}
-    if conditioning is not None:
-        summary["conditioned_on"] = conditioning
-    in_sample = None
-    if draws is not None and draws.own_cases:
-        in_sample = (
-            f"in sample: the posterior {draws.directory} was fitted on case "
-            f"{draws.own_cases[0]!r} of this scenario, whose facts these may be"
-        )
-        summary["in_sample"] = in_sample
-    write_bytes_atomic(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
-    figure = reliability_figure(events, out / "figures" / f"reliability.{fmt}", fmt)
-    finish(out, manifest)
+    with RunDir(out, manifest, options) as run:
+        conditioning = None
+        if plan is not None:
+            known = forecast_at_origin(plan, run, options)
+            observations = replace(observations, facts=known.scored)
+            p, low, high = known.p, known.low, known.high
+            conditioning = {"forecast": known.record, "conditioning": known.conditioning}
+        else:
+            measures = [
+                Outcome("reach_stage", fact.label, fact.month, fact.member, fact.stage)
+                for fact in observations.facts
+            ]
+            job = PointJob(scenario, seed, [], np.zeros((1, 0)), {}, measures, draws)
+            tally = run_points(job, run.out, "tally", chunks, options, "backtest")
+            p, low, high = interval(True, tally.n[0], tally.total[0], tally.total_sq[0])
+        p_logit = logit_forecasts(logit, scenario, observations.facts, recorded, condition)
+        events = events_table(observations, scenario, p, low, high, runs, base_rate, p_logit)
+        scores = score_events(events)
+        run.write_table("events", events)
+        run.write_table("scores", scores)
+        run.write_table("logit", logit.table())
+        summary = summarise(scores)
+        summary["logit"] = {"cases": list(logit.cases), "method": logit.method}
+        if conditioning is not None:
+            summary["conditioned_on"] = conditioning
+        in_sample = None
+        if draws is not None and draws.own_cases:
+            in_sample = (
+                f"in sample: the posterior {draws.directory} was fitted on case "
+                f"{draws.own_cases[0]!r} of this scenario, whose facts these may be"
+            )
+            summary["in_sample"] = in_sample
+        run.write_json("summary.json", summary)
+        figure = reliability_figure(events, run.path(f"figures/reliability.{fmt}"), fmt)
     return Backtest(events, scores, figure, in_sample, summary)
 
 
@@ -281,7 +236,10 @@ def fit_reference_logit(logit_cases: Path | str, scenario: Scenario) -> LogitFit
     experiment = load_experiment(logit_cases)
     if experiment.spec.cases is None:
         raise InputError("--logit-cases", str(logit_cases), "expected an experiment with `cases`")
-    key = (experiment.path, experiment.content_hash, scenario.name, _own_hash(scenario))
+    key = (
+        experiment.path, experiment.content_hash, scenario.name, _own_hash(scenario),
+        record_id(scenario),
+    )  # fmt: skip
     return _fitted(key)
 
 
@@ -290,19 +248,21 @@ def _own_hash(scenario: Scenario) -> str:
 
 
 @lru_cache(maxsize=8)
-def _fitted(key: tuple[str, str, str, str]) -> LogitFit:
-    path, _, name, own = key
-    cases = _other_cases(load_experiment(path), name, own)
+def _fitted(key: tuple[str, str, str, str, str]) -> LogitFit:
+    path, _, name, own, record = key
+    cases = _other_cases(load_experiment(path), name, own, record)
     if not cases:
         raise InputError("--logit-cases", path, "no case left once this scenario's are set aside")
     return fit_logit(cases)
 
 
-def _other_cases(experiment: Experiment, name: str, own: str) -> list[Case]:
+def _other_cases(experiment: Experiment, name: str, own: str, record: str) -> list[Case]:
     return [
         c
         for c in load_cases(experiment, None)
-        if c.scenario.name != name and c.scenario.content_hash != own
+        if c.scenario.name != name
+        and c.scenario.content_hash != own
+        and record_id(c.scenario) != record  # a renamed, edited copy of the record
     ]
 
 

@@ -21,10 +21,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import qmc
 
-from sim.batch.engines import Engine, make_engine
+from sim.batch.engines import Engine, engine_for
+from sim.batch.jobs import DEFAULTS, Files, RunDir, RunOptions
+from sim.batch.manifests import CalibrateManifest, FileRef
 from sim.batch.pointruns import PointJob, plan_chunks, run_points
 from sim.batch.progress import runs_progress
-from sim.batch.store import finish, now, prepare_output, release, versions, write_json_atomic
+from sim.batch.store import now, versions
 from sim.experiments.calibrated_yaml import write_calibrated_scenario
 from sim.experiments.cases import CASE_SEP, Case, load_cases, parameter_space
 from sim.experiments.designs import build_design, design_rng
@@ -44,31 +46,8 @@ from sim.experiments.fit_report import (
 )
 from sim.experiments.likelihood import Likelihood
 from sim.experiments.sampler import autocorrelation, effective_sample_size, sample
-from sim.experiments.sweep import input_files, write_table
+from sim.experiments.sweep import experiment_ref, input_files
 
-OWNED = (
-    "posterior.csv",
-    "posterior.parquet",
-    "posterior.json",
-    "fitted.csv",
-    "fitted.parquet",
-    "correlations.csv",
-    "correlations.parquet",
-    "facts.csv",
-    "facts.parquet",
-    "cases.csv",
-    "cases.parquet",
-    "outcomes.csv",
-    "outcomes.parquet",
-    "summary.json",
-    "experiment.yaml",
-    "scenario.yaml",
-    "observations.yaml",
-    "inputs",
-    "chain.npz",
-    "scenario.calibrated.yaml",
-)
-COMPARE = ("experiment.hash", "cases", "seed", "replications", "calibration", "fitted")
 OUTCOME_DRAWS = 40  # posterior (and prior) points behind the outcomes table
 OUTCOME_REPLICATIONS = 1000  # runs per point there, at most
 
@@ -100,56 +79,28 @@ def calibrate(
     experiment_path: Path,
     observations_path: Path | None,
     out: Path,
-    *,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    force: bool = False,
-    resume: bool = False,
-    show_progress: bool = True,
+    options: RunOptions = DEFAULTS,
 ) -> Fit:
     """Fit the experiment's parameters to its cases' facts; write tables, samples, a scenario."""
     experiment = load_experiment(experiment_path)
     cases = load_cases(experiment, observations_path)
     settings = check_settings(experiment, cases)
     manifest = _manifest(experiment, cases, settings)
+    if observations_path is not None:  # the one case's facts: its --resume command names them
+        facts = cases[0].observations
+        manifest.observations = FileRef(path=str(observations_path), hash=facts.content_hash)
     inputs = input_files(experiment)
     for case in cases:
         inputs[f"inputs/{case.name}/scenario.yaml"] = Path(case.scenario.path).read_bytes()
         inputs[f"inputs/{case.name}/observations.yaml"] = Path(case.observations.path).read_bytes()
-    manifest = prepare_output(
-        out, manifest, force=force, resume=resume, compare=COMPARE, owned=OWNED, inputs=inputs
-    )
-    try:
-        fit = _fit(experiment, cases, out, workers, scheduler, resume, show_progress)
-    except BaseException:
-        release(out)
-        raise
-    finish(out, manifest)
-    return fit
-
-
-def _fit(
-    experiment: Experiment,
-    cases: list[Case],
-    out: Path,
-    workers: int | None,
-    scheduler: str | None,
-    resume: bool,
-    show_progress: bool,
-) -> Fit:
-    """Sample, tabulate and write everything into the prepared, locked directory `out`."""
-    engine = make_engine(workers, scheduler)
-    try:
-        posterior = fit_cases(experiment, cases, out, engine, resume=resume, show=show_progress)
-    except BaseException:
-        engine.abort()
-        raise
-    engine.close()
-    fit = posterior.fit
-    fit.outcomes = outcomes_table(experiment, posterior, out, workers, scheduler, show_progress)
-    write_table(out, "outcomes", fit.outcomes)
-    shared = fit.fitted[fit.fitted["case"] == "shared"]
-    write_calibrated_scenario(experiment, shared, _note(fit), out)
+    with RunDir(out, manifest, options, inputs) as run:
+        with engine_for(options.workers, options.scheduler) as engine:
+            posterior = fit_cases(experiment, cases, run, engine, options)
+        fit = posterior.fit
+        fit.outcomes = outcomes_table(experiment, posterior, run, options)
+        run.write_table("outcomes", fit.outcomes)
+        shared = fit.fitted[fit.fitted["case"] == "shared"]
+        write_calibrated_scenario(experiment, shared, _note(fit), run.root)
     return fit
 
 
@@ -170,13 +121,13 @@ def check_settings(experiment: Experiment, cases: list[Case]) -> Calibration:
             ("calibration", "walkers"),
             f"expected at least {2 * dims} walkers (twice the {dims} fitted parameters)",
         )
-    points = build_design(experiment).points
+    points = len(np.unique(build_design(experiment).matrix, axis=0))
     if points < settings.walkers:
         raise experiment_error(
             experiment,
             ("design",),
-            f"the design has {points} points; the walkers start at design points, so expected "
-            f"at least {settings.walkers} (calibration.walkers)",
+            f"the design has {points} distinct points; the walkers start at design points, so "
+            f"expected at least {settings.walkers} (calibration.walkers)",
         )
     return settings
 
@@ -184,14 +135,13 @@ def check_settings(experiment: Experiment, cases: list[Case]) -> Calibration:
 def fit_cases(
     experiment: Experiment,
     cases: list[Case],
-    out: Path,
+    files: Files,
     engine: Engine,
-    *,
-    resume: bool = False,
-    show: bool = True,
+    options: RunOptions,
     label: str = "calibrate",
 ) -> Posterior:
-    """Sample the posterior of the fitted parameters given the cases; write its tables to out."""
+    """Sample the posterior of the fitted parameters given the cases; write its tables to
+    `files` (a run's directory, or a fold's folder in it)."""
     settings = experiment.spec.calibration or Calibration()
     names, ranges = parameter_space(experiment, cases)
     bounds = np.array([[v.low, v.high] for v in ranges])
@@ -200,7 +150,7 @@ def fit_cases(
     per_point = experiment.spec.replications * len(cases)
     planned = (len(design) + settings.walkers * (settings.steps - 1)) * per_point
     runs = {"done": 0}
-    with runs_progress(f"{label}: {len(cases)} case(s)", show) as update:
+    with runs_progress(f"{label}: {len(cases)} case(s)", options.progress) as update:
 
         def on_runs(n: int) -> None:
             runs["done"] += n
@@ -212,11 +162,26 @@ def fit_cases(
         )  # fmt: skip
         chain = sample(
             likelihood, bounds, design, settings.walkers, settings.steps, experiment.spec.seed,
-            out, resume,
+            files.root, options.resume, identity=likelihood.identity(),
         )  # fmt: skip
         update(runs["done"], runs["done"], 0)
     seconds = time.perf_counter() - started
-    return _tables(experiment, cases, names, ranges, chain, settings, seconds, runs["done"], out)
+    fit = _tables(experiment, cases, names, ranges, chain, settings, seconds, runs["done"])
+    for name, table in (
+        ("fitted", fit.fitted),
+        ("correlations", fit.correlations),
+        ("facts", fit.facts),
+        ("cases", fit.cases),
+    ):
+        files.write_table(name, table)
+    write_posterior(files.root, experiment, cases, names, ranges, fit.posterior)
+    files.write_json("summary.json", fit.summary)
+    return Posterior(names, ranges, kept_samples(chain, settings, len(names)), fit)
+
+
+def kept_samples(chain: Any, settings: Calibration, parameters: int) -> np.ndarray:
+    """The chain's samples after burn-in, (samples, parameters)."""
+    return chain.coords[settings.burn :].reshape(-1, parameters)
 
 
 def screening_design(experiment: Experiment, ranges: list[VariedParameter]) -> np.ndarray:
@@ -241,11 +206,11 @@ def _tables(
     settings: Calibration,
     seconds: float,
     runs: int,
-    out: Path,
-) -> Posterior:
+) -> Fit:
+    """Every table of the fit from the chain and the likelihood's store of evaluations."""
     store = chain.store
     kept = chain.coords[settings.burn :]  # (steps, walkers, parameters)
-    samples = kept.reshape(-1, len(names))
+    samples = kept_samples(chain, settings, len(names))
     rows = _rows_of(store["x"], samples)
     design = slice(0, chain.design_rows)
     best = int(np.argmax(store["loglik"]))
@@ -295,17 +260,7 @@ def _tables(
         "confounded": pairs,
     }
     correlations = correlation_table(names, samples)
-    for name, table in (
-        ("fitted", fitted),
-        ("correlations", correlations),
-        ("facts", facts),
-        ("cases", case_frame),
-    ):
-        write_table(out, name, table)
-    write_posterior(out, experiment, cases, names, ranges, posterior)
-    write_json_atomic(out / "summary.json", summary)
-    fit = Fit(posterior, fitted, correlations, facts, case_frame, pd.DataFrame(), summary)
-    return Posterior(names, ranges, samples, fit)
+    return Fit(posterior, fitted, correlations, facts, case_frame, pd.DataFrame(), summary)
 
 
 def _rows_of(x: np.ndarray, samples: np.ndarray) -> np.ndarray:
@@ -317,12 +272,7 @@ def _rows_of(x: np.ndarray, samples: np.ndarray) -> np.ndarray:
 
 
 def outcomes_table(
-    experiment: Experiment,
-    posterior: Posterior,
-    out: Path,
-    workers: int | None,
-    scheduler: str | None,
-    show: bool,
+    experiment: Experiment, posterior: Posterior, run: RunDir, options: RunOptions
 ) -> pd.DataFrame:
     """The experiment's outcomes under prior and posterior draws of the shared parameters."""
     shared = [i for i, n in enumerate(posterior.names) if CASE_SEP not in n]
@@ -340,7 +290,7 @@ def outcomes_table(
         list(experiment.outcomes),
     )  # fmt: skip
     chunks = plan_chunks(len(matrix), reps)
-    tally = run_points(job, out, "outcomes", chunks, workers, "outcomes", show, scheduler)
+    tally = run_points(job, run.out, "outcomes", chunks, options, "outcomes")
     est = tally.total / np.maximum(tally.n, 1)
     rows = []
     for j, outcome in enumerate(experiment.outcomes):
@@ -371,18 +321,14 @@ def _note(fit: Fit) -> str:
     )
 
 
-def _manifest(experiment: Experiment, cases: list[Case], settings: Calibration) -> dict[str, Any]:
+def _manifest(
+    experiment: Experiment, cases: list[Case], settings: Calibration
+) -> CalibrateManifest:
     sc = experiment.scenario
-    return {
-        "kind": "calibrate",
-        "experiment": {
-            "name": experiment.name,
-            "path": experiment.path,
-            "hash": experiment.content_hash,
-            "copy": "experiment.yaml",
-        },
-        "scenario": {"name": sc.name, "path": sc.path, "hash": sc.content_hash},
-        "cases": [
+    return CalibrateManifest(
+        experiment=experiment_ref(experiment),
+        scenario=FileRef(name=sc.name, path=sc.path, hash=sc.content_hash),
+        cases=[
             {
                 "name": c.name,
                 "scenario": c.scenario.path,
@@ -394,12 +340,11 @@ def _manifest(experiment: Experiment, cases: list[Case], settings: Calibration) 
             }
             for c in cases
         ],
-        "fitted": parameter_space(experiment, cases)[0],
-        "fixed": experiment.fixed,
-        "seed": experiment.spec.seed,
-        "replications": experiment.spec.replications,
-        "calibration": settings.model_dump(),
-        "versions": versions(),
-        "started": now(),
-        "finished": None,
-    }
+        fitted=parameter_space(experiment, cases)[0],
+        fixed=experiment.fixed,
+        seed=experiment.spec.seed,
+        replications=experiment.spec.replications,
+        calibration=settings.model_dump(),
+        versions=versions(),
+        started=now(),
+    )

@@ -36,6 +36,12 @@ class Case:
     scenario: Scenario
     observations: Observations
     own: list[VariedParameter]  # fitted for this case only
+    group: str = ""  # the alliance it belongs to, for grouped folds (default: its own name)
+
+    @property
+    def group_name(self) -> str:
+        """The group it is held out with in grouped cross-validation (`--folds`)."""
+        return self.group or self.name
 
     @property
     def months(self) -> int:
@@ -117,7 +123,7 @@ def load_cases(experiment: Experiment, observations_path: Path | None) -> list[C
                     f"expected low < high within the documented range [{p.low}, {p.high}]",
                 )
             own.append(VariedParameter(key, low, high))
-        cases.append(Case(name, scenario, observations, own))
+        cases.append(Case(name, scenario, observations, own, spec.group or ""))
     return cases
 
 

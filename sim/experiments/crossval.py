@@ -25,19 +25,22 @@ withdrawal fact), per case, per era and alliance size, and over all held-out fac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyarrow import ArrowException
 
-from sim.batch.engines import Engine, make_engine
+from sim.batch.engines import Engine, engine_for
+from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
 from sim.batch.lanes import simulate_chunk
+from sim.batch.manifests import CrossvalManifest
 from sim.batch.outcomes import reached_by
 from sim.batch.posterior import CASE_SEP, PosteriorDraws
-from sim.batch.store import finish, now, prepare_output, release, versions, write_json_atomic
-from sim.batch.tasks import check_run_count
+from sim.batch.store import now, versions
+from sim.batch.tasks import check_run_arguments, check_run_count
 from sim.experiments.backtest import FORMATS
 from sim.experiments.calibrate import check_settings, fit_cases
 from sim.experiments.cases import Case, load_cases
@@ -48,18 +51,14 @@ from sim.experiments.crossval_scores import (
     summarise,
 )
 from sim.experiments.experiment import Experiment, experiment_error, load_experiment
+from sim.experiments.folds import group_folds, leave_one_out
 from sim.experiments.logit import LogitFit, fit_logit, forecast, member_exposures
 from sim.experiments.scoring import horizon_outcomes
-from sim.experiments.sweep import input_files, write_table
+from sim.experiments.sweep import experiment_ref, input_files
 from sim.model.errors import InputError
 from sim.model.stages import LATER_STAGES
 from sim.plots.reliability import reliability_figure
 
-OWNED = (
-    "events.csv", "events.parquet", "scores.csv", "scores.parquet", "base_rates.csv",
-    "base_rates.parquet", "summary.json", "figures", "folds", "experiment.yaml", "scenario.yaml",
-    "horizon.csv", "horizon.parquet", "logit.csv", "logit.parquet",
-)  # fmt: skip
 HELD_OUT = "heldout.parquet"
 HORIZON = "horizon.parquet"
 LANES_PER_TASK = 20_000
@@ -84,18 +83,15 @@ def crossval(
     out: Path,
     *,
     runs: int = 2000,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    force: bool = False,
-    resume: bool = False,
     fmt: str = "png",
-    show_progress: bool = True,
+    options: RunOptions = DEFAULTS,
+    folds: int | None = None,
 ) -> CrossValidation:
-    """Leave each case out in turn: fit on the rest, forecast it, score it against references."""
+    """Leave each case (or, with `folds`, each of K folds of whole groups) out in turn: fit on
+    the rest, forecast it, score it against references."""
     if fmt not in FORMATS:
         raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
-    if runs < 1:
-        raise InputError("--runs", str(runs), "expected a positive number of runs")
+    check_run_arguments(runs=runs)
     experiment = load_experiment(experiment_path)
     if experiment.spec.cases is None or len(experiment.spec.cases) < 2:
         raise experiment_error(
@@ -103,104 +99,104 @@ def crossval(
         )
     check_run_count(runs * len(experiment.spec.cases), "--runs", f"{runs} per held-out case")
     cases = load_cases(experiment, None)
-    for k in range(len(cases)):
-        check_settings(experiment, cases[:k] + cases[k + 1 :])
-    manifest = {
-        "kind": "crossval",
-        "experiment": {"name": experiment.name, "path": experiment.path,
-                       "hash": experiment.content_hash},
-        "cases": [c.name for c in cases],
-        "runs": runs,
-        "seed": experiment.spec.seed,
-        "versions": versions(),
-        "started": now(),
-        "finished": None,
-    }  # fmt: skip
-    compare = ("experiment.hash", "cases", "runs", "seed")
-    manifest = prepare_output(
-        out,
-        manifest,
-        force=force,
-        resume=resume,
-        compare=compare,
-        owned=OWNED,
-        inputs=input_files(experiment),
+    split = [] if folds is None else group_folds(cases, folds)
+    for held in split or leave_one_out(cases):
+        check_settings(experiment, [c for i, c in enumerate(cases) if i not in held])
+    manifest = CrossvalManifest(
+        experiment=experiment_ref(experiment),
+        cases=[c.name for c in cases],
+        runs=runs,
+        seed=experiment.spec.seed,
+        folds=split,
+        versions=versions(),
+        started=now(),
     )
-    try:
-        result = _folds(
-            experiment, cases, out, runs, fmt, workers, scheduler, resume, show_progress
-        )
-    except BaseException:
-        release(out)
-        raise
-    finish(out, manifest)
-    return result
+    with RunDir(out, manifest, options, input_files(experiment)) as run:
+        with engine_for(options.workers, options.scheduler) as engine:
+            folds = _folds(experiment, cases, run, runs, engine, options, split)
+        events = pd.concat(folds.events, ignore_index=True)
+        horizon = pd.concat(folds.horizons, ignore_index=True)
+        scores = score_cases(events, horizon, cases)
+        base = pd.concat(folds.rates, ignore_index=True)
+        logit_table = pd.concat(folds.logits, ignore_index=True)
+        summary = summarise(scores, cases, runs)
+        for name, table in (
+            ("events", events), ("horizon", horizon), ("scores", scores), ("base_rates", base),
+            ("logit", logit_table),
+        ):  # fmt: skip
+            run.write_table(name, table)
+        run.write_json("summary.json", summary)
+        figure = reliability_figure(events, run.path(f"figures/reliability.{fmt}"), fmt)
+    return CrossValidation(events, scores, base, logit_table, horizon, summary, figure)
+
+
+@dataclass
+class Folds:
+    """Per fold: the held-out events, the horizon outcomes, the base rates and the logit."""
+
+    events: list[pd.DataFrame] = field(default_factory=list)
+    horizons: list[pd.DataFrame] = field(default_factory=list)
+    rates: list[pd.DataFrame] = field(default_factory=list)
+    logits: list[pd.DataFrame] = field(default_factory=list)
 
 
 def _folds(
     experiment: Experiment,
     cases: list[Case],
-    out: Path,
+    run: RunDir,
     runs: int,
-    fmt: str,
-    workers: int | None,
-    scheduler: str | None,
-    resume: bool,
-    show_progress: bool,
-) -> CrossValidation:
-    """Every fold into the prepared, locked directory `out`; the tables and figure after."""
-    engine = make_engine(workers, scheduler)
-    frames, horizons, rates, logits = [], [], [], []
-    try:
-        for k, held in enumerate(cases):
-            training = cases[:k] + cases[k + 1 :]
-            fold = out / "folds" / held.name
-            fold.mkdir(parents=True, exist_ok=True)
-            base = base_rates(training)
-            rates.append(base.assign(held_out=held.name))
-            logit = fit_logit(training)
-            logits.append(logit.table().assign(held_out=held.name))
-            if resume and (fold / HELD_OUT).is_file() and (fold / HORIZON).is_file():
-                frames.append(pd.read_parquet(fold / HELD_OUT))
-                horizons.append(pd.read_parquet(fold / HORIZON))
-                continue
-            label = f"fold {k + 1}/{len(cases)} (without {held.name})"
-            posterior = fit_cases(
-                experiment, training, fold, engine, resume=resume, show=show_progress, label=label
-            )
-            shared = [j for j, n in enumerate(posterior.names) if CASE_SEP not in n]
-            draws = PosteriorDraws(
-                str(fold), "", experiment.name, tuple(c.name for c in training),
-                tuple(posterior.names[j] for j in shared), posterior.samples[:, shared],
-            )  # fmt: skip
+    engine: Engine,
+    options: RunOptions,
+    split: list[list[int]] | None = None,
+) -> Folds:
+    """Every fold into its folder of the run's directory (a finished fold is read back).
+    Without `split`, each case is a fold of its own (`folds/NAME`); with it, fold J holds out
+    its cases together (`folds/fold_J`, each held-out case's tables in `folds/fold_J/NAME`)."""
+    folds = Folds()
+    for k, held_out in enumerate(split or leave_one_out(cases)):
+        training = [c for i, c in enumerate(cases) if i not in held_out]
+        held_cases = [cases[i] for i in held_out]
+        name = f"fold_{k + 1}" if split else held_cases[0].name
+        fold = run.sub(f"folds/{name}")
+        places = [fold.sub(held.name) if split else fold for held in held_cases]
+        base = base_rates(training)
+        folds.rates.append(base.assign(held_out=name))
+        logit = fit_logit(training)
+        folds.logits.append(logit.table().assign(held_out=name))
+        done = [_finished_fold(p.root) for p in places] if options.resume else [None]
+        if all(tables is not None for tables in done):
+            folds.events += [tables[0] for tables in done if tables is not None]
+            folds.horizons += [tables[1] for tables in done if tables is not None]
+            continue
+        without = held_cases[0].name if len(held_cases) == 1 else f"{len(held_cases)} cases"
+        label = f"fold {k + 1}/{len(split or cases)} (without {without})"
+        posterior = fit_cases(experiment, training, fold, engine, options, label=label)
+        shared = [j for j, n in enumerate(posterior.names) if CASE_SEP not in n]
+        draws = PosteriorDraws(
+            str(fold.root), "", experiment.name, tuple(c.name for c in training),
+            tuple(posterior.names[j] for j in shared), posterior.samples[:, shared],
+        )  # fmt: skip
+        for held, place in zip(held_cases, places, strict=True):
             outcomes = horizon_outcomes(held.observations.facts)
             queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
             queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
             p = forecast_case(experiment, held, draws, runs, engine, queries)
             events = events_table(held, p[: held.facts], base, runs, logit)
             horizon = horizon_table(held, outcomes, p[held.facts :], base, logit)
-            write_table(fold, HORIZON.removesuffix(".parquet"), horizon)
-            write_table(fold, HELD_OUT.removesuffix(".parquet"), events)
-            frames.append(events)
-            horizons.append(horizon)
-    except BaseException:
-        engine.abort()
-        raise
-    engine.close()
-    events = pd.concat(frames, ignore_index=True)
-    horizon = pd.concat(horizons, ignore_index=True)
-    scores = score_cases(events, horizon, cases)
-    base = pd.concat(rates, ignore_index=True)
-    logit_table = pd.concat(logits, ignore_index=True)
-    summary = summarise(scores, cases, runs)
-    write_table(out, "events", events)
-    write_table(out, "horizon", horizon)
-    write_table(out, "scores", scores)
-    write_table(out, "base_rates", base)
-    write_table(out, "logit", logit_table)
-    write_json_atomic(out / "summary.json", summary)
-    figure = reliability_figure(events, out / "figures" / f"reliability.{fmt}", fmt)
-    return CrossValidation(events, scores, base, logit_table, horizon, summary, figure)
+            place.write_table(HORIZON.removesuffix(".parquet"), horizon)
+            place.write_table(HELD_OUT.removesuffix(".parquet"), events)
+            folds.events.append(events)
+            folds.horizons.append(horizon)
+    return folds
+
+
+def _finished_fold(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """A held-out case's events and horizon tables from an earlier session, or None where either
+    is missing or damaged (its fold is then computed again, as a damaged chunk is)."""
+    try:
+        return pd.read_parquet(folder / HELD_OUT), pd.read_parquet(folder / HORIZON)
+    except (OSError, ValueError, ArrowException):
+        return None
 
 
 def fact_exposures(case: Case) -> list[tuple[int, int, int]]:

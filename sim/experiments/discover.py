@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyarrow import ArrowException
 
-from sim.batch.store import read_manifest, write_json_atomic
+from sim.batch.manifests import ExperimentManifest, read_manifest
+from sim.batch.store import write_json_atomic
 from sim.model.errors import InputError
 from sim.model.run import write_tables
 from sim.plots.discovery import discovery_figure
@@ -47,21 +49,32 @@ class Discovery:
         return {"trajectory": self.trajectory, "box": self.box, "points": self.points}
 
 
-def read_sweep(directory: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+def read_sweep(directory: Path) -> tuple[ExperimentManifest, pd.DataFrame]:
     """A finished sweep or sensitivity directory's manifest and results table."""
     directory = Path(directory)
     try:
-        manifest = read_manifest(directory, "sweep")
+        manifest = read_manifest(directory, "sweep", ExperimentManifest)
     except InputError:
-        manifest = read_manifest(directory, "sensitivity")
-    if not manifest.get("finished"):
+        manifest = read_manifest(directory, "sensitivity", ExperimentManifest)
+    if not manifest.finished:
         raise InputError(str(directory), "finished", "the sweep is unfinished; resume it first")
     parquet, csv = directory / "results.parquet", directory / "results.csv"
-    if parquet.is_file():
-        return manifest, pd.read_parquet(parquet)
-    if csv.is_file():
-        return manifest, pd.read_csv(csv)
-    raise InputError(str(directory), "results", "no results.parquet or results.csv")
+    path = parquet if parquet.is_file() else csv
+    if not path.is_file():
+        raise InputError(str(directory), "results", "no results.parquet or results.csv")
+    try:
+        results = pd.read_parquet(path) if path == parquet else pd.read_csv(path)
+    except (OSError, ValueError, ArrowException) as exc:
+        raise InputError(
+            str(path),
+            "",
+            f"unreadable ({exc.__class__.__name__}); expected the table the sweep wrote",
+        ) from None
+    needed = ["point", "outcome", "estimate", *manifest.varied]
+    missing = [c for c in needed if c not in results.columns]
+    if missing:
+        raise InputError(str(path), "", f"no column {missing[0]!r}; expected the sweep's results")
+    return manifest, results
 
 
 def discover(
@@ -83,7 +96,7 @@ def discover(
     _check_share("--peel-alpha", peel_alpha, "(0, 0.5]", 0.0 < peel_alpha <= 0.5)
     _check_share("--mass-min", mass_min, "(0, 1)", 0.0 < mass_min < 1.0)
     manifest, results = read_sweep(directory)
-    names = list(manifest.get("varied") or [])
+    names = list(manifest.varied)
     labels = list(dict.fromkeys(results["outcome"]))
     if outcome not in labels:
         raise InputError(

@@ -162,6 +162,7 @@ class CaseSpec(Strict):
     scenario: str = Field(min_length=1)
     observations: str = Field(min_length=1)
     name: str | None = Field(None, min_length=1)
+    group: str | None = Field(None, min_length=1)  # cases of one group share a fold (--folds)
     parameters: dict[str, Varied | None] = {}
 
 

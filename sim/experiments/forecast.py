@@ -11,12 +11,17 @@ as-of date, each fact's treatment and share of consistent lanes, the log-likelih
 and the effective sample size. With a posterior (`posterior=DIR`), each lane draws its parameters
 from it and keeps its draw when resampled, so the facts weigh the parameters as well as the runs
 (a posterior fitted on the scenario's own record is refused: its facts would count twice).
+
+With no options beyond the scenario, `alliance forecast` is the program's forecast: the
+scenario's record (its `observations` field, or a sibling `<stem>.obs.yaml`) as of the record's
+`as_of` (for csto_2022 its history_end, 2022-11), parameters drawn from the shipped posterior
+that never saw that record (`posterior=AUTO`, `sim.batch.posterior.never_saw`), grouped by draw
+(`runs_per_draw` runs each) so that every estimate has a parameter interval.
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +29,6 @@ from typing import Any
 
 import pandas as pd
 
-from sim.batch import store
 from sim.batch.conditioning import (
     CONDITIONING,
     FIXED_POINT,
@@ -32,9 +36,18 @@ from sim.batch.conditioning import (
     NoConsistentLane,
     simulate_conditioned_chunk,
 )
+from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
 from sim.batch.ledger import read_chunk, read_ledger
-from sim.batch.posterior import PosteriorDraws, load_posterior
-from sim.batch.runner import KIND, BatchOutcome, run_batch
+from sim.batch.manifests import BatchManifest
+from sim.batch.posterior import (
+    RUNS_PER_DRAW,
+    PosteriorDraws,
+    check_runs_per_draw,
+    load_posterior,
+    never_saw,
+)
+from sim.batch.runner import BatchOutcome, Finished, run_batch
+from sim.batch.tasks import check_run_arguments
 from sim.experiments.observations import Fact, Observations, load_observations
 from sim.model.errors import InputError
 from sim.model.months import month_label, parse_month
@@ -42,6 +55,8 @@ from sim.model.scenario import Scenario, load_scenario
 from sim.model.streams import STREAM_BLOCK
 
 TREATMENTS = ("impose", "condition")
+FIXED = "none"  # --posterior none: the scenario's fixed parameters
+AUTO = "auto"  # the shipped posterior that never saw the record (the command line's default)
 
 
 @dataclass
@@ -50,6 +65,35 @@ class ForecastOutcome:
 
     batch: BatchOutcome
     conditioning: dict[str, Any] | None
+
+
+def record_path(scenario: Scenario) -> Path:
+    """The scenario's record: its `observations` field (relative to the scenario file), else a
+    sibling `<stem>.obs.yaml`; InputError if it names none or the file is missing."""
+    path = Path(scenario.path)
+    named = scenario.spec.observations
+    candidate = path.parent / named if named else path.with_name(f"{path.stem}.obs.yaml")
+    if candidate.is_file():
+        return candidate
+    if named:
+        raise InputError(
+            scenario.path, "observations", f"{candidate} does not exist; expected a file"
+        )
+    raise InputError(
+        "--observations",
+        scenario.path,
+        f"the scenario names no record (field `observations`, or a sibling {candidate.name}); "
+        "expected --observations FILE",
+    )
+
+
+def forecast_posterior(scenario: Scenario, posterior: Path | str | None) -> Path | None:
+    """The posterior a forecast draws from: `AUTO` (the command line's default) for the
+    shipped posterior that never saw the scenario's record, None or `none` for the scenario's
+    fixed parameters, else the calibration directory or shipped name given."""
+    if str(posterior) == AUTO:
+        return never_saw(scenario)
+    return None if posterior is None or str(posterior) == FIXED else Path(posterior)
 
 
 def as_of_month(scenario: Scenario, observations: Observations, as_of: str | None) -> int:
@@ -125,81 +169,98 @@ class ForecastPlan:
     observations: Observations
     conditions: tuple[Condition, ...]
     record: dict[str, Any]
+    runs: int
+    seed: int
+    posterior: Path | None = None  # what the runs draw from (None: fixed parameters)
+    runs_per_draw: int = RUNS_PER_DRAW
 
 
 def plan_forecast(
-    scenario_path: Path,
-    observations_path: Path,
+    scenario: Scenario | Path,
+    observations_path: Path | None,
     runs: int,
     seed: int = 0,
     as_of: str | None = None,
     reached_in: str = "impose",
     overrides: dict[str, float] | None = None,
-    posterior: Path | None = None,
+    posterior: Path | str | None = None,
+    runs_per_draw: int = RUNS_PER_DRAW,
 ) -> ForecastPlan:
     """Read and check the inputs, and condition the first stream block here, so that bad input
-    or a fact no lane can meet fails with one line before anything is written. With
-    `posterior`, the lanes draw their parameters from it (`sim.batch.posterior`)."""
-    scenario = load_scenario(scenario_path)
-    observations = load_observations(observations_path, scenario)
+    or a fact no lane can meet fails with one line before anything is written (`scenario`: a
+    file, or a scenario compiled already). With `observations_path` None, the scenario's record
+    (`record_path`). With `posterior`, the lanes draw their parameters from it
+    (`sim.batch.posterior`), `runs_per_draw` runs sharing each draw; `AUTO` is the shipped
+    posterior that never saw the record (`forecast_posterior`), None or `none` fixed parameters."""
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    observations = load_observations(observations_path or record_path(scenario), scenario)
     month = as_of_month(scenario, observations, as_of)
     conditions, left_out = conditions_for(observations.facts, month, reached_in)
     record = forecast_record(observations, scenario, month, reached_in, conditions, left_out)
+    posterior = forecast_posterior(scenario, posterior)
     draws = None
     if posterior is not None:
+        check_runs_per_draw(runs_per_draw)
         draws = load_posterior(posterior, scenario, set(overrides or {}))
+        draws = draws.grouped(runs_per_draw)
         draws.refuse_double_counting("--posterior")
     if runs > 0:
         pilot(
             scenario, seed, min(runs, STREAM_BLOCK), conditions, overrides or {}, observations,
             draws,
         )  # fmt: skip
-    return ForecastPlan(scenario, observations, conditions, record)
+    return ForecastPlan(
+        scenario, observations, conditions, record, runs, seed, posterior, runs_per_draw
+    )
 
 
 def forecast(
     scenario_path: Path,
-    observations_path: Path,
+    observations_path: Path | None,
     out: Path,
     runs: int,
     seed: int = 0,
     as_of: str | None = None,
     reached_in: str = "impose",
-    workers: int | None = None,
+    *,
+    options: RunOptions = DEFAULTS,
     chunk_size: int | None = None,
-    scheduler: str | None = None,
-    resume: bool = False,
-    force: bool = False,
     overrides: dict[str, float] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     plan: ForecastPlan | None = None,
-    posterior: Path | None = None,
+    posterior: Path | str | None = None,
+    then: Finished | None = None,
+    runs_per_draw: int = RUNS_PER_DRAW,
 ) -> ForecastOutcome:
     """Run a batch conditioned on the facts known by `as_of` into `out` (`plan`: checked
     already by `plan_forecast` with the same arguments); with `posterior`, each run draws its
-    parameters from it and the facts weigh those draws too."""
+    parameters from it and the facts weigh those draws too. The conditioning record goes into
+    the manifest, and `then(run, outcome)` runs (the summary), before the directory is let go."""
+    check_run_arguments(runs=runs, seed=seed)
     plan = plan or plan_forecast(
-        scenario_path, observations_path, runs, seed, as_of, reached_in, overrides, posterior
-    )
-    fresh = not out.exists() or not any(out.iterdir())
+        scenario_path, observations_path, runs, seed, as_of, reached_in, overrides, posterior,
+        runs_per_draw,
+    )  # fmt: skip
+
+    def record(run: RunDir, outcome: BatchOutcome) -> None:
+        assert isinstance(run.manifest, BatchManifest)
+        run.manifest.conditioning = conditioning_record(run.out, run.manifest, plan.conditions)
+        run.save()
+        if then is not None:
+            then(run, outcome)
+
     try:
         outcome = run_batch(
-            scenario_path, out, runs, seed=seed, workers=workers, chunk_size=chunk_size,
-            scheduler=scheduler, resume=resume, force=force, overrides=overrides,
-            on_progress=on_progress, conditions=plan.conditions, forecast=plan.record,
-            posterior=posterior,
+            scenario_path, out, runs, seed, options=options, chunk_size=chunk_size,
+            overrides=overrides, on_progress=on_progress, conditions=plan.conditions,
+            forecast=plan.record, posterior=plan.posterior, runs_per_draw=plan.runs_per_draw,
+            then=record,
         )  # fmt: skip
     except NoConsistentLane as exc:
-        if fresh:
-            shutil.rmtree(out, ignore_errors=True)
         raise impossible(plan.observations, exc) from None
-    if outcome.interrupted:
-        return ForecastOutcome(outcome, None)
-    conditioning = conditioning_record(out, outcome.manifest, plan.conditions)
-    manifest = {**outcome.manifest, "conditioning": conditioning}
-    store.write_manifest(out, manifest)
-    outcome.manifest = manifest
-    return ForecastOutcome(outcome, conditioning)
+    assert isinstance(outcome.manifest, BatchManifest)
+    return ForecastOutcome(outcome, outcome.manifest.conditioning)
 
 
 def pilot(
@@ -258,10 +319,10 @@ def parameter_update(counts: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def conditioning_record(
-    out: Path, manifest: dict[str, Any], conditions: tuple[Condition, ...]
+    out: Path, manifest: BatchManifest, conditions: tuple[Condition, ...]
 ) -> dict[str, Any]:
     """Each fact's share of consistent lanes, the record's log-likelihood and the ESS."""
-    runs = int(manifest["runs"])
+    runs = manifest.runs
     if not conditions:  # nothing known by --as-of: a plain batch
         return {
             "facts": [],
@@ -272,7 +333,7 @@ def conditioning_record(
             "distinct_ancestors": runs,
             "parameters": [],
         }
-    counts = read_counts(out, int(manifest["chunks"]), manifest["run_id"])
+    counts = read_counts(out, manifest.chunks, str(manifest.run_id))
     facts = []
     for k, condition in enumerate(conditions):
         row = counts.loc[f"fact:{k}"]
@@ -284,7 +345,6 @@ def conditioning_record(
                 "met_share": float(row["met"] / row["lanes"]),
             }
         )
-    labels = manifest["scenario"]
     months = sorted({c.month for c in conditions})
     by_month = []
     log_likelihood = 0.0
@@ -295,7 +355,7 @@ def conditioning_record(
         by_month.append(
             {
                 "month": t,
-                "date": month_label(parse_month(labels["start"]), t),
+                "date": month_label(parse_month(manifest.scenario.start), t),
                 "consistent_share": float(row["consistent"] / row["lanes"]),
                 "met_share": met,
             }
@@ -311,8 +371,3 @@ def conditioning_record(
         "distinct_ancestors": int(counts.loc["ancestry", "met"]),
         "parameters": parameter_update(counts),
     }
-
-
-def is_forecast(manifest: dict[str, Any]) -> bool:
-    """Whether a batch manifest is a conditioned forecast's."""
-    return manifest.get("kind") == KIND and isinstance(manifest.get("forecast"), dict)

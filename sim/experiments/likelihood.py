@@ -15,6 +15,8 @@ at every visit.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -100,18 +102,32 @@ class Likelihood:
         self.floor = floor
         self.engine = engine
         self.on_runs = on_runs
+        self.settings = {"grouping": grouping, "floor": floor, "window": window}
         self.groups = [_windowed(c.observations.groups(grouping), window) for c in cases]
         self.singles = [c.observations.groups("independent") for c in cases]
         self.columns = [self._columns(c) for c in cases]
+
+    def identity(self) -> str:
+        """A hash of everything the likelihood's values depend on: a checkpoint of a chain is
+        continued only under the same one."""
+        key = {
+            "cases": [
+                [c.name, c.scenario.content_hash, c.observations.content_hash, c.months]
+                for c in self.cases
+            ],
+            "names": self.names,
+            "fixed": self.fixed,
+            "seed": self.seed,
+            "replications": self.replications,
+            **self.settings,
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
     def _columns(self, case: Case) -> tuple[list[str], list[int]]:
         """The model names of a case's parameters and their columns in a point's vector."""
         own = {f"{v.name}{CASE_SEP}{case.name}": v.name for v in case.own}
         picked = [(n, j) for j, n in enumerate(self.names) if CASE_SEP not in n or n in own]
         return [own.get(n, n) for n, _ in picked], [j for _, j in picked]
-
-    def runs_per_point(self) -> int:
-        return self.replications * len(self.cases)
 
     def __call__(self, matrix: np.ndarray) -> Evaluation:
         """Evaluate every row of `matrix` (points x fitted parameters)."""

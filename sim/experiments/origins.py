@@ -9,25 +9,26 @@ origin.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from sim.batch.intervals import proportion_interval
+from sim.batch.jobs import DEFAULTS, Files, RunDir, RunOptions
+from sim.batch.manifests import MANIFEST, FileRef, OriginsManifest
 from sim.batch.posterior import load_posterior
-from sim.batch.results import summarize
-from sim.batch.store import finish, now, prepare_output, versions, write_bytes_atomic
-from sim.experiments.forecast import forecast
+from sim.batch.results import BatchResults, summarize
+from sim.batch.store import now, versions
+from sim.batch.tasks import check_run_arguments
+from sim.experiments.forecast import ForecastPlan, forecast, plan_forecast
 from sim.experiments.observations import Fact, load_observations
 from sim.experiments.scoring import FORECASTERS, REFERENCES, SCORES, skill
-from sim.experiments.sweep import write_table
 from sim.model.errors import InputError
+from sim.model.origin import at_origin, origin_month, origin_yaml
 from sim.model.scenario import Scenario, load_scenario
 from sim.model.stages import LATER_STAGES
 from sim.plots.backtests import skill_by_origin
@@ -51,17 +52,17 @@ class OriginForecast:
     record: dict[str, Any]
 
 
-def origin_scenario_file(scenario: Scenario, origin: int, target: Path) -> Path:
-    """Write the scenario as known at month `origin`: its later events dropped, its replayed
-    history ending there (`sim.experiments.backtest.with_origin`, as a file a batch can copy)."""
-    data = yaml.safe_load(Path(scenario.path).read_text(encoding="utf-8"))
-    data["events"] = [
-        e for e in data.get("events") or [] if scenario.month_of(str(e["date"])) <= origin
-    ]
-    data["calendar"]["history_end"] = scenario.month_label(origin)
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    write_bytes_atomic(target, text.encode("utf-8"))
-    return target
+@dataclass
+class OriginPlan:
+    """A checked forecast at an origin: the full scenario, the origin month, the facts after
+    it, and the forecast planned on the facts up to it."""
+
+    full: Scenario
+    month: int
+    observations_path: Path
+    scored: list[Fact]
+    forecast: ForecastPlan
+    posterior: Path | None
 
 
 def facts_after(scenario: Scenario, observations_path: Path, origin: int) -> list[Fact]:
@@ -69,44 +70,54 @@ def facts_after(scenario: Scenario, observations_path: Path, origin: int) -> lis
     return [f for f in load_observations(observations_path, scenario).facts if f.month > origin]
 
 
-def forecast_at_origin(
-    scenario_path: Path,
+def plan_origin(
+    full: Scenario,
     observations_path: Path,
     origin: str,
-    folder: Path,
-    *,
     runs: int,
     seed: int,
     reached_in: str = "impose",
-    workers: int | None = None,
-    scheduler: str | None = None,
-    resume: bool = False,
     posterior: Path | None = None,
-) -> OriginForecast:
-    """Condition on the facts up to `origin`; each later fact's probability, its 95% interval
-    (Clopper-Pearson, with the effective sample size as n) and the conditioning record. With
-    `posterior`, each run draws its parameters from it and keeps them when resampled."""
-    from sim.experiments.backtest import with_origin
-
-    full = load_scenario(scenario_path)
-    month = with_origin(full, origin).history_end
+) -> OriginPlan:
+    """Check a conditioned forecast at `origin` before anything is written: a fact to score
+    after it, the treatment of `reached_in` facts, and facts some run can meet."""
+    month = origin_month(full, origin)
     scored = facts_after(full, observations_path, month)
     if not scored:
         raise InputError("--origin", origin, "no fact is dated after it; nothing to score")
-    file = origin_scenario_file(full, month, Path(folder) / ORIGIN_SCENARIO)
-    out = Path(folder) / FORECAST_DIR
-    again = resume and (out / "manifest.json").is_file()
-    done = forecast(
-        file, observations_path, out, runs, seed=seed, as_of=full.month_label(month),
-        reached_in=reached_in, workers=workers, scheduler=scheduler, resume=again,
-        force=not again, posterior=posterior,
+    as_of = full.month_label(month)
+    plan = plan_forecast(
+        at_origin(full, origin), observations_path, runs, seed, as_of, reached_in, None, posterior,
+        runs_per_draw=1,  # scored: the mixture only, every run its own draw
     )  # fmt: skip
-    results, _ = summarize(out)
+    return OriginPlan(full, month, Path(observations_path), scored, plan, posterior)
+
+
+def forecast_at_origin(plan: OriginPlan, run: Files, options: RunOptions) -> OriginForecast:
+    """Condition on the facts up to the origin (in `run`'s FORECAST_DIR, beside the scenario as
+    known then); each later fact's probability, its 95% interval (Clopper-Pearson, with the
+    effective sample size as n) and the conditioning record."""
+    full, month = plan.full, plan.month
+    file = run.write_bytes(ORIGIN_SCENARIO, origin_yaml(full, month))
+    out = run.path(FORECAST_DIR)
+    again = options.resume and (out / MANIFEST).is_file()
+    summaries: list[BatchResults] = []
+    spec = plan.forecast.record
+    done = forecast(
+        file, plan.observations_path, out, plan.forecast.runs, seed=plan.forecast.seed,
+        as_of=spec["as_of"], reached_in=spec["reached_in"],
+        options=replace(options, resume=again, force=not again), plan=plan.forecast,
+        posterior=plan.posterior, then=lambda batch, _: summaries.append(summarize(batch.out)[0]),
+    )  # fmt: skip
+    if done.conditioning is None:  # stopped part-way (Ctrl-C): the backtest is not scored
+        raise KeyboardInterrupt
+    results = summaries[0]
     curves = results.curves.set_index(["member", "stage", "month"])["probability"]
+    scored = plan.scored
     p = np.array([curves[(f.member_name, LATER_STAGES[f.stage - 1], f.month)] for f in scored])
     ess = done.conditioning["ess"]  # copies of one run share its past: n is the ESS, not N
     low, high = proportion_interval(p * ess, np.full(p.shape, ess))
-    record = done.batch.manifest["forecast"]
+    record = done.batch.manifest.forecast or {}
     return OriginForecast(
         full.month_label(month), results.scenario, scored, p, low, high, done.conditioning, record
     )
@@ -127,71 +138,71 @@ def backtest_origins(
     observations_path: Path,
     out: Path,
     origins: list[str],
-    **run: Any,
+    options: RunOptions = DEFAULTS,
+    **settings: Any,
 ) -> RollingBacktest:
-    """One conditioned backtest per origin (each in OUT/origins/<origin>/), and skill by origin."""
-    from sim.experiments.backtest import OWNED, backtest, with_origin
+    """One conditioned backtest per origin (each in OUT/origins/<origin>/, with the backtest
+    `settings`), and skill by origin."""
+    from sim.experiments.backtest import backtest
 
     if not origins:
         raise InputError("--origins", "", "expected comma-separated months YYYY-MM")
+    check_run_arguments(runs=settings.get("runs"), seed=settings.get("seed"))
     full = load_scenario(scenario_path)
     observations = load_observations(observations_path, full)
-    months = [with_origin(full, origin).history_end for origin in origins]
+    months = [origin_month(full, origin) for origin in origins]
     for i, month in enumerate(months):
         if month in months[:i]:
             first = origins[months.index(month)]
             raise InputError(
                 "--origins", origins[i], f"is the month of {first} again; expected each origin once"
             )
+    condition = settings.get("condition", True)
     draws = None
-    if run.get("posterior") is not None:
-        draws = load_posterior(run["posterior"], full)
-        if run.get("condition", True):
+    if settings.get("posterior") is not None:
+        draws = load_posterior(settings["posterior"], full)
+        if condition:
             draws.refuse_double_counting("--posterior")
-    manifest = {
-        **({"posterior": draws.describe()} if draws else {}),
-        "kind": "backtest-origins",
-        "scenario": {"name": full.name, "path": str(scenario_path), "hash": full.content_hash},
-        "observations": {"path": str(observations_path), "hash": observations.content_hash},
-        "origins": origins,
-        **{k: run.get(k) for k in ("runs", "seed", "condition", "reached_in")},
-        "versions": versions(),
-        "started": now(),
-        "finished": None,
-    }
-    compare = (
-        "scenario.hash", "observations.hash", "origins", "runs", "seed", "condition",
-        "posterior.hash",
-    )  # fmt: skip
-    manifest = prepare_output(
-        Path(out), manifest, force=run.pop("force", False), resume=run.get("resume", False),
-        compare=compare, owned=OWNED,
-    )  # fmt: skip
-    resume = run.pop("resume", False)
-    fmt = run.get("fmt", "png")
+    manifest = OriginsManifest(
+        posterior=draws.describe() if draws else None,
+        scenario=FileRef(name=full.name, path=str(scenario_path), hash=full.content_hash),
+        observations=FileRef(path=str(observations_path), hash=observations.content_hash),
+        origins=origins,
+        runs=settings.get("runs", 10_000),
+        seed=settings.get("seed", 0),
+        condition=condition,
+        reached_in=settings.get("reached_in", "impose"),
+        versions=versions(),
+        started=now(),
+    )
+    fmt = settings.get("fmt", "png")
     events, scores, skipped = [], [], []
-    for origin, month in zip(origins, months, strict=True):
-        if not any(f.month > month for f in observations.facts):
-            skipped.append(origin)
-            continue
-        folder = Path(out) / "origins" / origin
-        again = resume and (folder / "manifest.json").is_file()
-        one = backtest(scenario_path, observations_path, folder, origin=origin, resume=again, **run)
-        events.append(one.events.assign(origin=origin))
-        scores.append(one.scores.assign(origin=origin))
-    if not events:
-        raise InputError("--origins", ",".join(origins), "no fact is dated after any origin")
-    events_table = pd.concat(events, ignore_index=True)
-    scores_table = pd.concat(scores, ignore_index=True)
-    skill = skill_table(scores_table, origins)
-    for name, table in (("events", events_table), ("scores", scores_table), ("skill", skill)):
-        write_table(Path(out), name, table)
-    summary = {"origins": origins, "skipped": skipped, "skill": _records(skill)}
-    write_bytes_atomic(Path(out) / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
-    title = f"{full.name}: skill by forecast origin (conditioned on the facts up to each)"
-    path = Path(out) / "figures" / f"skill-by-origin.{fmt}"
-    figure = save_figure(skill_by_origin(skill, title), path, fmt)
-    finish(Path(out), manifest)
+    with RunDir(out, manifest, options) as run:
+        for origin, month in zip(origins, months, strict=True):
+            if not any(f.month > month for f in observations.facts):
+                skipped.append(origin)
+                continue
+            folder = run.path(f"origins/{origin}")
+            again = options.resume and (folder / MANIFEST).is_file()
+            inner = replace(options, resume=again, force=False)
+            one = backtest(
+                scenario_path, observations_path, folder, origin=origin, options=inner, **settings
+            )
+            events.append(one.events.assign(origin=origin))
+            scores.append(one.scores.assign(origin=origin))
+        if not events:
+            raise InputError("--origins", ",".join(origins), "no fact is dated after any origin")
+        events_table = pd.concat(events, ignore_index=True)
+        scores_table = pd.concat(scores, ignore_index=True)
+        skill = skill_table(scores_table, origins)
+        for name, table in (("events", events_table), ("scores", scores_table), ("skill", skill)):
+            run.write_table(name, table)
+        run.write_json(
+            "summary.json", {"origins": origins, "skipped": skipped, "skill": _records(skill)}
+        )
+        title = f"{full.name}: skill by forecast origin (conditioned on the facts up to each)"
+        path = run.path(f"figures/skill-by-origin.{fmt}")
+        figure = save_figure(skill_by_origin(skill, title), path, fmt)
     return RollingBacktest(events_table, scores_table, skill, figure)
 
 

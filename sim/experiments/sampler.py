@@ -12,9 +12,11 @@ numbers) and the sampler's random state is saved with the chain.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,31 +91,45 @@ def sample(
     checkpoint_dir: Path,
     resume: bool,
     on_step: Callable[[int], None] | None = None,
+    identity: str = "",
 ) -> Chain:
     """Evaluate the design, start the walkers from it, and run emcee to `steps` rows of chain
-    (the start is row 0)."""
+    (the start is row 0). With `resume`, a checkpoint of this same chain (`identity`: what the
+    likelihood depends on; the bounds, design, walkers and seed) is continued; a damaged one or
+    one of another chain is computed again, as a damaged chunk is."""
     path = checkpoint_dir / CHECKPOINT
-    saved = _load(path) if resume and path.is_file() else None
+    key = _chain_key(identity, bounds, design, walkers, seed)
+    saved = _load(path, key, (walkers, len(bounds))) if resume and path.is_file() else None
     if saved is None:
         store = Store()
         store.add(design, evaluate(design))
         start = _initial_walkers(store, walkers, seed)
+        if not emcee.ensemble.walkers_independent(start):  # a grid's or Morris design's lattice
+            start = _spread(start, bounds, seed)
+            store.add(start, evaluate(start))
         coords = start[None]
         log_prob = np.concatenate(store.loglik)[store.rows(start)][None]
         accepted = np.zeros(walkers)
         random_state = np.random.RandomState(seed % 2**32).get_state()
-        _save(path, store, coords, log_prob, accepted, random_state, len(design))
+        _save(path, store, coords, log_prob, accepted, random_state, len(design), key)
     else:
         store, coords, log_prob, accepted, random_state = saved
     start_state = emcee.State(coords[-1], log_prob=log_prob[-1], random_state=random_state)
+
+    failed: list[Exception | KeyboardInterrupt] = []  # raised by `evaluate`, re-raised outside
 
     def log_posterior(x: np.ndarray) -> np.ndarray:
         inside = np.all((x >= bounds[:, 0]) & (x <= bounds[:, 1]), axis=1)
         out = np.full(len(x), -np.inf)
         new = [i for i in np.flatnonzero(inside) if x[i].tobytes() not in store.index]
-        if new:
+        if new and not failed:
             unique = np.unique(x[new], axis=0)
-            store.add(unique, evaluate(unique))
+            try:  # emcee prints a traceback of anything raised here (Ctrl-C too): carry it out
+                store.add(unique, evaluate(unique))
+            except (Exception, KeyboardInterrupt) as exc:
+                failed.append(exc)
+        if failed:
+            return out
         known = np.flatnonzero(inside)
         if len(known):
             out[known] = np.concatenate(store.loglik)[store.rows(x[known])]
@@ -126,6 +142,8 @@ def sample(
     if on_step:
         on_step(done)
     for state in sampler.sample(start_state, iterations=steps - done, store=False):
+        if failed:  # this step is incomplete: the checkpoint keeps the steps before it
+            raise failed[0]
         accepted += np.any(state.coords != chain_coords[-1], axis=1)
         chain_coords.append(state.coords.copy())
         chain_logp.append(state.log_prob.copy())
@@ -135,7 +153,7 @@ def sample(
         if time.monotonic() - last_save > CHECKPOINT_SECONDS or done == steps:
             _save(
                 path, store, np.array(chain_coords), np.array(chain_logp), accepted,
-                state.random_state, len(design),
+                state.random_state, len(design), key,
             )  # fmt: skip
             last_save = time.monotonic()
     moves = max(len(chain_coords) - 1, 1)
@@ -152,11 +170,25 @@ def _initial_walkers(store: Store, walkers: int, seed: int) -> np.ndarray:
     """Distinct design points drawn with probability proportional to likelihood (Gumbel top-k)."""
     arrays = store.arrays()
     x, loglik = arrays["x"], arrays["loglik"]
-    if len(x) < walkers:
-        raise ValueError(f"the design has {len(x)} points, fewer than {walkers} walkers")
+    first = np.zeros(len(x), dtype=bool)  # a design may repeat a point (Morris): draw it once
+    first[np.unique(x, axis=0, return_index=True)[1]] = True
+    if first.sum() < walkers:
+        raise ValueError(f"the design has {first.sum()} distinct points, fewer than {walkers}")
     rng = np.random.default_rng(np.random.SeedSequence((seed, 0x77616C6B)))
     keys = np.where(np.isfinite(loglik), loglik, -1e300) + rng.gumbel(size=len(x))
+    keys[~first] = -np.inf
     return x[np.argsort(-keys)[:walkers]].copy()
+
+
+def _spread(start: np.ndarray, bounds: np.ndarray, seed: int) -> np.ndarray:
+    """Walkers moved a little (up to 5% of each range, reflected inside the box) off a lattice
+    whose points share a value or a line, which the stretch move could never leave."""
+    rng = np.random.default_rng(np.random.SeedSequence((seed, 0x737072)))
+    width = bounds[:, 1] - bounds[:, 0]
+    jitter = rng.uniform(-0.05, 0.05, start.shape) * width
+    moved = start + jitter
+    outside = (moved < bounds[:, 0]) | (moved > bounds[:, 1])
+    return np.where(outside, start - jitter, moved)
 
 
 def _save(
@@ -167,8 +199,10 @@ def _save(
     accepted: np.ndarray,
     random_state: tuple,
     design_rows: int,
+    key: str,
 ) -> None:
-    """Write the chain, every evaluation and the sampler's random state atomically."""
+    """Write the chain, every evaluation, the sampler's random state and the chain's key
+    atomically."""
     kind, keys, pos, has_gauss, gauss = random_state
     sink = io.BytesIO()
     np.savez(
@@ -179,17 +213,44 @@ def _save(
         rs_keys=keys,
         rs_rest=np.array([pos, has_gauss, gauss], dtype=float),
         design_rows=np.array(design_rows),
+        key=np.array(key),
         **{f"store_{k}": v for k, v in store.arrays().items()},
     )
     write_bytes_atomic(path, sink.getvalue())
 
 
-def _load(path: Path) -> tuple[Store, np.ndarray, np.ndarray, np.ndarray, tuple]:
-    with np.load(path) as data:
-        store = Store.from_arrays({k[6:]: data[k] for k in data.files if k.startswith("store_")})
-        pos, has_gauss, gauss = data["rs_rest"]
-        random_state = ("MT19937", data["rs_keys"], int(pos), int(has_gauss), float(gauss))
-        return store, data["coords"], data["log_prob"], data["accepted"], random_state
+def _load(
+    path: Path, key: str, shape: tuple[int, int]
+) -> tuple[Store, np.ndarray, np.ndarray, np.ndarray, tuple] | None:
+    """The checkpoint of the chain `key` ((walkers, parameters) `shape`), or None where the file
+    is damaged, truncated or of another chain."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["key"]) != key:
+                return None
+            store = Store.from_arrays(
+                {k[6:]: data[k] for k in data.files if k.startswith("store_")}
+            )
+            pos, has_gauss, gauss = data["rs_rest"]
+            random_state = ("MT19937", data["rs_keys"], int(pos), int(has_gauss), float(gauss))
+            coords, log_prob, accepted = data["coords"], data["log_prob"], data["accepted"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    steps = coords.shape[0] if coords.ndim == 3 else 0
+    if coords.shape[1:] != shape or log_prob.shape != (steps, shape[0]) or not steps:
+        return None
+    return store, coords, log_prob, accepted, random_state
+
+
+def _chain_key(
+    identity: str, bounds: np.ndarray, design: np.ndarray, walkers: int, seed: int
+) -> str:
+    """What a checkpoint must match to be continued: the likelihood, prior box, design, seed."""
+    digest = hashlib.sha256(identity.encode())
+    for array in (bounds, design):
+        digest.update(np.ascontiguousarray(array, dtype=float).tobytes())
+    digest.update(f"{walkers}:{seed}".encode())
+    return digest.hexdigest()
 
 
 def autocorrelation(coords: np.ndarray) -> np.ndarray:

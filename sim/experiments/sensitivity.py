@@ -19,11 +19,11 @@ import pandas as pd
 from SALib.analyze import morris as morris_analyze
 from SALib.analyze import sobol as sobol_analyze
 
+from sim.batch.jobs import DEFAULTS, RunOptions
 from sim.batch.outcomes import CONFIDENCE
-from sim.batch.store import finish, release
 from sim.experiments.designs import Design, design_rng
 from sim.experiments.experiment import Experiment, Morris, Sobol, load_experiment, require_method
-from sim.experiments.sweep import results_table, run_design, write_table
+from sim.experiments.sweep import results_table, run_design
 
 INDEX_COLUMNS = (
     "outcome",
@@ -40,41 +40,17 @@ INDEX_COLUMNS = (
 )
 
 
-def sensitivity(
-    experiment_path: Path,
-    out: Path,
-    *,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    force: bool = False,
-    resume: bool = False,
-    show_progress: bool = True,
-) -> pd.DataFrame:
+def sensitivity(experiment_path: Path, out: Path, options: RunOptions = DEFAULTS) -> pd.DataFrame:
     """Run a Sobol or Morris experiment, analyse it with SALib and write the indices table."""
     experiment = load_experiment(experiment_path)
     require_method(experiment, ("sobol", "morris"), "sensitivity")
-    run = run_design(
-        experiment,
-        "sensitivity",
-        out,
-        workers=workers,
-        scheduler=scheduler,
-        force=force,
-        resume=resume,
-        show=show_progress,
-    )
-    try:
-        results = results_table(run.design, experiment, run.tally)
-        write_table(out, "results", results)
-        estimates = run.tally.total / np.maximum(run.tally.n, 1)
-        indices, second = analyse(experiment, run.design, estimates)
-        write_table(out, "indices", indices)
+    with run_design(experiment, "sensitivity", out, options) as done:
+        done.run.write_table("results", results_table(done.design, experiment, done.tally))
+        estimates = done.tally.total / np.maximum(done.tally.n, 1)
+        indices, second = analyse(experiment, done.design, estimates)
+        done.run.write_table("indices", indices)
         if second is not None:
-            write_table(out, "indices_second_order", second)
-    except BaseException:
-        release(out)
-        raise
-    finish(out, run.manifest)
+            done.run.write_table("indices_second_order", second)
     return indices
 
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
+from sim.batch.manifests import ExperimentManifest, FileRef, PosteriorRef
 from sim.batch.outcomes import Tally, interval
 from sim.batch.pointruns import (
     Chunk,
@@ -25,36 +28,11 @@ from sim.batch.pointruns import (
     run_points,
 )
 from sim.batch.posterior import load_posterior
-from sim.batch.store import finish, now, prepare_output, release, versions, write_bytes_atomic
+from sim.batch.store import now, versions
 from sim.experiments.designs import Design, build_design
 from sim.experiments.experiment import Experiment, load_experiment, require_method
 
 RESULT_COLUMNS = ("point", "outcome", "estimate", "low", "high", "n")
-COMPARE = (
-    "experiment.hash",
-    "scenario.hash",
-    "seed",
-    "replications",
-    "design",
-    "parameters",
-    "outcomes",
-    "points",
-    "chunks",
-    "lanes_per_chunk",
-    "posterior.hash",
-)
-OWNED = (
-    "results.csv",
-    "results.parquet",
-    "design.csv",
-    "experiment.yaml",
-    "scenario.yaml",
-    "indices.csv",
-    "indices.parquet",
-    "indices_second_order.csv",
-    "indices_second_order.parquet",
-    "figures",
-)
 
 
 @dataclass
@@ -63,20 +41,14 @@ class PointRun:
 
     experiment: Experiment
     design: Design
-    out: Path
+    run: RunDir
     tally: Tally
-    manifest: dict[str, Any]
 
 
 def sweep(
     experiment_path: Path,
     out: Path,
-    *,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    force: bool = False,
-    resume: bool = False,
-    show_progress: bool = True,
+    options: RunOptions = DEFAULTS,
     posterior: Path | None = None,
 ) -> pd.DataFrame:
     """Run a grid or Latin-hypercube experiment and write its tidy results table.
@@ -85,41 +57,22 @@ def sweep(
     fixes from that calibration's samples (`sim.batch.posterior`)."""
     experiment = load_experiment(experiment_path)
     require_method(experiment, ("grid", "lhs"), "sweep")
-    run = run_design(
-        experiment,
-        "sweep",
-        out,
-        workers=workers,
-        scheduler=scheduler,
-        force=force,
-        resume=resume,
-        show=show_progress,
-        posterior=posterior,
-    )
-    try:
-        results = results_table(run.design, run.experiment, run.tally)
-        write_table(out, "results", results)
-    except BaseException:
-        release(out)
-        raise
-    finish(out, run.manifest)
+    with run_design(experiment, "sweep", out, options, posterior) as done:
+        results = results_table(done.design, done.experiment, done.tally)
+        done.run.write_table("results", results)
     return results
 
 
+@contextmanager
 def run_design(
     experiment: Experiment,
     kind: str,
     out: Path,
-    *,
-    workers: int | None,
-    scheduler: str | None,
-    force: bool,
-    resume: bool,
-    show: bool,
+    options: RunOptions,
     posterior: Path | None = None,
-) -> PointRun:
-    """Prepare and lock `out` (file copies, design, manifest last), run every chunk not yet done,
-    tally it. The lock stays held for the caller to write its tables; `finish` releases it."""
+) -> Iterator[PointRun]:
+    """Open `out` for the experiment (file copies, design, manifest), run every chunk not yet
+    done and tally it; the caller writes its tables while the directory is still held."""
     design = build_design(experiment)
     chunks = plan_chunks(design.points, experiment.spec.replications)
     manifest = experiment_manifest(kind, experiment, design, chunks)
@@ -129,10 +82,7 @@ def run_design(
     if posterior is not None:
         own = set(experiment.parameter_names) | set(experiment.fixed)
         draws = load_posterior(posterior, experiment.scenario, own)
-        manifest["posterior"] = draws.describe()
-    manifest = prepare_output(
-        out, manifest, force=force, resume=resume, compare=COMPARE, owned=OWNED, inputs=inputs
-    )
+        manifest.posterior = PosteriorRef.model_validate(draws.describe())
     job = PointJob(
         experiment.scenario,
         experiment.spec.seed,
@@ -142,37 +92,22 @@ def run_design(
         list(experiment.outcomes),
         draws,
     )
-    try:
-        tally = run_points(
-            job, out, "tally", chunks, workers, f"{kind} {experiment.name}", show, scheduler
-        )
-    except BaseException:
-        release(out)
-        raise
-    return PointRun(experiment, design, out, tally, manifest)
+    with RunDir(out, manifest, options, inputs) as run:
+        tally = run_points(job, out, "tally", chunks, options, f"{kind} {experiment.name}")
+        yield PointRun(experiment, design, run, tally)
 
 
 def experiment_manifest(
     kind: str, experiment: Experiment, design: Design, chunks: list[Chunk]
-) -> dict[str, Any]:
+) -> ExperimentManifest:
     """What a sweep or sensitivity directory records, and what `--resume` must match."""
     sc = experiment.scenario
-    return {
-        "kind": kind,
-        "experiment": {
-            "name": experiment.name,
-            "path": experiment.path,
-            "hash": experiment.content_hash,
-            "copy": "experiment.yaml",
-        },
-        "scenario": {
-            "name": sc.name,
-            "path": sc.path,
-            "hash": sc.content_hash,
-            "copy": "scenario.yaml",
-        },
-        "varied": experiment.parameter_names,
-        "parameters": {
+    return ExperimentManifest(
+        kind=kind,
+        experiment=experiment_ref(experiment),
+        scenario=FileRef(name=sc.name, path=sc.path, hash=sc.content_hash, copy="scenario.yaml"),
+        varied=experiment.parameter_names,
+        parameters={
             "varied": [
                 {
                     "name": v.name,
@@ -184,22 +119,31 @@ def experiment_manifest(
             ],
             "fixed": experiment.fixed,
         },
-        "design": {
+        design={
             "method": design.method,
             **design.settings,
             "matrix_sha256": hashlib.sha256(design.matrix.tobytes()).hexdigest(),
         },
-        "points": design.points,
-        "replications": experiment.spec.replications,
-        "runs": design.points * experiment.spec.replications,
-        "seed": experiment.spec.seed,
-        "outcomes": [o.label for o in experiment.outcomes],
-        "chunks": len(chunks),
-        "lanes_per_chunk": max(c.runs for c in chunks),
-        "versions": versions(),
-        "started": now(),
-        "finished": None,
-    }
+        points=design.points,
+        replications=experiment.spec.replications,
+        runs=design.points * experiment.spec.replications,
+        seed=experiment.spec.seed,
+        outcomes=[o.label for o in experiment.outcomes],
+        chunks=len(chunks),
+        lanes_per_chunk=max(c.runs for c in chunks),
+        versions=versions(),
+        started=now(),
+    )
+
+
+def experiment_ref(experiment: Experiment) -> FileRef:
+    """The experiment file as a manifest records it (its copy is `experiment.yaml`)."""
+    return FileRef(
+        name=experiment.name,
+        path=experiment.path,
+        hash=experiment.content_hash,
+        copy="experiment.yaml",
+    )
 
 
 def input_files(experiment: Experiment) -> dict[str, bytes]:
@@ -239,11 +183,3 @@ def results_table(design: Design, experiment: Experiment, tally: Tally) -> pd.Da
     for j, name in enumerate(design.names):
         frame.insert(1 + j, name, values[:, j])
     return frame
-
-
-def write_table(out: Path, name: str, table: pd.DataFrame) -> None:
-    """Write a table as Parquet and CSV, each atomically."""
-    sink = io.BytesIO()
-    table.to_parquet(sink, index=False)
-    write_bytes_atomic(out / f"{name}.parquet", sink.getvalue())
-    write_bytes_atomic(out / f"{name}.csv", table.to_csv(index=False).encode())

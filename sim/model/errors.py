@@ -29,6 +29,8 @@ class RunStopped(Exception):
     finishes the run, and exits with status 1.
     """
 
+    status = 1  # the exit status
+
     def __init__(self, where: str, cause: str, hint: str = ""):
         self.where = where
         self.cause = cause
@@ -38,3 +40,12 @@ class RunStopped(Exception):
     def __str__(self) -> str:
         finish = f"; finish with: {self.hint}" if self.hint else ""
         return f"{self.where}: {self.cause}{finish}"
+
+
+class Interrupted(RunStopped):
+    """A long run stopped by Ctrl-C: what is done stays; exit status 130, as for any Ctrl-C."""
+
+    status = 130
+
+    def __init__(self, where: str, hint: str = ""):
+        super().__init__(where, "interrupted", hint)

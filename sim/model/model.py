@@ -7,7 +7,6 @@ from typing import Any
 
 import mesa
 import numpy as np
-from mesa.agentset import AgentSet
 
 from sim.model import month, rules, tables
 from sim.model.agents import Member, Patron
@@ -129,11 +128,6 @@ class AllianceModel(mesa.Model):
         return self.alliance_scenario.month_label(
             min(self.steps, self.alliance_scenario.months - 1)
         )
-
-    @property
-    def every_member(self) -> AgentSet:
-        """The members as Mesa's AgentSet, in file order (for inspection: the kernel steps them)."""
-        return self.agents_by_type[Member]
 
     def step(self) -> None:
         """Advance every lane by one month: member changes from history, then the month kernel

@@ -269,4 +269,5 @@ class ScenarioSpec(Strict):
     members: list[MemberSpec] = Field(min_length=1)
     parameters: dict[str, Sourced] = {}
     treaty: Treaty | None = None
+    observations: str | None = Field(None, min_length=1)  # the record, relative to this file
     events: list[AnyEvent] = []

@@ -13,6 +13,7 @@ import yaml
 
 PACKAGE = Path(__file__).resolve().parent.parent
 KINDS = ("scenarios", "experiments")
+POSTERIORS = "posteriors"  # experiments/posteriors/: the shipped fits (sim.batch.posterior)
 
 
 def shipped_root(kind: str) -> Path | None:
@@ -46,7 +47,7 @@ def shipped(kind: str) -> list[tuple[str, str]]:
         return []
     listing = []
     for file in sorted(root.rglob("*.yaml")):
-        if file.name.endswith(".obs.yaml"):
+        if file.name.endswith(".obs.yaml") or POSTERIORS in file.relative_to(root).parts:
             continue
         try:
             data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}

@@ -9,6 +9,7 @@ May import `sim.model` and `sim.batch`.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.batch.store import read_manifest
+from sim.batch.manifests import BatchManifest, ExperimentManifest, read_manifest
 from sim.model.errors import InputError
 from sim.model.stages import LATER_STAGES
 from sim.plots.curves import LAYOUTS, alliance_chart, compare_curves, defection_curves
@@ -28,9 +29,11 @@ from sim.plots.style import FORMATS, STAGE_LABELS, save_figure
 BATCH_KINDS = ("defection-curves", "alliance", "trust", "capacity")
 KINDS = (*BATCH_KINDS, "compare", "difference", "heatmap", "sobol")
 EVENT_KINDS_ALL = "all"
+TITLE_WIDTH = 90  # characters per title line: a 10-inch figure's title stays inside it
+BANDS_DRAWN = "light band 95% parameter interval, dark band 95% Monte Carlo"
 BATCH_TITLES = {
     "defection-curves": "defection curves (95% bands)",
-    "alliance": "the alliance as a whole",
+    "alliance": "the alliance as a whole (95% bands)",
     "trust": "trust per member (median, 50% and 90% of runs)",
     "capacity": "patron's free capacity (median, 50% and 90% of runs)",
 }
@@ -61,13 +64,19 @@ def plot(
 ) -> Path:
     """Draw `kind` from the result directories and save it; return the written figure's path.
 
-    The default path is DIR/figures/<kind>.<fmt> of the first directory. `options` go to
-    `figure()` (by, stage, events).
+    The default path is DIR/figures/<name>.<fmt> of the first directory, the name being the
+    kind's (`figure_name`). `options` go to `figure()` (by, stage, events).
     """
     dirs = [Path(run_dirs)] if isinstance(run_dirs, str | Path) else [Path(d) for d in run_dirs]
-    path = figure_path(dirs, kind, out, fmt)
+    path = figure_path(dirs, figure_name(kind, options.get("by", "stage")), out, fmt)
     fig = figure(dirs, kind, **options)
     return save_figure(fig, path, fmt)
+
+
+def figure_name(kind: str, by: str = "stage") -> str:
+    """A figure's file name without suffix: the kind, and `-by-member` for defection curves with
+    a panel per member (so that the two layouts do not overwrite each other)."""
+    return f"{kind}-by-member" if kind == "defection-curves" and by == "member" else kind
 
 
 def resolve_format(out: Path | None, fmt: str | None) -> str:
@@ -78,8 +87,8 @@ def resolve_format(out: Path | None, fmt: str | None) -> str:
     return suffix if suffix in FORMATS else "png"
 
 
-def figure_path(dirs: Sequence[Path], kind: str, out: Path | None, fmt: str) -> Path:
-    """Where a figure goes, checking that the format and the file name agree."""
+def figure_path(dirs: Sequence[Path], name: str, out: Path | None, fmt: str) -> Path:
+    """Where the figure `name` goes, checking that the format and the file name agree."""
     if fmt not in FORMATS:
         raise InputError(
             "--format", "", f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}"
@@ -87,10 +96,10 @@ def figure_path(dirs: Sequence[Path], kind: str, out: Path | None, fmt: str) -> 
     if out is None:
         if not dirs:
             raise InputError("plot", "", "no result directory given")
-        return dirs[0] / "figures" / f"{kind}.{fmt}"
+        return dirs[0] / "figures" / f"{name}.{fmt}"
     out = Path(out)
     if out.is_dir():
-        return out / f"{kind}.{fmt}"
+        return out / f"{name}.{fmt}"
     if out.suffix and out.suffix[1:].lower() != fmt:
         raise InputError(str(out), "", f"file suffix {out.suffix!r} does not match format {fmt!r}")
     return out if out.suffix else out.with_suffix(f".{fmt}")
@@ -127,14 +136,12 @@ def figure(
         raise InputError("plot", "", f"--kind {kind} takes one directory; use compare for several")
     directory = dirs[0]
     if kind == "heatmap":
-        manifest = read_manifest(directory, "sweep")
+        manifest = read_manifest(directory, "sweep", ExperimentManifest)
         return sweep_heatmap(
-            _sweep_results(directory),
-            manifest_parameters(manifest),
-            _title(manifest, "parameter sweep"),
+            _sweep_results(directory), manifest.varied, _title(manifest, "parameter sweep")
         )
     if kind == "sobol":
-        manifest = read_manifest(directory, "sensitivity")
+        manifest = read_manifest(directory, "sensitivity", ExperimentManifest)
         return sensitivity_bars(
             _table(directory / "indices.csv"), _title(manifest, "global sensitivity")
         )
@@ -176,13 +183,14 @@ def _difference(dirs: Sequence[Path], stage: str) -> Figure:
     from sim.batch.compare import compare_batches
 
     tables = compare_batches(dirs[0], dirs[1])
-    names = [read_manifest(d, "batch")["scenario"]["name"] for d in dirs]
+    manifests = [read_manifest(d, "batch", BatchManifest) for d in dirs]
+    names = [m.scenario.name for m in manifests]
     if names[0] == names[1]:
         names = [f"{n} ({d.name})" for n, d in zip(names, dirs, strict=True)]
     runs = int(tables["alliance"]["n"].iloc[0])
     title = (
         f"{names[0]} (A) - {names[1]} (B): {STAGE_LABELS[stage]}, paired 95% (shaded) "
-        f"and unpaired (dotted)\n{runs:,} runs each, seed {read_manifest(dirs[0], 'batch')['seed']}"
+        f"and unpaired (dotted)\n{runs:,} runs each, seed {manifests[0].seed}"
     )
     return difference_curves(tables["difference"], tables["alliance"], stage, title)
 
@@ -193,18 +201,6 @@ def load_batch(directory: Path) -> Any:
     from sim.batch.results import load
 
     return load(directory)
-
-
-def manifest_parameters(manifest: dict[str, Any]) -> list[str] | None:
-    """The parameters a sweep varied, in the order the manifest lists them (None if absent)."""
-    varied = manifest.get("varied") or manifest.get("parameters")
-    if isinstance(varied, dict):
-        return list(varied)
-    if isinstance(varied, list) and all(isinstance(v, str) for v in varied):
-        return varied
-    if isinstance(varied, list) and all(isinstance(v, dict) and "name" in v for v in varied):
-        return [v["name"] for v in varied]
-    return None
 
 
 def _sweep_results(directory: Path) -> pd.DataFrame:
@@ -240,33 +236,33 @@ def _event_kinds(events: str) -> set[str] | None:
 
 
 def _batch_title(results: Any, what: str) -> str:
-    return f"{results.scenario.name}: {what}" + _runs_note(results.manifest)
+    drawn = results.curves["param_low"].notna().any() if "param_low" in results.curves else False
+    if drawn and "95% bands" in what:
+        what = what.replace("95% bands", BANDS_DRAWN)
+    title = textwrap.fill(f"{results.scenario.name}: {what}", TITLE_WIDTH)
+    return title + _runs_note(results.manifest)
 
 
-def _title(manifest: dict[str, Any], what: str) -> str:
-    names = [
-        part.get("name") if isinstance(part, dict) else None
-        for part in (manifest.get("experiment"), manifest.get("scenario"))
-    ]
-    name = " on ".join(n for n in names if n)
+def _title(manifest: ExperimentManifest, what: str) -> str:
+    name = " on ".join(n for n in (manifest.experiment.name, manifest.scenario.name) if n)
     return (f"{name}: {what}" if name else what[:1].upper() + what[1:]) + _runs_note(manifest)
 
 
-def _runs_note(manifest: dict[str, Any]) -> str:
-    runs, seed = manifest.get("runs"), manifest.get("seed")
-    parts = [
-        f"{runs:,} runs" if isinstance(runs, int) else "",
-        f"seed {seed}" if seed is not None else "",
-    ]
-    posterior = manifest.get("posterior")
-    if posterior:
-        cases = _count(len(posterior.get("cases", [])), "case")
-        parts.append(f"parameters drawn from the posterior of {posterior['experiment']} ({cases})")
-    record = manifest.get("forecast")
+def _runs_note(manifest: BatchManifest | ExperimentManifest) -> str:
+    parts = [f"{manifest.runs:,} runs", f"seed {manifest.seed}"]
+    posterior = manifest.posterior
+    record = getattr(manifest, "forecast", None)
+    if posterior is not None:
+        cases = _count(len(posterior.cases), "case")
+        parts.append(f"parameters drawn from the posterior of {posterior.experiment} ({cases})")
+    elif isinstance(manifest, BatchManifest):
+        parts.append("parameters fixed" if record else "uncalibrated: parameters fixed")
     if isinstance(record, dict):
         facts = _count(len(record["facts"]), "fact")
         parts.append(f"held to the {facts} known by {record['as_of']}")
-    note = ", ".join(p for p in parts if p)
+    elif isinstance(manifest, BatchManifest):
+        parts.append("not held to the record")
+    note = textwrap.fill(", ".join(p for p in parts if p), TITLE_WIDTH)
     return f"\n{note}" if note else ""
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.plots.reliability import FORECASTER_LABELS as FORECASTERS
-from sim.plots.style import RC, new_figure, series_style
+from sim.plots.style import RC, legend_outside, new_figure, series_style
 
 
 def skill_by_origin(skill: pd.DataFrame, title: str) -> Figure:
@@ -29,7 +29,7 @@ def skill_by_origin(skill: pd.DataFrame, title: str) -> Figure:
             score_ax.plot(x, values, label=label, gid=f"brier:{name}", **series_style(i))
         score_ax.set_ylabel("Brier score (lower is better)")
         score_ax.set_title("Brier score of the facts after the origin", loc="left")
-        score_ax.legend(loc="upper right")
+        legend_outside(score_ax)
         for i, ref in enumerate(r for r in FORECASTERS if r != "model"):
             column = f"brier_skill_vs_{ref}"
             values = skill[column].to_numpy(float) if column in skill else np.array([np.nan])
@@ -41,7 +41,7 @@ def skill_by_origin(skill: pd.DataFrame, title: str) -> Figure:
         skill_ax.axhline(0.0, color="#777777", linewidth=0.8)
         skill_ax.set_ylabel("Brier skill of the model")
         skill_ax.set_title("Model's skill: 1 - Brier / reference Brier", loc="left")
-        skill_ax.legend(loc="lower right")
+        legend_outside(skill_ax)
         for ax in (score_ax, skill_ax):
             ax.set_xticks(x, labels)
             ax.set_xlabel("forecast origin (facts up to it conditioned on)")

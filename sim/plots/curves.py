@@ -1,4 +1,5 @@
-"""Defection curves: cumulative probability of each stage over calendar time, with 95% bands.
+"""Defection curves: cumulative probability of each stage over calendar time, with 95% bands:
+the Monte Carlo band, and under a posterior a wider, lighter band, the parameter interval.
 
 Every function takes tidy frames in the batch results contract (`sim.batch.results`) and returns a
 matplotlib Figure, so figures can be checked or restyled before they are saved.
@@ -23,6 +24,7 @@ from sim.plots.style import (
     event_groups,
     heading,
     key_line_count,
+    legend_outside,
     mark_events,
     mark_history,
     month_end,
@@ -54,7 +56,7 @@ def defection_curves(
     rows = math.ceil(len(panels) / cols)
     groups = event_groups(timeline, event_kinds)
     fig, axes, key_ax = new_figure(rows, cols, key_lines=key_line_count(groups))
-    shared_top = probability_top(curves["high"])
+    shared_top = probability_top(upper(curves))
     start = month_start(curves["date"].iloc[:1])[0] if len(curves) else None
     with mpl.rc_context(RC):
         for ax, panel in zip(axes, panels, strict=False):
@@ -65,7 +67,7 @@ def defection_curves(
                 draw_curve(ax, rows_, i, label, f"{member}:{stage}")
             ax.set_title(STAGE_LABELS[panel] if by == "stage" else panel, loc="left")
             mark_history(ax, history_end, start)
-            own = curves[curves["stage" if by == "stage" else "member"] == panel]["high"]
+            own = upper(curves[curves["stage" if by == "stage" else "member"] == panel])
             probability_axis(ax, top=probability_top(own) if by == "stage" else shared_top)
             date_axis(ax)
         for ax in axes[len(panels) :]:
@@ -75,19 +77,38 @@ def defection_curves(
     return fig
 
 
+def upper(rows: pd.DataFrame) -> pd.Series:
+    """The top of each row's widest band: the parameter interval where there is one."""
+    if "param_high" not in rows:
+        return rows["high"]
+    return rows[["high", "param_high"]].max(axis=1)
+
+
 def draw_curve(
     ax: Axes, rows: pd.DataFrame, i: int, label: str, key: str, value: str = "probability"
 ) -> None:
-    """One probability curve with its 95% band; gids 'curve:KEY' and 'band:KEY' name them."""
+    """One probability curve with its 95% Monte Carlo band, and under a posterior its wider,
+    lighter 95% parameter interval; gids 'curve:KEY', 'band:KEY' and 'param-band:KEY'."""
     rows = rows.sort_values("month")
     x = month_end(rows["date"])
     style = series_style(i)
+    drawn = "param_low" in rows and rows["param_low"].notna().any()
+    if drawn:
+        ax.fill_between(
+            x,
+            rows["param_low"].to_numpy(float),
+            rows["param_high"].to_numpy(float),
+            color=style["color"],
+            alpha=BAND_ALPHA / 2,
+            linewidth=0,
+            gid=f"param-band:{key}",
+        )
     ax.fill_between(
         x,
         rows["low"].to_numpy(float),
         rows["high"].to_numpy(float),
         color=style["color"],
-        alpha=BAND_ALPHA,
+        alpha=min(1.0, 2.5 * BAND_ALPHA) if drawn else BAND_ALPHA,
         linewidth=0,
         gid=f"band:{key}",
     )
@@ -119,7 +140,7 @@ def alliance_chart(
         exit_ax, active_ax = axes
         draw_curve(exit_ax, rows, 0, "at least one formal exit", "alliance:any_exit", "p_any_exit")
         exit_ax.set_title("Probability that at least one member has withdrawn", loc="left")
-        probability_axis(exit_ax, top=probability_top(rows["high"]))
+        probability_axis(exit_ax, top=probability_top(upper(rows)))
         active_ax.plot(
             x,
             rows["expected_active"].to_numpy(float),
@@ -134,7 +155,7 @@ def alliance_chart(
         for ax in axes:
             mark_history(ax, history_end, start)
             date_axis(ax)
-            ax.legend(loc="lower left")
+            legend_outside(ax)
         mark_events(axes, groups, key_ax)
         fig.suptitle(title or "The alliance as a whole")
     return fig

@@ -13,7 +13,7 @@ import matplotlib as mpl
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import FuncFormatter
 
 from sim.model.stages import LATER_STAGES
 from sim.plots.style import (
@@ -26,6 +26,10 @@ from sim.plots.style import (
     new_figure,
     series_style,
 )
+
+# The differences are stored as fractions; the axis reads them in percentage points (+2.5, not
+# +2.5%, which would read as a relative change).
+POINTS = FuncFormatter(lambda value, _: f"{100 * value:+.3g}" if abs(value) > 1e-12 else "0")
 
 
 def difference_curves(
@@ -51,7 +55,7 @@ def difference_curves(
         for ax in axes[:panels]:
             ax.axhline(0.0, color="#777777", linewidth=0.8)
             ax.set_ylabel("A - B (percentage points)")
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+            ax.yaxis.set_major_formatter(POINTS)
             date_axis(ax)
         for ax in axes[panels:]:
             ax.set_visible(False)

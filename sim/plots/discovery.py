@@ -12,7 +12,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from sim.plots.style import RC, new_figure, series_style
+from sim.plots.style import RC, legend_outside, new_figure, series_style
+
+RESTRICTED = series_style(2)["color"]  # blue: the box narrows this parameter's range
+FREE = "#cccccc"  # grey: the box keeps the parameter's whole swept range
 
 
 def discovery_figure(trajectory: pd.DataFrame, box: pd.DataFrame, title: str) -> Figure:
@@ -58,7 +61,7 @@ def discovery_figure(trajectory: pd.DataFrame, box: pd.DataFrame, title: str) ->
         trade_ax.set_xlim(0, 1.02)
         trade_ax.set_ylim(0, 1.02)
         trade_ax.set_title("Peeling trajectory", loc="left")
-        trade_ax.legend(loc="lower left")
+        legend_outside(trade_ax)
         _limits_panel(limits_ax, box)
         fig.suptitle(title)
     return fig
@@ -70,7 +73,7 @@ def _limits_panel(ax, box: pd.DataFrame) -> None:
     low = (box["low"] - box["range_low"]) / span
     high = (box["high"] - box["range_low"]) / span
     y = np.arange(len(box))[::-1]
-    colors = [series_style(2)["color"] if r else "#cccccc" for r in box["restricted"]]
+    colors = [RESTRICTED if r else FREE for r in box["restricted"]]
     ax.barh(y, high - low, left=low, color=colors, height=0.5, gid="box-limits")
     for yi, row in zip(y, box.itertuples(), strict=True):
         ax.text(
@@ -84,4 +87,10 @@ def _limits_panel(ax, box: pd.DataFrame) -> None:
     ax.set_yticks(y, box["parameter"])
     ax.set_xlim(0, 1)
     ax.set_xlabel("position within the swept range (0 = low end, 1 = high end)")
-    ax.set_title("Chosen box (restricted parameters in colour)", loc="left")
+    held = int(box["restricted"].sum())
+    what = (
+        f"{held} restricted (blue), the others free (grey)"
+        if held
+        else "no parameter restricted (all free, in grey)"
+    )
+    ax.set_title(f"Chosen box: {what}", loc="left", wrap=True)

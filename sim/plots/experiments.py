@@ -17,10 +17,20 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from sim.plots.style import BAND_ALPHA, HATCHES, PALETTE, RC, probability_top, series_style
+from sim.plots.style import (
+    BAND_ALPHA,
+    HATCHES,
+    PALETTE,
+    RC,
+    heading,
+    probability_top,
+    series_style,
+)
 
 SWEEP_COLUMNS = ("point", "outcome", "estimate", "low", "high", "n")
 ANNOTATE_MAX_CELLS = 144
+SOBOL_MARGIN = 0.5  # how far past [0, 1] a Sobol panel's axis reaches (estimates' noise)
+TOP_PARAMETERS = 12  # parameters shown per outcome, on the console and in the figure
 COLORMAP = "viridis"  # luminance rises monotonically: readable in greyscale
 
 
@@ -139,28 +149,36 @@ def _annotate(ax: Axes, xs, ys, grid: np.ndarray, probability: bool, mesh) -> No
             )
 
 
-def sensitivity_bars(indices: pd.DataFrame, title: str | None = None) -> Figure:
-    """Ranked bars per outcome: Sobol total (hatched) and first-order indices with 95% intervals,
-    or Morris mu* with its interval and sigma as a marker."""
+def sensitivity_bars(
+    indices: pd.DataFrame, title: str | None = None, top: int = TOP_PARAMETERS
+) -> Figure:
+    """Ranked bars per outcome, the `top` most influential parameters of each (the console
+    prints the same top rows; indices.csv has all): Sobol total (hatched) and first-order
+    indices with 95% intervals, or Morris mu* with its interval and sigma as a marker. Up to
+    three panels a row, so that the figure fits a screen."""
     panels = list(dict.fromkeys(zip(indices["outcome"], indices["method"], strict=True)))
     if not panels:
         raise ValueError("the sensitivity indices table is empty")
-    cols = min(2, len(panels))
+    cols = min(3, len(panels))
     rows = math.ceil(len(panels) / cols)
-    params = indices["parameter"].nunique()
+    shown = min(top, indices["parameter"].nunique())
     with mpl.rc_context(RC):
-        fig = Figure(figsize=(5.5 * cols, (0.24 * params + 1.2) * rows), layout="constrained")
+        size = (4.6 * cols, (0.22 * shown + 1.1) * rows + 0.8)
+        fig = Figure(figsize=size, layout="constrained")
         axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
         for ax, (outcome, method) in zip(axes, panels, strict=False):
             mine = indices[(indices["outcome"] == outcome) & (indices["method"] == method)]
+            key = "ST" if method == "sobol" else "mu_star"
+            best = mine.nlargest(shown, key)
             if method == "sobol":
-                _sobol_panel(ax, mine)
+                _sobol_panel(ax, best)
             else:
-                _morris_panel(ax, mine)
-            ax.set_title(f"{outcome} ({method})", loc="left")
+                _morris_panel(ax, best)
+            of = f", top {len(best)} of {len(mine)} by {key}" if len(best) < len(mine) else ""
+            ax.set_title(f"{outcome}\n({method}{of})", loc="left")
         for ax in axes[len(panels) :]:
             ax.set_visible(False)
-        fig.suptitle(title or "Global sensitivity, parameters ranked by influence")
+        heading(fig, title or "Global sensitivity, parameters ranked by influence", axes[0])
     return fig
 
 
@@ -173,7 +191,8 @@ def _sobol_panel(ax: Axes, rows: pd.DataFrame) -> None:
     ax.set_yticks(y, rows["parameter"])
     ax.set_xlabel("Sobol index (share of output variance)")
     ax.axvline(0, color="black", linewidth=0.6)
-    ax.legend(loc="lower right")
+    left, right = ax.get_xlim()  # indices live in [0, 1]: wider intervals run off the panel
+    ax.set_xlim(max(left, -SOBOL_MARGIN), min(right, 1 + SOBOL_MARGIN))
     ax.grid(axis="y", visible=False)
 
 
@@ -210,5 +229,4 @@ def _morris_panel(ax: Axes, rows: pd.DataFrame) -> None:
     ax.plot(rows["sigma"], y, "kD", markersize=4, linestyle="none", label="sigma (interactions)")
     ax.set_yticks(y, rows["parameter"])
     ax.set_xlabel("Morris elementary effect (outcome units)")
-    ax.legend(loc="lower right")
     ax.grid(axis="y", visible=False)

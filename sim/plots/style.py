@@ -123,6 +123,12 @@ def heading(fig: Figure, title: str, legend_from: Axes | None = None, ncols: int
     )
 
 
+def legend_outside(ax: Axes) -> None:
+    """The panel's legend to the right of its plotting area, where it covers no data (the
+    constrained layout makes room for it)."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
 def month_end(dates: Iterable[str]) -> np.ndarray:
     """x positions of 'YYYY-MM' months: the end of each month (a value holds *by* month end)."""
     return _first_days(dates, 1)

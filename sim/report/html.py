@@ -14,6 +14,7 @@ module gathers the values and draws the figures.
 from __future__ import annotations
 
 import io
+import math
 import re
 from functools import cache
 from pathlib import Path
@@ -25,7 +26,8 @@ import pandas as pd
 from markupsafe import Markup
 from matplotlib.figure import Figure
 
-from sim.batch.posterior import uncertainty_note
+from sim.batch.manifests import BatchManifest
+from sim.batch.posterior import shipped_name, uncertainty_note
 from sim.batch.store import write_bytes_atomic
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import MEMBER_FIELDS
@@ -49,13 +51,21 @@ def build_report(results: Any) -> str:
     sc, manifest = results.scenario, results.manifest
     history_end = sc.month_label(sc.history_end)
     timeline = sc.timeline
+    drawn = "param_low" in results.curves and bool(results.curves["param_low"].notna().any())
+    bands = (
+        "pointwise 95% intervals: the wide light band is the parameter interval (the spread of "
+        "the probability across the posterior's draws), the narrow dark one the Monte Carlo "
+        "error"
+        if drawn
+        else "pointwise 95% Monte Carlo bands (the parameters are fixed)"
+    )
     figures = [
         (
             defection_curves(
                 results.curves, timeline, history_end, "stage", _what(results, "defection curves")
             ),
             "Cumulative probability that each member has reached each stage, by the end of each "
-            "month, with pointwise 95% bands. Shaded: replayed history; dotted lines: the "
+            f"month, with {bands}. Shaded: replayed history; dotted lines: the "
             "scenario's dated events (numbered, listed below the panels).",
         ),
         (
@@ -66,7 +76,7 @@ def build_report(results: Any) -> str:
                 history_end,
                 _what(results, "the alliance"),
             ),
-            "Probability that at least one member has formally withdrawn (95% band), and the "
+            f"Probability that at least one member has formally withdrawn ({bands}), and the "
             "expected number of members still active.",
         ),
         (
@@ -86,8 +96,8 @@ def build_report(results: Any) -> str:
         .get_template("report.html.j2")
         .render(
             scenario=sc,
-            runs=manifest.get("runs", 0),
-            seed=manifest.get("seed"),
+            runs=manifest.runs,
+            seed=manifest.seed,
             first_month=sc.month_label(0),
             last_month=sc.month_label(sc.months - 1),
             history_end=history_end,
@@ -127,21 +137,31 @@ def _what(results: Any, what: str) -> str:
     return f"{results.scenario.name}: {what}"
 
 
-def _estimate(p: float, low: float, high: float) -> dict[str, float]:
-    return {"p": p, "low": low, "high": high}
+def _estimate(row: Any, p: float) -> dict[str, float | None]:
+    """An estimate, its Monte Carlo interval and its parameter interval (None if fixed)."""
+    param_low = getattr(row, "param_low", math.nan)
+    drawn = not math.isnan(param_low)
+    return {
+        "p": p,
+        "low": row.low,
+        "high": row.high,
+        "param_low": param_low if drawn else None,
+        "param_high": row.param_high if drawn else None,
+    }
 
 
 def _by_date(by_date: pd.DataFrame) -> dict[str, Any]:
-    """Rows member x stage, columns year ends: the estimate and its 95% band by date."""
+    """Rows member x stage, columns year ends: the estimate and its 95% intervals by date."""
     rows = [
         {
             "member": member,
             "stage": stage,
-            "cells": {r.date: _estimate(r.probability, r.low, r.high) for r in group.itertuples()},
+            "cells": {r.date: _estimate(r, r.probability) for r in group.itertuples()},
         }
         for (member, stage), group in by_date.groupby(["member", "stage"], sort=False)
     ]
-    return {"dates": list(dict.fromkeys(by_date["date"])), "rows": rows}
+    drawn = "param_low" in by_date and bool(by_date["param_low"].notna().any())
+    return {"dates": list(dict.fromkeys(by_date["date"])), "rows": rows, "drawn": drawn}
 
 
 def _alliance(alliance: pd.DataFrame, by_date: pd.DataFrame) -> list[dict[str, Any]]:
@@ -150,7 +170,7 @@ def _alliance(alliance: pd.DataFrame, by_date: pd.DataFrame) -> list[dict[str, A
     return [
         {
             "date": r.date,
-            "exit": _estimate(r.p_any_exit, r.low, r.high),
+            "exit": _estimate(r, r.p_any_exit),
             "active": r.expected_active,
         }
         for r in picked.itertuples()
@@ -183,50 +203,53 @@ def _medians(median_time: pd.DataFrame) -> list[dict[str, str]]:
 
 def _facts(results: Any) -> list[tuple[str, Any]]:
     """Provenance of the batch from its manifest: scenario, seed, runs, times, versions."""
-    manifest = results.manifest
-    scenario = manifest.get("scenario", {})
+    manifest: BatchManifest = results.manifest
     facts = [
-        ("scenario file", scenario.get("source")),
-        ("scenario SHA-256", scenario.get("hash")),
-        ("seed", manifest.get("seed")),
-        ("replications", f"{manifest.get('runs', 0):,}"),
-        ("chunk size", manifest.get("chunk_size")),
-        ("started", manifest.get("started")),
-        ("finished", manifest.get("finished")),
+        ("scenario file", manifest.scenario.source),
+        ("scenario SHA-256", manifest.scenario.hash),
+        ("seed", manifest.seed),
+        ("replications", f"{manifest.runs:,}"),
+        ("chunk size", manifest.chunk_size),
+        ("started", manifest.started),
+        ("finished", manifest.finished),
         ("batch directory", results.directory),
     ]
-    return facts + [(f"version of {k}", v) for k, v in sorted(manifest.get("versions", {}).items())]
+    return facts + [(f"version of {k}", v) for k, v in sorted(manifest.versions.items())]
 
 
 def _parameters(results: Any) -> list[dict[str, Any]]:
-    """Every parameter of the batch, where its value came from and what it means."""
-    overrides = results.manifest.get("parameter_overrides", {}) or {}
+    """Every parameter of the batch: drawn from the posterior (its posterior mean and 95%
+    interval) or fixed (its value, and whether the fit, the command line, the scenario or the
+    documented default fixed it), and what it means."""
+    manifest = results.manifest
+    overrides = manifest.parameter_overrides
     scenario_overrides = results.scenario.parameters
+    posterior = manifest.posterior
+    fitted = posterior.values if posterior is not None else {}
     rows = []
-    for name, value in (results.manifest.get("parameters") or {}).items():
+    for name, value in manifest.parameters.items():
         known = BY_NAME.get(name)
-        origin = (
-            "command line"
-            if name in overrides
-            else "scenario"
-            if name in scenario_overrides
-            else "default"
-        )
-        rows.append(
-            {
-                "name": name,
-                "value": value,
-                "origin": origin,
-                "meaning": known.meaning if known else "",
-            }
-        )
+        row = {"name": name, "value": f"{value:.4g}", "status": "fixed", "origin": "default"}
+        if name in fitted and fitted[name]["drawn"]:
+            draws = fitted[name]
+            row["value"] = f"{draws['mean']:.4g} ({draws['low']:.3g} to {draws['high']:.3g})"
+            row["status"] = "drawn"
+            row["origin"] = f"posterior of {posterior.experiment}: mean (95% interval)"
+        elif name in fitted:
+            row["value"] = f"{fitted[name]['mean']:.4g}"
+            row["origin"] = f"held by the fit {posterior.experiment}"
+        elif name in overrides:
+            row["origin"] = "command line"
+        elif name in scenario_overrides:
+            row["origin"] = "scenario"
+        rows.append({**row, "meaning": known.meaning if known else ""})
     return rows
 
 
-def _record(manifest: dict[str, Any]) -> dict[str, Any] | None:
+def _record(manifest: BatchManifest) -> dict[str, Any] | None:
     """A forecast's record: what it was held to, how much of it the runs met, and what it did to
     the posterior draws (None for a plain batch)."""
-    record, conditioning = manifest.get("forecast"), manifest.get("conditioning")
+    record, conditioning = manifest.forecast, manifest.conditioning
     if not isinstance(record, dict) or not isinstance(conditioning, dict):
         return None
     return {
@@ -240,20 +263,10 @@ def _record(manifest: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _reproduce(manifest: dict[str, Any]) -> str:
-    scenario = manifest.get("scenario", {})
-    source = scenario.get("source", "SCENARIO")
-    record = manifest.get("forecast")
-    if isinstance(record, dict):
-        parts = [
-            f"alliance forecast {source} --observations {record['observations']['path']}",
-            f"--as-of {record['as_of']} --reached-in {record['reached_in']}",
-        ]
-    else:
-        parts = [f"alliance batch {source}"]
-    parts.append(f"--runs {manifest.get('runs')} --seed {manifest.get('seed')} --out DIR")
-    for name, value in (manifest.get("parameter_overrides") or {}).items():
-        parts.append(f"--param {name}={value}")
-    if manifest.get("posterior"):
-        parts.append(f"--posterior {manifest['posterior']['directory']}")
-    return " ".join(parts)
+def _reproduce(manifest: BatchManifest) -> str:
+    """The command that makes this batch again; a shipped posterior by its name."""
+    command = manifest.command("DIR")
+    if manifest.posterior is not None:
+        directory = manifest.posterior.directory
+        command = command.replace(directory, shipped_name(directory))
+    return command
