@@ -64,6 +64,7 @@ def test_shipped_experiments_load_and_fit_their_commands():
         "sobol_csto": "sobol",
         "calibrate_pre2022": "lhs",
         "calibrate_history": "lhs",
+        "calibrate_atop": "lhs",
     }
     sobol = load_experiment(EXPERIMENTS / "sobol_csto.yaml")
     assert sobol.parameter_names == list(PARAMETER_NAMES)

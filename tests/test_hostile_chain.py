@@ -262,3 +262,18 @@ def test_grid_and_morris_designs_start_a_calibration_that_resumes(
     )
     assert status == 0, err
     assert len(pd.read_parquet(out / "posterior.parquet")) == 4 * (6 - 2)
+
+
+def test_a_damaged_fold_table_is_computed_again_on_resume(library, tmp_path, monkeypatch, capsys):
+    table = "heldout.parquet"  # the horizon table is read by the same function
+    _, experiment = library
+    out = tmp_path / "cv"
+    status, _, err = alliance(monkeypatch, capsys, "crossval", experiment, "--out", out)
+    assert status == 0, err
+    events = pd.read_parquet(out / "events.parquet")
+    truncate(out / "folds" / "north" / table, out)
+    again = ("crossval", experiment, "--out", out, "--resume")
+    status, _, err = alliance(monkeypatch, capsys, *again)
+    assert status == 0 and "Traceback" not in err, err
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "events.parquet"), events)
+    assert len(pd.read_parquet(out / "folds" / "north" / table)) > 0

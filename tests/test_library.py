@@ -260,3 +260,19 @@ def test_shipped_experiment_loads_every_case():
     experiment = load_experiment(ROOT / "experiments" / "calibrate_atop.yaml")
     cases = load_cases(experiment, None)
     assert len(cases) == len(list(SHIPPED.glob("atop_*.obs.yaml")))
+
+
+def test_cli_builds_the_library_from_a_data_folder(tmp_path, monkeypatch, capsys):
+    data = synthetic(tmp_path / "data")
+    out = tmp_path / "out"
+    status, printed, _ = alliance(
+        monkeypatch, capsys, "library", "build", "--out", out, "--data", data,
+        "--experiment", tmp_path / "exp" / "pool.yaml",
+    )  # fmt: skip
+    assert status == 0
+    assert "1 alliances built (3 founding members, 1 leavers" in " ".join(printed.split())
+    assert sorted(p.name for p in out.iterdir()) == ["atop_1.obs.yaml", "atop_1.yaml", "index.csv"]
+    spec = yaml.safe_load((tmp_path / "exp" / "pool.yaml").read_text())
+    assert spec["cases"] == [
+        {"scenario": "../out/atop_1.yaml", "observations": "../out/atop_1.obs.yaml"}
+    ]

@@ -386,7 +386,16 @@ def _overlaps(a, b) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("kind", "directories"), [("alliance", ["war"]), ("sobol", ["sobol"]), ("heatmap", ["sweep"])]
+    ("kind", "directories"),
+    [
+        ("alliance", ["war"]),
+        ("defection-curves", ["war"]),
+        ("trust", ["war"]),
+        ("compare", ["war", "no_war"]),
+        ("difference", ["war", "no_war"]),
+        ("sobol", ["sobol"]),
+        ("heatmap", ["sweep"]),
+    ],
 )
 def test_legends_cover_no_data(dirs, kind, directories):
     fig = figure([dirs[d] for d in directories], kind)

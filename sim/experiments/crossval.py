@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pyarrow import ArrowException
 
 from sim.batch.engines import Engine, engine_for
 from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
@@ -162,10 +163,10 @@ def _folds(
         folds.rates.append(base.assign(held_out=name))
         logit = fit_logit(training)
         folds.logits.append(logit.table().assign(held_out=name))
-        done = [(p.root / HELD_OUT, p.root / HORIZON) for p in places]
-        if options.resume and all(path.is_file() for pair in done for path in pair):
-            folds.events += [pd.read_parquet(events) for events, _ in done]
-            folds.horizons += [pd.read_parquet(horizon) for _, horizon in done]
+        done = [_finished_fold(p.root) for p in places] if options.resume else [None]
+        if all(tables is not None for tables in done):
+            folds.events += [tables[0] for tables in done if tables is not None]
+            folds.horizons += [tables[1] for tables in done if tables is not None]
             continue
         without = held_cases[0].name if len(held_cases) == 1 else f"{len(held_cases)} cases"
         label = f"fold {k + 1}/{len(split or cases)} (without {without})"
@@ -187,6 +188,15 @@ def _folds(
             folds.events.append(events)
             folds.horizons.append(horizon)
     return folds
+
+
+def _finished_fold(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """A held-out case's events and horizon tables from an earlier session, or None where either
+    is missing or damaged (its fold is then computed again, as a damaged chunk is)."""
+    try:
+        return pd.read_parquet(folder / HELD_OUT), pd.read_parquet(folder / HORIZON)
+    except (OSError, ValueError, ArrowException):
+        return None
 
 
 def fact_exposures(case: Case) -> list[tuple[int, int, int]]:

@@ -70,7 +70,7 @@ def read_sweep(directory: Path) -> tuple[ExperimentManifest, pd.DataFrame]:
             "",
             f"unreadable ({exc.__class__.__name__}); expected the table the sweep wrote",
         ) from None
-    needed = ["point", "outcome", "estimate", *(manifest.get("varied") or [])]
+    needed = ["point", "outcome", "estimate", *manifest.varied]
     missing = [c for c in needed if c not in results.columns]
     if missing:
         raise InputError(str(path), "", f"no column {missing[0]!r}; expected the sweep's results")

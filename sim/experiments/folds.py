@@ -1,9 +1,9 @@
 """Folds of a cross-validation: one case per fold, or K folds that never split a group.
 
 A case's group is its alliance (`group:` in the experiment's case list, by default the case's
-own name): an ATOP library case and a narrative case of the same alliance (say the Warsaw Pact's
-`atop_3285` and `warsaw_pact_1955_1991`) name one group, so they are held out together and
-neither is fitted to forecast the other. Groups are dealt to folds largest first (by facts),
+own name): an ATOP library case and a narrative case of the same alliance (`docs/library.md`
+lists them) name one group, so they are held out together and neither is fitted to forecast
+the other. Groups are dealt to folds largest first (by facts),
 each to the fold with the fewest facts so far, so that folds are about even and the split is
 the same on every run.
 """

@@ -107,9 +107,9 @@ def build_library(tables: Tables) -> Library:
 
 def record_of(case: Built) -> tuple:
     """What makes two ATOP alliances one record (as `sim.batch.posterior.record_id` has it):
-    the same start and founding members, whoever the patron (treaties signed together, as
-    Bulgaria's of 1914-09 with Germany and with Austria-Hungary; kept once, the lowest ATOP id,
-    so that no member's facts count twice in a pooled fit)."""
+    the same start and founding members, whoever the patron (treaties a member signed the same
+    month with two patrons; kept once, the lowest ATOP id, so that no member's facts count twice
+    in a pooled fit)."""
     members = sorted(m["name"] for m in case.scenario["members"])
     return case.scenario["calendar"]["start"], tuple(members)
 
