@@ -163,7 +163,7 @@ def _folds(
         folds.rates.append(base.assign(held_out=name))
         logit = fit_logit(training)
         folds.logits.append(logit.table().assign(held_out=name))
-        done = [_finished_fold(p.root) for p in places] if options.resume else [None]
+        done = [finished_fold(p.root) for p in places] if options.resume else [None]
         if all(tables is not None for tables in done):
             folds.events += [tables[0] for tables in done if tables is not None]
             folds.horizons += [tables[1] for tables in done if tables is not None]
@@ -177,12 +177,7 @@ def _folds(
             tuple(posterior.names[j] for j in shared), posterior.samples[:, shared],
         )  # fmt: skip
         for held, place in zip(held_cases, places, strict=True):
-            outcomes = horizon_outcomes(held.observations.facts)
-            queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
-            queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
-            p = forecast_case(experiment, held, draws, runs, engine, queries)
-            events = events_table(held, p[: held.facts], base, runs, logit)
-            horizon = horizon_table(held, outcomes, p[held.facts :], base, logit)
+            events, horizon = held_out_tables(experiment, held, draws, runs, engine, base, logit)
             place.write_table(HORIZON.removesuffix(".parquet"), horizon)
             place.write_table(HELD_OUT.removesuffix(".parquet"), events)
             folds.events.append(events)
@@ -190,7 +185,26 @@ def _folds(
     return folds
 
 
-def _finished_fold(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+def held_out_tables(
+    experiment: Experiment,
+    held: Case,
+    draws: PosteriorDraws,
+    runs: int,
+    engine: Engine,
+    base: pd.DataFrame,
+    logit: LogitFit,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A held-out case's events and horizon tables: its facts and its members' outcomes at the
+    common horizon, forecast by the model under `draws`, the base rate and the logit."""
+    outcomes = horizon_outcomes(held.observations.facts)
+    queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
+    queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
+    p = forecast_case(experiment, held, draws, runs, engine, queries)
+    events = events_table(held, p[: held.facts], base, runs, logit)
+    return events, horizon_table(held, outcomes, p[held.facts :], base, logit)
+
+
+def finished_fold(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """A held-out case's events and horizon tables from an earlier session, or None where either
     is missing or damaged (its fold is then computed again, as a damaged chunk is)."""
     try:

@@ -1,0 +1,93 @@
+"""`alliance score`: cases forecast under a posterior fitted elsewhere, without refitting; the
+references fitted on the other cases' folds, scored by the same rules as a cross-validation."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from case_helpers import write_cases, write_experiment
+from model_helpers import run_cli, write_posterior
+
+from sim.batch.jobs import RunOptions
+from sim.experiments.loading import load
+from sim.experiments.score import score
+from sim.experiments.scoring import FORECASTERS
+
+RUNS = 200
+SERIAL = RunOptions(workers=1)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """Three synthetic cases, a posterior fitted on none of them (low and high intercepts), and
+    one fitted on the case `north`."""
+    folder = tmp_path_factory.mktemp("score")
+    cases = write_cases(folder)
+    experiment = write_experiment(
+        folder, cases, replications=20, points=8, walkers=4, steps=4, burn=1
+    )
+    elsewhere = write_posterior(folder / "elsewhere", (-4.6, -4.4), cases=(("west", "west"),))
+    high = write_posterior(folder / "high", (-2.0,), cases=(("west", "west"),))
+    seen = write_posterior(folder / "seen", (-4.5,), cases=(("north", "north"),))
+    return folder, experiment, elsewhere, high, seen
+
+
+def test_refuses_a_posterior_fitted_on_a_scored_case(library):
+    folder, experiment, _, _, seen = library
+    out = folder / "refused"
+    done = run_cli("score", experiment, "--posterior", seen, "--out", out, "--runs", "50")
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "--posterior" in done.stderr and "'north'" in done.stderr
+    assert "--leave-out north" in done.stderr
+    assert not out.exists()
+
+
+def test_a_left_out_case_is_not_scored_and_an_unknown_one_is_refused(library):
+    folder, experiment, _, _, seen = library
+    result = score(
+        experiment, seen, folder / "without_north", runs=50, options=SERIAL, leave_out=["north"]
+    )
+    assert set(result.events["case"]) == {"south", "east"}
+    assert result.summary["left_out"] == ["north"]
+    out = folder / "unknown"
+    done = run_cli("score", experiment, "--posterior", seen, "--out", out, "--leave-out", "nowhere")
+    assert done.returncode == 2 and "--leave-out" in done.stderr and not out.exists()
+
+
+def test_scores_deterministically_with_a_fixed_seed(library):
+    folder, experiment, elsewhere, high, _ = library
+    first = score(experiment, elsewhere, folder / "first", runs=RUNS, options=SERIAL, folds=2)
+    again = score(experiment, elsewhere, folder / "again", runs=RUNS, options=SERIAL, folds=2)
+    pd.testing.assert_frame_equal(first.events, again.events)
+    pd.testing.assert_frame_equal(first.scores, again.scores)
+    # the model runs under the given posterior: a higher intercept, more members disengaged
+    higher = score(experiment, high, folder / "higher", runs=RUNS, options=SERIAL, folds=2)
+    assert higher.events["p_model"].mean() > first.events["p_model"].mean() + 0.1
+    # the references do not depend on the posterior
+    for column in ("p_base_rate", "p_logit", "p_fifty_fifty"):
+        pd.testing.assert_series_equal(first.events[column], higher.events[column])
+
+
+def test_every_forecaster_is_in_the_scores_table(library):
+    folder, experiment, elsewhere, _, _ = library
+    out = folder / "cli"
+    done = run_cli(
+        "score", experiment, "--posterior", elsewhere, "--out", out, "--runs", str(RUNS),
+        "--folds", "3", "--workers", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(out / "scores.csv")
+    assert set(table["forecaster"]) == set(FORECASTERS)
+    assert {"case", "era", "size", "all"} <= set(table["group"])
+    for forecaster in FORECASTERS:
+        rows = table[table["forecaster"] == forecaster]
+        assert rows["brier"].notna().all() and rows["log_score"].notna().all()
+    assert {"auc_withdrawn", "calibration_intercept", "calibration_slope"} <= set(table)
+    result = load(out)
+    assert result.manifest.kind == "score" and result.manifest.posterior.hash
+    assert len(result.manifest.folds) == 3
+    # the references are fitted once per fold, on the other folds' cases
+    base = pd.read_csv(out / "base_rates.csv")
+    assert base["held_out"].nunique() == 3
+    assert "Scores of" in done.stdout and "logit" in done.stdout
