@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from case_helpers import write_cases, write_experiment
-from model_helpers import run_cli, write_posterior
+from model_helpers import write_posterior
 
 from sim.batch.jobs import RunOptions
 from sim.experiments.loading import load
@@ -15,6 +15,20 @@ from sim.experiments.scoring import FORECASTERS
 
 RUNS = 200
 SERIAL = RunOptions(workers=1)
+
+
+def alliance(capsys, *args) -> tuple[int, str, str]:
+    """The command line in this process (a fresh one would compile the kernels again): exit
+    status, stdout and stderr."""
+    from sim.cli.main import main
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("sys.argv", ["alliance", *map(str, args)])
+        mp.setenv("COLUMNS", "250")
+        with pytest.raises(SystemExit) as stop:
+            main()
+    printed = capsys.readouterr()
+    return int(stop.value.code or 0), printed.out, printed.err
 
 
 @pytest.fixture(scope="module")
@@ -32,18 +46,19 @@ def library(tmp_path_factory):
     return folder, experiment, elsewhere, high, seen
 
 
-def test_refuses_a_posterior_fitted_on_a_scored_case(library):
+def test_refuses_a_posterior_fitted_on_a_scored_case(library, capsys):
     folder, experiment, _, _, seen = library
     out = folder / "refused"
-    done = run_cli("score", experiment, "--posterior", seen, "--out", out, "--runs", "50")
-    assert done.returncode == 2
-    assert len(done.stderr.strip().splitlines()) == 1
-    assert "--posterior" in done.stderr and "'north'" in done.stderr
-    assert "--leave-out north" in done.stderr
+    code, _, err = alliance(
+        capsys, "score", experiment, "--posterior", seen, "--out", out, "--runs", "50"
+    )
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "--posterior" in err and "'north'" in err and "--leave-out north" in err
     assert not out.exists()
 
 
-def test_a_left_out_case_is_not_scored_and_an_unknown_one_is_refused(library):
+def test_a_left_out_case_is_not_scored_and_an_unknown_one_is_refused(library, capsys):
     folder, experiment, _, _, seen = library
     result = score(
         experiment, seen, folder / "without_north", runs=50, options=SERIAL, leave_out=["north"]
@@ -51,8 +66,10 @@ def test_a_left_out_case_is_not_scored_and_an_unknown_one_is_refused(library):
     assert set(result.events["case"]) == {"south", "east"}
     assert result.summary["left_out"] == ["north"]
     out = folder / "unknown"
-    done = run_cli("score", experiment, "--posterior", seen, "--out", out, "--leave-out", "nowhere")
-    assert done.returncode == 2 and "--leave-out" in done.stderr and not out.exists()
+    code, _, err = alliance(
+        capsys, "score", experiment, "--posterior", seen, "--out", out, "--leave-out", "nowhere"
+    )
+    assert code == 2 and "--leave-out" in err and "nowhere" in err and not out.exists()
 
 
 def test_scores_deterministically_with_a_fixed_seed(library):
@@ -69,14 +86,14 @@ def test_scores_deterministically_with_a_fixed_seed(library):
         pd.testing.assert_series_equal(first.events[column], higher.events[column])
 
 
-def test_every_forecaster_is_in_the_scores_table(library):
+def test_every_forecaster_is_in_the_scores_table(library, capsys):
     folder, experiment, elsewhere, _, _ = library
     out = folder / "cli"
-    done = run_cli(
-        "score", experiment, "--posterior", elsewhere, "--out", out, "--runs", str(RUNS),
+    code, printed, err = alliance(
+        capsys, "score", experiment, "--posterior", elsewhere, "--out", out, "--runs", str(RUNS),
         "--folds", "3", "--workers", "1",
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    assert code == 0, err
     table = pd.read_csv(out / "scores.csv")
     assert set(table["forecaster"]) == set(FORECASTERS)
     assert {"case", "era", "size", "all"} <= set(table["group"])
@@ -90,4 +107,4 @@ def test_every_forecaster_is_in_the_scores_table(library):
     # the references are fitted once per fold, on the other folds' cases
     base = pd.read_csv(out / "base_rates.csv")
     assert base["held_out"].nunique() == 3
-    assert "Scores of" in done.stdout and "logit" in done.stdout
+    assert "Scores of" in printed and "logit" in printed

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from sim.batch.engines import engine_for
 from sim.batch.jobs import DEFAULTS, RunDir, RunOptions
 from sim.batch.manifests import PosteriorRef, ScoreManifest
@@ -32,8 +30,7 @@ from sim.batch.posterior import (
     shipped_name,
 )
 from sim.batch.store import now, versions
-from sim.batch.tasks import check_run_arguments, check_run_count
-from sim.experiments.backtest import FORMATS
+from sim.batch.tasks import check_run_count
 from sim.experiments.cases import Case, load_cases
 from sim.experiments.crossval import (
     HELD_OUT,
@@ -43,14 +40,13 @@ from sim.experiments.crossval import (
     base_rates,
     finished_fold,
     held_out_tables,
+    load_case_list,
+    write_results,
 )
-from sim.experiments.crossval_scores import score_cases, summarise
-from sim.experiments.experiment import experiment_error, load_experiment
 from sim.experiments.folds import group_folds, leave_one_out
 from sim.experiments.logit import fit_logit
 from sim.experiments.sweep import experiment_ref, input_files
 from sim.model.errors import InputError
-from sim.plots.reliability import reliability_figure
 
 
 def score(
@@ -66,14 +62,7 @@ def score(
 ) -> CrossValidation:
     """Forecast every case under `posterior` (no refit) and score it against the base rate, the
     logit (both fitted on the other cases' folds) and 50/50."""
-    if fmt not in FORMATS:
-        raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
-    check_run_arguments(runs=runs)
-    experiment = load_experiment(experiment_path)
-    if experiment.spec.cases is None or len(experiment.spec.cases) < 2:
-        raise experiment_error(
-            experiment, ("cases",), "scoring needs a `cases` list of at least 2 cases"
-        )
+    experiment = load_case_list(experiment_path, runs, fmt, "scoring")
     everything = load_cases(experiment, None)
     cases = scored_cases(everything, leave_out or [])
     folder = resolve_posterior(posterior)
@@ -113,27 +102,14 @@ def score(
                         place.write_table(HELD_OUT.removesuffix(".parquet"), done[0])
                     collected.events.append(done[0])
                     collected.horizons.append(done[1])
-        events = pd.concat(collected.events, ignore_index=True)
-        horizon = pd.concat(collected.horizons, ignore_index=True)
-        scores = score_cases(events, horizon, cases)
-        base_table = pd.concat(collected.rates, ignore_index=True)
-        logit_table = pd.concat(collected.logits, ignore_index=True)
-        summary = summarise(scores, cases, runs)
-        summary.update(
-            posterior=shipped_name(folder),
-            posterior_cases=list(draws.cases),
-            parameters=shared,
-            left_out=sorted(leave_out or []),
-            folds=folds,
-        )
-        for name, table in (
-            ("events", events), ("horizon", horizon), ("scores", scores),
-            ("base_rates", base_table), ("logit", logit_table),
-        ):  # fmt: skip
-            run.write_table(name, table)
-        run.write_json("summary.json", summary)
-        figure = reliability_figure(events, run.path(f"figures/reliability.{fmt}"), fmt)
-    return CrossValidation(events, scores, base_table, logit_table, horizon, summary, figure)
+        notes = {
+            "posterior": shipped_name(folder),
+            "posterior_cases": list(draws.cases),
+            "parameters": shared,
+            "left_out": sorted(leave_out or []),
+            "folds": folds,
+        }
+        return write_results(run, collected, cases, runs, fmt, notes)
 
 
 def scored_cases(cases: list[Case], leave_out: list[str]) -> list[Case]:
