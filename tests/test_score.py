@@ -3,15 +3,19 @@ references fitted on the other cases' folds, scored by the same rules as a cross
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from case_helpers import write_cases, write_experiment
 from model_helpers import write_posterior
 
 from sim.batch.jobs import RunOptions
+from sim.batch.posterior import manifest_digest, record_id
 from sim.experiments.loading import load
 from sim.experiments.score import score
 from sim.experiments.scoring import FORECASTERS
+from sim.model.scenario import load_scenario
 
 RUNS = 200
 SERIAL = RunOptions(workers=1)
@@ -108,3 +112,15 @@ def test_every_forecaster_is_in_the_scores_table(library, capsys):
     base = pd.read_csv(out / "base_rates.csv")
     assert base["held_out"].nunique() == 3
     assert "Scores of" in printed and "logit" in printed
+
+
+def test_refuses_a_posterior_fitted_on_a_scored_record_under_another_name(library, capsys):
+    folder, experiment, _, _, _ = library
+    renamed = write_posterior(folder / "renamed", (-4.5,), cases=(("old_east", "old_east"),))
+    manifest = json.loads((renamed / "posterior.json").read_text())
+    manifest["cases"][0]["record"] = record_id(load_scenario(folder / "east.yaml"))
+    manifest["manifest_hash"] = manifest_digest(manifest)
+    (renamed / "posterior.json").write_text(json.dumps(manifest))
+    out = folder / "refused_record"
+    code, _, err = alliance(capsys, "score", experiment, "--posterior", renamed, "--out", out)
+    assert code == 2 and "'old_east'" in err and "'east'" in err and not out.exists()
