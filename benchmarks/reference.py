@@ -14,9 +14,11 @@ each is a draw of its own, which gives the same distribution.
 
 The rules of issue 9 (member-level events, the patron's leverage, renewal windows, notice,
 duration dependence, blame, projected regime changes) and of later ones (a regime's trust,
-cascades, unobserved reasons: here one `gauss` draw per member at the start) are read here from
-the scenario's spec itself, not from the lane engine's compiled month table, so that the
-compilation is checked too."""
+cascades, unobserved reasons: here one `gauss` draw per member at the start) and of issue 20
+(contagion by share, the alliance's own value, lasting grievances, joining, exclusion, a patron
+backing an opponent or using force, notices taken back) are read here from the scenario's spec
+itself, not from the lane engine's compiled month table, so that the compilation is checked
+too (signals, the patron's backing and force included, come from the compiled month)."""
 
 from __future__ import annotations
 
@@ -29,9 +31,24 @@ import mesa
 
 from sim.model.months import parse_month
 from sim.model.scenario import MonthEvents, Scenario, load_scenario, with_parameters
-from sim.model.schema import Drain, DrainEnd, MemberChange, ScenarioSpec
+from sim.model.schema import (
+    Drain,
+    DrainEnd,
+    Exclusion,
+    Join,
+    MemberChange,
+    NoticeWithdrawn,
+    ScenarioSpec,
+)
 
 ACTIVE, DISENGAGED, FROZEN, WITHDRAWN = range(4)
+SIGNAL_LOSS = {  # a signal's kind -> the parameter of the share of trust it costs
+    "rebuke": "rebuke_trust_loss",
+    "quarrel": "quarrel_trust_loss",
+    "backing": "backing_trust_loss",
+    "force": "force_trust_loss",
+}
+STAGE_CODES = {"active": ACTIVE, "disengaged": DISENGAGED, "frozen": FROZEN}
 NOT_REACHED = -1
 FORWARD_INTERCEPTS = ("disengage_intercept", "freeze_intercept", "withdraw_intercept")
 MOVED_BY = {  # member-level event kind -> the attributes it moves
@@ -143,6 +160,9 @@ class Member(mesa.Agent):
         self.outside_options = spec.outside_options.value
         self.domestic_pressure = spec.domestic_pressure.value
         self.baseline_domestic = self.domestic_pressure
+        self.alliance_value = spec.alliance_value.value if spec.alliance_value else 0.0
+        joins = [e for e in scenario.spec.events if isinstance(e, Join) and e.member == self.name]
+        self.in_alliance = not joins or month_index(scenario.spec, joins[0].date) == 0
         self.crisis_rate = spec.crises.rate
         self.crisis_against_member = spec.crises.against_member
         self.crisis_backed = spec.crises.backed_opponent
@@ -186,11 +206,24 @@ class Member(mesa.Agent):
             if own:
                 gain = p["domestic_gain_unanswered"]
                 self.domestic_pressure += gain * (1.0 - self.domestic_pressure)
+                self.baseline_trust *= 1.0 - p["lasting_grievance"] * loss
 
-    def hear_signal(self, loss: float, severity: float, own: bool) -> None:
-        """A rebuke or quarrel: the signaller's trust falls, watchers' by the spill-over share."""
-        share = 1.0 if own else self.model.p["trust_spillover"]
+    def hear_signal(self, kind: str, severity: float, own: bool) -> None:
+        """A rebuke or quarrel, or the patron backing the signaller's opponent or using force
+        against it: the signaller's trust falls, watchers' by the spill-over share; the patron's
+        acts also take a lasting share off the signaller's baseline trust. An answer to the
+        patron's call for help (`help`) raises the helper's trust and domestic pressure."""
+        p = self.model.p
+        if kind == "help":  # the member answered the patron's call for help
+            if own:
+                self.trust += p["help_trust_gain"] * (1.0 - self.trust)
+                self.domestic_pressure += p["help_domestic_cost"] * (1.0 - self.domestic_pressure)
+            return
+        loss = p[SIGNAL_LOSS[kind]]
+        share = 1.0 if own else p["trust_spillover"]
         self.trust *= 1.0 - min(share * loss * severity, 1.0)
+        if own and kind in ("backing", "force"):
+            self.baseline_trust *= 1.0 - p["lasting_grievance"] * min(loss * severity, 1.0)
 
     def drift(self) -> None:
         """Trust and domestic pressure return slowly toward their baselines."""
@@ -203,7 +236,8 @@ class Member(mesa.Agent):
     def weigh(self, patron: Patron, others_out: float) -> None:
         """Balance: reasons to leave minus reasons to stay (positive: leaning out); protection
         counts only the threat the member cannot meet with its own capacity and rests on the
-        patron's free capacity, retaliation on its leverage."""
+        patron's free capacity, retaliation on its leverage; `others_out` is the share of the
+        other members gone, which adds to leaving and takes from the alliance's own value."""
         p = self.model.p
         unmet_threat = self.threat * (1.0 - self.capacity)
         stay = (
@@ -211,6 +245,7 @@ class Member(mesa.Agent):
             + p["protection_weight"] * self.trust * patron.capacity * unmet_threat
             + p["dependence_weight"] * self.dependence
             + p["retaliation_weight"] * patron.leverage * self.dependence
+            + p["alliance_value_weight"] * self.alliance_value * (1.0 - others_out)
         )
         leave = (
             p["outside_weight"] * self.outside_options
@@ -301,6 +336,17 @@ class ReferenceModel(mesa.Model):
             key=lambda change: change[0],
         )
         self.renewal = [in_renewal_window(spec, t) for t in range(sc.months)]
+        self.memberships = {  # month -> (member, joins) of joins and exclusions
+            month_index(spec, e.date): [] for e in spec.events if isinstance(e, Join | Exclusion)
+        }
+        self.notices_withdrawn: dict[int, list[tuple[int, int]]] = {}
+        for e in spec.events:
+            i = sc.members.index(e.member) if hasattr(e, "member") else -1
+            if isinstance(e, Join | Exclusion):
+                self.memberships[month_index(spec, e.date)].append((i, isinstance(e, Join)))
+            if isinstance(e, NoticeWithdrawn):
+                taken_back = (i, STAGE_CODES[e.status])
+                self.notices_withdrawn.setdefault(month_index(spec, e.date), []).append(taken_back)
         self.notice_months = spec.treaty.notice_months if spec.treaty else 0
         for member in self.members:
             member.record(0)
@@ -321,6 +367,8 @@ class ReferenceModel(mesa.Model):
         events = sc.events.get(t) or MonthEvents()
         self.patron.drain_and_recover(self.drains[0][t], self.drains[1][t])
         self.member_changes(t)
+        for i, joins in self.memberships.get(t, []):
+            self.members[i].in_alliance = joins
         if t > sc.history_end:
             for member in self.members:
                 if member.regime_rate > 0 and self.random.random() < member.regime_rate:
@@ -332,14 +380,17 @@ class ReferenceModel(mesa.Model):
         if t > sc.history_end:
             scale = self.p["crisis_rate_scale"]
             for member in self.members:
-                if member.status != WITHDRAWN and self.random.random() < member.crisis_rate * scale:
+                if (
+                    member.status != WITHDRAWN
+                    and member.in_alliance
+                    and self.random.random() < member.crisis_rate * scale
+                ):
                     against = self.random.random() < member.crisis_against_member
                     backed = self.random.random() < member.crisis_backed
                     self.request(member, against, backed, response=-1)
         for signal in events.signals:
-            kind = "rebuke_trust_loss" if signal.kind == "rebuke" else "quarrel_trust_loss"
             for i, member in enumerate(self.members):
-                member.hear_signal(self.p[kind], signal.severity, own=i == signal.member)
+                member.hear_signal(signal.kind, signal.severity, own=i == signal.member)
         self.agents_by_type[Member].do("drift")
         self.exits(events.statuses, t)
         self.running = self.steps < sc.months
@@ -363,7 +414,7 @@ class ReferenceModel(mesa.Model):
 
     def request(self, requester: Member, against_member: bool, backed: bool, response: int) -> None:
         """A member asks for aid; history fixes the answer (0 or 1) or the patron decides (-1)."""
-        if requester.status == WITHDRAWN:
+        if requester.status == WITHDRAWN or not requester.in_alliance:
             return
         answered = self.patron.answers(against_member, backed) if response < 0 else bool(response)
         capacity = self.patron.capacity  # before the answer uses any: what blame looks at
@@ -373,16 +424,27 @@ class ReferenceModel(mesa.Model):
             member.hear_answer(answered, own=member is requester, patron_capacity=capacity)
 
     def exits(self, forced: list[tuple[int, int, str]], t: int) -> None:
-        """Each member weighs leaving against the exits so far, then steps; history may override."""
-        out = [(m.status == WITHDRAWN) + 0.5 * (m.status == FROZEN) for m in self.members]
+        """Each member in the alliance weighs leaving against the share of the others gone so far
+        (members outside it neither count nor move), then steps; history may override, and a
+        notice not yet in effect may be taken back."""
+        inside = [m for m in self.members if m.in_alliance]
+        out = {m: (m.status == WITHDRAWN) + 0.5 * (m.status == FROZEN) for m in inside}
         renewal = self.renewal[t]
-        for i, member in enumerate(self.members):
-            member.weigh(self.patron, sum(out) - out[i])
-            member.move(t, renewal)
+        for member in self.members:
+            others = len(inside) - member.in_alliance
+            gone = sum(out.values()) - out.get(member, 0.0)
+            member.weigh(self.patron, gone / others if others else 0.0)
+            if member.in_alliance:
+                member.move(t, renewal)
         for i, stage, _ in forced:
             self.members[i].set_status(stage, t)
         for member in self.members:
             member.record(t)
+        for i, stage in self.notices_withdrawn.get(t, []):  # the notice stays on record
+            member = self.members[i]
+            notice = member.first_passage[WITHDRAWN - 1]
+            if member.status == WITHDRAWN and notice >= 0 and notice + self.notice_months > t:
+                member.set_status(stage, t)
 
     def outcome(self) -> tuple[int, ...]:
         """First-passage months, member by member, stage by stage (what batch_run returns)."""

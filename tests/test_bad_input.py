@@ -135,6 +135,77 @@ CASES: dict[str, Case] = {
         _events({"date": "2030-05", "kind": "drain_end", "drain": "war"}),
         ("events[0].drain", "unknown drain id"),
     ),
+    "join of an unknown member": Case(
+        _events({"date": "2030-05", "kind": "join", "member": "Zeta"}),
+        ("events[0].member", "unknown member 'Zeta'"),
+    ),
+    "two joins of one member": Case(
+        _events(
+            {"date": "2030-05", "kind": "join", "member": "Alpha"},
+            {"date": "2030-07", "kind": "join", "member": "Alpha"},
+        ),
+        ("events[1].member", "has a join already", "expected at most one per member"),
+    ),
+    "exclusion before the join": Case(
+        _events(
+            {"date": "2030-05", "kind": "join", "member": "Alpha"},
+            {"date": "2030-03", "kind": "exclusion", "member": "Alpha"},
+        ),
+        ("events[1].date", "excluded before it joins", "expected a date after its join"),
+    ),
+    "request before the member joins": Case(
+        _events(
+            {"date": "2030-05", "kind": "join", "member": "Alpha"},
+            {**CRISIS, "date": "2030-03", "response": "model"},
+        ),
+        ("events[1].date", "Alpha is not in the alliance then", "from its join (2030-05)"),
+    ),
+    "rebuke after the member's exclusion": Case(
+        _events(
+            {"date": "2030-05", "kind": "exclusion", "member": "Beta"},
+            {"date": "2030-06", "kind": "rebuke", "member": "Beta"},
+        ),
+        ("events[1].date", "Beta is not in the alliance then", "before its exclusion (2030-05)"),
+    ),
+    "patron backing an opponent with a bad severity": Case(
+        _events(
+            {
+                "date": "2030-05",
+                "kind": "patron_backs_opponent",
+                "member": "Alpha",
+                "opponent": "X",
+                "severity": 5,
+            }
+        ),  # fmt: skip
+        ("events[0].severity", "less than or equal to 3"),
+    ),
+    "patron force against an unknown member": Case(
+        _events({"date": "2030-05", "kind": "patron_force", "member": "Zeta"}),
+        ("events[0].member", "unknown member 'Zeta'"),
+    ),
+    "notice taken back without a notice period": Case(
+        _events({"date": "2030-05", "kind": "notice_withdrawn", "member": "Alpha"}),
+        ("events[0].kind", "notice_months above 0"),
+    ),
+    "notice taken back to withdrawn": Case(
+        _events(
+            {
+                "date": "2030-05",
+                "kind": "notice_withdrawn",
+                "member": "Alpha",
+                "status": "withdrawn",
+            }
+        ),  # fmt: skip
+        ("events[0].status", "Input should be 'active', 'disengaged' or 'frozen'"),
+    ),
+    "help answered by an unknown member": Case(
+        _events({"date": "2030-05", "kind": "help_request", "answered_by": ["Alpha", "Zeta"]}),
+        ("events[0].answered_by[1]", "unknown member 'Zeta'"),
+    ),
+    "alliance value out of range": Case(
+        _edit(lambda d: d["members"][0].update(alliance_value={"value": 1.5, "source": "x y"})),
+        ("members[0].alliance_value.value", "less than or equal to 1"),
+    ),
     "not a mapping": Case(_raw(b"- one\n- two\n"), ("line 1", "expected a YAML mapping")),
     "empty file": Case(_raw(b""), ("file is empty", "expected a YAML mapping")),
     "comments only": Case(_raw(b"# nothing here\n"), ("file is empty",)),

@@ -222,7 +222,8 @@ def test_trust_and_domestic_pressure_drift_back_to_baseline(tmp_path):
 
 
 @pytest.mark.parametrize(("stage", "weight"), [("withdrawn", 1.0), ("frozen", 0.5)])
-def test_contagion_adds_to_others_balance_per_exit(tmp_path, stage, weight):
+def test_contagion_adds_to_others_balance_by_share(tmp_path, stage, weight):
+    """Alpha gone is half of Beta's and of Gamma's other members (withdrawn 1, frozen 1/2)."""
     event = {"date": "2030-01", "kind": "status", "member": "Alpha", "status": stage}
     still = {  # no other stage moves, so the balance difference is contagion alone
         "disengage_intercept": -9.0,
@@ -234,8 +235,8 @@ def test_contagion_adds_to_others_balance_per_exit(tmp_path, stage, weight):
     ev = trace(with_events(tmp_path, event), parameters=still)
     assert ev.status[0, ALPHA, 0] == ["active", "disengaged", "frozen", "withdrawn"].index(stage)
     extra = (ev.balance - base.balance)[1:, :, 0]
-    np.testing.assert_allclose(extra[:, BETA], weight * P["contagion_weight"])
-    np.testing.assert_allclose(extra[:, GAMMA], weight * P["contagion_weight"])
+    np.testing.assert_allclose(extra[:, BETA], weight * P["contagion_weight"] / 2)
+    np.testing.assert_allclose(extra[:, GAMMA], weight * P["contagion_weight"] / 2)
     forward_base = base.model.members[BETA].forward_hazard(base.model.p)
     forward_ev = ev.model.members[BETA].forward_hazard(ev.model.p)
     assert forward_ev[0] > forward_base[0]
@@ -345,7 +346,7 @@ def test_random_crises_only_after_history_end(tmp_path):
     sc = load_scenario(path)
     _, log, _ = run_single(sc, seed=5)
     random = log[log["detail"] == "random crisis"]
-    assert len(random) > 20
+    assert len(random) > 10
     assert (random["date"] > sc.month_label(sc.history_end)).all()
     assert set(random["decided_by"]) == {"model"}
     _, quiet, _ = run_single(sc, seed=5, parameters={"crisis_rate_scale": 0.0})

@@ -3,10 +3,12 @@
 The reference (benchmarks/reference.py) is the readable specification; if a change to the lane
 engine (or to the reference) makes the two disagree on when members disengage, freeze or
 withdraw, or on trust at the horizon, this test fails and names the member, stage and test.
-Two scenarios: the CSTO case, and tests/data/changes.yaml, which exercises every rule of members
+Three scenarios: the CSTO case; tests/data/changes.yaml, which exercises every rule of members
 that change (member-level events, leverage, renewals, notice, regime rates, blame, duration,
-cascades, unobserved reasons).
-About 60-80 s on 2 cores (the reference runs dominate).
+cascades, unobserved reasons); and tests/data/membership.yaml, the rules of issue 20
+(contagion by share, the alliance's own value, lasting grievances, joining, exclusion, the
+patron backing an opponent or using force, a call for help, a notice taken back).
+About 2 minutes on 2 cores (the reference runs dominate).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sim.model.scenario import load_scenario
 
 SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "csto_2022.yaml"
 CHANGES = Path(__file__).resolve().parent / "data" / "changes.yaml"
+MEMBERSHIP = Path(__file__).resolve().parent / "data" / "membership.yaml"
 REFERENCE_RUNS = 5000
 ENGINE_RUNS = 50_000
 CHANGES_REFERENCE_RUNS = 2000
@@ -40,6 +43,12 @@ def reference_runs() -> Sample:
 def changes_reference_runs() -> Sample:
     """Reference runs of the scenario whose members change."""
     return reference_sample(load_scenario(CHANGES), CHANGES_REFERENCE_RUNS, seed=20221123)
+
+
+@pytest.fixture(scope="module")
+def membership_reference_runs() -> Sample:
+    """Reference runs of the scenario with members joining, excluded and struck."""
+    return reference_sample(load_scenario(MEMBERSHIP), CHANGES_REFERENCE_RUNS, seed=20221123)
 
 
 @pytest.mark.slow
@@ -96,6 +105,36 @@ def test_comparison_sees_each_new_rule(changes_reference_runs, changed):
     scenario = load_scenario(CHANGES)
     engine = engine_sample(scenario, CHANGES_ENGINE_RUNS, seed=1, parameters=changed)
     table = compare_samples(changes_reference_runs, engine, scenario.members, FAMILY_ALPHA)
+    assert table["rejected"].any()
+
+
+@pytest.mark.slow
+def test_lane_engine_matches_reference_when_members_join_and_leave(membership_reference_runs):
+    scenario = load_scenario(MEMBERSHIP)
+    engine = engine_sample(scenario, CHANGES_ENGINE_RUNS, seed=20221123)
+    table = compare_samples(membership_reference_runs, engine, scenario.members, FAMILY_ALPHA)
+    assert (table["test"] == "month if reached (KS)").sum() >= 10
+    rejected = table[table["rejected"]]
+    assert rejected.empty, "engine and reference differ:\n" + rejected.to_string(index=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"contagion_weight": 0.0},  # the scenario's 3: exits by share of the others
+        {"lasting_grievance": 0.0},  # the scenario's 0.5: grievances that do not fade
+        {"alliance_value_weight": 0.0},  # Alpha's and Gamma's ties to the other members
+        {"force_trust_loss": 0.0},  # the patron's force against Beta
+        {"backing_trust_loss": 0.0},  # the patron backing Gamma's opponent
+        {"help_domestic_cost": 0.0},  # Alpha's and Gamma's answer to the patron's call
+    ],
+    ids=lambda changed: next(iter(changed)),
+)
+def test_comparison_sees_each_rule_of_membership(membership_reference_runs, changed):
+    scenario = load_scenario(MEMBERSHIP)
+    engine = engine_sample(scenario, CHANGES_ENGINE_RUNS, seed=1, parameters=changed)
+    table = compare_samples(membership_reference_runs, engine, scenario.members, FAMILY_ALPHA)
     assert table["rejected"].any()
 
 

@@ -8,10 +8,11 @@ do themselves is what history does to them: member-level events (`Member.apply_c
 same in every lane. Attributes are updated in place, month after month: copy one
 (`member.trust.copy()`) to keep a snapshot.
 
-A member's threat, own capacity, dependence, outside options and baseline trust are one float
-shared by every lane: only replayed history moves them, and history is the same in every lane.
-Domestic pressure is per lane (requests move it), and so is its baseline (projected regime
-changes strike lanes at random).
+A member's threat, own capacity, dependence, outside options, the alliance's own value to it
+and whether it is in the alliance are one value shared by every lane: only replayed history
+moves them, and history is the same in every lane. Domestic pressure is per lane (requests move
+it), and so is its baseline (projected regime changes strike lanes at random), and baseline
+trust (a lasting grievance follows the requests a lane's patron left unanswered).
 """
 
 from __future__ import annotations
@@ -73,7 +74,11 @@ class Member(mesa.Agent):
         # Rows of the model's (members, lanes) arrays, so that one compiled kernel steps them all.
         self.trust = model.trust[index]
         self.trust[:] = values["trust"]
-        self.baseline_trust = values["baseline_trust"]
+        # Per lane: an unanswered request can leave a lasting grievance in some lanes only.
+        self.baseline_trust = model.baseline_trust[index]
+        self.baseline_trust[:] = values["baseline_trust"]
+        self.alliance_value = values["alliance_value"]
+        self.in_alliance = bool(values["in_alliance"])  # joined and not excluded
         self.capacity = values["capacity"]
         self.threat = values["threat"]
         self.unmet_threat = values["threat"] * (1.0 - values["capacity"])

@@ -16,6 +16,13 @@ from sim.model.stages import STAGES, WITHDRAWN
 from sim.model.streams import ANSWER, CRISIS, DRAWS, REGIME, TRANSITION, LaneUniforms
 
 NOT_REACHED = -1
+SIGNAL_CODES = {  # a signal's kind as the month kernel reads it
+    "rebuke": tables.REBUKE_SIGNAL,
+    "quarrel": tables.QUARREL_SIGNAL,
+    "backing": tables.BACKING_SIGNAL,
+    "force": tables.FORCE_SIGNAL,
+    "help": tables.HELP_SIGNAL,
+}
 
 
 def shared_where_uniform(p: dict[str, np.ndarray]) -> dict[str, float | np.ndarray]:
@@ -77,6 +84,7 @@ class AllianceModel(mesa.Model):
         # The members' per-lane state, (members, lanes): each member's attributes are its rows,
         # and the month kernel (`sim.model.month`) steps them all in one call.
         self.trust = np.empty((count, lanes))
+        self.baseline_trust = np.empty((count, lanes))
         self.domestic_pressure = np.empty((count, lanes))
         self.baseline_domestic = np.empty((count, lanes))
         self.status = np.empty((count, lanes), dtype=np.int8)
@@ -92,6 +100,7 @@ class AllianceModel(mesa.Model):
         values = [
             {k: float(v[i]) for k, v in sc.member_values.items()}
             | {"baseline_trust": float(sc.baseline_trust[i]), "status": int(sc.status[i])}
+            | {"alliance_value": float(sc.alliance_value[i]), "in_alliance": sc.joined[i] == 0}
             for i in range(count)
         ]
         self.members: list[Member] = list(
@@ -138,12 +147,16 @@ class AllianceModel(mesa.Model):
             self.running = False
             return
         history = sc.events.get(t)
-        if history and history.changes:
+        if history and (history.changes or history.memberships):
             for change in history.changes:
                 member = self.members[change.member]
                 member.apply_change(change.variable, change.by, change.to, change.fraction)
                 if self.log_events and change.logged:
                     self._log("change", member.name, change.label)
+            for i, joins, label in history.memberships:
+                self.members[i].in_alliance = joins
+                if self.log_events:
+                    self._log("join" if joins else "exclusion", self.members[i].name, label)
             self._member_values = self._members_table()
         requests, signals = self._month_events.get(t, self._no_events)
         flags = np.zeros(tables.FLAGS, dtype=np.int64)
@@ -162,13 +175,15 @@ class AllianceModel(mesa.Model):
         month.step_month(
             self._shared, self._per_lane, u.words, u.jumps, u.regime_words, u.regime_jumps,
             u.layout, flags, patron, self._member_values, requests, signals,
-            self.patron.capacity, self.patron.leverage, self.trust, self.domestic_pressure,
-            self.baseline_domestic, self.status, self.stage_since, self.balance,
-            self.unobserved, self.first_passage, log,
+            self.patron.capacity, self.patron.leverage, self.trust, self.baseline_trust,
+            self.domestic_pressure, self.baseline_domestic, self.status, self.stage_since,
+            self.balance, self.unobserved, self.first_passage, log,
         )  # fmt: skip
         u.moved()
         for i, stage, _ in history.statuses if history else []:
             self._set_status(self.members[i], stage, t)
+        for i, stage, label in history.notices_withdrawn if history else []:
+            self._take_back_notice(self.members[i], stage, t, label)
         if self.log_events:
             self._log_month(t, history, log, before)
         self.running = self.steps < sc.months
@@ -194,9 +209,10 @@ class AllianceModel(mesa.Model):
         table = np.empty((len(self.members), tables.MEMBER_COLUMNS))
         for m in self.members:
             table[m.index] = (
-                m.baseline_trust, m.unmet_threat, m.dependence, m.outside_options,
+                float(m.in_alliance), m.unmet_threat, m.dependence, m.outside_options,
                 sc.crisis_rate[m.index], sc.crisis_against_member[m.index],
                 sc.crisis_backed[m.index], sc.regime_rate[m.index], sc.regime_shift[m.index],
+                m.alliance_value,
             )  # fmt: skip
         return table
 
@@ -212,7 +228,8 @@ class AllianceModel(mesa.Model):
                 dtype=np.int64,
             ).reshape(-1, 4)
             signals = np.array(
-                [(s.member, s.kind != "rebuke", s.severity) for s in events.signals], dtype=float
+                [(s.member, SIGNAL_CODES[s.kind], s.severity) for s in events.signals],
+                dtype=float,
             ).reshape(-1, 3)
             if len(requests) or len(signals):
                 out[t] = (requests, signals)
@@ -248,6 +265,19 @@ class AllianceModel(mesa.Model):
             was, now = before[member.index], member.status[0]
             if was != now:
                 self._log("status", member.name, self._status_detail(was, now, t))
+
+    def _take_back_notice(self, member: Member, stage: int, t: int, label: str) -> None:
+        """A notice of withdrawal taken back in month t: in the lanes where the member has given
+        notice that has not yet taken effect, it returns to `stage`; its first passage to
+        withdrawn (the notice) stays on record. Elsewhere nothing happens."""
+        notice = self.first_passage[:, member.index, WITHDRAWN - 1]
+        pending = (member.status == WITHDRAWN) & (notice >= 0)
+        pending &= notice + self.alliance_scenario.notice_months > t
+        if self._duration:
+            member.stage_since[pending] = t
+        member.status[pending] = stage
+        if self.log_events and pending[0]:
+            self._log("notice", member.name, label)
 
     def _set_status(self, member: Member, stage: int, t: int) -> None:
         """A status history sets in month t, in every lane (after the model's move); the lanes

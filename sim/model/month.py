@@ -116,6 +116,7 @@ def step_month(
     capacity,
     leverage,
     trust,
+    baseline_trust,
     domestic,
     baseline_domestic,
     status,
@@ -158,12 +159,12 @@ def step_month(
             drain(q, shared, per_lane, flags, patron, base, n, capacity, leverage)
             lane_events(
                 q, shared, per_lane, flags, members, requests, signals, base, n, u, capacity,
-                trust, domestic, baseline_domestic, status, log, struck,
+                trust, baseline_trust, domestic, baseline_domestic, status, log, struck,
             )  # fmt: skip
             weigh(
                 q, shared, per_lane, flags, members, base, n, u, capacity, leverage, trust,
-                domestic, baseline_domestic, status, stage_since, balance, unobserved, gone,
-                terms, maybe,
+                baseline_trust, domestic, baseline_domestic, status, stage_since, balance,
+                unobserved, gone, terms, maybe,
             )  # fmt: skip
             move(
                 q, shared, per_lane, flags, base, n, u, status, stage_since, balance,

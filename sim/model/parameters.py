@@ -220,12 +220,17 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "contagion_weight",
-        0.8,
+        2.0,
         0.0,
-        3.0,
-        "Reasons to leave added per other member that has frozen or withdrawn.",
-        "Each exit makes the next one cheaper and signals the alliance's decline (model "
-        "logic): one exit weighs about half as much as full outside options.",
+        8.0,
+        "Reasons to leave added when every other member has gone, in proportion to the share "
+        "of the other members frozen (counting 1/2) or withdrawn.",
+        "Each exit makes the next one cheaper and signals the alliance's decline (model logic). "
+        "Counted as a share of the other members, not a number of exits, so that a large "
+        "alliance does not unravel faster for being large. 2: every other member gone weighs "
+        "as much as full trust in the patron; one exit among five others weighs 0.4. Much "
+        "above it, with the default slope, an alliance of many restless members tips: each "
+        "exit brings more than one more (tests/test_scale.py).",
     ),
     Parameter(
         "hazard_slope",
@@ -321,6 +326,73 @@ PARAMETERS: tuple[Parameter, ...] = (
         3.0,
         "Multiplier on every member's monthly crisis rate in the projected period.",
         "1 uses the scenario's rates as written.",
+    ),
+    Parameter(
+        "lasting_grievance",
+        0.0,
+        0.0,
+        1.0,
+        "Share of the trust a member loses to its own unanswered request, or to the patron "
+        "backing its opponent or using force against it, that also comes off its baseline "
+        "trust (a grievance that does not fade).",
+        "Members cite a patron's failure decades later when they leave, while trust_drift "
+        "closes a grievance with a half-life of about six years; at 0 every grievance fades "
+        "(the model before this parameter). Not identified by the nine cases (docs/"
+        "calibration.md), so held at the neutral 0 until a larger library fits it.",
+    ),
+    Parameter(
+        "alliance_value_weight",
+        1.5,
+        0.0,
+        5.0,
+        "Weight of the alliance's own value to a member (protection by the other members, "
+        "the treaty's institutions), times the share of the other members still in, in the "
+        "reasons to stay.",
+        "A member at odds with the patron can stay for what the other members and the "
+        "institutions give it; as strong a reason as dependence on the patron (model logic). "
+        "Its size comes from each member's `alliance_value` (0 unless the scenario says).",
+    ),
+    Parameter(
+        "backing_trust_loss",
+        0.3,
+        0.0,
+        0.7,
+        "Share of trust a member loses when the patron backs its opponent (severity 1); every "
+        "other member loses the spill-over share of it.",
+        "Siding with a member's opponent is at least as plain a failure of the guarantee as "
+        "leaving its request unanswered: the same share as trust_loss_unanswered (model logic).",
+    ),
+    Parameter(
+        "help_trust_gain",
+        0.1,
+        0.0,
+        0.5,
+        "Share of the gap to full trust a member closes when it answers the patron's call for "
+        "help.",
+        "A member that sends help commits itself to the patron and expects the favour returned "
+        "(reciprocity; sunk costs): a gain, smaller than that of the patron answering the "
+        "member's own request, trust_gain_answered (model logic).",
+    ),
+    Parameter(
+        "help_domestic_cost",
+        0.1,
+        0.0,
+        0.5,
+        "Share of the gap to full domestic pressure to leave that a member's answer to the "
+        "patron's call for help adds.",
+        "Sending troops or money to the patron's war is unpopular at home and its critics use "
+        "it (model logic); smaller than an unanswered request of the member's own "
+        "(domestic_gain_unanswered).",
+    ),
+    Parameter(
+        "force_trust_loss",
+        0.6,
+        0.0,
+        1.0,
+        "Share of trust a member loses when the patron uses force against it (severity 1); "
+        "every other member loses the spill-over share of it.",
+        "Force against a member turns the guarantor into the threat: twice the loss of a "
+        "non-answer, most of the trust there is (model logic).",
     ),
 )
 

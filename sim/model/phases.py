@@ -19,9 +19,11 @@ from numba import njit
 from sim.model.requests import (
     answer_probability,
     intervene,
+    lasting,
     own_request,
     recover,
     regime_shock,
+    send_help,
     signal,
     split_uniform,
     unanswered_loss,
@@ -29,8 +31,10 @@ from sim.model.requests import (
     witness_shares,
 )
 from sim.model.rules import (
+    BACKING_LOSS,
     CRISIS_SCALE,
     DOMESTIC_DECAY,
+    FORCE_LOSS,
     QUARREL_LOSS,
     REBUKE_LOSS,
     SPILLOVER,
@@ -41,6 +45,7 @@ from sim.model.rules import (
     halves_gone,
     lane_parameters,
     may_move,
+    out_share,
     step_of,
 )
 from sim.model.stages import WITHDRAWN
@@ -48,7 +53,7 @@ from sim.model.tables import (
     AGAINST_MEMBER,
     ANSWER,
     BACKED,
-    BASELINE_TRUST,
+    BACKING_SIGNAL,
     CAPACITY_BASELINE,
     CRISIS,
     CRISIS_AGAINST,
@@ -57,13 +62,17 @@ from sim.model.tables import (
     DEPENDENCE_VALUE,
     DRAIN,
     DURATION,
+    FORCE_SIGNAL,
+    HELP_SIGNAL,
+    IN_ALLIANCE,
     LEVERAGE_BASELINE,
     LEVERAGE_DRAIN,
     LEVERAGE_MOVES,
     MONTH,
     OUTSIDE_VALUE,
+    OWN_VALUE,
     PROJECTED,
-    QUARREL,
+    QUARREL_SIGNAL,
     READS_REGIME,
     REGIME,
     REGIME_RATE,
@@ -72,6 +81,7 @@ from sim.model.tables import (
     REQUESTER,
     RESPONSE,
     SEVERITY,
+    SIGNAL_KIND,
     SIGNALLER,
     TRANSITION,
     UNMET_THREAT,
@@ -127,6 +137,7 @@ def lane_events(
     u,
     capacity,
     trust,
+    baseline_trust,
     domestic,
     baseline_domestic,
     status,
@@ -176,10 +187,11 @@ def lane_events(
                         log[replayed + count + i] = 1 if shift > 0 else -1
         for r in range(replayed):
             i = requests[r, REQUESTER]
-            if status[i, j] != WITHDRAWN:
+            if status[i, j] != WITHDRAWN and members[i, IN_ALLIANCE] > 0.0:
                 answered = request(
                     lane_q, j, i, float(requests[r, AGAINST_MEMBER]), float(requests[r, BACKED]),
-                    requests[r, RESPONSE], u[ANSWER, i, k], capacity, trust, domestic,
+                    requests[r, RESPONSE], u[ANSWER, i, k], capacity, trust, baseline_trust,
+                    domestic,
                 )  # fmt: skip
                 if logging:
                     log[r] = answered
@@ -187,28 +199,46 @@ def lane_events(
             for i in range(count):
                 rate = min(members[i, CRISIS_RATE] * lane_q[CRISIS_SCALE], 1.0)
                 draw = u[CRISIS, i, k]
-                if draw < rate and status[i, j] != WITHDRAWN:
+                if draw < rate and status[i, j] != WITHDRAWN and members[i, IN_ALLIANCE] > 0.0:
                     against, rest = split_uniform(draw / rate, members[i, CRISIS_AGAINST])
                     backed, decide = split_uniform(rest, members[i, CRISIS_BACKED])
                     answered = request(
                         lane_q, j, i, 1.0 if against else 0.0, 1.0 if backed else 0.0, -1,
-                        decide, capacity, trust, domestic,
+                        decide, capacity, trust, baseline_trust, domestic,
                     )  # fmt: skip
                     if logging:
                         log[replayed + i] = answered
         for s in range(signals.shape[0]):
             signaller = int(signals[s, SIGNALLER])
-            loss = lane_q[QUARREL_LOSS] if signals[s, QUARREL] else lane_q[REBUKE_LOSS]
+            kind = int(signals[s, SIGNAL_KIND])
+            if kind == HELP_SIGNAL:  # an answer to the patron's call: the helper's own
+                trust[signaller, j], domestic[signaller, j] = send_help(
+                    lane_q, trust[signaller, j], domestic[signaller, j]
+                )
+                continue
+            loss = lane_q[REBUKE_LOSS]
+            if kind == QUARREL_SIGNAL:
+                loss = lane_q[QUARREL_LOSS]
+            elif kind == BACKING_SIGNAL:
+                loss = lane_q[BACKING_LOSS]
+            elif kind == FORCE_SIGNAL:
+                loss = lane_q[FORCE_LOSS]
             for m in range(count):
                 share = 1.0 if m == signaller else lane_q[SPILLOVER]
                 trust[m, j] = signal(trust[m, j], share, loss, signals[s, SEVERITY])
+            if kind >= BACKING_SIGNAL:  # the patron's own act: a grievance that lasts
+                lost = min(loss * signals[s, SEVERITY], 1.0)
+                baseline_trust[signaller, j] = lasting(lane_q, baseline_trust[signaller, j], lost)
 
 
 @njit(cache=True, inline="always")
-def request(q, j, i, against_member, backed, response, decide, capacity, trust, domestic):
+def request(
+    q, j, i, against_member, backed, response, decide, capacity, trust, baseline_trust, domestic
+):
     """Member i asks for aid in lane j: history's answer (`response` 0 or 1) or the patron's,
     where `decide` falls below its answer probability; then the cost of answering, the
-    requester's trust and pressure, and every watcher's trust (7.2-7.5). Returns the answer."""
+    requester's trust and pressure (and, unanswered, its lasting grievance), and every
+    watcher's trust (7.2-7.5). Returns the answer."""
     if response < 0:
         answered = decide < answer_probability(q, capacity[j], against_member, backed)
     else:
@@ -217,6 +247,7 @@ def request(q, j, i, against_member, backed, response, decide, capacity, trust, 
     loss = unanswered_loss(q, capacity[j])
     capacity[j] = intervene(q, capacity[j], flag)
     trust[i, j], domestic[i, j] = own_request(q, trust[i, j], domestic[i, j], flag, loss)
+    baseline_trust[i, j] = lasting(q, baseline_trust[i, j], (1.0 - flag) * loss)
     gain, lost = witness_shares(q, flag, loss)
     for m in range(trust.shape[0]):
         if m != i:
@@ -225,19 +256,21 @@ def request(q, j, i, against_member, backed, response, decide, capacity, trust, 
 
 
 @njit(cache=True, inline="always")
-def weigh_one(q, trust, settled_trust, domestic, settled_domestic, stage, gone, unmet_threat,
-              dependence, outside, capacity, leverage, unobserved, term, draw,
-              renewal):  # fmt: skip
+def weigh_one(q, trust, settled_trust, domestic, settled_domestic, stage, gone, present, others,
+              unmet_threat, dependence, outside, own_value, capacity, leverage, unobserved, term,
+              draw, renewal):  # fmt: skip
     """One member in one lane: drift (7.8), the balance (7.9a) and whether its transition draw
-    may move it (7.9c). Returns (trust, domestic pressure, balance, may move)."""
+    may move it (7.9c; never while it is not in the alliance, `present` 0). `gone` counts the
+    halves gone among the members in, `others` how many other members are in. Returns (trust,
+    domestic pressure, balance, may move)."""
     value = drift(trust, settled_trust, q[TRUST_DRIFT])
     pressure = drift(domestic, settled_domestic, q[DOMESTIC_DECAY])
-    others = (gone - halves_gone(stage)) * 0.5
+    share = out_share(gone, halves_gone(stage) * present, others)
     b = balance_of(
-        q, value, pressure, unmet_threat, dependence, outside, capacity, leverage, others,
-        unobserved,
+        q, value, pressure, unmet_threat, dependence, outside, capacity, leverage, share,
+        own_value, unobserved,
     )  # fmt: skip
-    maybe = may_move(q, stage, b, term, draw, renewal)
+    maybe = may_move(q, stage, b, term, draw, renewal) & (present > 0)
     return value, pressure, b, maybe
 
 
@@ -254,6 +287,7 @@ def weigh(
     capacity,
     leverage,
     trust,
+    baseline_trust,
     domestic,
     baseline_domestic,
     status,
@@ -266,41 +300,47 @@ def weigh(
 ):
     """7.8-7.9: every member's drift and balance in every lane, and whether its transition draw
     may move it (`maybe`). Contagion counts the statuses at the start of the phase, before any
-    lane moves: members decide together. With one parameter tuple for every lane, each member's
-    loop over lanes is vectorised by the compiler (hence the two loops: the same call)."""
+    lane moves, of the members in the alliance: members decide together. With one parameter
+    tuple for every lane, each member's loop over lanes is vectorised by the compiler (hence
+    the two loops: the same call)."""
     t = flags[MONTH]
     duration, renewal = flags[DURATION] != 0, flags[RENEWAL] != 0
     for k in range(n):
         gone[k] = 0
+    inside = 0.0
     for i in range(members.shape[0]):
+        present = members[i, IN_ALLIANCE]
+        inside += present
         for k in range(n):
             j = lane(base, k)
-            gone[k] += halves_gone(status[i, j])
+            gone[k] += halves_gone(status[i, j]) * int(present)
             if duration:  # a call the vectorised loops below must not make: computed here
                 lane_q = parameters_of(q, shared, per_lane, j)
                 terms[i, k] = duration_term(lane_q, float(t - stage_since[i, j]), True)
     for i in range(members.shape[0]):
-        settled = members[i, BASELINE_TRUST]
+        present = members[i, IN_ALLIANCE]
+        others = inside - present
         unmet, dependence = members[i, UNMET_THREAT], members[i, DEPENDENCE_VALUE]
-        outside = members[i, OUTSIDE_VALUE]
+        outside, own_value = members[i, OUTSIDE_VALUE], members[i, OWN_VALUE]
         if per_lane.shape[0] == 0:
             for k in range(n):
                 j = lane(base, k)
                 value, pressure, b, may = weigh_one(
-                    q, trust[i, j], settled, domestic[i, j], baseline_domestic[i, j],
-                    status[i, j], gone[k], unmet, dependence, outside, capacity[j],
-                    leverage[j], unobserved[i, j], terms[i, k] if duration else 0.0,
-                    u[TRANSITION, i, k], renewal,
+                    q, trust[i, j], baseline_trust[i, j], domestic[i, j],
+                    baseline_domestic[i, j], status[i, j], gone[k], present, others, unmet,
+                    dependence, outside, own_value, capacity[j], leverage[j], unobserved[i, j],
+                    terms[i, k] if duration else 0.0, u[TRANSITION, i, k], renewal,
                 )  # fmt: skip
                 trust[i, j], domestic[i, j], balance[i, j], maybe[i, k] = value, pressure, b, may
         else:
             for k in range(n):
                 j = lane(base, k)
                 value, pressure, b, may = weigh_one(
-                    lane_parameters(shared, per_lane, j), trust[i, j], settled, domestic[i, j],
-                    baseline_domestic[i, j], status[i, j], gone[k], unmet, dependence, outside,
-                    capacity[j], leverage[j], unobserved[i, j],
-                    terms[i, k] if duration else 0.0, u[TRANSITION, i, k], renewal,
+                    lane_parameters(shared, per_lane, j), trust[i, j], baseline_trust[i, j],
+                    domestic[i, j], baseline_domestic[i, j], status[i, j], gone[k], present,
+                    others, unmet, dependence, outside, own_value, capacity[j], leverage[j],
+                    unobserved[i, j], terms[i, k] if duration else 0.0, u[TRANSITION, i, k],
+                    renewal,
                 )  # fmt: skip
                 trust[i, j], domestic[i, j], balance[i, j], maybe[i, k] = value, pressure, b, may
 

@@ -21,8 +21,11 @@ from sim.model.rules import (
     BLAME,
     DOMESTIC_GAIN,
     DRAIN_SCALE,
+    HELP_COST,
+    HELP_GAIN,
     INTERVENTION_COST,
     INTRA_MEMBER_COST,
+    LASTING,
     PATRON_RECOVERY,
     SPILLOVER,
     TRUST_GAIN,
@@ -78,6 +81,14 @@ def own_request(q, trust, pressure, answered, loss):
 
 
 @njit(cache=True, inline="always")
+def lasting(q, baseline, lost):
+    """Baseline trust after a grievance that does not fade: `lasting_grievance` of the share of
+    trust `lost` (to an unanswered own request, or to the patron backing the member's opponent
+    or using force against it) comes off the baseline too (7.4, 7.7)."""
+    return baseline * (1.0 - q[LASTING] * lost)
+
+
+@njit(cache=True, inline="always")
 def witness_shares(q, answered, loss):
     """What a watched request moves in every watcher's trust: the spill-over shares of the gain
     (answered) and of the loss (unanswered) (7.5). Returns (gain, loss)."""
@@ -96,6 +107,16 @@ def signal(trust, share, loss, severity):
     """Trust after a public rebuke or summit quarrel: the signaller's (`share` 1) falls by
     `loss x severity`, a watcher's by the spill-over share of it (7.7)."""
     return trust * (1.0 - min(share * loss * severity, 1.0))
+
+
+@njit(cache=True, inline="always")
+def send_help(q, trust, pressure):
+    """A member answers the patron's call for help: its trust closes `help_trust_gain` of the
+    gap to full trust, and its domestic pressure to leave `help_domestic_cost` of the gap to
+    full pressure (7.7). Returns (trust, pressure)."""
+    trust = trust + q[HELP_GAIN] * (1.0 - trust)
+    pressure = pressure + q[HELP_COST] * (1.0 - pressure)
+    return trust, pressure
 
 
 @njit(cache=True, inline="always")

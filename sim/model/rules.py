@@ -58,6 +58,12 @@ RULE_PARAMETERS = (
     "cascade_weight",
     "unobserved_sd",
     "crisis_rate_scale",
+    "lasting_grievance",
+    "alliance_value_weight",
+    "backing_trust_loss",
+    "help_trust_gain",
+    "help_domestic_cost",
+    "force_trust_loss",
 )
 (
     PATRON_RECOVERY,
@@ -93,6 +99,12 @@ RULE_PARAMETERS = (
     CASCADE,
     UNOBSERVED_SD,
     CRISIS_SCALE,
+    LASTING,
+    ALLIANCE_VALUE,
+    BACKING_LOSS,
+    HELP_GAIN,
+    HELP_COST,
+    FORCE_LOSS,
 ) = range(len(RULE_PARAMETERS))
 COUNT = len(RULE_PARAMETERS)
 
@@ -151,6 +163,12 @@ def lane_parameters(shared, per_lane, lane):
         per_lane[lane, 30],
         per_lane[lane, 31],
         per_lane[lane, 32],
+        per_lane[lane, 33],
+        per_lane[lane, 34],
+        per_lane[lane, 35],
+        per_lane[lane, 36],
+        per_lane[lane, 37],
+        per_lane[lane, 38],
     )
 
 
@@ -173,20 +191,31 @@ def drift(value, baseline, rate):
 
 
 @njit(cache=True, inline="always")
+def out_share(gone, own, others):
+    """The share of the other members gone, frozen counting 1/2 and withdrawn 1: `gone` the
+    halves gone among the members in the alliance, `own` the member's own halves (0 if it is
+    not in), `others` how many other members are in (7.9a). 0 without other members."""
+    return (gone - own) * 0.5 / max(others, 1.0)
+
+
+@njit(cache=True, inline="always")
 def balance_of(
-    q, trust, domestic, unmet_threat, dependence, outside, capacity, leverage, others, unobserved
-):
+    q, trust, domestic, unmet_threat, dependence, outside, capacity, leverage, gone_share,
+    value, unobserved,
+):  # fmt: skip
     """Reasons to leave minus reasons to stay (positive: leaning out), plus the member's
     unobserved reasons. Protection counts only the threat the member cannot meet itself and
     rests on the patron's free capacity; feared retaliation rests on its economic leverage;
-    `others` is how many other members have gone (7.9a)."""
+    the alliance's own `value` counts with the share of the other members still in, and
+    contagion with the share gone, `gone_share` (7.9a)."""
     stay = q[PROTECTION] * trust * capacity * unmet_threat
     stay += q[DEPENDENCE] * dependence
     stay += q[TRUST] * trust
     stay += q[RETALIATION] * leverage * dependence
+    stay += q[ALLIANCE_VALUE] * value * (1.0 - gone_share)
     leave = q[DOMESTIC] * domestic
     leave += q[OUTSIDE] * outside
-    leave += q[CONTAGION] * others
+    leave += q[CONTAGION] * gone_share
     return leave - stay + unobserved
 
 

@@ -16,8 +16,14 @@ from sim.model.schema import (
     Crisis,
     Drain,
     DrainEnd,
+    Exclusion,
+    HelpRequest,
     Intervention,
+    Join,
     MemberChange,
+    NoticeWithdrawn,
+    PatronBacksOpponent,
+    PatronForce,
     Rebuke,
     ScenarioSpec,
     StatusChange,
@@ -51,7 +57,8 @@ class Request:
 
 @dataclass(frozen=True)
 class Signal:
-    """A public rebuke or summit quarrel by a member."""
+    """A public rebuke or summit quarrel by a member (`kind` rebuke, quarrel), or the patron
+    backing its opponent or using force against it (backing, force)."""
 
     member: int
     kind: str
@@ -67,6 +74,8 @@ class MonthEvents:
     signals: list[Signal] = field(default_factory=list)
     statuses: list[tuple[int, int, str]] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+    memberships: list[tuple[int, bool, str]] = field(default_factory=list)  # joins, exclusions
+    notices_withdrawn: list[tuple[int, int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +108,14 @@ class Scenario:
     regime_shift: np.ndarray  # per member: its size in domestic pressure
     renewal_window: np.ndarray  # per month: inside a renewal window
     notice_months: int
+    joined: np.ndarray  # per member: the month it joins (0: a member from the start)
+    excluded: np.ndarray  # per member: the month the others exclude it (-1: never)
+    alliance_value: np.ndarray  # per member: the alliance's own value to it (7.9a)
+
+    def in_alliance(self, member: int, t: int) -> bool:
+        """Whether a member belongs to the alliance in month t (joined, not yet excluded)."""
+        out = self.excluded[member]
+        return self.joined[member] <= t and (out < 0 or t < out)
 
     @property
     def name(self) -> str:
@@ -169,6 +186,7 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
                 )
             drains.setdefault(event.id, _index(event.date, spec))
     expected = f"expected one of {', '.join(names)}"
+    problems += membership_problems(spec, names)
     for i, event in enumerate(spec.events):
         t = _index(event.date, spec)
         if calendar_ok and not start <= t <= end:
@@ -177,9 +195,26 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
             who = getattr(event, attr, None)
             if who is not None and who not in names:
                 problems.append((("events", i, attr), f"unknown member {who!r}; {expected}"))
+        for k, who in enumerate(getattr(event, "answered_by", [])):
+            if who not in names:
+                problems.append(
+                    (("events", i, "answered_by", k), f"unknown member {who!r}; {expected}")
+                )
+            elif calendar_ok and start <= t <= end and not _in_alliance(spec, who, t):
+                problems.append(
+                    (("events", i, "answered_by", k), f"{who} is not in the alliance then; "
+                     "expected the members in the alliance at the event's date")
+                )  # fmt: skip
         if isinstance(event, Crisis) and event.opponent == event.requester:
             problems.append(
                 (("events", i, "opponent"), "a member cannot request aid against itself")
+            )
+        if isinstance(event, NoticeWithdrawn) and not (spec.treaty and spec.treaty.notice_months):
+            problems.append(
+                (
+                    ("events", i, "kind"),
+                    "a notice can be taken back only under a treaty with notice_months above 0",
+                )
             )
         if isinstance(event, DrainEnd) and event.drain not in drains:
             problems.append((("events", i, "drain"), "unknown drain id; expected a drain's id"))
@@ -210,6 +245,64 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
                     )
                 )
     return problems
+
+
+ACTS_OF_A_MEMBER = (
+    Crisis, Intervention, Rebuke, SummitQuarrel, StatusChange, PatronBacksOpponent, PatronForce,
+    NoticeWithdrawn,
+)  # fmt: skip
+
+
+def membership_problems(spec: ScenarioSpec, names: list[str]) -> list[tuple[tuple, str]]:
+    """Joins and exclusions: at most one of each per member, a join before an exclusion, and a
+    member's requests, signals and statuses dated while it is in the alliance."""
+    problems: list[tuple[tuple, str]] = []
+    joins: dict[str, int] = {}
+    exclusions: dict[str, int] = {}
+    for i, event in enumerate(spec.events):
+        if isinstance(event, Join | Exclusion) and event.member in names:
+            seen = joins if isinstance(event, Join) else exclusions
+            if event.member in seen:
+                problems.append(
+                    (("events", i, "member"), f"{event.member} has a {event.kind} already; "
+                     "expected at most one per member")
+                )  # fmt: skip
+            seen.setdefault(event.member, _index(event.date, spec))
+    for member, out in exclusions.items():
+        if joins.get(member, 0) > out:
+            i = next(k for k, e in enumerate(spec.events) if isinstance(e, Exclusion)
+                     and e.member == member)  # fmt: skip
+            problems.append(
+                (("events", i, "date"), f"{member} is excluded before it joins; expected a "
+                 "date after its join")
+            )  # fmt: skip
+    for i, event in enumerate(spec.events):
+        if not isinstance(event, ACTS_OF_A_MEMBER):
+            continue
+        who = getattr(event, "member", None) or getattr(event, "requester", None)
+        t = _index(event.date, spec)
+        first, out = joins.get(who, 0), exclusions.get(who)
+        if t < first or (out is not None and t >= out):
+            span = f"from its join ({_label(spec, first)})" if first else "from the start"
+            if out is not None:
+                span += f" to before its exclusion ({_label(spec, out)})"
+            message = f"{who} is not in the alliance then; expected a date {span}"
+            problems.append((("events", i, "date"), message))
+    return problems
+
+
+def _in_alliance(spec: ScenarioSpec, member: str, t: int) -> bool:
+    """Whether a member belongs to the alliance in month t by its join and exclusion events."""
+    for e in spec.events:
+        if isinstance(e, Join) and e.member == member and t < _index(e.date, spec):
+            return False
+        if isinstance(e, Exclusion) and e.member == member and t >= _index(e.date, spec):
+            return False
+    return True
+
+
+def _label(spec: ScenarioSpec, t: int) -> str:
+    return month_label(parse_month(spec.calendar.start), t)
 
 
 def _index(date: str, spec: ScenarioSpec) -> int:
@@ -257,6 +350,16 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
             )
         elif isinstance(e, StatusChange):
             month.statuses.append((names.index(e.member), stage_code(e.status), label))
+        elif isinstance(e, PatronBacksOpponent | PatronForce):
+            kind = "backing" if isinstance(e, PatronBacksOpponent) else "force"
+            month.signals.append(Signal(names.index(e.member), kind, e.severity, label))
+        elif isinstance(e, Join | Exclusion):
+            month.memberships.append((names.index(e.member), isinstance(e, Join), label))
+        elif isinstance(e, NoticeWithdrawn):
+            month.notices_withdrawn.append((names.index(e.member), stage_code(e.status), label))
+        elif isinstance(e, HelpRequest):
+            for who in e.answered_by:
+                month.signals.append(Signal(names.index(who), "help", 1.0, f"{label}: {who}"))
         elif isinstance(e, MemberChange):
             last = t if e.until is None else _index(e.until, spec)
             for step, change in enumerate(spread(e, names.index(e.member), last - t + 1, label)):
@@ -271,6 +374,12 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
             t = _index(renewal.date, spec)
             renewal_window[max(t - spec.treaty.window_months + 1, 0) : t + 1] = True
     regimes = [m.regime_changes for m in spec.members]
+    joined = np.zeros(len(names), dtype=np.int64)
+    excluded = np.full(len(names), -1, dtype=np.int64)
+    for e in spec.events:
+        if isinstance(e, Join | Exclusion):
+            target = joined if isinstance(e, Join) else excluded
+            target[names.index(e.member)] = _index(e.date, spec)
     return Scenario(
         spec=spec,
         path=path,
@@ -298,6 +407,11 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
         regime_shift=np.array([r.shift if r else 0.0 for r in regimes]),
         renewal_window=renewal_window,
         notice_months=spec.treaty.notice_months if spec.treaty else 0,
+        joined=joined,
+        excluded=excluded,
+        alliance_value=np.array(
+            [(m.alliance_value.value if m.alliance_value else 0.0) for m in spec.members]
+        ),  # fmt: skip
     )
 
 
@@ -331,6 +445,18 @@ def _describe(e: object) -> str:
         )
     if isinstance(e, StatusChange):
         return f"{e.member} becomes {e.status}"
+    if isinstance(e, Join):
+        return f"{e.member} joins"
+    if isinstance(e, Exclusion):
+        return f"{e.member} is excluded by the others"
+    if isinstance(e, PatronBacksOpponent):
+        return f"patron backs {e.opponent} against {e.member}"
+    if isinstance(e, PatronForce):
+        return f"patron uses force against {e.member}"
+    if isinstance(e, HelpRequest):
+        return "patron asks the members for help"
+    if isinstance(e, NoticeWithdrawn):
+        return f"{e.member} takes back its notice of withdrawal ({e.status})"
     if isinstance(e, MemberChange):
         return describe_change(e)
     return str(getattr(e, "kind", "event"))

@@ -22,6 +22,8 @@ MEMBER_CHANGE_KINDS: dict[str, str] = {
 }
 EVENT_KINDS: frozenset[str] = frozenset(
     {"drain", "drain_end", "crisis", "intervention", "rebuke", "summit_quarrel", "status"}
+    | {"join", "exclusion", "patron_backs_opponent", "patron_force", "notice_withdrawn"}
+    | {"help_request"}
     | set(MEMBER_CHANGE_KINDS)
 )
 
@@ -101,6 +103,7 @@ class MemberSpec(Strict):
     status: StageName = "active"
     crises: CrisisRates
     regime_changes: RegimeRates | None = None
+    alliance_value: Unit | None = None
 
 
 class Event(Strict):
@@ -173,6 +176,54 @@ class StatusChange(Event):
     status: StageName
 
 
+class Join(Event):
+    """A member joins after the scenario starts: it is in the alliance, and at risk of leaving,
+    from this month on."""
+
+    kind: Literal["join"]
+    member: str
+
+
+class Exclusion(Event):
+    """The other members exclude a member: it leaves, not by its own choice (not an exit)."""
+
+    kind: Literal["exclusion"]
+    member: str
+
+
+class PatronBacksOpponent(Event):
+    """The patron backs a member's opponent (arms, diplomacy): the member's trust falls most."""
+
+    kind: Literal["patron_backs_opponent"]
+    member: str
+    opponent: str = Field(min_length=1)
+    severity: float = Field(1.0, gt=0.0, le=3.0)
+
+
+class PatronForce(Event):
+    """The patron uses force against a member (an invasion, a blockade, a strike)."""
+
+    kind: Literal["patron_force"]
+    member: str
+    severity: float = Field(1.0, gt=0.0, le=3.0)
+
+
+class HelpRequest(Event):
+    """The patron asks the members for help (troops, money, votes); `answered_by` those who
+    gave it. Answering costs a member at home and binds it to the patron."""
+
+    kind: Literal["help_request"]
+    answered_by: list[str] = []
+
+
+class NoticeWithdrawn(Event):
+    """A member takes back its notice of withdrawal before it takes effect."""
+
+    kind: Literal["notice_withdrawn"]
+    member: str
+    status: Literal["active", "disengaged", "frozen"] = "frozen"
+
+
 class Shift(Strict):
     """A change to a level in [0, 1]: a shift `by` (may be negative) or a new level `to`."""
 
@@ -231,6 +282,12 @@ AnyEvent = Annotated[
     | Rebuke
     | SummitQuarrel
     | StatusChange
+    | Join
+    | Exclusion
+    | PatronBacksOpponent
+    | PatronForce
+    | NoticeWithdrawn
+    | HelpRequest
     | OutsideOption
     | RegimeChange
     | ThreatChange

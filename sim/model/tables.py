@@ -14,7 +14,7 @@ FLAGS = 9
 DRAIN, LEVERAGE_DRAIN, CAPACITY_BASELINE, LEVERAGE_BASELINE = range(4)
 # Members' shared values (`members`, float64, one row per member).
 (
-    BASELINE_TRUST,
+    IN_ALLIANCE,  # 1 from the member's joining (or the start) until its exclusion, else 0
     UNMET_THREAT,
     DEPENDENCE_VALUE,
     OUTSIDE_VALUE,
@@ -23,11 +23,16 @@ DRAIN, LEVERAGE_DRAIN, CAPACITY_BASELINE, LEVERAGE_BASELINE = range(4)
     CRISIS_BACKED,
     REGIME_RATE,
     REGIME_SHIFT,
-) = range(9)
-MEMBER_COLUMNS = 9
+    OWN_VALUE,  # the alliance's own value to the member (its ties to the other members)
+) = range(10)
+MEMBER_COLUMNS = 10
 # The month's replayed requests (`requests`, int64 rows) and signals (`signals`, float64 rows).
 REQUESTER, AGAINST_MEMBER, BACKED, RESPONSE = range(4)
-SIGNALLER, QUARREL, SEVERITY = range(3)
+SIGNALLER, SIGNAL_KIND, SEVERITY = range(3)
+# Signal kinds: the member's rebuke or summit quarrel, the patron backing the member's opponent
+# or using force against it (these two leave a lasting grievance), the member answering the
+# patron's call for help.
+REBUKE_SIGNAL, QUARREL_SIGNAL, BACKING_SIGNAL, FORCE_SIGNAL, HELP_SIGNAL = range(5)
 # What lane 0 did (`log`, int64): per replayed request, per member's random crisis, per member's
 # projected regime change: -2 nothing, -1/1 a regime shift's sign, 0/1 unanswered/answered.
 NOTHING = -2
