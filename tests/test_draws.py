@@ -214,3 +214,19 @@ def test_the_report_gives_drawn_parameters_their_posterior_and_says_which_band_i
     assert "<td>fixed</td><td>default</td>" in rows["trust_drift"]
     assert "<td>fixed</td><td>scenario</td>" in rows["unobserved_sd"]
     assert "wide light band is the parameter interval" in html and "[" in html
+
+
+def test_the_report_names_no_source_path_outside_the_package():
+    from sim.report.html import _shown
+
+    cited = "Sourced fact base: shared/facts/csto-to-2022.md; reasoning in docs/model.md, 7.3"
+    assert _shown(cited) == (
+        "Sourced fact base: csto-to-2022.md (not shipped with the program); reasoning in "
+        "model.md (not shipped with the program), 7.3"
+    )
+    for shipped in (
+        "scenarios/csto_2022.yaml",
+        "history/cst_1994_2005.obs.yaml",
+        "sim/model/rules.py",
+    ):
+        assert _shown(f"see {shipped}") == f"see {shipped}"

@@ -227,7 +227,7 @@ def test_a_conditioned_forecast_weighs_each_runs_parameter_draw_by_the_record(tm
     html = write_report(outs[0]).read_text(encoding="utf-8")
     assert "kept its draw when resampled" in html and "disengage_intercept" in html
     fig = figure([outs[0]], "defection-curves")
-    title = fig.legends[0].get_title().get_text()
+    title = " ".join(fig.legends[0].get_title().get_text().split())  # wrapped at 90 characters
     assert "posterior of hand_made (1 case)" in title and "held to the 1 fact known" in title
 
 

@@ -24,6 +24,8 @@ README = ROOT / "README.md"
 # Commands the test does not run, and why (each is tested elsewhere).
 NOT_RUN = {
     "viz": "starts a web server that runs until stopped (tests/test_viz.py serves it)",
+    "refit-posteriors": "refits the shipped posteriors in place, for minutes "
+    "(tests/test_shipped_posteriors.py refits at small settings into a scratch folder)",
 }
 SETUP = ("python3 -m venv", "pip install", "bash tests/run.sh")
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from model_helpers import run_cli
+from model_helpers import SCENARIOS, run_cli
 from rich.console import Console
 
 from sim.cli import experiments_view
@@ -92,6 +94,30 @@ def _view(monkeypatch, module: str, name: str, result: object, command, *args) -
     return text
 
 
+def _experiment(folder: Path) -> Path:
+    """An experiment file with a probability outcome and a count outcome (the views read which
+    outcomes are probabilities from it, to print those in %)."""
+    path = folder / "exp.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""\
+            name: width
+            description: the outcomes of the width tests
+            scenario: {SCENARIOS / "csto_2022.yaml"}
+            seed: 1
+            replications: 10
+            parameters:
+              domestic_gain_unanswered: {{low: 0.05, high: 0.3}}
+            design: {{method: grid, levels: 2}}
+            outcomes:
+              - {{kind: reach_stage, member: Kazakhstan, stage: withdrawn, by: 2030-12}}
+              - {{kind: active_members, at: 2030-12}}
+            """
+        )
+    )
+    return path
+
+
 def test_the_sweep_summary_fits_80_columns(monkeypatch, tmp_path):
     results = pd.DataFrame(
         {
@@ -106,9 +132,9 @@ def test_the_sweep_summary_fits_80_columns(monkeypatch, tmp_path):
         }
     )
     text = _view(monkeypatch, "sweep", "sweep", results, experiments_view.sweep_command,
-                 tmp_path / "exp.yaml", tmp_path / "out", False)  # fmt: skip
+                 _experiment(tmp_path), tmp_path / "out", False)  # fmt: skip
     for value in (
-        "0.000253 [6.4e-06, 0.0545]",
+        "0.025% [<0.001%, 5.45%]",  # a probability, in %
         "domestic_gain_unanswered=0.3",
         "4.98 [4.95, 5.01]",
     ):
@@ -155,7 +181,7 @@ def test_the_calibration_summary_fits_80_columns(monkeypatch, tmp_path):
         },  # fmt: skip
     )
     text = _view(monkeypatch, "calibrate", "calibrate", fit, experiments_view.calibrate_command,
-                 tmp_path / "exp.yaml", tmp_path / "obs.yaml", tmp_path / "out")  # fmt: skip
+                 _experiment(tmp_path), tmp_path / "obs.yaml", tmp_path / "out")  # fmt: skip
     for value in (
         *names, "-5.61", "0.000123", "[-9, -2]", "Kazakhstan withdrawn by 2030-12", "0.47",
         "not identified", "not told apart",

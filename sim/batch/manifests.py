@@ -250,6 +250,28 @@ class CrossvalManifest(Manifest):
     folds: list[list[int]] = []  # the cases' indices per fold (--folds K); [] one per case
 
 
+class ScoreManifest(CrossvalManifest):
+    """Cases scored under a posterior fitted elsewhere (`alliance score`): no refit."""
+
+    KIND: ClassVar[str] = "score"
+    RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
+        *CrossvalManifest.RESUME_FIELDS, "posterior.hash", "left_out",
+    )  # fmt: skip
+
+    kind: Literal["score"] = "score"  # type: ignore[assignment]
+    posterior: PosteriorRef
+    left_out: list[str] = []  # cases of the experiment not scored (--leave-out)
+
+    def resume_command(self, out: Path) -> str:
+        """The command that finishes this run: its posterior, folds and left-out cases."""
+        folds = f" --folds {len(self.folds)}" if self.folds else ""
+        left = "".join(f" --leave-out {name}" for name in self.left_out)
+        return (
+            f"alliance score {self.experiment.path} --posterior {self.posterior.directory}"
+            f"{folds}{left} --runs {self.runs} --out {out} --resume"
+        )
+
+
 class BacktestManifest(Manifest):
     """A backtest: a scenario's forecasts scored against observed facts."""
 
@@ -323,6 +345,7 @@ KINDS: dict[str, type[Manifest]] = {
     "sensitivity": ExperimentManifest,
     "calibrate": CalibrateManifest,
     "crossval": CrossvalManifest,
+    "score": ScoreManifest,
     "backtest": BacktestManifest,
     "backtest-origins": OriginsManifest,
 }

@@ -272,6 +272,11 @@ def load_posterior(
     )
 
 
+def fitted_cases_of(cases: list[PosteriorCase], scenario: Scenario) -> list[str]:
+    """The names of the fit's cases that are of `scenario` (its facts were fitted)."""
+    return [c.name for c in cases if _is_of(c, scenario)]
+
+
 def _is_of(case: PosteriorCase, scenario: Scenario) -> bool:
     """Is this case of the run's scenario? By its record where the fit noted it, else by name."""
     return case.record == record_id(scenario) if case.record else case.scenario == scenario.name

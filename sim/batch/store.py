@@ -74,6 +74,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{path.name}.", dir=path.parent)
+    written = False
     try:
         readable_by_all(temp)
         with os.fdopen(fd, "wb") as handle:
@@ -81,12 +82,15 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        if isinstance(exc, OSError) and exc.filename is None:  # a write names no file: name it
+        written = True
+    except OSError as exc:
+        if exc.filename is None:  # a write names no file: name it
             raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+    finally:
+        if not written:  # any exit, Ctrl-C included, takes the temporary file back
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
 
 
 def parquet_bytes(table: pa.Table, identity: dict[str, str] | None = None) -> bytes:
@@ -224,6 +228,7 @@ def prepare_output(
     except OSError as exc:
         raise InputError(str(out), "", f"cannot create the directory ({exc.strerror})") from None
     acquire(out)
+    prepared = False
     try:
         if resume:
             previous = read_manifest(out, manifest.kind)
@@ -236,6 +241,7 @@ def prepare_output(
             check_same(out, previous.document(), manifest.document(), compare)
             check_inputs(out, previous)
             remove_temporaries(out)
+            prepared = True
             return previous
         if (out / MANIFEST).exists():
             if not force:
@@ -258,12 +264,13 @@ def prepare_output(
             }
         )
         write_manifest(out, manifest)
+        prepared = True
         return manifest
-    except BaseException:  # the one place a half-made directory is taken back on any exit
-        release(out)
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
+    finally:
+        if not prepared:  # the one place a half-made directory is taken back, on any exit
+            release(out)
+            if created:
+                shutil.rmtree(out, ignore_errors=True)
 
 
 def _occupied(out: Path) -> bool:

@@ -228,6 +228,7 @@ def run_chunks(
     cluster lost), stops it and raises RunStopped with `hint`, the command that finishes the run.
     The chunks already written stay.
     """
+    finished = False
     try:
         for done in engine.map_unordered(compute_chunk, todo):
             with _ctrl_c_deferred():  # a chunk is written and counted whole, or not at all
@@ -238,16 +239,15 @@ def run_chunks(
                         str(exc.filename or out), f"cannot write a chunk ({exc.strerror})", hint
                     ) from None
                 on_done(done)
-    except (KeyboardInterrupt, InputError, RunStopped):
-        engine.abort()
+        finished = True
+    except (InputError, RunStopped):
         raise
     except Exception as exc:
-        engine.abort()
         if not _engine_failure(exc):
             raise  # the task's own error (e.g. no lane consistent with a fact): its caller's
         cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         raise RunStopped(str(out), f"the chunks' engine failed ({cause})", hint) from None
-    except BaseException:
-        engine.abort()
-        raise
+    finally:
+        if not finished:  # any exit but the end (Ctrl-C, an error) stops the engine's work
+            engine.abort()
     engine.close()

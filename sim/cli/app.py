@@ -10,7 +10,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -43,6 +43,10 @@ ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Finish an interrupted run in --out (same settings).")
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Replace a run already in --out.")]
+if TYPE_CHECKING:
+    from sim.batch.jobs import RunOptions
+else:  # the type of a job command's `options`: sim.batch is imported when a command runs
+    RunOptions = "sim.batch.jobs.RunOptions"
 SHARED_OPTIONS = (
     ("workers", WorkersOpt, None),
     ("scheduler", SchedulerOpt, None),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from sim.cli.app import (
     PlotOpt,
     PosteriorOpt,
+    RunOptions,
     RunsPerDrawOpt,
     ScenarioArg,
     SummaryOpt,
@@ -17,9 +18,6 @@ from sim.cli.app import (
     console,
     job_command,
 )
-
-if TYPE_CHECKING:
-    from sim.batch.jobs import RunOptions
 
 
 @app.command()

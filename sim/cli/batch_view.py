@@ -127,7 +127,7 @@ def show_summary(console: Console, results: BatchResults, folder: Path, table: b
     if table:
         for shown in summary_tables(console, results.by_date, results.alliance, results.scenario):
             console.print(shown)
-    console.print(uncertainty_note(results.manifest), highlight=False, soft_wrap=True)
+    console.print(uncertainty_note(results.manifest), highlight=False)  # wrapped to the terminal
     console.print(f"summary tables: {folder}/", highlight=False)
 
 

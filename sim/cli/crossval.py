@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from sim.cli.app import ExperimentArg, app, console, job_command
-
-if TYPE_CHECKING:
-    from sim.batch.jobs import RunOptions
+from sim.cli.app import ExperimentArg, RunOptions, app, console, job_command
 
 
 @app.command()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -11,15 +11,13 @@ from sim.cli.app import (
     ExperimentArg,
     ObservationsOpt,
     PosteriorOpt,
+    RunOptions,
     ScenarioArg,
     app,
     console,
     job_command,
 )
 from sim.model.errors import InputError
-
-if TYPE_CHECKING:
-    from sim.batch.jobs import RunOptions
 
 
 @app.command()

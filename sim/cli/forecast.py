@@ -11,6 +11,7 @@ from rich.table import Table
 
 from sim.cli.app import (
     PlotOpt,
+    RunOptions,
     RunsPerDrawOpt,
     ScenarioArg,
     SummaryOpt,
@@ -21,7 +22,6 @@ from sim.cli.app import (
 from sim.cli.tables import fitted_tables
 
 if TYPE_CHECKING:
-    from sim.batch.jobs import RunOptions
     from sim.batch.manifests import BatchManifest
 
 

@@ -17,6 +17,7 @@ import sim.cli.experiments
 import sim.cli.forecast
 import sim.cli.library
 import sim.cli.posteriors
+import sim.cli.score
 import sim.cli.single  # noqa: F401  (each command module registers its commands on `app`)
 from sim.cli.app import app
 from sim.model.errors import InputError, RunStopped

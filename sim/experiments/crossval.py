@@ -89,14 +89,7 @@ def crossval(
 ) -> CrossValidation:
     """Leave each case (or, with `folds`, each of K folds of whole groups) out in turn: fit on
     the rest, forecast it, score it against references."""
-    if fmt not in FORMATS:
-        raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
-    check_run_arguments(runs=runs)
-    experiment = load_experiment(experiment_path)
-    if experiment.spec.cases is None or len(experiment.spec.cases) < 2:
-        raise experiment_error(
-            experiment, ("cases",), "cross-validation needs a `cases` list of at least 2 cases"
-        )
+    experiment = load_case_list(experiment_path, runs, fmt, "cross-validation")
     check_run_count(runs * len(experiment.spec.cases), "--runs", f"{runs} per held-out case")
     cases = load_cases(experiment, None)
     split = [] if folds is None else group_folds(cases, folds)
@@ -114,19 +107,45 @@ def crossval(
     with RunDir(out, manifest, options, input_files(experiment)) as run:
         with engine_for(options.workers, options.scheduler) as engine:
             folds = _folds(experiment, cases, run, runs, engine, options, split)
-        events = pd.concat(folds.events, ignore_index=True)
-        horizon = pd.concat(folds.horizons, ignore_index=True)
-        scores = score_cases(events, horizon, cases)
-        base = pd.concat(folds.rates, ignore_index=True)
-        logit_table = pd.concat(folds.logits, ignore_index=True)
-        summary = summarise(scores, cases, runs)
-        for name, table in (
-            ("events", events), ("horizon", horizon), ("scores", scores), ("base_rates", base),
-            ("logit", logit_table),
-        ):  # fmt: skip
-            run.write_table(name, table)
-        run.write_json("summary.json", summary)
-        figure = reliability_figure(events, run.path(f"figures/reliability.{fmt}"), fmt)
+        return write_results(run, folds, cases, runs, fmt)
+
+
+def load_case_list(experiment_path: Path, runs: int, fmt: str, job: str) -> Experiment:
+    """The experiment of a cross-validation or a scoring, checked: a list of 2 cases or more."""
+    if fmt not in FORMATS:
+        raise InputError("--format", fmt, f"expected one of {', '.join(FORMATS)}")
+    check_run_arguments(runs=runs)
+    experiment = load_experiment(experiment_path)
+    if experiment.spec.cases is None or len(experiment.spec.cases) < 2:
+        raise experiment_error(
+            experiment, ("cases",), f"{job} needs a `cases` list of at least 2 cases"
+        )
+    return experiment
+
+
+def write_results(
+    run: RunDir,
+    folds: Folds,
+    cases: list[Case],
+    runs: int,
+    fmt: str,
+    notes: dict[str, Any] | None = None,
+) -> CrossValidation:
+    """Score the folds' held-out tables and write every table, the summary (with `notes`) and
+    the reliability figure into the run's directory."""
+    events = pd.concat(folds.events, ignore_index=True)
+    horizon = pd.concat(folds.horizons, ignore_index=True)
+    scores = score_cases(events, horizon, cases)
+    base = pd.concat(folds.rates, ignore_index=True)
+    logit_table = pd.concat(folds.logits, ignore_index=True)
+    summary = {**summarise(scores, cases, runs), **(notes or {})}
+    for name, table in (
+        ("events", events), ("horizon", horizon), ("scores", scores), ("base_rates", base),
+        ("logit", logit_table),
+    ):  # fmt: skip
+        run.write_table(name, table)
+    run.write_json("summary.json", summary)
+    figure = reliability_figure(events, run.path(f"figures/reliability.{fmt}"), fmt)
     return CrossValidation(events, scores, base, logit_table, horizon, summary, figure)
 
 
@@ -163,7 +182,7 @@ def _folds(
         folds.rates.append(base.assign(held_out=name))
         logit = fit_logit(training)
         folds.logits.append(logit.table().assign(held_out=name))
-        done = [_finished_fold(p.root) for p in places] if options.resume else [None]
+        done = [finished_fold(p.root) for p in places] if options.resume else [None]
         if all(tables is not None for tables in done):
             folds.events += [tables[0] for tables in done if tables is not None]
             folds.horizons += [tables[1] for tables in done if tables is not None]
@@ -177,12 +196,7 @@ def _folds(
             tuple(posterior.names[j] for j in shared), posterior.samples[:, shared],
         )  # fmt: skip
         for held, place in zip(held_cases, places, strict=True):
-            outcomes = horizon_outcomes(held.observations.facts)
-            queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
-            queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
-            p = forecast_case(experiment, held, draws, runs, engine, queries)
-            events = events_table(held, p[: held.facts], base, runs, logit)
-            horizon = horizon_table(held, outcomes, p[held.facts :], base, logit)
+            events, horizon = held_out_tables(experiment, held, draws, runs, engine, base, logit)
             place.write_table(HORIZON.removesuffix(".parquet"), horizon)
             place.write_table(HELD_OUT.removesuffix(".parquet"), events)
             folds.events.append(events)
@@ -190,7 +204,26 @@ def _folds(
     return folds
 
 
-def _finished_fold(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+def held_out_tables(
+    experiment: Experiment,
+    held: Case,
+    draws: PosteriorDraws,
+    runs: int,
+    engine: Engine,
+    base: pd.DataFrame,
+    logit: LogitFit,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A held-out case's events and horizon tables: its facts and its members' outcomes at the
+    common horizon, forecast by the model under `draws`, the base rate and the logit."""
+    outcomes = horizon_outcomes(held.observations.facts)
+    queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
+    queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
+    p = forecast_case(experiment, held, draws, runs, engine, queries)
+    events = events_table(held, p[: held.facts], base, runs, logit)
+    return events, horizon_table(held, outcomes, p[held.facts :], base, logit)
+
+
+def finished_fold(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     """A held-out case's events and horizon tables from an earlier session, or None where either
     is missing or damaged (its fold is then computed again, as a damaged chunk is)."""
     try:

@@ -336,7 +336,7 @@ def load(directory: str | Path) -> Result:
     if kind == "calibrate":
         tables = _experiment_tables(directory, Calibration, CALIBRATION_TABLES)
         return Calibration(directory, manifest, **tables, summary=_summary(directory))
-    if kind == "crossval":
+    if kind in ("crossval", "score"):
         tables = _experiment_tables(directory, CrossValidation, CROSSVAL_TABLES)
         return CrossValidation(directory, manifest, **tables, summary=_summary(directory))
     if kind in ("backtest", "backtest-origins"):

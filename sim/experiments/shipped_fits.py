@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 from pydantic import Field
 
-from sim.batch.engines import make_engine
+from sim.batch.engines import engine_for
 from sim.batch.jobs import Files, RunOptions
 from sim.batch.posterior import (
     POSTERIOR_MANIFEST,
@@ -112,16 +112,11 @@ def refit(
     done = []
     for fit, (experiment, cases) in zip(chosen, plans, strict=True):
         with tempfile.TemporaryDirectory(prefix=f"refit-{fit.name}-") as work:
-            engine = make_engine(workers, None)
             options = RunOptions(workers=workers, progress=show_progress)
-            try:
+            with engine_for(workers, None) as engine:
                 posterior = fit_cases(
                     experiment, cases, Files(Path(work)), engine, options, label=fit.name
                 )
-            except BaseException:
-                engine.abort()
-                raise
-            engine.close()
             provenance = {
                 "command": _command(fits_file, fit.name),
                 "commit": commit(),

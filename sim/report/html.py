@@ -31,6 +31,7 @@ from sim.batch.posterior import shipped_name, uncertainty_note
 from sim.batch.store import write_bytes_atomic
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import MEMBER_FIELDS
+from sim.model.shipped import KINDS, PACKAGE, shipped_root
 from sim.plots import alliance_chart, defection_curves, fan_chart, load_batch
 from sim.plots.style import RC
 
@@ -127,10 +128,38 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
-        finalize=lambda value: "" if value is None else value,
+        finalize=_shown,
     )
     environment.filters["thousands"] = lambda number: f"{number:,}"
     return environment
+
+
+_PATH = re.compile(r"(?<![\w/.])(?:[\w.-]+/)+[\w.-]+\.(?:md|txt|yaml|yml|csv|json|py)\b")
+
+
+def _shown(value: Any) -> Any:
+    """A value as the page shows it: None as nothing, and in text every file path a reader of
+    the installed program cannot open (not in the package, not on this machine) as its name
+    marked "not shipped" (scenario sources cite the project's notes and docs)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or isinstance(value, Markup):
+        return value
+    return _PATH.sub(_shipped_or_named, value)
+
+
+def _shipped_or_named(match: re.Match[str]) -> str:
+    path = match.group(0)  # relative: an absolute path (provenance) is never matched
+    relative = Path(path.split("../")[-1])
+    head, rest = relative.parts[0], Path(*relative.parts[1:]) if len(relative.parts) > 1 else None
+    candidates = [PACKAGE.parent / relative] if head == PACKAGE.name else []
+    for kind in KINDS:
+        root = shipped_root(kind)
+        if root is not None:
+            candidates += [root / relative] + ([root / rest] if head == kind and rest else [])
+    if any(candidate.exists() for candidate in candidates):
+        return path
+    return f"{relative.name} (not shipped with the program)"
 
 
 def _what(results: Any, what: str) -> str:
