@@ -61,9 +61,10 @@ def shipped(kind: str) -> list[tuple[str, str]]:
 
 
 def default_scenario() -> Path:
-    """The scenario a command opens when given none: the first shipped one by name."""
-    listing = shipped("scenarios")
+    """The scenario a command opens when given none: the first shipped one by name at the top of
+    the folder (the case libraries in its subfolders, such as `history/`, are not defaults)."""
+    listing = [name for name, _ in shipped("scenarios") if "/" not in name]
     root = shipped_root("scenarios")
     if not listing or root is None:
         return Path("scenario.yaml")
-    return root / f"{listing[0][0]}.yaml"
+    return root / f"{listing[0]}.yaml"
