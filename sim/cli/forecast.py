@@ -85,7 +85,7 @@ def forecast(
 ) -> None:
     """The program's forecast: runs that agree with every fact known by --as-of (sequential
     importance resampling), each drawing its parameters from a posterior fitted without that
-    record, which the facts weigh too. `alliance forecast csto_2022` needs nothing else."""
+    record, which the facts weigh too. A scenario that names its record needs nothing else."""
     from sim.batch.engines import start_worker_server
 
     start_worker_server(options.workers, options.scheduler)

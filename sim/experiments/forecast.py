@@ -14,7 +14,7 @@ from it and keeps its draw when resampled, so the facts weigh the parameters as 
 
 With no options beyond the scenario, `alliance forecast` is the program's forecast: the
 scenario's record (its `observations` field, or a sibling `<stem>.obs.yaml`) as of the record's
-`as_of` (for csto_2022 its history_end, 2022-11), parameters drawn from the shipped posterior
+`as_of` (usually its history_end), parameters drawn from the shipped posterior
 that never saw that record (`posterior=AUTO`, `sim.batch.posterior.never_saw`), grouped by draw
 (`runs_per_draw` runs each) so that every estimate has a parameter interval.
 """
