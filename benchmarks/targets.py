@@ -67,7 +67,11 @@ def verdicts(figures: dict[str, Any]) -> list[Verdict]:
     sizes = [b["runs"] for b in batches]
     largest = max(sizes, default=None) == MILLION
     pair = largest and min(sizes) == TEN_THOUSAND
-    no_million = f"largest batch {max(sizes, default=0):,} runs, not 10^6"
+    no_million = (
+        f"largest batch {max(sizes):,} runs, not 10^6"
+        if sizes
+        else "batch figures not run (--workflows-only)"
+    )
     rows.append(
         at_most(
             "10^6 runs of the scenario, x the numpy floor",
@@ -92,14 +96,14 @@ def verdicts(figures: dict[str, Any]) -> list[Verdict]:
     rows.append(
         at_most(
             "10^4 runs end to end (one process), x the start-up floor",
-            startup, 1.25, "x", "smallest batch not 10^4 runs",
+            startup, 1.25, "x", "smallest batch not 10^4 runs" if sizes else no_million,
         )
     )  # fmt: skip
     rows.append(
         at_most(
             "peak memory, 10^6 runs over 10^4",
             figures.get("memory_ratio") if pair else None, 1.5, "x",
-            "sizes do not include both 10^4 and 10^6",
+            "sizes do not include both 10^4 and 10^6" if sizes else no_million,
         )
     )  # fmt: skip
     return rows

@@ -81,6 +81,10 @@ def test_what_a_run_did_not_measure_is_said_not_judged():
     del skipped["workflows"]
     assert "--no-workflows" in verdicts(skipped)[0].value
     assert verdicts(skipped)[0].as_dict()["verdict"] == "not measured"
+    workflows_only = {"workers": 2, "workflows": figures()["workflows"]}
+    rows = verdicts(workflows_only)
+    assert [row.met for row in rows] == [True, True, True, None, None, None, None]
+    assert all("--workflows-only" in row.value for row in rows[3:])
 
 
 def test_effective_samples_per_minute():
