@@ -38,7 +38,7 @@ from sim.experiments.sampler import CHECKPOINT, Store
 
 DEFENSIVE = 0.1  # share of each batch drawn from the uniform prior box: bounds every weight
 DEGREES_OF_FREEDOM = 5  # the t proposal's: heavier tails than the posterior it is fitted to
-FIT_ESS_PER_PARAMETER = 8  # effective points per fitted parameter behind each proposal's fit
+FIT_ESS_PER_PARAMETER = 3  # effective points per fitted parameter behind each proposal's fit
 INSIDE_DRAWS = 1 << 15  # draws that estimate the share of a proposal inside the prior box
 MAX_REJECTION_ROUNDS = 100  # a proposal almost wholly outside the box: fill from the prior
 
