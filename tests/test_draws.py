@@ -217,7 +217,7 @@ def test_the_report_gives_drawn_parameters_their_posterior_and_says_which_band_i
 
 
 def test_the_report_names_no_source_path_outside_the_package():
-    from sim.report.html import _shown
+    from sim.report.render import _shown
 
     cited = "Sourced fact base: shared/facts/csto-to-2022.md; reasoning in docs/model.md, 7.3"
     assert _shown(cited) == (
