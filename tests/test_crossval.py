@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from case_helpers import FIXED, write_cases, write_experiment
+from case_helpers import FIXED, run_crossval, write_cases, write_experiment
 from model_helpers import alliance
 
 from sim.batch.lanes import simulate_chunk
@@ -22,27 +22,7 @@ RUNS = 300
 
 @pytest.fixture(scope="module")
 def validated(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("crossval")
-    cases = write_cases(folder)
-    experiment = write_experiment(
-        folder, cases, replications=20, points=8, walkers=4, steps=4, burn=1
-    )
-    out = folder / "cv"
-    mp = pytest.MonkeyPatch()  # the command line, in this process (module-scoped fixture)
-    try:
-        from sim.cli.main import main
-
-        mp.setattr(
-            "sys.argv",
-            ["alliance", "crossval", str(experiment), "--out", str(out), "--runs", str(RUNS),
-             "--workers", "1"],
-        )  # fmt: skip
-        with pytest.raises(SystemExit) as stop:
-            main()
-        assert stop.value.code == 0
-    finally:
-        mp.undo()
-    return experiment, out
+    return run_crossval(tmp_path_factory.mktemp("crossval"), RUNS)
 
 
 def hand_rates(training) -> dict[str, float]:

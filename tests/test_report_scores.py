@@ -11,7 +11,7 @@ import re
 import pandas as pd
 import pytest
 import yaml
-from case_helpers import write_cases, write_experiment
+from case_helpers import run_crossval
 from model_helpers import DATA, alliance
 from result_dirs import make_batch
 
@@ -30,27 +30,7 @@ def _text(path) -> str:
 
 @pytest.fixture(scope="module")
 def crossval_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cv")
-    cases = write_cases(folder)
-    experiment = write_experiment(
-        folder, cases, replications=20, points=8, walkers=4, steps=4, burn=1
-    )
-    out = folder / "cv"
-    mp = pytest.MonkeyPatch()
-    try:
-        from sim.cli.main import main
-
-        mp.setattr(
-            "sys.argv",
-            ["alliance", "crossval", str(experiment), "--out", str(out), "--runs", "300",
-             "--workers", "1"],
-        )  # fmt: skip
-        with pytest.raises(SystemExit) as stop:
-            main()
-        assert stop.value.code == 0
-    finally:
-        mp.undo()
-    return out
+    return run_crossval(tmp_path_factory.mktemp("cv"), 300)[1]
 
 
 def _row_text(row: pd.Series, label: str) -> str:
