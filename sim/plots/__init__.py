@@ -31,6 +31,8 @@ KINDS = (*BATCH_KINDS, "compare", "difference", "heatmap", "sobol")
 EVENT_KINDS_ALL = "all"
 TITLE_WIDTH = 90  # characters per title line: a 10-inch figure's title stays inside it
 BANDS_DRAWN = "light band 95% parameter interval, dark band 95% Monte Carlo"
+BANDS_FIXED = "95% Monte Carlo bands"  # the parameters are fixed: chance is all a band carries
+BANDS_MIXED = "95% bands: parameter uncertainty mixed with chance"  # one run per draw
 BATCH_TITLES = {
     "defection-curves": "defection curves (95% bands)",
     "alliance": "the alliance as a whole (95% bands)",
@@ -237,8 +239,9 @@ def _event_kinds(events: str) -> set[str] | None:
 
 def _batch_title(results: Any, what: str) -> str:
     drawn = results.curves["param_low"].notna().any() if "param_low" in results.curves else False
-    if drawn and "95% bands" in what:
-        what = what.replace("95% bands", BANDS_DRAWN)
+    fixed = results.manifest.posterior is None
+    bands = BANDS_DRAWN if drawn else BANDS_FIXED if fixed else BANDS_MIXED
+    what = what.replace("95% bands", bands)
     title = textwrap.fill(f"{results.scenario.name}: {what}", TITLE_WIDTH)
     return title + _runs_note(results.manifest)
 
