@@ -110,9 +110,12 @@ def write_experiment(
     return path
 
 
-def run_crossval(folder: Path, runs: int) -> tuple[Path, Path]:
+def run_crossval(folder: Path, runs: int) -> tuple[Path, Path, str]:
     """`alliance crossval` of the three synthetic cases at tiny sizes, in this process; return
-    the experiment file and the result directory (`folder/cv`)."""
+    the experiment file, the result directory (`folder/cv`) and what the command printed."""
+    import contextlib
+    import io
+
     import pytest
 
     from sim.cli.main import main
@@ -129,9 +132,10 @@ def run_crossval(folder: Path, runs: int) -> tuple[Path, Path]:
             ["alliance", "crossval", str(experiment), "--out", str(out), "--runs", str(runs),
              "--workers", "1"],
         )  # fmt: skip
-        with pytest.raises(SystemExit) as stop:
+        printed = io.StringIO()
+        with pytest.raises(SystemExit) as stop, contextlib.redirect_stdout(printed):
             main()
         assert stop.value.code == 0
     finally:
         mp.undo()
-    return experiment, out
+    return experiment, out, printed.getvalue()
