@@ -271,6 +271,22 @@ def worse_per_case(versus_per_case: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def worse_counts(versus_per_case: dict[str, dict[str, Any]]) -> str:
+    """One sentence: on how many cases the model is worse than each reference on a score."""
+    cases = len(versus_per_case)
+    counts = {
+        ref: sum(
+            any(_worse(versus[ref], s) for s in SCORES)
+            for versus in versus_per_case.values()
+            if ref in versus
+        )
+        for ref in REFERENCES
+        if any(ref in versus for versus in versus_per_case.values())
+    }
+    parts = ", ".join(f"the {LABELS[ref]} on {n}" for ref, n in counts.items())
+    return f"Per case, the model is WORSE on a score than {parts} of the {cases} cases."
+
+
 def _worse(entry: dict[str, Any], score: str) -> bool:
     return entry[score]["verdict"] == "worse"
 
