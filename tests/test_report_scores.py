@@ -11,7 +11,7 @@ import re
 import pandas as pd
 import pytest
 import yaml
-from case_helpers import run_crossval
+from case_helpers import run_crossval, write_cases, write_experiment
 from model_helpers import DATA, alliance
 from result_dirs import make_batch
 
@@ -155,3 +155,25 @@ def test_batch_report_under_a_crossval_fold_shows_its_held_out_scores(
     for row in scores[scores["case"] == "north"].to_dict("records"):
         assert _row_text(row, "case") in text
     assert re.search(r"On the held-out north the model (beats|is WORSE)", text)
+
+
+def test_calibration_report_shows_the_posterior_and_says_its_record_is_not_known(
+    tmp_path, monkeypatch, capsys
+):
+    cases = write_cases(tmp_path)
+    experiment = write_experiment(
+        tmp_path, cases, replications=20, points=8, walkers=4, steps=4, burn=1
+    )
+    out = tmp_path / "fit"
+    code, _, err = alliance(
+        monkeypatch, capsys, "calibrate", experiment, "--out", out, "--workers", 1
+    )
+    assert code == 0, err
+    code, _, err = alliance(monkeypatch, capsys, "report", out)
+    assert code == 0, err
+    text = _text(out / "report.html")
+    fitted = pd.read_csv(out / "fitted.csv")
+    for row in fitted.itertuples():
+        assert f"{row.parameter} {row.mean:.3g} {row.sd:.3g} {row.low:.3g} {row.high:.3g}" in text
+    assert "How the posterior scored out of sample Not known" in text
+    assert "north, south, east" in text

@@ -131,7 +131,7 @@ def report(
     directory: Annotated[
         Path,
         typer.Argument(
-            help="A finished batch or forecast directory, or a backtest, crossval or score one."
+            help="A finished batch, forecast, calibrate, backtest, crossval or score directory."
         ),
     ],
     out: Annotated[
@@ -140,9 +140,10 @@ def report(
 ) -> None:
     """Write one self-contained HTML report. Of a batch or forecast: scenario, estimates with
     their intervals, how the parameters were fitted and scored out of sample, figures and
-    provenance. Of a backtest, crossval or score run: every forecaster's scores (base rate,
-    50/50, logit) and the model's skill against each, per case and in total, and the
-    reliability diagram."""
+    provenance. Of a calibration: the posterior against the prior and how it scored out of
+    sample. Of a backtest, crossval or score run: every forecaster's scores (base rate, 50/50,
+    logit) and the model's skill against each, per case and in total, and the reliability
+    diagram."""
     from sim.report.html import write_report
 
     with console.status("writing the report"):

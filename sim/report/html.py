@@ -1,6 +1,7 @@
 """`alliance report DIR`: one self-contained HTML file of a batch, to send and open offline.
 
-(A backtest, crossval or score directory gets the page of `sim.report.scores` instead.)
+(A backtest, crossval or score directory gets the page of `sim.report.scores` instead, a
+calibration directory that of `sim.report.fit`.)
 
 It holds the scenario (name, description, sources, initial values with their sources, the dated
 and sourced event timeline), the estimates (probability by each year end per member and stage
@@ -30,6 +31,7 @@ from sim.experiments.loading import load
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import MEMBER_FIELDS
 from sim.plots import alliance_chart, defection_curves, fan_chart, load_batch
+from sim.report.fit import build_fit_report
 from sim.report.render import inline_svg, render
 from sim.report.scores import SCORED_KINDS, build_scores_report, out_of_sample
 
@@ -38,8 +40,11 @@ def write_report(directory: Path, out: Path | None = None) -> Path:
     """Build the report of a finished batch, forecast, backtest, crossval or score directory
     and write it atomically (by default into the directory itself); return its path."""
     directory = Path(directory)
-    if read_manifest(directory).kind in SCORED_KINDS:
+    kind = read_manifest(directory).kind
+    if kind in SCORED_KINDS:
         page = build_scores_report(load(directory))
+    elif kind == "calibrate":
+        page = build_fit_report(load(directory))
     else:
         page = build_report(load_batch(directory))
     target = Path(out) if out is not None else directory / "report.html"

@@ -53,7 +53,7 @@ def build_scores_report(result: Result) -> str:
         raise InputError(
             str(result.directory),
             "kind",
-            f"a {result.kind} directory has no report; expected a batch, forecast, "
+            f"a {result.kind} directory has no report; expected a batch, forecast, calibrate, "
             f"{', '.join(SCORED_KINDS)} directory",
         )
     figure = reliability_chart(result.events)
@@ -62,7 +62,7 @@ def build_scores_report(result: Result) -> str:
         **values,
         note=SCORE_TABLE_NOTE,
         figure=Markup(inline_svg(figure)),
-        facts=_facts(result),
+        facts=provenance(result),
         command=result.manifest.resume_command(Path("DIR")).removesuffix(" --resume"),
     )
 
@@ -140,7 +140,8 @@ def _table(title: str, scores: pd.DataFrame, label: str) -> dict[str, Any]:
     return {"title": title, "label": label, "headers": table.headers, "rows": table.rows}
 
 
-def _facts(result: Result) -> list[tuple[str, Any]]:
+def provenance(result: Result) -> list[tuple[str, Any]]:
+    """What a result's manifest says of where it came from: kind, seed, times, versions."""
     manifest = result.manifest
     facts = [
         ("kind", manifest.kind),
