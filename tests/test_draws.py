@@ -162,6 +162,8 @@ def test_the_console_and_summary_say_which_band_is_which(tmp_path, monkeypatch, 
     )  # fmt: skip
     assert status == 0
     assert "parameter interval" in printed and "Monte Carlo" in printed and "40 draws" in printed
+    # a posterior with no out-of-sample record on disk: the console says it is not known
+    assert "Out of sample: not known: no score is recorded with the posterior" in printed
     document = json.loads((out / "summary" / "summary.json").read_text())
     assert set(document["intervals"]) == {"low/high", "param_low/param_high"}
     assert document["by_date"][0]["param_low"] is not None

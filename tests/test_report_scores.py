@@ -144,11 +144,14 @@ def test_batch_report_under_a_crossval_fold_shows_its_held_out_scores(
     crossval_dir, monkeypatch, capsys
 ):
     out = crossval_dir.parent / "north_batch"
-    code, _, err = alliance(
+    code, printed, err = alliance(
         monkeypatch, capsys, "batch", crossval_dir.parent / "north.yaml", "--out", out,
         "--runs", 1000, "--posterior", crossval_dir / "folds" / "north", "--workers", 1,
     )  # fmt: skip
     assert code == 0, err
+    printed = " ".join(printed.split())  # the console says it too
+    assert "Out of sample: the posterior is the fold of" in printed
+    assert re.search(r"Out of sample: On the held-out north the model (beats|is WORSE)", printed)
     text = _text(write_report(out))
     assert "held out north: its scores on that case, out of sample" in text
     scores = pd.read_csv(crossval_dir / "scores.csv")

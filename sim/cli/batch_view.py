@@ -123,11 +123,18 @@ def summarize_with_progress(directory: Path) -> tuple[BatchResults, Path]:
 
 
 def show_summary(console: Console, results: BatchResults, folder: Path, table: bool) -> None:
-    """Print a batch's summary table (if `table`), what its bands carry, and where it went."""
+    """Print a batch's summary table (if `table`), what its bands carry, how its posterior
+    scored out of sample (under a posterior), and where it went."""
     if table:
         for shown in summary_tables(console, results.by_date, results.alliance, results.scenario):
             console.print(shown)
     console.print(uncertainty_note(results.manifest), highlight=False)  # wrapped to the terminal
+    if results.manifest.posterior is not None:
+        from sim.report.scores import out_of_sample
+
+        record = out_of_sample(results.manifest.posterior)
+        for line in [record["short"], *record.get("verdicts", [])]:
+            console.print(f"Out of sample: {line}", highlight=False)
     console.print(f"summary tables: {folder}/", highlight=False)
 
 

@@ -160,6 +160,7 @@ def out_of_sample(posterior: PosteriorRef | None) -> dict[str, Any]:
     if posterior is None:
         return {
             "known": False,
+            "short": "not known: the parameters are fixed, not fitted",
             "text": "The parameters are fixed, not fitted: no out-of-sample score of them is "
             "known. `alliance backtest` scores a scenario against its record; `alliance "
             "crossval` scores a fit of a case library, case by case.",
@@ -178,6 +179,7 @@ def out_of_sample(posterior: PosteriorRef | None) -> dict[str, Any]:
                 versus = comparisons(held)
                 return {
                     "known": True,
+                    "short": f"the posterior is the fold of {crossval} that held out {folder.name}",
                     "text": f"The posterior is the fold of the cross-validation {crossval} that "
                     f"held out {folder.name}: its scores on that case, out of sample.",
                     "verdicts": verdict_lines(versus, f"On the held-out {folder.name}"),
@@ -186,6 +188,8 @@ def out_of_sample(posterior: PosteriorRef | None) -> dict[str, Any]:
     name = shipped_name(posterior.directory)
     return {
         "known": False,
+        "short": f"not known: no score is recorded with the posterior {name} (alliance "
+        "crossval or alliance score measures one)",
         "text": f"Not known: no out-of-sample score is recorded with the posterior {name} "
         f"(fitted on {', '.join(posterior.cases) or 'its cases'}). `alliance crossval` on its "
         "experiment scores the fit that made it case by case (each case forecast by a fit of "
