@@ -232,3 +232,15 @@ def test_the_report_names_no_source_path_outside_the_package():
         "sim/model/rules.py",
     ):
         assert _shown(f"see {shipped}") == f"see {shipped}"
+
+
+def test_a_batch_without_a_summary_still_says_its_parameters_are_fixed(
+    tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "b"
+    status, printed, _ = alliance(
+        monkeypatch, capsys, "batch", SCENARIO, "--runs", "1000", "--workers", "1", "--out", out,
+        "--no-summary",
+    )  # fmt: skip
+    assert status == 0 and not (out / "summary").exists()
+    assert "parameters fixed at the scenario's values (uncalibrated" in " ".join(printed.split())

@@ -22,6 +22,7 @@ from sim.model.stages import LATER_STAGES
 
 if TYPE_CHECKING:
     from sim.batch.jobs import RunDir
+    from sim.batch.manifests import BatchManifest
     from sim.batch.results import BatchResults
 
 INTERRUPTED = 130
@@ -44,7 +45,7 @@ def batch_command(
     if outcome.interrupted:
         return interrupted(outcome)
     console.print(_done_line(outcome), highlight=False)
-    show_after_runs(console, shown, summary)
+    show_after_runs(console, shown, summary, outcome.manifest)
     return 0
 
 
@@ -76,10 +77,15 @@ def after_runs(summary: bool, plot: bool) -> tuple[Finished, dict[str, Any]]:
     return then, shown
 
 
-def show_after_runs(console: Console, shown: dict[str, Any], summary: bool) -> None:
-    """Print what `after_runs` made: the summary table, the bands' note, the figure."""
+def show_after_runs(
+    console: Console, shown: dict[str, Any], summary: bool, manifest: BatchManifest
+) -> None:
+    """Print what `after_runs` made: the summary table, the bands' note, the figure; without a
+    summary, the note still says what the parameters are (fixed, or drawn from a posterior)."""
     if "results" in shown:
         show_summary(console, shown["results"], shown["folder"], summary)
+    else:
+        console.print(uncertainty_note(manifest), highlight=False)
     if "figure" in shown:
         console.print(f"figure: {shown['figure']}", highlight=False, soft_wrap=True)
 
