@@ -199,6 +199,8 @@ def test_compare_puts_scenarios_on_the_same_axes(dirs, war):
     assert len(by_gid(axes[-1].lines, "curve:")) == 2
     labels = fig.legends[0].get_texts()
     assert [t.get_text() for t in labels] == ["csto_2022", "csto_no_war"]
+    # fixed parameters in both: the title says the bands are Monte Carlo error
+    assert "(95% Monte Carlo bands)" in fig.legends[0].get_title().get_text()
 
 
 def test_heatmap_cells_hold_the_sweep_estimates(dirs):

@@ -20,7 +20,14 @@ from matplotlib.figure import Figure
 from sim.batch.manifests import BatchManifest, ExperimentManifest, read_manifest
 from sim.model.errors import InputError
 from sim.model.stages import LATER_STAGES
-from sim.plots.curves import LAYOUTS, alliance_chart, compare_curves, defection_curves
+from sim.plots.curves import (
+    BANDS_DRAWN,
+    BANDS_FIXED,
+    LAYOUTS,
+    alliance_chart,
+    compare_curves,
+    defection_curves,
+)
 from sim.plots.difference import difference_curves
 from sim.plots.experiments import sensitivity_bars, sweep_heatmap
 from sim.plots.fans import fan_chart
@@ -30,8 +37,6 @@ BATCH_KINDS = ("defection-curves", "alliance", "trust", "capacity")
 KINDS = (*BATCH_KINDS, "compare", "difference", "heatmap", "sobol")
 EVENT_KINDS_ALL = "all"
 TITLE_WIDTH = 90  # characters per title line: a 10-inch figure's title stays inside it
-BANDS_DRAWN = "light band 95% parameter interval, dark band 95% Monte Carlo"
-BANDS_FIXED = "95% Monte Carlo bands"  # the parameters are fixed: chance is all a band carries
 BANDS_MIXED = "95% bands: parameter uncertainty mixed with chance"  # one run per draw
 BATCH_TITLES = {
     "defection-curves": "defection curves (95% bands)",
