@@ -5,7 +5,7 @@ Each runs as the user types it (`alliance calibrate EXPERIMENT`, `alliance cross
 --only-fold 1`) in a probe process (`benchmarks.probe`: wall and CPU seconds of the whole process
 tree), at the shipped settings; the effective sample size is read from the run's summary.json
 and shown per wall minute and per CPU minute, so that a slower engine or a worse sampler shows.
-`--quick` runs the same commands on a copy of each experiment with a short chain and fewer
+`--quick` runs the same commands on a copy of each experiment with a short fit and fewer
 held-out runs (`QUICK`): it checks that the workflows run, and its figures meet no target.
 """
 
@@ -22,8 +22,14 @@ from benchmarks.probe import alliance_command, run_probed
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY = ROOT / "experiments" / "calibrate_history.yaml"
 ATOP = ROOT / "experiments" / "calibrate_atop.yaml"
-# --quick: a 32-point design and 16 walkers x 20 steps (10 of burn-in), 200 held-out runs.
-QUICK = {"points": 32, "steps": 20, "burn": 10, "runs": 200}
+# --quick: a 32-point design; the importance sampler in batches of 32 points until 20 effective
+# samples or 128 evaluations (emcee: 20 steps, 10 of burn-in); 200 held-out runs.
+QUICK: dict[str, Any] = {
+    "points": 32,
+    "importance": {"batch": 32, "effective_samples": 20, "max_evaluations": 128},
+    "emcee": {"steps": 20, "burn": 10},
+    "runs": 200,
+}
 
 
 def per_minute(count: float | None, seconds: float) -> float | None:
@@ -43,7 +49,8 @@ def read_ess(summary: Path) -> float | None:
 
 
 def quick_experiment(experiment: Path, folder: Path) -> Path:
-    """A copy of `experiment` in `folder` with QUICK's short chain, its files named absolutely."""
+    """A copy of `experiment` in `folder` with QUICK's short fit (for its sampler), its files
+    named absolutely."""
     spec = yaml.safe_load(experiment.read_text())
     here = experiment.parent
 
@@ -57,7 +64,8 @@ def quick_experiment(experiment: Path, folder: Path) -> Path:
             absolute(case["observations"]),
         )
     spec["design"]["points"] = QUICK["points"]
-    spec["calibration"].update(steps=QUICK["steps"], burn=QUICK["burn"])
+    calibration = spec.setdefault("calibration", {})
+    calibration.update(QUICK[calibration.get("sampler", "importance")])
     folder.mkdir(parents=True, exist_ok=True)
     copy = folder / experiment.name
     copy.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -140,7 +148,7 @@ def report_workflows(console: Any, figures: dict[str, Any]) -> None:
     """Print each workflow's wall and CPU time and its effective samples per minute."""
     from rich.table import Table
 
-    settings = "--quick: a short chain, not the shipped settings" if figures["quick"] else ""
+    settings = "--quick: a short fit, not the shipped settings" if figures["quick"] else ""
     table = Table(title=f"Workflows{f' ({settings})' if settings else ', shipped settings'}")
     for name in ("workflow", "wall s", "CPU s", "ESS", "ESS / min", "ESS / CPU min"):
         table.add_column(name, justify="left" if name == "workflow" else "right")

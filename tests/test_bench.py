@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks.targets import verdicts
 from benchmarks.workflows import HISTORY, QUICK, per_minute, quick_experiment, read_ess
@@ -104,13 +105,29 @@ def test_the_effective_sample_size_is_read_from_a_runs_summary(tmp_path: Path):
     assert read_ess(tmp_path / "missing.json") is None
 
 
-def test_the_quick_copy_is_the_same_experiment_with_a_short_chain(tmp_path: Path):
+def test_the_quick_copy_is_the_same_experiment_with_a_short_fit(tmp_path: Path):
     copy = load_experiment(quick_experiment(HISTORY, tmp_path / "quick"))
     shipped = load_experiment(HISTORY)
-    assert copy.spec.calibration.steps == QUICK["steps"] < shipped.spec.calibration.steps
-    assert copy.spec.calibration.burn == QUICK["burn"]
-    assert copy.spec.design.points == QUICK["points"] >= copy.spec.calibration.walkers
-    assert copy.spec.calibration.walkers == shipped.spec.calibration.walkers
+    short, full = copy.spec.calibration, shipped.spec.calibration
+    assert short.sampler == full.sampler == "importance"
+    for name, value in QUICK["importance"].items():
+        assert getattr(short, name) == value < getattr(full, name)
+    assert copy.spec.design.points == QUICK["points"] < shipped.spec.design.points
     assert copy.spec.replications == shipped.spec.replications
+    assert (short.likelihood, short.window) == (full.likelihood, full.window)
     cases = [c.name for c in load_cases(copy, None)]
     assert cases == [c.name for c in load_cases(shipped, None)] and len(cases) == 9
+
+
+def test_an_emcee_experiment_gets_a_short_chain(tmp_path: Path):
+    spec = yaml.safe_load(HISTORY.read_text())
+    spec["calibration"] = {"sampler": "emcee", "walkers": 16, "steps": 400, "burn": 200}
+    spec["scenario"] = str((HISTORY.parent / spec["scenario"]).resolve())
+    for case in spec["cases"]:
+        for key in ("scenario", "observations"):
+            case[key] = str((HISTORY.parent / case[key]).resolve())
+    emcee = tmp_path / "emcee.yaml"
+    emcee.write_text(yaml.safe_dump(spec))
+    copy = load_experiment(quick_experiment(emcee, tmp_path / "quick")).spec.calibration
+    assert (copy.sampler, copy.walkers) == ("emcee", 16)
+    assert (copy.steps, copy.burn) == (QUICK["emcee"]["steps"], QUICK["emcee"]["burn"])
