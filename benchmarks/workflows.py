@@ -39,12 +39,18 @@ def per_minute(count: float | None, seconds: float) -> float | None:
     return count * 60.0 / seconds
 
 
+def read_summary(summary: Path) -> dict[str, Any]:
+    """A run's summary.json ({} where it is missing or unreadable)."""
+    try:
+        data = json.loads(summary.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def read_ess(summary: Path) -> float | None:
     """The effective sample size a calibration's summary.json gives (None where it has none)."""
-    try:
-        value = json.loads(summary.read_text()).get("effective_sample_size")
-    except (OSError, ValueError):
-        return None
+    value = read_summary(summary).get("effective_sample_size")
     return float(value) if isinstance(value, int | float) else None
 
 
@@ -88,6 +94,7 @@ def with_ess(figures: dict[str, Any], summary: Path) -> dict[str, Any]:
     return {
         **figures,
         "effective_sample_size": ess,
+        "ess_kind": read_summary(summary).get("effective_sample_size_kind"),
         "ess_per_minute": per_minute(ess, figures["seconds"]),
         "ess_per_cpu_minute": per_minute(ess, figures["cpu_seconds"]),
     }
@@ -164,6 +171,9 @@ def report_workflows(console: Any, figures: dict[str, Any]) -> None:
             _ess(row["ess_per_cpu_minute"], 1),
         )  # fmt: skip
     console.print(table)
+    kinds = sorted({str(row["ess_kind"]) for _, row in rows if row.get("ess_kind")})
+    if kinds:
+        console.print(f"ESS: the fit's effective sample size ({'; '.join(kinds)}).")
     console.print(
         f"Cross-validation, extrapolated from fold 1 x {fold['folds']} folds: "
         f"{fold['crossval_seconds']:.0f} s wall, {fold['crossval_cpu_seconds']:.0f} s CPU "

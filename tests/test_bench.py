@@ -10,7 +10,14 @@ import pytest
 import yaml
 
 from benchmarks.targets import verdicts
-from benchmarks.workflows import HISTORY, QUICK, per_minute, quick_experiment, read_ess
+from benchmarks.workflows import (
+    HISTORY,
+    QUICK,
+    per_minute,
+    quick_experiment,
+    read_ess,
+    with_ess,
+)
 from sim.experiments.cases import load_cases
 from sim.experiments.experiment import load_experiment
 
@@ -92,6 +99,19 @@ def test_effective_samples_per_minute():
     assert per_minute(150.0, 30.0) == pytest.approx(300.0)
     assert per_minute(150.0, 120.0) == pytest.approx(75.0)
     assert per_minute(None, 30.0) is None and per_minute(150.0, 0.0) is None
+
+
+def test_a_workflows_ess_per_wall_and_cpu_minute_comes_from_its_summary(tmp_path: Path):
+    summary = tmp_path / "summary.json"
+    summary.write_text(
+        json.dumps({"effective_sample_size": 200, "effective_sample_size_kind": "Kish"})
+    )
+    row = with_ess({"seconds": 60.0, "cpu_seconds": 120.0}, summary)
+    assert row["ess_per_minute"] == pytest.approx(200.0)
+    assert row["ess_per_cpu_minute"] == pytest.approx(100.0)
+    assert row["ess_kind"] == "Kish" and row["seconds"] == 60.0
+    missing = with_ess({"seconds": 60.0, "cpu_seconds": 120.0}, tmp_path / "none.json")
+    assert missing["ess_per_minute"] is None and missing["ess_kind"] is None
 
 
 def test_the_effective_sample_size_is_read_from_a_runs_summary(tmp_path: Path):
