@@ -7,7 +7,7 @@ None with the reason where this run did not measure it (--quick, other sizes, --
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 MILLION, TEN_THOUSAND = 1_000_000, 10_000
@@ -93,12 +93,14 @@ def verdicts(figures: dict[str, Any]) -> list[Verdict]:
         if small and floor and small["runs"] == TEN_THOUSAND
         else None
     )
-    rows.append(
-        at_most(
-            "10^4 runs end to end (one process), x the start-up floor",
-            startup, 1.25, "x", "smallest batch not 10^4 runs" if sizes else no_million,
-        )
+    verdict = at_most(
+        "10^4 runs end to end (one process), x the start-up floor",
+        startup, 1.25, "x", "smallest batch not 10^4 runs" if sizes else no_million,
     )  # fmt: skip
+    if startup is not None and small.get("cpu_seconds") and floor.get("cpu_seconds"):
+        cpu = small["cpu_seconds"] / floor["cpu_seconds"]  # what a shared machine can compare
+        verdict = replace(verdict, value=f"{verdict.value} (CPU {cpu:.2f}x)")
+    rows.append(verdict)
     rows.append(
         at_most(
             "peak memory, 10^6 runs over 10^4",

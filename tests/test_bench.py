@@ -55,6 +55,12 @@ def test_a_run_within_every_limit_meets_every_target():
     assert len(rows) == 7
     assert all(row.met is True for row in rows), [r for r in rows if not r.met]
     assert by_target(rows)["10^4 runs end to end (one process)"].value == "1.20x"
+    with_cpu = figures(
+        small_default={"runs": 10_000, "seconds": 1.2, "cpu_seconds": 2.8},
+        startup_floor={"seconds": 1.0, "cpu_seconds": 2.0},
+    )
+    startup = by_target(verdicts(with_cpu))["10^4 runs end to end (one process)"]
+    assert startup.value == "1.20x (CPU 1.40x)" and startup.met is True  # judged on wall time
 
 
 def test_each_target_fails_just_past_its_limit():
