@@ -200,8 +200,12 @@ CASES: dict[str, Case] = {
     ),
     "help answered by an unknown member": Case(
         _events(
-            {"date": "2030-05", "kind": "help_request", "response": "history",
-             "answered_by": ["Alpha", "Zeta"]}
+            {
+                "date": "2030-05",
+                "kind": "help_request",
+                "response": "history",
+                "answered_by": ["Alpha", "Zeta"],
+            }
         ),  # fmt: skip
         ("events[0].answered_by[1]", "unknown member 'Zeta'"),
     ),
@@ -215,8 +219,12 @@ CASES: dict[str, Case] = {
     ),
     "help the model decides, with history's answers": Case(
         _events(
-            {"date": "2030-05", "kind": "help_request", "response": "model",
-             "answered_by": ["Alpha"]}
+            {
+                "date": "2030-05",
+                "kind": "help_request",
+                "response": "model",
+                "answered_by": ["Alpha"],
+            }
         ),  # fmt: skip
         ("events[0].answered_by", "expected no answered_by with response: model"),
     ),

@@ -18,10 +18,10 @@ from numba import njit
 
 from sim.model.requests import (
     answer_probability,
+    help_probability,
     intervene,
     lasting,
     own_request,
-    help_probability,
     recover,
     regime_shock,
     send_help,
@@ -53,8 +53,8 @@ from sim.model.stages import WITHDRAWN
 from sim.model.tables import (
     AGAINST_MEMBER,
     ANSWER,
-    BACKED,
     ASKED_SIGNAL,
+    BACKED,
     BACKING_SIGNAL,
     CAPACITY_BASELINE,
     CRISIS,
