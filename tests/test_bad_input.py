@@ -211,7 +211,7 @@ CASES: dict[str, Case] = {
     ),
     "help request without a response": Case(
         _events({"date": "2030-05", "kind": "help_request", "answered_by": ["Alpha"]}),
-        ("events[0].response", "Field required"),
+        ("events[0].response", "required field is missing"),
     ),
     "help request with an unknown response": Case(
         _events({"date": "2030-05", "kind": "help_request", "response": "members"}),

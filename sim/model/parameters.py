@@ -402,8 +402,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         "Log-odds that a member answers a call for help the model decides, at trust + "
         "dependence - domestic pressure = 0.",
         "With help_answer_weight 2, a member of middling trust, dependence and pressure (each "
-        "0.5) answers with an even chance, a loyal dependent one (0.8, 0.8, 0.2) with 0.80 and "
-        "an estranged one under pressure (0.2, 0.2, 0.8) with 0.23 (model logic). No case of the "
+        "0.5) answers with an even chance, a loyal dependent one (0.8, 0.8, 0.2) with 0.86 and "
+        "an estranged one under pressure (0.2, 0.2, 0.8) with 0.14 (model logic). No case of the "
         "library has a call for help the model decides, so nothing fits it.",
     ),
     Parameter(
