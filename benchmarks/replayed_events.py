@@ -3,7 +3,9 @@ stage by the month of its fact, at a shipped posterior, with the case's replayed
 without them (issue 20, item 4; docs/calibration.md, "What replayed events do to the leavers").
 
 A leaver is a member with a fact that it reached `frozen` or `withdrawn` (its furthest such
-stage). "Without" drops one family of the events that move a member's balance, or all of them:
+stage); beside the leavers, each stayer's chance of reaching the stage of its latest fact that it
+had not (events that push leavers out should not push the stayers as much). "Without" drops one
+family of the events that move a member's balance, or all of them:
 requests (`crisis`, `intervention`), signals (`rebuke`, `summit_quarrel`,
 `patron_backs_opponent`, `patron_force`, `help_request`), regime changes (`regime_change`) and
 outside options (`outside_option`); drains, threat, dependence and capacity changes, statuses and
@@ -30,7 +32,7 @@ from sim.batch.lanes import simulate_chunk
 from sim.batch.posterior import load_posterior
 from sim.experiments.observations import load_observations
 from sim.model.scenario import Scenario, compile_scenario, load_scenario
-from sim.model.stages import FROZEN, STAGES
+from sim.model.stages import FROZEN, STAGES, WITHDRAWN
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = 6
@@ -79,29 +81,40 @@ def without(scenario: Scenario, kinds: set[str]) -> Scenario:
     return compile_scenario(lean, scenario.path, f"{scenario.content_hash}-{len(kept)}")
 
 
-def leavers(scenario: Scenario, observations_path: Path) -> list[tuple[int, str, int, int]]:
-    """(member, name, stage, month) of each member's furthest frozen or withdrawn fact."""
+def members_at_stake(scenario: Scenario, observations_path: Path) -> list[tuple]:
+    """(member, name, stage, month, role) of each leaver's furthest frozen or withdrawn fact,
+    and of each stayer (no such fact reached) its latest fact that it had not reached frozen or
+    withdrawn by a month (the earlier stage on a tie): the chance is then of the fact failing,
+    which a good model keeps low."""
     facts = load_observations(observations_path, scenario).facts
-    furthest: dict[int, tuple[int, str, int, int]] = {}
+    left: dict[int, tuple] = {}
+    stayed: dict[int, tuple] = {}
     for fact in facts:
         if fact.occurred and fact.stage >= FROZEN:
             month = fact.month + (WINDOW if fact.kind == "reached_in" else 0)
-            if fact.member not in furthest or fact.stage > furthest[fact.member][2]:
-                furthest[fact.member] = (fact.member, fact.member_name, fact.stage, month)
-    return list(furthest.values())
+            if fact.member not in left or fact.stage > left[fact.member][2]:
+                left[fact.member] = (fact.member, fact.member_name, fact.stage, month, "leaver")
+        elif not fact.occurred and fact.stage >= FROZEN:
+            latest = stayed.get(fact.member, (0, "", WITHDRAWN + 1, -1))
+            if (fact.month, -fact.stage) > (latest[3], -latest[2]):
+                stayed[fact.member] = (
+                    fact.member, fact.member_name, fact.stage, fact.month, "stayer"
+                )  # fmt: skip
+    return list(left.values()) + [v for k, v in stayed.items() if k not in left]
 
 
 def case_rows(
     name: str, scenario_path: Path, observations_path: Path, posterior: str, runs: int, seed: int
 ) -> list[dict]:
-    """Each leaver's chance of its stage by its fact's month, with and without each family."""
+    """Each leaver's chance of its stage by its fact's month (a stayer's of freezing by its
+    fact's), with and without each family of events."""
     scenario = load_scenario(scenario_path)
-    left = leavers(scenario, observations_path)
-    if not left:
+    left = members_at_stake(scenario, observations_path)
+    if not any(role == "leaver" for *_, role in left):
         return []
     draws = load_posterior(posterior, scenario).grouped(10)
     lane_values = draws.lane_values(seed, 0, runs)
-    months = min(max(month for *_, month in left) + 1, scenario.months)
+    months = min(max(month for *_, month, _ in left) + 1, scenario.months)
     variants = {"with": scenario} | {
         family: without(scenario, kinds) for family, kinds in FAMILIES.items()
     }
@@ -112,17 +125,18 @@ def case_rows(
         ).first_passage
         chances[label] = [
             float(((passage[:, i, stage - 1] >= 0) & (passage[:, i, stage - 1] <= month)).mean())
-            for i, _, stage, month in left
+            for i, _, stage, month, _ in left
         ]
     counts = {
         family: sum(e.kind in kinds for e in scenario.spec.events)
         for family, kinds in FAMILIES.items()
     }
     rows = []
-    for k, (_, member, stage, month) in enumerate(left):
+    for k, (_, member, stage, month, role) in enumerate(left):
         row = {
             "case": name,
             "member": member,
+            "role": role,
             "stage": STAGES[stage],
             "by": scenario.month_label(min(month, scenario.months - 1)),
         }
@@ -149,12 +163,14 @@ def main() -> None:
         print(name, flush=True)
     table = pd.DataFrame(rows)
     table.to_csv(args.out, index=False)
-    shown = ["case", "member", "stage", "by"] + [c for c in table.columns if c.startswith("p_")]
+    chances = [c for c in table.columns if c.startswith("p_")]
+    leaving = table[table["role"] == "leaver"]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table[shown].round(3).to_string(index=False))
-        print("mean", table[[c for c in shown if c.startswith("p_")]].mean().round(3).to_dict())
-    print(f"{np.count_nonzero(table['p_with'] > table['p_all'])} of {len(table)} leavers likelier "
-          "with their replayed events")  # fmt: skip
+        print(leaving[["case", "member", "stage", "by", *chances]].round(3).to_string(index=False))
+        for role, rows in table.groupby("role"):
+            print(f"mean over {len(rows)} {role}s", rows[chances].mean().round(3).to_dict())
+    likelier = np.count_nonzero(leaving["p_with"] > leaving["p_all"])
+    print(f"{likelier} of {len(leaving)} leavers likelier with their replayed events")
 
 
 if __name__ == "__main__":
