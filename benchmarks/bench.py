@@ -10,15 +10,19 @@ scalar model per run), and (c) per CPU second in this process, one chunk of the 
 the machine hardly moves. It prints runs per second, the ratio (a) / (b), the per-CPU ratio (c),
 and the memory table. docs/performance.md keeps the latest figures.
 
-    .venv/bin/python benchmarks/bench.py                # sizes 1e4, 1e5, 1e6 (about 2-3 minutes)
-    .venv/bin/python benchmarks/bench.py --quick        # sizes 1e4, 1e5, fewer reference runs
+    .venv/bin/python benchmarks/bench.py                # sizes 1e4, 1e5, 1e6, and the workflows
+    .venv/bin/python benchmarks/bench.py --quick        # sizes 1e4, 1e5, short workflows
+    .venv/bin/python benchmarks/bench.py --atop         # also the ATOP library's calibration
 
 It also prints the floor of the design (numpy drawing one uniform and computing one exp per
 member-month of the largest batch, same processes) with the engine's time as a multiple of it,
 `alliance --help`'s wall time with the smallest batch's (run as a user types it, without
 --workers) as a multiple of it, the start-up floor of the design (a fresh interpreter importing
 Mesa and numba and loading one cached kernel), and the smallest batch once more with an empty
-kernel cache (the first run after installation).
+kernel cache (the first run after installation). Then the workflows users wait for
+(`benchmarks/workflows.py`: the nine-case calibration and one cross-validation fold, timed, with
+effective samples per minute; `--no-workflows` skips them), and each of issue 22's targets with
+met / not met from this run's figures (`benchmarks/targets.py`).
 """
 
 from __future__ import annotations
