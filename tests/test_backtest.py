@@ -105,10 +105,13 @@ def test_backtest_command_scores_exact_forecasts_by_hand(tmp_path, monkeypatch, 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["skill_vs"]["fifty_fifty"]["brier"] == pytest.approx(1 - (1 / 3) / 0.25)
     assert (out / "figures" / "reliability.png").stat().st_size > 10_000
-    for label in ("50/50", "base rate", "logit"):
+    for label in ("50/50", "base rate", "logit", "cure logit"):
         assert label in stdout
     # Every reference in scores.csv, and the model, worse than 50/50 on Brier, says so.
-    assert set(by.index) == {"model", "base_rate", "fifty_fifty", "logit"}
+    assert set(by.index) == {"model", "base_rate", "fifty_fifty", "logit", "cure_logit"}
+    coefficients = pd.read_csv(out / "logit.csv")
+    assert set(coefficients["forecaster"]) == {"logit", "cure_logit"}
+    assert 0.0 <= summary["cure_logit"]["cured_share"] <= 1.0
     assert "WORSE than the 50/50" in stdout or "WORSE on one score than the 50/50" in stdout
     assert summary["versus"]["fifty_fifty"]["brier"]["verdict"] == "worse"
 

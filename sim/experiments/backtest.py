@@ -2,10 +2,11 @@
 
 Each fact becomes a binary event, "member X had reached stage S by month M" (1 for `reached_in`
 and `reached_by` facts, 0 for `not_reached_by`). The model's forecast is its Monte Carlo
-probability of that event; three reference forecasts stand beside it: a constant base rate
+probability of that event; four reference forecasts stand beside it: a constant base rate
 (command line or observations file), 50/50, and the field's event-history logit
-(`sim.experiments.logit`) fitted on a case library's other cases (`logit_cases`, by default the
-shipped `calibrate_history`; cases on this scenario are left out). Scores (`sim.experiments.
+(`sim.experiments.logit`) and its split-population (cure) variant (`sim.experiments.cure`), both
+fitted on a case library's other cases (`logit_cases`, by default the shipped
+`calibrate_history`; cases on this scenario are left out). Scores (`sim.experiments.
 scoring`): Brier and log scores (lower is better, 0 perfect), calibration intercept and slope,
 and the model's skill against every reference.
 With `origin`, the scenario's events after that month are dropped and its history ends there: the
@@ -34,9 +35,10 @@ from sim.batch.store import now, versions
 from sim.batch.tasks import check_run_arguments
 from sim.experiments.cases import Case, load_cases
 from sim.experiments.experiment import Experiment, load_experiment
-from sim.experiments.logit import LogitFit, fit_logit, forecast
+from sim.experiments.logit import Hazards, forecast
 from sim.experiments.observations import Fact, Observations, load_observations
 from sim.experiments.origins import forecast_at_origin, plan_origin
+from sim.experiments.references import reference_fits, reference_table
 from sim.experiments.scoring import add_skill, comparisons, score_rows
 from sim.model.errors import InputError
 from sim.model.months import parse_month
@@ -101,7 +103,7 @@ def backtest(
         origin = full.month_label(full.history_end)
     scenario = at_origin(full, origin) if origin is not None else full
     observations = load_observations(observations_path, scenario)
-    logit = fit_reference_logit(logit_cases, scenario)
+    logits = fit_reference_logits(logit_cases, scenario)
     recorded = observations.facts
     draws = load_posterior(posterior, scenario) if posterior is not None else None
     if draws is not None and condition:
@@ -138,14 +140,19 @@ def backtest(
             job = PointJob(scenario, seed, [], np.zeros((1, 0)), {}, measures, draws)
             tally = run_points(job, run.out, "tally", chunks, options, "backtest")
             p, low, high = interval(True, tally.n[0], tally.total[0], tally.total_sq[0])
-        p_logit = logit_forecasts(logit, scenario, observations.facts, recorded, condition)
-        events = events_table(observations, scenario, p, low, high, runs, base_rate, p_logit)
+        p_logits = {
+            name: logit_forecasts(fit, scenario, observations.facts, recorded, condition)
+            for name, fit in logits.items()
+        }
+        events = events_table(observations, scenario, p, low, high, runs, base_rate, p_logits)
         scores = score_events(events)
         run.write_table("events", events)
         run.write_table("scores", scores)
-        run.write_table("logit", logit.table())
+        run.write_table("logit", reference_table(logits))
         summary = summarise(scores)
-        summary["logit"] = {"cases": list(logit.cases), "method": logit.method}
+        summary["logit"] = {"cases": list(logits["logit"].cases), "method": logits["logit"].method}
+        cure = logits["cure_logit"]
+        summary["cure_logit"] = {"method": cure.method, "cured_share": cure.cured_share}
         if conditioning is not None:
             summary["conditioned_on"] = conditioning
         in_sample = None
@@ -168,7 +175,7 @@ def events_table(
     high: np.ndarray,
     runs: int,
     base_rate: float | None,
-    p_logit: np.ndarray,
+    p_logits: dict[str, np.ndarray],
 ) -> pd.DataFrame:
     """One row per fact: the event, what happened, and each forecaster's probability."""
     rows = []
@@ -189,7 +196,7 @@ def events_table(
                 "p_model_high": float(high[j]),
                 "p_base_rate": np.nan if rate is None else float(rate),
                 "p_fifty_fifty": 0.5,
-                "p_logit": float(p_logit[j]),
+                **{f"p_{name}": float(q[j]) for name, q in p_logits.items()},
                 "runs": runs,
                 "source": fact.source,
             }
@@ -229,10 +236,11 @@ def summarise(scores: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def fit_reference_logit(logit_cases: Path | str, scenario: Scenario) -> LogitFit:
-    """The logit fitted on the experiment's cases that are not on this scenario (by name or
-    content), so that it never sees the record it is scored on; fitted once per process for
-    the same experiment and scenario (rolling origins ask for it at every origin)."""
+def fit_reference_logits(logit_cases: Path | str, scenario: Scenario) -> dict[str, Hazards]:
+    """The logit and its cure variant fitted on the experiment's cases that are not on this
+    scenario (by name or content), so that they never see the record they are scored on;
+    fitted once per process for the same experiment and scenario (rolling origins ask for them
+    at every origin)."""
     experiment = load_experiment(logit_cases)
     if experiment.spec.cases is None:
         raise InputError("--logit-cases", str(logit_cases), "expected an experiment with `cases`")
@@ -248,12 +256,12 @@ def _own_hash(scenario: Scenario) -> str:
 
 
 @lru_cache(maxsize=8)
-def _fitted(key: tuple[str, str, str, str, str]) -> LogitFit:
+def _fitted(key: tuple[str, str, str, str, str]) -> dict[str, Hazards]:
     path, _, name, own, record = key
     cases = _other_cases(load_experiment(path), name, own, record)
     if not cases:
         raise InputError("--logit-cases", path, "no case left once this scenario's are set aside")
-    return fit_logit(cases)
+    return reference_fits(cases)
 
 
 def _other_cases(experiment: Experiment, name: str, own: str, record: str) -> list[Case]:
@@ -267,7 +275,7 @@ def _other_cases(experiment: Experiment, name: str, own: str, record: str) -> li
 
 
 def logit_forecasts(
-    logit: LogitFit, scenario: Scenario, scored: list[Fact], known: list[Fact], condition: bool
+    logit: Hazards, scenario: Scenario, scored: list[Fact], known: list[Fact], condition: bool
 ) -> np.ndarray:
     """The logit's probability of each scored fact's event; conditioned runs start each member's
     product after the last month the record (facts up to the origin) shows the stage not

@@ -308,6 +308,8 @@ class Hazards(Protocol):
 
     def at_risk(self, entry: pd.DataFrame, stage: int) -> np.ndarray: ...
 
+    def table(self) -> pd.DataFrame: ...
+
 
 def forecast(
     fit: Hazards, scenario: Scenario, queries: list[tuple[int, int, int, int]]
