@@ -163,3 +163,13 @@ def test_auc_is_taken_at_each_cases_common_horizon(validated):
         p, o = at[f"p_{forecaster}"].to_numpy(), at["outcome"].to_numpy(bool)
         pairs = [(a > b) + 0.5 * (a == b) for a in p[o] for b in p[~o]]
         assert scores.loc[("all", forecaster), f"auc_{stage}"] == pytest.approx(np.mean(pairs))
+
+
+def test_the_reliability_figure_has_a_panel_for_every_forecaster(validated, tmp_path):
+    from sim.plots.reliability import reliability_figure
+
+    _, out = validated
+    events = pd.read_parquet(out / "events.parquet")
+    svg = reliability_figure(events, tmp_path / "reliability.svg", "svg").read_text()
+    for forecaster in ("model", "base_rate", "fifty_fifty", "logit", "cure_logit"):
+        assert f'id="reliability:{forecaster}"' in svg
