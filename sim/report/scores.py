@@ -2,9 +2,9 @@
 
 It shows what the console showed, laid out for reading and sending: every forecaster (the model,
 the base rate, 50/50, the event-history logit and its cure variant) with its Brier and log
-scores, calibration and AUC where scored, and the model's skill against each reference, per case (or per member and
-period of a backtest) and in total; one sentence per reference and per case where the model is
-worse; the reliability diagram; and the provenance. The tables are
+scores, calibration and AUC where scored, and the model's skill against each reference, per case
+(or per member and period of a backtest) and in total; one sentence per reference and per case
+where the model is worse; the reliability diagram; and the provenance. The tables are
 `sim.experiments.scoring.score_table`, the console's, so both say the same.
 
 `out_of_sample` answers, for a batch or forecast report, how the posterior its parameters were
