@@ -27,7 +27,7 @@ from sim.batch.manifests import (
     read_manifest,
 )
 from sim.batch.posterior import shipped_name
-from sim.experiments.loading import Backtest, CrossValidation, Result
+from sim.experiments.loading import Backtest, CrossValidation, Result, load
 from sim.experiments.scoring import (
     SCORE_TABLE_NOTE,
     comparisons,
@@ -153,10 +153,14 @@ def provenance(result: Result) -> list[tuple[str, Any]]:
     return facts + [(f"version of {k}", v) for k, v in sorted(manifest.versions.items())]
 
 
-def out_of_sample(posterior: PosteriorRef | None) -> dict[str, Any]:
-    """How the posterior a batch drew from scored out of sample: `known` with the held-out
-    case's table where the posterior is a fold of a cross-validation on disk (the fold's
-    held-out case is its out-of-sample test), else a sentence saying it is not known."""
+def out_of_sample(posterior: PosteriorRef | None, scored: Path | None = None) -> dict[str, Any]:
+    """How the posterior a batch drew from scored out of sample: from `scored` (an `alliance
+    score` or `alliance backtest` run under the same posterior, checked by its hash) where given;
+    else `known` with the held-out case's table where the posterior is a fold of a
+    cross-validation on disk (the fold's held-out case is its out-of-sample test); else a
+    sentence saying it is not known."""
+    if scored is not None:
+        return _recorded(posterior, Path(scored))
     if posterior is None:
         return {
             "known": False,
@@ -195,4 +199,42 @@ def out_of_sample(posterior: PosteriorRef | None) -> dict[str, Any]:
         "experiment scores the fit that made it case by case (each case forecast by a fit of "
         "the others), and `alliance score` scores it on cases it never saw; `alliance report` "
         "of either directory shows every forecaster's scores.",
+    }
+
+
+def _recorded(posterior: PosteriorRef | None, scored: Path) -> dict[str, Any]:
+    """The totals of a score or backtest run under this very posterior (same samples' hash)."""
+    if posterior is None:
+        raise InputError(
+            "--scores", str(scored), "the batch's parameters are fixed; expected a batch run "
+            "under a posterior (--posterior) to give the scores of that posterior",
+        )  # fmt: skip
+    result = load(scored)
+    theirs = getattr(result.manifest, "posterior", None)
+    if result.kind not in ("score", "backtest") or not isinstance(theirs, PosteriorRef):
+        raise InputError(
+            "--scores", str(scored), f"is a {result.kind} run; expected an alliance score or "
+            "alliance backtest run under the batch's posterior",
+        )  # fmt: skip
+    if theirs.hash != posterior.hash:
+        raise InputError(
+            "--scores", str(scored), f"scored the posterior {theirs.directory} (samples "
+            f"{theirs.hash[:12]}), not the batch's {shipped_name(posterior.directory)} (samples "
+            f"{posterior.hash[:12]}); expected a run under the same samples",
+        )  # fmt: skip
+    scores, summary = result.scores, result.summary
+    events = summary.get("events", len(result.events))
+    if result.kind == "score":
+        total = scores[scores["group"] == "all"].assign(case="all")
+        where = f"over {events:,} facts of {len(result.manifest.cases)} cases it was not fitted on"
+    else:
+        total = scores[(scores["member"] == "all") & (scores["period"] == "all")].assign(case="all")
+        where = f"over {events:,} facts after the origin {result.manifest.origin}"
+    caveat = f" {summary['in_sample']}" if summary.get("in_sample") else ""
+    return {
+        "known": True,
+        "short": f"the {result.kind} run {scored} scored this posterior {where}",
+        "text": f"The {result.kind} run {scored} scored this posterior {where}.{caveat}",
+        "verdicts": verdict_lines(summary["versus"], f"Over all {events:,} facts"),
+        "table": _table("in total", total, "case"),
     }
