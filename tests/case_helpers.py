@@ -101,7 +101,13 @@ def write_experiment(
         or {"disengage_intercept": {"low": -7.0, "high": -2.0}, "hazard_slope": {}},
         "fixed": FIXED,
         "design": {"method": "lhs", "points": points},
-        "calibration": {"walkers": walkers, "steps": steps, "burn": burn, "window": window},
+        "calibration": {
+            "sampler": "emcee",
+            "walkers": walkers,
+            "steps": steps,
+            "burn": burn,
+            "window": window,
+        },
         "cases": cases,
         "outcomes": [{"kind": "members_reaching", "stage": "disengaged", "by": "2032-12"}],
     }

@@ -100,11 +100,23 @@ def calibrate_command(
             "and fit again before reading either interval."
         )
     ess = s["effective_sample_size"]
+    if s.get("sampler") == "importance":
+        how = (
+            f"{s['samples']} posterior samples (resampled from {s['evaluations']} weighted "
+            f"points in {s['batches']} batches), effective sample size {ess:.0f} (Kish), "
+            f"largest weight {s['max_weight']:.3f}"
+        )
+        low = " (low: raise calibration.max_evaluations)"
+    else:
+        how = (
+            f"{s['samples']} posterior samples ({s['walkers']} walkers x "
+            f"{s['steps'] - s['burn']} steps after burn-in), effective sample size {ess:.0f}, "
+            f"acceptance {s['acceptance_fraction']:.2f}"
+        )
+        low = " (low: run more steps)"
     console.print(
-        f"{s['samples']} posterior samples ({s['walkers']} walkers x {s['steps'] - s['burn']} "
-        f"steps after burn-in), effective sample size {ess:.0f}, acceptance "
-        f"{s['acceptance_fraction']:.2f}"
-        + (" (low: run more steps)" if not ess >= 50 else "")
+        how
+        + (low if not ess >= 50 else "")
         + f". Tables, posterior.parquet and scenario.calibrated.yaml written to {out}/"
     )
 
