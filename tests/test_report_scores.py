@@ -162,15 +162,20 @@ def test_batch_report_under_a_crossval_fold_shows_its_held_out_scores(
     assert re.search(r"On the held-out north the model (beats|is WORSE)", text)
 
 
+@pytest.mark.parametrize("sampler", ["emcee", "importance"])
 def test_calibration_report_shows_the_posterior_and_says_its_record_is_not_known(
-    tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys, sampler
 ):
     cases = write_cases(tmp_path)
     experiment = write_experiment(
         tmp_path, cases, replications=20, points=8, walkers=4, steps=4, burn=1
     )
+    if sampler == "importance":  # the default sampler, at tiny sizes
+        data = yaml.safe_load(experiment.read_text())
+        data["calibration"] = {"batch": 8, "effective_samples": 10, "max_evaluations": 16}
+        experiment.write_text(yaml.safe_dump(data, sort_keys=False))
     out = tmp_path / "fit"
-    code, _, err = alliance(
+    code, printed, err = alliance(
         monkeypatch, capsys, "calibrate", experiment, "--out", out, "--workers", 1
     )
     assert code == 0, err
@@ -182,6 +187,9 @@ def test_calibration_report_shows_the_posterior_and_says_its_record_is_not_known
         assert f"{row.parameter} {row.mean:.3g} {row.sd:.3g} {row.low:.3g} {row.high:.3g}" in text
     assert "How the posterior scored out of sample Not known" in text
     assert "north, south, east" in text
+    # the sampler's sentence is the console's
+    sentence = " ".join(printed.split()).split(". Tables")[0].split("\n")[-1]
+    assert sentence.split("posterior samples")[1] in text
 
 
 def _facts_file(folder) -> Path:
