@@ -12,6 +12,7 @@ from test_forecast import OVERRIDES, SCENARIO, exact, observations, within
 
 from sim.batch.jobs import RunOptions
 from sim.experiments.backtest import backtest
+from sim.experiments.scoring import comparisons
 from sim.model.origin import at_origin, origin_yaml
 from sim.model.scenario import load_scenario
 
@@ -80,5 +81,16 @@ def test_rolling_origins_give_a_skill_table_and_figure(tmp_path, monkeypatch, ca
     assert set(events.groupby("origin")["fact"].apply(min)) == {0, 1}
     assert (out / "figures" / "skill-by-origin.png").stat().st_size > 10_000
     assert "2040-06" in stdout
+    # every forecaster's Brier and log score at each origin with facts, as scores.csv has them
+    printed = " ".join(stdout.replace("│", " ").split())  # table cells' borders left out
+    scores = pd.read_csv(out / "scores.csv").query("member == 'all' and period == 'all'")
+    for row in scores.to_dict("records"):
+        assert f"{row['brier']:.4f} {row['log_score']:.4f}" in printed
+    assert {"model", "base_rate", "fifty_fifty", "logit"} <= set(scores["forecaster"])
+    assert "No fact after 2040-12: not scored." in printed
+    for origin, group in scores.groupby("origin"):
+        worse = comparisons(group)
+        said = f"From {origin}: the model is WORSE" in printed
+        assert said == any(e[s]["verdict"] == "worse" for e in worse.values() for s in e)
     record = yaml.safe_load((out / "origins" / "2040-06" / "manifest.json").read_text())
     assert record["condition"] is True
