@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -12,9 +14,10 @@ from test_forecast import OVERRIDES, SCENARIO, exact, observations, within
 
 from sim.batch.jobs import RunOptions
 from sim.experiments.backtest import backtest
-from sim.experiments.scoring import comparisons
+from sim.experiments.scoring import LABELS, comparisons
 from sim.model.origin import at_origin, origin_yaml
 from sim.model.scenario import load_scenario
+from sim.report.html import write_report
 
 FACTS = [
     {"member": "North", "stage": "disengaged", "reached_by": "2040-04"},
@@ -92,5 +95,14 @@ def test_rolling_origins_give_a_skill_table_and_figure(tmp_path, monkeypatch, ca
         worse = comparisons(group)
         said = f"From {origin}: the model is WORSE" in printed
         assert said == any(e[s]["verdict"] == "worse" for e in worse.values() for s in e)
+    # the report of the directory holds the same table and sentences
+    page = html.unescape(re.sub(r"<[^>]+>", " ", write_report(out).read_text(encoding="utf-8")))
+    page = " ".join(page.split())
+    for row in scores.to_dict("records"):
+        assert (
+            f"{row['origin']} {LABELS[row['forecaster']]} {row['events']} {row['brier']:.4f}"
+            in page
+        )
+    assert "No fact after 2040-12: not scored." in page
     record = yaml.safe_load((out / "origins" / "2040-06" / "manifest.json").read_text())
     assert record["condition"] is True

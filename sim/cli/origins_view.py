@@ -21,21 +21,14 @@ def origins_command(
     `alliance backtest` prints them for one."""
     from sim.batch.tasks import stops_resumably
     from sim.cli.scores_view import print_scores, print_verdicts
-    from sim.experiments.origins import backtest_origins
-    from sim.experiments.scoring import comparisons
+    from sim.experiments.origins import backtest_origins, origin_totals, unscored, versus_by_origin
 
     with stops_resumably(out):  # a stop in one origin's backtest: finish them all
         result = backtest_origins(scenario, observations, out, origins, **run)
-    scores = result.scores
-    total = scores[(scores["member"] == "all") & (scores["period"] == "all")]
-    title = "Scores of the facts after each origin"
-    print_scores(console, total, "origin", title)
-    empty = [o for o in origins if o not in set(total["origin"].astype(str))]
+    total = origin_totals(result.scores)
+    print_scores(console, total, "origin", "Scores of the facts after each origin")
+    empty = unscored(result.scores, origins)
     if empty:
         console.print(f"No fact after {', '.join(empty)}: not scored.", highlight=False)
-    per_origin = {
-        f"From {origin}": comparisons(group)
-        for origin, group in total.groupby("origin", sort=False)
-    }
-    print_verdicts(console, {}, "", per_origin)
+    print_verdicts(console, {}, "", versus_by_origin(result.scores))
     console.print(f"tables: {out}/skill.csv, events.csv, scores.csv; figure: {result.figure}")

@@ -22,12 +22,14 @@ from markupsafe import Markup
 from sim.batch.manifests import (
     BacktestManifest,
     CrossvalManifest,
+    OriginsManifest,
     PosteriorRef,
     ScoreManifest,
     read_manifest,
 )
 from sim.batch.posterior import shipped_name
 from sim.experiments.loading import Backtest, CrossValidation, Result, load
+from sim.experiments.origins import origin_totals, unscored, versus_by_origin
 from sim.experiments.scoring import (
     SCORE_TABLE_NOTE,
     comparisons,
@@ -39,7 +41,7 @@ from sim.model.errors import InputError
 from sim.plots.reliability import reliability_chart
 from sim.report.render import inline_svg, render
 
-SCORED_KINDS = ("backtest", "crossval", "score")
+SCORED_KINDS = ("backtest", "backtest-origins", "crossval", "score")
 CASE_GROUPS = ("all", "case", "era", "size")  # the order of a crossval's rows in the report
 
 
@@ -49,6 +51,8 @@ def build_scores_report(result: Result) -> str:
         values = _crossval(result)
     elif isinstance(result, Backtest) and isinstance(result.manifest, BacktestManifest):
         values = _backtest(result)
+    elif isinstance(result, Backtest) and isinstance(result.manifest, OriginsManifest):
+        values = _origins(result)
     else:
         raise InputError(
             str(result.directory),
@@ -106,11 +110,7 @@ def _backtest(result: Backtest) -> dict[str, Any]:
     """A backtest's title, what was scored, verdicts and tables (totals, then per fact)."""
     manifest, summary, scores = result.manifest, result.summary, result.scores
     events = summary.get("events", len(result.events))
-    drawn = (
-        f"parameters drawn from the posterior {manifest.posterior.directory}"
-        if manifest.posterior is not None
-        else "parameters fixed at the scenario's values"
-    )
+    drawn = _parameters(manifest.posterior)
     held = "conditioned on the record up to the origin" if manifest.condition else "unconditioned"
     how = (
         f"{events:,} facts of {manifest.observations.path} after the origin {manifest.origin}, "
@@ -133,6 +133,37 @@ def _backtest(result: Backtest) -> dict[str, Any]:
         "verdicts": verdicts + worse_per_case(per_case),
         "tables_": [t for t in tables if t["rows"]],
     }
+
+
+def _origins(result: Backtest) -> dict[str, Any]:
+    """A rolling-origin backtest's title, what was scored, verdicts and table by origin."""
+    manifest = result.manifest
+    assert isinstance(manifest, OriginsManifest)
+    scores = result.scores.assign(origin=result.scores["origin"].dt.strftime("%Y-%m"))
+    held = "conditioned on the record up to each origin" if manifest.condition else "unconditioned"
+    how = (
+        f"the facts of {manifest.observations.path} after each origin "
+        f"({', '.join(manifest.origins)}), forecast by the model from the scenario as known then "
+        f"({held}; {_parameters(manifest.posterior)}; {manifest.runs:,} runs), by the base "
+        "rate, 50/50 and the event-history logit"
+    )
+    empty = unscored(scores, manifest.origins)
+    worse = worse_per_case(versus_by_origin(scores))
+    return {
+        "title": f"{manifest.scenario.name}: backtests from {len(manifest.origins)} origins",
+        "how": how,
+        "in_sample": f"No fact after {', '.join(empty)}: not scored." if empty else None,
+        "verdicts": worse or ["At no origin is the model worse than a reference on a score."],
+        "tables_": [_table("Every forecaster by origin", origin_totals(scores), "origin")],
+    }
+
+
+def _parameters(posterior: PosteriorRef | None) -> str:
+    return (
+        f"parameters drawn from the posterior {posterior.directory}"
+        if posterior is not None
+        else "parameters fixed at the scenario's values"
+    )
 
 
 def _table(title: str, scores: pd.DataFrame, label: str) -> dict[str, Any]:
