@@ -62,6 +62,12 @@ def test_backtest_conditions_on_facts_up_to_the_origin(tmp_path):
     p_frozen = events.loc[("North", "frozen"), "p_model"]
     assert within(p_frozen, truth[11, 1], ess)
     assert truth[11, 1] - unconditioned[11, 1] > 0.1  # conditioning matters here
+    # At each stage's common horizon (the month of its one scored fact here), the conditioned
+    # curve gives the same probability as the fact.
+    horizon = result.horizon.set_index(["member", "stage"])
+    assert horizon.loc[("North", "frozen"), "p_model"] == p_frozen
+    south = events.loc[("South", "disengaged"), "p_model"]
+    assert horizon.loc[("South", "disengaged"), ["p_model", "outcome"]].tolist() == [south, 0]
     known = summary["conditioned_on"]["forecast"]["facts"]
     assert [f["label"] for f in known] == ["North disengaged by 2040-04"]
 

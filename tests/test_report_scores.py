@@ -51,11 +51,13 @@ def test_crossval_report_has_every_forecaster_per_case_and_in_total(
     assert out.strip() == f"report: {report}"
     text = _text(report)
     scores = pd.read_csv(crossval_dir / "scores.csv")
-    assert set(scores["forecaster"]) == {"model", "base_rate", "fifty_fifty", "logit"}
+    assert set(scores["forecaster"]) == {
+        "model", "base_rate", "fifty_fifty", "logit", "cure_logit"
+    }  # fmt: skip
     for case in ("all", "north", "south", "east"):
         for row in scores[scores["case"] == case].to_dict("records"):
             assert _row_text(row, "case") in text
-    for ref in ("base rate", "50/50", "logit"):
+    for ref in ("base rate", "50/50", "logit", "cure logit"):
         assert f"skill vs {ref} B / log" in text
         assert re.search(
             rf"Over all \d+ facts the model (beats|is WORSE[a-z ]*than|does not beat) "

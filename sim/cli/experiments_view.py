@@ -123,10 +123,12 @@ def backtest_command(
         console.print("No base rate given (--base-rate or base_rate in the file): not scored.")
     summary = result.summary
     print_verdicts(console, summary["versus"], f"Over all {summary['events']} facts")
-    logit = summary["logit"]
+    logit, cure = summary["logit"], summary["cure_logit"]
     console.print(
         f"logit: the event-history logit fitted ({logit['method']}) on "
-        f"{', '.join(logit['cases'])}; coefficients in {out}/logit.csv",
+        f"{', '.join(logit['cases'])}; cure logit: its split-population variant on the same "
+        f"cases ({cure['method']}; {cure['cured_share']:.0%} of their members never at risk); "
+        f"coefficients in {out}/logit.csv",
         highlight=False,
         soft_wrap=True,
     )

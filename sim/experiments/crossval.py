@@ -14,7 +14,9 @@ reached stage S by the end of month M" (1 for `reached_in`/`reached_by`, 0 for
   1 - (1 - rate)^(M + 1) (months counted from the case's start);
 - `fifty_fifty`: 0.5;
 - `logit`: the field's discrete-time event-history logit (`sim.experiments.logit`), fitted on the
-  training cases' member-months, its hazards multiplied out to the fact's month.
+  training cases' member-months, its hazards multiplied out to the fact's month;
+- `cure_logit`: its split-population variant (`sim.experiments.cure`), a share of members never at
+  risk, fitted on the same rows.
 
 Scores (`sim.experiments.scoring`): Brier and log scores (the model's probabilities kept within
 the Monte Carlo floor for the log score), calibration intercept and slope, each forecaster's
@@ -52,7 +54,8 @@ from sim.experiments.crossval_scores import (
 )
 from sim.experiments.experiment import Experiment, experiment_error, load_experiment
 from sim.experiments.folds import group_folds, leave_one_out
-from sim.experiments.logit import LogitFit, fit_logit, forecast, member_exposures
+from sim.experiments.logit import Hazards, forecast, member_exposures
+from sim.experiments.references import reference_fits, reference_table
 from sim.experiments.scoring import horizon_outcomes
 from sim.experiments.sweep import experiment_ref, input_files
 from sim.model.errors import InputError
@@ -151,7 +154,7 @@ def write_results(
 
 @dataclass
 class Folds:
-    """Per fold: the held-out events, the horizon outcomes, the base rates and the logit."""
+    """Per fold: the held-out events, the horizon outcomes, the base rates and the logits."""
 
     events: list[pd.DataFrame] = field(default_factory=list)
     horizons: list[pd.DataFrame] = field(default_factory=list)
@@ -180,8 +183,8 @@ def _folds(
         places = [fold.sub(held.name) if split else fold for held in held_cases]
         base = base_rates(training)
         folds.rates.append(base.assign(held_out=name))
-        logit = fit_logit(training)
-        folds.logits.append(logit.table().assign(held_out=name))
+        logits = reference_fits(training)
+        folds.logits.append(reference_table(logits, held_out=name))
         done = [finished_fold(p.root) for p in places] if options.resume else [None]
         if all(tables is not None for tables in done):
             folds.events += [tables[0] for tables in done if tables is not None]
@@ -196,7 +199,7 @@ def _folds(
             tuple(posterior.names[j] for j in shared), posterior.samples[:, shared],
         )  # fmt: skip
         for held, place in zip(held_cases, places, strict=True):
-            events, horizon = held_out_tables(experiment, held, draws, runs, engine, base, logit)
+            events, horizon = held_out_tables(experiment, held, draws, runs, engine, base, logits)
             place.write_table(HORIZON.removesuffix(".parquet"), horizon)
             place.write_table(HELD_OUT.removesuffix(".parquet"), events)
             folds.events.append(events)
@@ -211,16 +214,16 @@ def held_out_tables(
     runs: int,
     engine: Engine,
     base: pd.DataFrame,
-    logit: LogitFit,
+    logits: dict[str, Hazards],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A held-out case's events and horizon tables: its facts and its members' outcomes at the
-    common horizon, forecast by the model under `draws`, the base rate and the logit."""
+    common horizon, forecast by the model under `draws`, the base rate and the logits."""
     outcomes = horizon_outcomes(held.observations.facts)
     queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
     queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
     p = forecast_case(experiment, held, draws, runs, engine, queries)
-    events = events_table(held, p[: held.facts], base, runs, logit)
-    return events, horizon_table(held, outcomes, p[held.facts :], base, logit)
+    events = events_table(held, p[: held.facts], base, runs, logits)
+    return events, horizon_table(held, outcomes, p[held.facts :], base, logits)
 
 
 def finished_fold(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
@@ -311,11 +314,12 @@ def forecast_case(
 
 
 def events_table(
-    case: Case, p: np.ndarray, base: pd.DataFrame, runs: int, logit: LogitFit
+    case: Case, p: np.ndarray, base: pd.DataFrame, runs: int, logits: dict[str, Hazards]
 ) -> pd.DataFrame:
     """One row per held-out fact: the event, what happened and each forecaster's probability."""
     facts = case.observations.facts
-    p_logit = forecast(logit, case.scenario, [(f.member, f.stage, f.month, -1) for f in facts])
+    queries = [(f.member, f.stage, f.month, -1) for f in facts]
+    fitted = {name: forecast(fit, case.scenario, queries) for name, fit in logits.items()}
     rows = []
     for j, fact in enumerate(case.observations.facts):
         stage = LATER_STAGES[fact.stage - 1]
@@ -332,7 +336,7 @@ def events_table(
                 "p_model": float(p[j]),
                 "p_base_rate": base_rate_forecast(base, stage, fact.month),
                 "p_fifty_fifty": 0.5,
-                "p_logit": float(p_logit[j]),
+                **{f"p_{name}": float(q[j]) for name, q in fitted.items()},
                 "runs": runs,
                 "source": fact.source,
             }

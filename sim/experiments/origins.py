@@ -50,6 +50,13 @@ class OriginForecast:
     high: np.ndarray
     conditioning: dict[str, Any]
     record: dict[str, Any]
+    curves: pd.Series  # P(reached) by (member name, stage name, month) under the conditioning
+
+
+def reached_probabilities(curves: pd.Series, queries: list[Fact]) -> np.ndarray:
+    """The probability, read off a forecast's curves, that each query's member had reached its
+    stage by its month (any month of the forecast, not only a scored fact's)."""
+    return np.array([curves[(f.member_name, LATER_STAGES[f.stage - 1], f.month)] for f in queries])
 
 
 @dataclass
@@ -114,13 +121,14 @@ def forecast_at_origin(plan: OriginPlan, run: Files, options: RunOptions) -> Ori
     results = summaries[0]
     curves = results.curves.set_index(["member", "stage", "month"])["probability"]
     scored = plan.scored
-    p = np.array([curves[(f.member_name, LATER_STAGES[f.stage - 1], f.month)] for f in scored])
+    p = reached_probabilities(curves, scored)
     ess = done.conditioning["ess"]  # copies of one run share its past: n is the ESS, not N
     low, high = proportion_interval(p * ess, np.full(p.shape, ess))
     record = done.batch.manifest.forecast or {}
     return OriginForecast(
-        full.month_label(month), results.scenario, scored, p, low, high, done.conditioning, record
-    )
+        full.month_label(month), results.scenario, scored, p, low, high, done.conditioning, record,
+        curves,
+    )  # fmt: skip
 
 
 @dataclass

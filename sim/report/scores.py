@@ -1,10 +1,10 @@
 """The report of a scored run (`alliance report DIR` of a backtest, crossval or score directory).
 
 It shows what the console showed, laid out for reading and sending: every forecaster (the model,
-the base rate, 50/50, the event-history logit) with its Brier and log scores, calibration and
-AUC where scored, and the model's skill against each reference, per case (or per member and
-period of a backtest) and in total; one sentence per reference and per case where the model is
-worse; the reliability diagram; and the provenance. The tables are
+the base rate, 50/50, the event-history logit and its cure variant) with its Brier and log
+scores, calibration and AUC where scored, and the model's skill against each reference, per case
+(or per member and period of a backtest) and in total; one sentence per reference and per case
+where the model is worse; the reliability diagram; and the provenance. The tables are
 `sim.experiments.scoring.score_table`, the console's, so both say the same.
 
 `out_of_sample` answers, for a batch or forecast report, how the posterior its parameters were
@@ -82,8 +82,8 @@ def _crossval(result: CrossValidation) -> dict[str, Any]:
         how = (
             f"{events:,} facts of {cases} cases forecast by the model under the posterior "
             f"{posterior.directory} (fitted on {', '.join(posterior.cases)}; not refitted), "
-            f"{manifest.runs:,} runs a case; the base rate and the logit fitted on the other "
-            "cases' folds"
+            f"{manifest.runs:,} runs a case; the base rate, the logit and the cure logit fitted on "
+            "the other cases' folds"
             + (f"; left out: {', '.join(manifest.left_out)}" if manifest.left_out else "")
         )
     else:
@@ -91,7 +91,8 @@ def _crossval(result: CrossValidation) -> dict[str, Any]:
         how = (
             f"{events:,} held-out facts of {cases} cases: each case (or fold) forecast by the "
             f"model under the posterior fitted on the other cases, {manifest.runs:,} runs a "
-            "case, and by the base rate and the logit fitted on the same training cases"
+            "case, and by the base rate, the logit and the cure logit fitted on the same training "
+            "cases"
         )
     ordered = pd.concat(
         [scores[scores["group"] == g] for g in CASE_GROUPS if g in set(scores["group"])]
@@ -115,7 +116,8 @@ def _backtest(result: Backtest) -> dict[str, Any]:
     how = (
         f"{events:,} facts of {manifest.observations.path} after the origin {manifest.origin}, "
         f"forecast by the model from the scenario as known then ({held}; {drawn}; "
-        f"{manifest.runs:,} runs), by the base rate, 50/50 and the event-history logit"
+        f"{manifest.runs:,} runs), by the base rate, 50/50, the event-history logit and its cure "
+        "variant"
     )
     totals = scores[scores["member"] == "all"]
     per_fact = scores[scores["member"] != "all"].assign(
