@@ -31,6 +31,14 @@ def crossval(
             show_default="one fold per case",
         ),
     ] = None,
+    only_fold: Annotated[
+        str | None,
+        typer.Option(
+            help="Run one fold only: its number (1 to the number of folds) or a case it holds "
+            "out; its scores are that fold's (for timing a fold, or checking one case).",
+            show_default="every fold",
+        ),
+    ] = None,
     *,
     options: RunOptions,
 ) -> None:
@@ -42,7 +50,9 @@ def crossval(
     from sim.experiments.crossval import crossval as run
 
     with stops_resumably(out):
-        result = run(experiment, out, runs=runs, fmt=fmt, options=options, folds=folds)
+        result = run(
+            experiment, out, runs=runs, fmt=fmt, options=options, folds=folds, only_fold=only_fold
+        )
     scores = result.scores
     print_scores(console, scores, "case", f"Held-out scores of {len(result.events)} facts")
     summary = result.summary

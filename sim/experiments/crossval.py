@@ -53,7 +53,7 @@ from sim.experiments.crossval_scores import (
     summarise,
 )
 from sim.experiments.experiment import Experiment, experiment_error, load_experiment
-from sim.experiments.folds import group_folds, leave_one_out
+from sim.experiments.folds import group_folds, leave_one_out, pick_fold
 from sim.experiments.logit import Hazards, forecast, member_exposures
 from sim.experiments.references import reference_fits, reference_table
 from sim.experiments.scoring import horizon_outcomes
@@ -89,14 +89,18 @@ def crossval(
     fmt: str = "png",
     options: RunOptions = DEFAULTS,
     folds: int | None = None,
+    only_fold: str | None = None,
 ) -> CrossValidation:
     """Leave each case (or, with `folds`, each of K folds of whole groups) out in turn: fit on
-    the rest, forecast it, score it against references."""
+    the rest, forecast it, score it against references. With `only_fold` (a fold's number or a
+    case it holds out), that fold alone: its scores are that fold's, the summary says so."""
     experiment = load_case_list(experiment_path, runs, fmt, "cross-validation")
     check_run_count(runs * len(experiment.spec.cases), "--runs", f"{runs} per held-out case")
     cases = load_cases(experiment, None)
     split = [] if folds is None else group_folds(cases, folds)
-    for held in split or leave_one_out(cases):
+    every = split or leave_one_out(cases)
+    only = None if only_fold is None else pick_fold(cases, every, only_fold)
+    for held in every if only is None else [every[only]]:
         check_settings(experiment, [c for i, c in enumerate(cases) if i not in held])
     manifest = CrossvalManifest(
         experiment=experiment_ref(experiment),
@@ -104,13 +108,15 @@ def crossval(
         runs=runs,
         seed=experiment.spec.seed,
         folds=split,
+        only_fold=None if only is None else only + 1,
         versions=versions(),
         started=now(),
     )
     with RunDir(out, manifest, options, input_files(experiment)) as run:
         with engine_for(options.workers, options.scheduler) as engine:
-            folds = _folds(experiment, cases, run, runs, engine, options, split)
-        return write_results(run, folds, cases, runs, fmt)
+            folds = _folds(experiment, cases, run, runs, engine, options, split, only)
+        notes = None if only is None else {"only_fold": only + 1, "of_folds": len(every)}
+        return write_results(run, folds, cases, runs, fmt, notes)
 
 
 def load_case_list(experiment_path: Path, runs: int, fmt: str, job: str) -> Experiment:
@@ -170,12 +176,16 @@ def _folds(
     engine: Engine,
     options: RunOptions,
     split: list[list[int]] | None = None,
+    only: int | None = None,
 ) -> Folds:
-    """Every fold into its folder of the run's directory (a finished fold is read back).
-    Without `split`, each case is a fold of its own (`folds/NAME`); with it, fold J holds out
-    its cases together (`folds/fold_J`, each held-out case's tables in `folds/fold_J/NAME`)."""
+    """Every fold (or the `only` one, 0-based) into its folder of the run's directory (a
+    finished fold is read back). Without `split`, each case is a fold of its own
+    (`folds/NAME`); with it, fold J holds out its cases together (`folds/fold_J`, each
+    held-out case's tables in `folds/fold_J/NAME`)."""
     folds = Folds()
     for k, held_out in enumerate(split or leave_one_out(cases)):
+        if only is not None and k != only:
+            continue
         training = [c for i, c in enumerate(cases) if i not in held_out]
         held_cases = [cases[i] for i in held_out]
         name = f"fold_{k + 1}" if split else held_cases[0].name

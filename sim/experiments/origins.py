@@ -26,7 +26,7 @@ from sim.batch.store import now, versions
 from sim.batch.tasks import check_run_arguments
 from sim.experiments.forecast import ForecastPlan, forecast, plan_forecast
 from sim.experiments.observations import Fact, load_observations
-from sim.experiments.scoring import FORECASTERS, REFERENCES, SCORES, skill
+from sim.experiments.scoring import FORECASTERS, REFERENCES, SCORES, comparisons, skill
 from sim.model.errors import InputError
 from sim.model.origin import at_origin, origin_month, origin_yaml
 from sim.model.scenario import Scenario, load_scenario
@@ -214,11 +214,30 @@ def backtest_origins(
     return RollingBacktest(events_table, scores_table, skill, figure)
 
 
+def origin_totals(scores: pd.DataFrame) -> pd.DataFrame:
+    """Every forecaster's scores over all the facts after each origin (the rows of scores.csv
+    with member and period `all`)."""
+    return scores[(scores["member"] == "all") & (scores["period"] == "all")]
+
+
+def versus_by_origin(scores: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The model against each reference at each origin ("From ORIGIN"): scores, skill, verdict."""
+    return {
+        f"From {origin}": comparisons(group)
+        for origin, group in origin_totals(scores).groupby("origin", sort=False)
+    }
+
+
+def unscored(scores: pd.DataFrame, origins: list[str]) -> list[str]:
+    """The origins with no fact after them."""
+    return [o for o in origins if o not in set(origin_totals(scores)["origin"].astype(str))]
+
+
 def skill_table(scores: pd.DataFrame, origins: list[str]) -> pd.DataFrame:
     """Per origin and forecaster: events, Brier and log scores of the facts after the origin,
     and the model's skill against each reference (1 - score / reference); origins with no later
     fact get a row of NaN."""
-    total = scores[(scores["member"] == "all") & (scores["period"] == "all")]
+    total = origin_totals(scores)
     rows = []
     for origin in origins:
         mine = total[total["origin"] == origin].set_index("forecaster")
