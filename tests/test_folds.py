@@ -176,3 +176,19 @@ def test_only_fold_runs_that_fold_alone_and_says_so(tmp_path: Path, monkeypatch,
     assert summary["only_fold"] == 2 and summary["of_folds"] == 3
     manifest = yaml.safe_load((out / "manifest.json").read_text())
     assert manifest["only_fold"] == 2
+
+
+def test_a_single_folds_resume_command_names_the_fold_and_the_folds():
+    from sim.batch.manifests import CrossvalManifest, FileRef
+
+    def manifest(**fields) -> CrossvalManifest:
+        ref = FileRef(path="experiments/x.yaml", hash="0")
+        return CrossvalManifest(experiment=ref, cases=["a", "b"], runs=2000, seed=1, **fields)
+
+    out = Path("out/cv")
+    plain = "alliance crossval experiments/x.yaml --out out/cv --resume"
+    assert manifest().resume_command(out) == plain
+    only = manifest(only_fold=2, folds=[[0], [1]]).resume_command(out)
+    assert (
+        only == "alliance crossval experiments/x.yaml --folds 2 --only-fold 2 --out out/cv --resume"
+    )

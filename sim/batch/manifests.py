@@ -251,13 +251,10 @@ class CrossvalManifest(Manifest):
     only_fold: int | None = None  # --only-fold: the one fold run (1-based); None every fold
 
     def resume_command(self, out: Path) -> str:
-        """`alliance crossval` with this run's runs, folds and single fold, and `--resume`."""
+        """`alliance crossval` with this run's folds and single fold, and `--resume`."""
         folds = f" --folds {len(self.folds)}" if self.folds else ""
         only = f" --only-fold {self.only_fold}" if self.only_fold is not None else ""
-        return (
-            f"alliance crossval {self.experiment.path} --runs {self.runs}{folds}{only} "
-            f"--out {out} --resume"
-        )
+        return f"alliance crossval {self.experiment.path}{folds}{only} --out {out} --resume"
 
 
 class ScoreManifest(CrossvalManifest):
