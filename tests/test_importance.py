@@ -179,3 +179,39 @@ def test_bad_sampler_settings_give_one_line_and_status_2(
     for phrase in phrases:
         assert phrase in err, err
     assert not out.exists()
+
+
+def test_an_interrupted_calibration_resumes_to_the_same_posterior(
+    library, tmp_path, monkeypatch, capsys
+):
+    import pandas as pd
+    import yaml
+
+    from sim.experiments.likelihood import Likelihood
+
+    folder, cases = library
+    path = write_experiment(folder, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
+    data = yaml.safe_load(path.read_text())
+    data["calibration"] = {"batch": 8, "effective_samples": 1000, "max_evaluations": 24}
+    path = folder / "resumed.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    status, _, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", tmp_path / "whole")
+    assert status == 0, err
+    original, calls = Likelihood.__call__, {"n": 0}
+
+    def interrupted(self, matrix):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, matrix)
+
+    monkeypatch.setattr(Likelihood, "__call__", interrupted)
+    out = tmp_path / "cut"
+    status, _, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", out)
+    assert status == 130 and "--resume" in err, err
+    monkeypatch.undo()
+    status, _, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", out, "--resume")
+    assert status == 0, err
+    whole = pd.read_parquet(tmp_path / "whole" / "posterior.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "posterior.parquet"), whole)
+    assert set(whole["step"]) <= {0, 1, 2, 3} and "walker" not in whole
