@@ -215,3 +215,33 @@ def test_an_interrupted_calibration_resumes_to_the_same_posterior(
     whole = pd.read_parquet(tmp_path / "whole" / "posterior.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(out / "posterior.parquet"), whole)
     assert set(whole["step"]) <= {0, 1, 2, 3} and "walker" not in whole
+
+
+def test_cross_validation_and_posterior_runs_use_the_importance_posterior(
+    library, tmp_path, monkeypatch, capsys
+):
+    import json
+
+    import pandas as pd
+    import yaml
+
+    folder, cases = library
+    path = write_experiment(folder, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
+    data = yaml.safe_load(path.read_text())
+    data["calibration"] = {"batch": 8, "effective_samples": 1000, "max_evaluations": 16}
+    path = folder / "crossval.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "cv"
+    args = ("crossval", path, "--out", out, "--runs", 100, "--workers", 1)
+    status, _, err = alliance(monkeypatch, capsys, *args)
+    assert status == 0, err
+    for case in ("north", "south"):
+        summary = json.loads((out / "folds" / case / "summary.json").read_text())
+        assert summary["sampler"] == "importance" and summary["evaluations"] == 8 + 16
+        assert len(pd.read_parquet(out / "folds" / case / "posterior.parquet")) == 4000
+    assert len(pd.read_parquet(out / "events.parquet")) > 0
+    scenario = cases[0]["scenario"]
+    fold = out / "folds" / "south"  # fitted without south: north's posterior run may use it
+    args = ("batch", folder / scenario, "--posterior", fold, "--runs", 200, "--out", tmp_path / "b")
+    status, _, err = alliance(monkeypatch, capsys, *args, "--no-summary")
+    assert status == 0, err
