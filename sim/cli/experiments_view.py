@@ -68,21 +68,12 @@ def calibrate_command(
     from sim.batch.tasks import stops_resumably
     from sim.experiments.calibrate import calibrate
     from sim.experiments.experiment import load_experiment
+    from sim.experiments.fit_report import POSTERIOR_HEADERS, posterior_rows
 
     with stops_resumably(out):
         fit = calibrate(experiment, observations, out, **run)
     s = fit.summary
-    headers = ["mean", "sd", "2.5%", "97.5%", "prior", "sd/prior", "verdict"]
-    rows = [
-        [
-            r.parameter,
-            *(f"{x:.3g}" for x in (r.mean, r.sd, r.low, r.high)),
-            f"[{r.prior_low:g}, {r.prior_high:g}]",
-            f"{r.sd_ratio:.2f}",
-            r.identification,
-        ]
-        for r in fit.fitted.itertuples()
-    ]
+    headers, rows = POSTERIOR_HEADERS, posterior_rows(fit.fitted)
     title = f"Posterior against the uniform prior ({s['facts']} facts, {len(s['cases'])} case(s))"
     tables = fitted_tables(console, title, "parameter", headers, rows, label_justify="right")
     binary = {o.label: o.binary for o in load_experiment(experiment).outcomes}

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sim.batch.outcomes import Outcome, default_label, outcome_from_spec
+from sim.batch.outcomes import PROBABILITY_KINDS, Outcome, default_label, outcome_from_spec
 from sim.batch.tasks import MAX_RUNS
 from sim.model.errors import InputError
 from sim.model.months import month_text
@@ -266,6 +266,14 @@ def load_experiment(path: str | Path) -> Experiment:
         fixed=dict(spec.fixed),
         outcomes=[outcome_from_spec(o, scenario) for o in spec.outcomes],
     )
+
+
+def probability_labels(path: str | Path) -> set[str]:
+    """The labels of an experiment file's outcomes that are probabilities (not expected
+    numbers), read from the file alone: its scenario need not be at hand (a run's copy)."""
+    data, lines = load_yaml(Path(path))
+    spec = validate_model(ExperimentSpec, data, str(path), lines, TAGS)
+    return {o.label or default_label(o) for o in spec.outcomes if o.kind in PROBABILITY_KINDS}
 
 
 def scenario_path(spec: ExperimentSpec, experiment_path: Path) -> Path:
