@@ -68,7 +68,7 @@ def calibrate_command(
     from sim.batch.tasks import stops_resumably
     from sim.experiments.calibrate import calibrate
     from sim.experiments.experiment import load_experiment
-    from sim.experiments.fit_report import POSTERIOR_HEADERS, posterior_rows
+    from sim.experiments.fit_report import POSTERIOR_HEADERS, posterior_rows, sampler_line
 
     with stops_resumably(out):
         fit = calibrate(experiment, observations, out, **run)
@@ -100,23 +100,14 @@ def calibrate_command(
             "and fit again before reading either interval."
         )
     ess = s["effective_sample_size"]
-    if s.get("sampler") == "importance":
-        how = (
-            f"{s['samples']} posterior samples (resampled from {s['evaluations']} weighted "
-            f"points in {s['batches']} batches), effective sample size {ess:.0f} (Kish), "
-            f"largest weight {s['max_weight']:.3f}"
-        )
-        low = " (low: raise calibration.max_evaluations)"
-    else:
-        how = (
-            f"{s['samples']} posterior samples ({s['walkers']} walkers x "
-            f"{s['steps'] - s['burn']} steps after burn-in), effective sample size {ess:.0f}, "
-            f"acceptance {s['acceptance_fraction']:.2f}"
-        )
-        low = " (low: run more steps)"
+    low = (
+        "raise calibration.max_evaluations"
+        if s.get("sampler") == "importance"
+        else "run more steps"
+    )
     console.print(
-        how
-        + (low if not ess >= 50 else "")
+        sampler_line(s)
+        + (f" (low: {low})" if not ess >= 50 else "")
         + f". Tables, posterior.parquet and scenario.calibrated.yaml written to {out}/"
     )
 

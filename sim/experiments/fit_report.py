@@ -48,6 +48,25 @@ def posterior_rows(fitted: pd.DataFrame) -> list[list[str]]:
     ]
 
 
+def sampler_line(summary: dict[str, Any]) -> str:
+    """How the posterior samples were drawn and what they are worth, from a fit's summary: the
+    importance sampler's batches and Kish effective sample, or emcee's chain and acceptance."""
+    ess = summary.get("effective_sample_size")
+    known = "not estimated" if ess is None or ess != ess else f"{ess:.0f}"
+    samples = f"{summary.get('samples', 0):,} posterior samples"
+    if summary.get("sampler") == "importance":
+        return (
+            f"{samples} (resampled from {summary.get('evaluations', 0):,} weighted points in "
+            f"{summary.get('batches', 0)} batches), effective sample size {known} (Kish), "
+            f"largest weight {summary.get('max_weight', float('nan')):.3f}"
+        )
+    return (
+        f"{samples} ({summary.get('walkers')} walkers x "
+        f"{summary.get('steps', 0) - summary.get('burn', 0)} steps after burn-in), effective "
+        f"sample size {known}, acceptance {summary.get('acceptance_fraction', float('nan')):.2f}"
+    )
+
+
 def prior_sd(v: VariedParameter) -> float:
     """The sd of a uniform prior on [low, high]."""
     return (v.high - v.low) / np.sqrt(12.0)

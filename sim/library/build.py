@@ -496,7 +496,7 @@ def experiment_text(library: Library, out: Path, experiment: Path) -> str:
         "# The nine narrative cases keep experiments/calibrate_history.yaml.\n"
         "# Importance sampling in batches of 256 points: a case's months cost far more in Python\n"
         "# than in the kernels, so the more points one call simulates, the cheaper each point\n"
-        "# (docs/calibration.md, \"Cost\"); emcee's half-ensembles gave 8 points a call.\n"
+        '# (docs/calibration.md, "Cost"); emcee\'s half-ensembles gave 8 points a call.\n'
     )
     return head + yaml.safe_dump(spec, sort_keys=False, width=100)
 
