@@ -245,3 +245,36 @@ def test_cross_validation_and_posterior_runs_use_the_importance_posterior(
     args = ("batch", folder / scenario, "--posterior", fold, "--runs", 200, "--out", tmp_path / "b")
     status, _, err = alliance(monkeypatch, capsys, *args, "--no-summary")
     assert status == 0, err
+
+
+def test_a_full_disk_in_an_importance_fit_names_the_file_and_the_resume_command(
+    library, tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    import yaml
+
+    folder, cases = library
+    path = write_experiment(folder, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
+    data = yaml.safe_load(path.read_text())
+    data["calibration"] = {"batch": 8, "effective_samples": 1000, "max_evaluations": 16}
+    path = folder / "full_disk.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    real_save, saves = importance._save, {"n": 0}
+
+    def fills_up(target, *args):
+        saves["n"] += 1
+        if saves["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        real_save(target, *args)
+
+    monkeypatch.setattr(importance, "_save", fills_up)
+    out = tmp_path / "fit"
+    status, _, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", out)
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert status == 1 and len(lines) == 1 and "Traceback" not in err, err
+    assert "chain.npz" in lines[0] and "No space left on device" in lines[0]
+    assert f"finish with: alliance calibrate {path} --out {out} --resume" in lines[0]
+    monkeypatch.undo()
+    status, _, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", out, "--resume")
+    assert status == 0, err
