@@ -237,7 +237,9 @@ def test_cross_validation_and_posterior_runs_use_the_importance_posterior(
     assert status == 0, err
     for case in ("north", "south"):
         summary = json.loads((out / "folds" / case / "summary.json").read_text())
-        assert summary["sampler"] == "importance" and summary["evaluations"] == 8 + 16
+        assert summary["sampler"] == "importance"
+        # the run on both cases (8 + 16 points) is every fold's start: each adds 16 points
+        assert summary["reused_evaluations"] == 8 + 16 and summary["evaluations"] == 8 + 16 + 16
         assert len(pd.read_parquet(out / "folds" / case / "posterior.parquet")) == 4000
     assert len(pd.read_parquet(out / "events.parquet")) > 0
     scenario = cases[0]["scenario"]
@@ -278,3 +280,35 @@ def test_a_full_disk_in_an_importance_fit_names_the_file_and_the_resume_command(
     monkeypatch.undo()
     status, _, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", out, "--resume")
     assert status == 0, err
+
+
+def test_a_case_likelihood_is_the_same_in_any_company(library):
+    """What lets a fold reuse the run on every case: a case's log-likelihood at a point does not
+    depend on which other cases are fitted with it."""
+    from sim.batch.engines import SerialEngine
+    from sim.experiments.cases import load_cases, parameter_space
+    from sim.experiments.crossval import fact_columns
+    from sim.experiments.experiment import load_experiment
+    from sim.experiments.importance import ImportanceRun, restrict
+    from sim.experiments.likelihood import Likelihood
+
+    folder, cases = library
+    path = write_experiment(folder, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
+    experiment = load_experiment(path)
+    loaded = load_cases(experiment, None)
+    names, _ = parameter_space(experiment, loaded)
+
+    def likelihood(chosen):
+        return Likelihood(
+            chosen, names, experiment.fixed, experiment.spec.seed, 20, "by_member", 0.5,
+            SerialEngine(), window=6,
+        )  # fmt: skip
+
+    x = np.array([[-4.0, 2.0], [-3.0, 1.0], [-6.0, 4.0]])
+    both = likelihood(loaded)(x)
+    store = {"x": x, "loglik": both.loglik, "case_loglik": both.case_loglik, "fact_p": both.fact_p}
+    run = ImportanceRun(0, store, np.zeros(0), np.zeros(0), np.zeros(0), [])
+    alone = likelihood(loaded[1:])(x)
+    start = restrict(run, [1], fact_columns(loaded, [1]))
+    np.testing.assert_allclose(start.arrays["loglik"], alone.loglik)
+    np.testing.assert_array_equal(start.arrays["fact_p"], alone.fact_p)

@@ -42,7 +42,7 @@ from sim.batch.posterior import CASE_SEP, PosteriorDraws
 from sim.batch.store import now, versions
 from sim.batch.tasks import check_run_arguments, check_run_count
 from sim.experiments.backtest import FORMATS
-from sim.experiments.calibrate import check_settings, fit_cases
+from sim.experiments.calibrate import check_settings, fit_cases, sample_cases
 from sim.experiments.cases import Case, load_cases
 from sim.experiments.crossval_scores import (
     base_rate_forecast,
@@ -52,6 +52,7 @@ from sim.experiments.crossval_scores import (
 )
 from sim.experiments.experiment import Experiment, experiment_error, load_experiment
 from sim.experiments.folds import group_folds, leave_one_out
+from sim.experiments.importance import ImportanceRun, restrict
 from sim.experiments.logit import LogitFit, fit_logit, forecast, member_exposures
 from sim.experiments.scoring import horizon_outcomes
 from sim.experiments.sweep import experiment_ref, input_files
@@ -172,6 +173,7 @@ def _folds(
     Without `split`, each case is a fold of its own (`folds/NAME`); with it, fold J holds out
     its cases together (`folds/fold_J`, each held-out case's tables in `folds/fold_J/NAME`)."""
     folds = Folds()
+    every = shared_run(experiment, cases, run, engine, options)
     for k, held_out in enumerate(split or leave_one_out(cases)):
         training = [c for i, c in enumerate(cases) if i not in held_out]
         held_cases = [cases[i] for i in held_out]
@@ -189,7 +191,9 @@ def _folds(
             continue
         without = held_cases[0].name if len(held_cases) == 1 else f"{len(held_cases)} cases"
         label = f"fold {k + 1}/{len(split or cases)} (without {without})"
-        posterior = fit_cases(experiment, training, fold, engine, options, label=label)
+        kept = [i for i in range(len(cases)) if i not in held_out]
+        start = None if every is None else restrict(every, kept, fact_columns(cases, kept))
+        posterior = fit_cases(experiment, training, fold, engine, options, label, start)
         shared = [j for j, n in enumerate(posterior.names) if CASE_SEP not in n]
         draws = PosteriorDraws(
             str(fold.root), "", experiment.name, tuple(c.name for c in training),
@@ -202,6 +206,26 @@ def _folds(
             folds.events.append(events)
             folds.horizons.append(horizon)
     return folds
+
+
+def shared_run(
+    experiment: Experiment, cases: list[Case], run: RunDir, engine: Engine, options: RunOptions
+) -> ImportanceRun | None:
+    """The importance sampler's run on every case (checkpointed in `folds/`), whose evaluations
+    each fold starts from, reweighted to its training cases: a fold then simulates only the
+    batches its own posterior still needs. None for emcee, or where a case fits parameters of
+    its own (the folds' parameter spaces differ)."""
+    settings = experiment.spec.calibration
+    if settings is None or settings.sampler != "importance" or any(c.own for c in cases):
+        return None
+    every, _ = sample_cases(experiment, cases, run.sub("folds"), engine, options, "all cases")
+    return every
+
+
+def fact_columns(cases: list[Case], kept: list[int]) -> list[int]:
+    """The columns of the kept cases' facts among every case's (in case order)."""
+    ends = np.cumsum([c.facts for c in cases])
+    return [j for i in kept for j in range(ends[i] - cases[i].facts, ends[i])]
 
 
 def held_out_tables(
