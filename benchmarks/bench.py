@@ -44,37 +44,15 @@ from rich.console import Console  # noqa: E402
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from benchmarks.probe import alliance_command, checkout_env, run_probed  # noqa: E402
 from benchmarks.reference import ReferenceModel  # noqa: E402
+from benchmarks.targets import report_targets, verdicts  # noqa: E402
+from benchmarks.workflows import report_workflows, run_workflows  # noqa: E402
 from sim.batch.lanes import simulate_chunk  # noqa: E402
 from sim.model.model import AllianceModel  # noqa: E402
 from sim.model.scenario import Scenario, load_scenario  # noqa: E402
 
 DEFAULT_SCENARIO = ROOT / "scenarios" / "csto_2022.yaml"
-# The probe adopts the batch's orphans (Linux PR_SET_CHILD_SUBREAPER): the workers' forkserver
-# ends just after the batch's main process, and reaping it counts the workers' memory too.
-PROBE = """
-import ctypes, json, os, resource, subprocess, sys, time
-ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
-start = time.perf_counter()
-done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-seconds = time.perf_counter() - start
-while True:
-    try:
-        os.waitpid(-1, 0)
-    except ChildProcessError:
-        break
-peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"seconds": seconds, "peak_kb": peak_kb, "returncode": done.returncode,
-                  "stderr": done.stderr[-3000:]}))
-"""
-
-
-def alliance_command() -> list[str]:
-    """The `alliance` console script beside this interpreter, or the CLI module through it."""
-    script = Path(sys.executable).parent / "alliance"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from sim.cli.main import main; main()"]
 
 
 def time_batch(
@@ -107,16 +85,12 @@ def time_batch(
         command += ["--workers", str(workers)]
     if chunk_size:
         command += ["--chunk-size", str(chunk_size)]
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache)) if cache else None
-    probe = subprocess.run(
-        [sys.executable, "-c", PROBE, *command], capture_output=True, text=True, check=True, env=env
-    )
-    result = json.loads(probe.stdout)
-    if result["returncode"] != 0:
-        raise SystemExit(f"alliance batch failed ({' '.join(command)}):\n{result['stderr']}")
+    env = checkout_env(NUMBA_CACHE_DIR=str(cache)) if cache else None
+    result = run_probed(command, env)
     return {
         "runs": runs,
         "seconds": result["seconds"],
+        "cpu_seconds": result["cpu_seconds"],
         "runs_per_second": runs / result["seconds"],
         "peak_rss_mb": result["peak_kb"] / 1024,
     }
@@ -274,14 +248,13 @@ STARTUP_FLOOR = (
 
 
 def time_startup_floor() -> dict[str, Any]:
-    """Wall time of a fresh interpreter that only imports Mesa and numba and loads one cached
-    kernel (STARTUP_FLOOR), best of three: what no batch in this design can start below."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", STARTUP_FLOOR], check=True, cwd=ROOT)
-        best = min(best, time.perf_counter() - start)
-    return {"seconds": best}
+    """Wall and CPU time of a fresh interpreter that only imports Mesa and numba and loads one
+    cached kernel (STARTUP_FLOOR), best of three: what no batch in this design starts below."""
+    runs = [run_probed([sys.executable, "-c", STARTUP_FLOOR]) for _ in range(3)]
+    return {
+        "seconds": min(r["seconds"] for r in runs),
+        "cpu_seconds": min(r["cpu_seconds"] for r in runs),
+    }
 
 
 def time_help() -> dict[str, Any]:
@@ -289,7 +262,10 @@ def time_help() -> dict[str, Any]:
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        subprocess.run([*alliance_command(), "--help"], stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(
+            [*alliance_command(), "--help"], stdout=subprocess.DEVNULL, check=True,
+            env=checkout_env(),
+        )  # fmt: skip
         best = min(best, time.perf_counter() - start)
     return {"seconds": best}
 
@@ -346,10 +322,27 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=1, help="seed for every run")
     parser.add_argument(
-        "--quick", action="store_true", help="sizes 1e4,1e5 and 1000 reference runs (~1 minute)"
+        "--quick",
+        action="store_true",
+        help="sizes 1e4,1e5, 1000 reference runs, the workflows with a short chain (a few minutes)",
+    )
+    parser.add_argument(
+        "--no-workflows",
+        action="store_true",
+        help="skip the workflows (the nine-case calibration and one cross-validation fold)",
+    )
+    parser.add_argument(
+        "--workflows-only", action="store_true", help="the workflows alone, no batch figures"
+    )
+    parser.add_argument(
+        "--atop",
+        action="store_true",
+        help="also the ATOP library's calibration (experiments/calibrate_atop.yaml: many minutes)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
+    if args.no_workflows and args.workflows_only:
+        parser.error("--no-workflows and --workflows-only exclude each other")
     if args.sizes is None:
         args.sizes = [10_000, 100_000] if args.quick else [10_000, 100_000, 1_000_000]
     if args.reference_runs is None:
@@ -358,69 +351,97 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
-    """Run every measurement, then print the tables and the ratio."""
+    """Run every measurement, then print the tables, the ratios and the targets' verdicts."""
     args = parse_args()
     console = Console()
     figures: dict[str, Any] = {"machine": machine(), "workers": args.workers}
-    sizes = sorted(args.sizes)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with (
         Progress(*columns, console=console, transient=True) as progress,
         tempfile.TemporaryDirectory(prefix="alliance-bench-") as tmp,
     ):
         step = progress.add_task("", total=None)
-        progress.update(step, description=f"mesa.batch_run: {args.reference_runs} reference runs")
-        figures["reference"] = time_reference(
-            args.scenario, args.reference_runs, args.seed, args.workers
-        )
-        progress.update(step, description=f"lane engine: one chunk of {args.chunk_lanes} lanes")
-        figures["chunk"] = time_chunk(args.scenario, args.chunk_lanes, args.seed)
-        progress.update(step, description="reference models in this process, per CPU second")
-        figures["reference_cpu"] = time_reference_cpu(args.scenario, 300, args.seed)
-        progress.update(step, description="alliance --help, and the floor of the design")
-        figures["help"] = time_help()
-        figures["startup_floor"] = time_startup_floor()
-        figures["floor"] = time_floor(args.scenario, max(sizes), args.workers)
-        figures["draws"] = time_draws(args.scenario, max(sizes), args.seed, args.workers)
-        size = min(sizes)
-        progress.update(step, description=f"alliance batch --runs {size:,}, kernels not compiled")
-        figures["cold"] = time_batch(
-            args.scenario, size, args.seed, args.workers, args.chunk_size,
-            Path(tmp) / "cold", cache=Path(tmp) / "numba-cache",
-        )  # fmt: skip
-        progress.update(step, description=f"alliance batch --runs {size:,}, workers not given")
-        figures["small_default"] = time_batch(
-            args.scenario, size, args.seed, None, args.chunk_size, Path(tmp) / "small"
-        )
-        figures["batches"] = []
-        for size in sizes:
-            progress.update(step, description=f"alliance batch --runs {size:,}")
-            out = Path(tmp) / f"batch-{size}"
-            figures["batches"].append(
-                time_batch(args.scenario, size, args.seed, args.workers, args.chunk_size, out)
-            )
-    engine = figures["batches"][-1]
-    figures["ratio"] = engine["runs_per_second"] / figures["reference"]["runs_per_second"]
-    figures["cpu_ratio"] = (
-        figures["chunk"]["runs_per_cpu_second"] / figures["reference_cpu"]["runs_per_cpu_second"]
-    )
-    smallest, largest = figures["batches"][0], figures["batches"][-1]
-    figures["memory_ratio"] = largest["peak_rss_mb"] / smallest["peak_rss_mb"]
-    figures["floor_ratio"] = largest["seconds"] / figures["floor"]["seconds"]
-    figures["startup_ratio"] = figures["small_default"]["seconds"] / figures["help"]["seconds"]
-    report(console, figures, args)
+
+        def say(description: str) -> None:
+            progress.update(step, description=description)
+
+        if not args.workflows_only:
+            figures.update(measure_batches(args, Path(tmp), say))
+        if not args.no_workflows:
+            quick, folder = args.quick, Path(tmp) / "workflows"
+            figures["workflows"] = run_workflows(args.workers, folder, quick, args.atop, say)
+    rows = verdicts(figures)
+    figures["targets"] = [row.as_dict() for row in rows]
+    print_machine(console, figures, args)
+    if not args.workflows_only:
+        report(console, figures, args)
+    if not args.no_workflows:
+        report_workflows(console, figures["workflows"])
+    report_targets(console, rows)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
-def report(console: Console, figures: dict[str, Any], args: argparse.Namespace) -> None:
-    """Print the machine, the speed comparison and the memory table."""
+def measure_batches(args: argparse.Namespace, tmp: Path, say: Any) -> dict[str, Any]:
+    """The batch figures: both engines, the floors, start-up, memory by size, and their ratios."""
+    figures: dict[str, Any] = {}
+    sizes = sorted(args.sizes)
+    say(f"mesa.batch_run: {args.reference_runs} reference runs")
+    figures["reference"] = time_reference(
+        args.scenario, args.reference_runs, args.seed, args.workers
+    )
+    say(f"lane engine: one chunk of {args.chunk_lanes} lanes")
+    figures["chunk"] = time_chunk(args.scenario, args.chunk_lanes, args.seed)
+    say("reference models in this process, per CPU second")
+    figures["reference_cpu"] = time_reference_cpu(args.scenario, 300, args.seed)
+    say("alliance --help, and the floor of the design")
+    figures["help"] = time_help()
+    figures["startup_floor"] = time_startup_floor()
+    figures["floor"] = time_floor(args.scenario, max(sizes), args.workers)
+    figures["draws"] = time_draws(args.scenario, max(sizes), args.seed, args.workers)
+    size = min(sizes)
+    say(f"alliance batch --runs {size:,}, kernels not compiled")
+    figures["cold"] = time_batch(
+        args.scenario, size, args.seed, args.workers, args.chunk_size,
+        tmp / "cold", cache=tmp / "numba-cache",
+    )  # fmt: skip
+    say(f"alliance batch --runs {size:,}, workers not given")
+    figures["small_default"] = time_batch(
+        args.scenario, size, args.seed, None, args.chunk_size, tmp / "small"
+    )
+    figures["batches"] = []
+    for size in sizes:
+        say(f"alliance batch --runs {size:,}")
+        out = tmp / f"batch-{size}"
+        figures["batches"].append(
+            time_batch(args.scenario, size, args.seed, args.workers, args.chunk_size, out)
+        )
+    smallest, largest = figures["batches"][0], figures["batches"][-1]
+    figures["ratio"] = largest["runs_per_second"] / figures["reference"]["runs_per_second"]
+    figures["cpu_ratio"] = (
+        figures["chunk"]["runs_per_cpu_second"] / figures["reference_cpu"]["runs_per_cpu_second"]
+    )
+    figures["memory_ratio"] = largest["peak_rss_mb"] / smallest["peak_rss_mb"]
+    figures["floor_ratio"] = largest["seconds"] / figures["floor"]["seconds"]
+    figures["startup_ratio"] = figures["small_default"]["seconds"] / figures["help"]["seconds"]
+    figures["startup_floor_ratio"] = (
+        figures["small_default"]["seconds"] / figures["startup_floor"]["seconds"]
+    )
+    return figures
+
+
+def print_machine(console: Console, figures: dict[str, Any], args: argparse.Namespace) -> None:
+    """What the figures were measured on, and with how many workers."""
     m = figures["machine"]
     console.print(
         f"[bold]Machine[/]: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, load "
         f"{m['load_average_1min']} at the start; Python {m['python']}, numpy {m['numpy']}, "
         f"mesa {m['mesa']}. Scenario {args.scenario.name}, {args.workers} worker(s)."
     )
+
+
+def report(console: Console, figures: dict[str, Any], args: argparse.Namespace) -> None:
+    """Print the speed comparison, the floors, start-up and the memory table."""
     ref, engine, chunk = figures["reference"], figures["batches"][-1], figures["chunk"]
     smallest = figures["batches"][0]
     speed = Table(title="Replications per second")
@@ -477,7 +498,10 @@ def report(console: Console, figures: dict[str, Any], args: argparse.Namespace) 
         f"loading one cached kernel, nothing else: {startup_floor:.2f} s "
         f"({startup_floor / help_seconds:.1f}x --help); "
         f"alliance batch --runs {smallest['runs']:,} (workers not given: one process) "
-        f"{figures['small_default']['seconds']:.2f} s, {figures['startup_ratio']:.1f}x --help; "
+        f"{figures['small_default']['seconds']:.2f} s "
+        f"(CPU {figures['small_default']['cpu_seconds']:.2f} s), "
+        f"{figures['startup_floor_ratio']:.2f}x the start-up floor, "
+        f"{figures['startup_ratio']:.1f}x --help; "
         f"the first run after installation (kernels compiled, then cached on disk) "
         f"{figures['cold']['seconds']:.1f} s."
     )

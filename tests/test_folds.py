@@ -14,7 +14,7 @@ from model_helpers import alliance
 
 from sim.experiments.cases import load_cases
 from sim.experiments.experiment import load_experiment
-from sim.experiments.folds import group_folds, leave_one_out
+from sim.experiments.folds import group_folds, leave_one_out, pick_fold
 from sim.model.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,3 +126,53 @@ def test_folds_below_two_is_refused_with_exit_2(tmp_path: Path, monkeypatch, cap
         monkeypatch, capsys, "crossval", experiment, "--out", tmp_path / "cv", "--folds", 1
     )
     assert status == 2 and "--folds" in err
+
+
+def test_only_fold_is_picked_by_number_or_by_a_case_it_holds_out():
+    cases = [stub("north", "one", 2), stub("south", "one", 1), stub("east", "east", 3)]
+    folds = [[0, 1], [2]]
+    assert pick_fold(cases, folds, "1") == 0
+    assert pick_fold(cases, folds, "2") == 1
+    assert pick_fold(cases, folds, "south") == 0
+    assert pick_fold(cases, leave_one_out(cases), "east") == 2
+    for bad in ("0", "3", "west", "-1"):
+        with pytest.raises(InputError, match="--only-fold") as error:
+            pick_fold(cases, folds, bad)
+        assert "from 1 to 2" in str(error.value) and "north, south, east" in str(error.value)
+
+
+def test_an_unknown_only_fold_is_refused_with_exit_2_before_any_output(
+    tmp_path: Path, monkeypatch, capsys
+):
+    entries = write_cases(tmp_path, ("north", "south"))
+    experiment = write_experiment(
+        tmp_path, entries, replications=20, points=8, walkers=4, steps=4, burn=1
+    )
+    out = tmp_path / "cv"
+    status, _, err = alliance(
+        monkeypatch, capsys, "crossval", experiment, "--out", out, "--only-fold", "west"
+    )
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "--only-fold" in err and "north, south" in err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_only_fold_runs_that_fold_alone_and_says_so(tmp_path: Path, monkeypatch, capsys):
+    entries = write_cases(tmp_path)
+    experiment = write_experiment(
+        tmp_path, entries, replications=20, points=8, walkers=4, steps=4, burn=1
+    )
+    out = tmp_path / "cv"
+    status, _, err = alliance(
+        monkeypatch, capsys, "crossval", experiment, "--out", out, "--runs", 100,
+        "--only-fold", "south", "--workers", 1,
+    )  # fmt: skip
+    assert status == 0, err
+    assert [p.name for p in (out / "folds").iterdir()] == ["south"]
+    assert (out / "folds" / "south" / "summary.json").exists()  # the fold's fit, with its ESS
+    assert set(pd.read_csv(out / "events.csv")["case"]) == {"south"}
+    summary = yaml.safe_load((out / "summary.json").read_text())
+    assert summary["only_fold"] == 2 and summary["of_folds"] == 3
+    manifest = yaml.safe_load((out / "manifest.json").read_text())
+    assert manifest["only_fold"] == 2

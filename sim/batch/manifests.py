@@ -235,7 +235,7 @@ class CrossvalManifest(Manifest):
 
     KIND: ClassVar[str] = "crossval"
     RESUME_FIELDS: ClassVar[tuple[str, ...]] = (
-        "experiment.hash", "cases", "runs", "seed", "folds",
+        "experiment.hash", "cases", "runs", "seed", "folds", "only_fold",
     )  # fmt: skip
     OWNED: ClassVar[tuple[str, ...]] = (
         *tables("events", "scores", "base_rates", "horizon", "logit"),
@@ -248,6 +248,16 @@ class CrossvalManifest(Manifest):
     runs: int
     seed: int
     folds: list[list[int]] = []  # the cases' indices per fold (--folds K); [] one per case
+    only_fold: int | None = None  # --only-fold: the one fold run (1-based); None every fold
+
+    def resume_command(self, out: Path) -> str:
+        """`alliance crossval` with this run's runs, folds and single fold, and `--resume`."""
+        folds = f" --folds {len(self.folds)}" if self.folds else ""
+        only = f" --only-fold {self.only_fold}" if self.only_fold is not None else ""
+        return (
+            f"alliance crossval {self.experiment.path} --runs {self.runs}{folds}{only} "
+            f"--out {out} --resume"
+        )
 
 
 class ScoreManifest(CrossvalManifest):
@@ -281,7 +291,7 @@ class BacktestManifest(Manifest):
         "chunks", "posterior.hash",
     )  # fmt: skip
     OWNED: ClassVar[tuple[str, ...]] = (
-        *tables("events", "scores", "skill", "logit"),
+        *tables("events", "scores", "skill", "logit", "horizon"),
         "summary.json", "figures", "forecast", "scenario-at-origin.yaml", "origins",
     )  # fmt: skip
 

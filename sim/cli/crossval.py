@@ -31,18 +31,28 @@ def crossval(
             show_default="one fold per case",
         ),
     ] = None,
+    only_fold: Annotated[
+        str | None,
+        typer.Option(
+            help="Run one fold only: its number (1 to the number of folds) or a case it holds "
+            "out; its scores are that fold's (for timing a fold, or checking one case).",
+            show_default="every fold",
+        ),
+    ] = None,
     *,
     options: RunOptions,
 ) -> None:
     """Leave each case (or with --folds K, each fold of whole alliances) out: fit the rest,
-    forecast it, score it against a base rate, 50/50 and the event-history logit fitted on the
-    same training cases."""
+    forecast it, score it against a base rate, 50/50, the event-history logit and its cure
+    variant fitted on the same training cases."""
     from sim.batch.tasks import stops_resumably
     from sim.cli.scores_view import print_scores, print_verdicts
     from sim.experiments.crossval import crossval as run
 
     with stops_resumably(out):
-        result = run(experiment, out, runs=runs, fmt=fmt, options=options, folds=folds)
+        result = run(
+            experiment, out, runs=runs, fmt=fmt, options=options, folds=folds, only_fold=only_fold
+        )
     scores = result.scores
     print_scores(console, scores, "case", f"Held-out scores of {len(result.events)} facts")
     summary = result.summary

@@ -1,10 +1,11 @@
 """`alliance crossval`: leave one case out, fit the others, forecast the held-out case, score it.
 
 For each case of a pooled experiment: the shared parameters are calibrated on the other cases
-(`sim.experiments.calibrate.fit_cases`, the experiment's settings); the held-out case is then run
-from its start, with its own replayed events, `runs` times, each run drawing its parameters from
-that fold's posterior (a parameter the held-out case declares for itself is drawn from its prior:
-nothing was fitted for it). Every fact of the held-out case becomes a binary event, "member X had
+(`sim.experiments.calibrate.fit_cases`, the experiment's settings; with the importance sampler
+every fold starts from one run on all the cases, reweighted to its own); the held-out case is
+then run from its start, with its own replayed events, `runs` times, each run drawing its
+parameters from that fold's posterior (a parameter the held-out case declares for itself is
+drawn from its prior: nothing was fitted for it). Every fact of the held-out case becomes a binary event, "member X had
 reached stage S by the end of month M" (1 for `reached_in`/`reached_by`, 0 for
 `not_reached_by`), forecast by four forecasters:
 
@@ -14,7 +15,9 @@ reached stage S by the end of month M" (1 for `reached_in`/`reached_by`, 0 for
   1 - (1 - rate)^(M + 1) (months counted from the case's start);
 - `fifty_fifty`: 0.5;
 - `logit`: the field's discrete-time event-history logit (`sim.experiments.logit`), fitted on the
-  training cases' member-months, its hazards multiplied out to the fact's month.
+  training cases' member-months, its hazards multiplied out to the fact's month;
+- `cure_logit`: its split-population variant (`sim.experiments.cure`), a share of members never at
+  risk, fitted on the same rows.
 
 Scores (`sim.experiments.scoring`): Brier and log scores (the model's probabilities kept within
 the Monte Carlo floor for the log score), calibration intercept and slope, each forecaster's
@@ -51,9 +54,10 @@ from sim.experiments.crossval_scores import (
     summarise,
 )
 from sim.experiments.experiment import Experiment, experiment_error, load_experiment
-from sim.experiments.folds import group_folds, leave_one_out
+from sim.experiments.folds import group_folds, leave_one_out, pick_fold
 from sim.experiments.importance import ImportanceRun, restrict
-from sim.experiments.logit import LogitFit, fit_logit, forecast, member_exposures
+from sim.experiments.logit import Hazards, forecast, member_exposures
+from sim.experiments.references import reference_fits, reference_table
 from sim.experiments.scoring import horizon_outcomes
 from sim.experiments.sweep import experiment_ref, input_files
 from sim.model.errors import InputError
@@ -87,14 +91,18 @@ def crossval(
     fmt: str = "png",
     options: RunOptions = DEFAULTS,
     folds: int | None = None,
+    only_fold: str | None = None,
 ) -> CrossValidation:
     """Leave each case (or, with `folds`, each of K folds of whole groups) out in turn: fit on
-    the rest, forecast it, score it against references."""
+    the rest, forecast it, score it against references. With `only_fold` (a fold's number or a
+    case it holds out), that fold alone: its scores are that fold's, the summary says so."""
     experiment = load_case_list(experiment_path, runs, fmt, "cross-validation")
     check_run_count(runs * len(experiment.spec.cases), "--runs", f"{runs} per held-out case")
     cases = load_cases(experiment, None)
     split = [] if folds is None else group_folds(cases, folds)
-    for held in split or leave_one_out(cases):
+    every = split or leave_one_out(cases)
+    only = None if only_fold is None else pick_fold(cases, every, only_fold)
+    for held in every if only is None else [every[only]]:
         check_settings(experiment, [c for i, c in enumerate(cases) if i not in held])
     manifest = CrossvalManifest(
         experiment=experiment_ref(experiment),
@@ -102,13 +110,15 @@ def crossval(
         runs=runs,
         seed=experiment.spec.seed,
         folds=split,
+        only_fold=None if only is None else only + 1,
         versions=versions(),
         started=now(),
     )
     with RunDir(out, manifest, options, input_files(experiment)) as run:
         with engine_for(options.workers, options.scheduler) as engine:
-            folds = _folds(experiment, cases, run, runs, engine, options, split)
-        return write_results(run, folds, cases, runs, fmt)
+            folds = _folds(experiment, cases, run, runs, engine, options, split, only)
+        notes = None if only is None else {"only_fold": only + 1, "of_folds": len(every)}
+        return write_results(run, folds, cases, runs, fmt, notes)
 
 
 def load_case_list(experiment_path: Path, runs: int, fmt: str, job: str) -> Experiment:
@@ -152,7 +162,7 @@ def write_results(
 
 @dataclass
 class Folds:
-    """Per fold: the held-out events, the horizon outcomes, the base rates and the logit."""
+    """Per fold: the held-out events, the horizon outcomes, the base rates and the logits."""
 
     events: list[pd.DataFrame] = field(default_factory=list)
     horizons: list[pd.DataFrame] = field(default_factory=list)
@@ -168,13 +178,17 @@ def _folds(
     engine: Engine,
     options: RunOptions,
     split: list[list[int]] | None = None,
+    only: int | None = None,
 ) -> Folds:
-    """Every fold into its folder of the run's directory (a finished fold is read back).
-    Without `split`, each case is a fold of its own (`folds/NAME`); with it, fold J holds out
-    its cases together (`folds/fold_J`, each held-out case's tables in `folds/fold_J/NAME`)."""
+    """Every fold (or the `only` one, 0-based) into its folder of the run's directory (a
+    finished fold is read back). Without `split`, each case is a fold of its own
+    (`folds/NAME`); with it, fold J holds out its cases together (`folds/fold_J`, each
+    held-out case's tables in `folds/fold_J/NAME`)."""
     folds = Folds()
-    every = shared_run(experiment, cases, run, engine, options)
+    every = None if only is not None else shared_run(experiment, cases, run, engine, options)
     for k, held_out in enumerate(split or leave_one_out(cases)):
+        if only is not None and k != only:
+            continue
         training = [c for i, c in enumerate(cases) if i not in held_out]
         held_cases = [cases[i] for i in held_out]
         name = f"fold_{k + 1}" if split else held_cases[0].name
@@ -182,8 +196,8 @@ def _folds(
         places = [fold.sub(held.name) if split else fold for held in held_cases]
         base = base_rates(training)
         folds.rates.append(base.assign(held_out=name))
-        logit = fit_logit(training)
-        folds.logits.append(logit.table().assign(held_out=name))
+        logits = reference_fits(training)
+        folds.logits.append(reference_table(logits, held_out=name))
         done = [finished_fold(p.root) for p in places] if options.resume else [None]
         if all(tables is not None for tables in done):
             folds.events += [tables[0] for tables in done if tables is not None]
@@ -200,7 +214,7 @@ def _folds(
             tuple(posterior.names[j] for j in shared), posterior.samples[:, shared],
         )  # fmt: skip
         for held, place in zip(held_cases, places, strict=True):
-            events, horizon = held_out_tables(experiment, held, draws, runs, engine, base, logit)
+            events, horizon = held_out_tables(experiment, held, draws, runs, engine, base, logits)
             place.write_table(HORIZON.removesuffix(".parquet"), horizon)
             place.write_table(HELD_OUT.removesuffix(".parquet"), events)
             folds.events.append(events)
@@ -235,16 +249,16 @@ def held_out_tables(
     runs: int,
     engine: Engine,
     base: pd.DataFrame,
-    logit: LogitFit,
+    logits: dict[str, Hazards],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A held-out case's events and horizon tables: its facts and its members' outcomes at the
-    common horizon, forecast by the model under `draws`, the base rate and the logit."""
+    common horizon, forecast by the model under `draws`, the base rate and the logits."""
     outcomes = horizon_outcomes(held.observations.facts)
     queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
     queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
     p = forecast_case(experiment, held, draws, runs, engine, queries)
-    events = events_table(held, p[: held.facts], base, runs, logit)
-    return events, horizon_table(held, outcomes, p[held.facts :], base, logit)
+    events = events_table(held, p[: held.facts], base, runs, logits)
+    return events, horizon_table(held, outcomes, p[held.facts :], base, logits)
 
 
 def finished_fold(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
@@ -335,11 +349,12 @@ def forecast_case(
 
 
 def events_table(
-    case: Case, p: np.ndarray, base: pd.DataFrame, runs: int, logit: LogitFit
+    case: Case, p: np.ndarray, base: pd.DataFrame, runs: int, logits: dict[str, Hazards]
 ) -> pd.DataFrame:
     """One row per held-out fact: the event, what happened and each forecaster's probability."""
     facts = case.observations.facts
-    p_logit = forecast(logit, case.scenario, [(f.member, f.stage, f.month, -1) for f in facts])
+    queries = [(f.member, f.stage, f.month, -1) for f in facts]
+    fitted = {name: forecast(fit, case.scenario, queries) for name, fit in logits.items()}
     rows = []
     for j, fact in enumerate(case.observations.facts):
         stage = LATER_STAGES[fact.stage - 1]
@@ -356,7 +371,7 @@ def events_table(
                 "p_model": float(p[j]),
                 "p_base_rate": base_rate_forecast(base, stage, fact.month),
                 "p_fifty_fifty": 0.5,
-                "p_logit": float(p_logit[j]),
+                **{f"p_{name}": float(q[j]) for name, q in fitted.items()},
                 "runs": runs,
                 "source": fact.source,
             }

@@ -48,23 +48,25 @@ def posterior_rows(fitted: pd.DataFrame) -> list[list[str]]:
     ]
 
 
-def sampler_line(summary: dict[str, Any]) -> str:
-    """How the posterior samples were drawn and what they are worth, from a fit's summary: the
-    importance sampler's batches and Kish effective sample, or emcee's chain and acceptance."""
-    ess = summary.get("effective_sample_size")
-    known = "not estimated" if ess is None or ess != ess else f"{ess:.0f}"
-    samples = f"{summary.get('samples', 0):,} posterior samples"
-    if summary.get("sampler") == "importance":
-        return (
-            f"{samples} (resampled from {summary.get('evaluations', 0):,} weighted points in "
-            f"{summary.get('batches', 0)} batches), effective sample size {known} (Kish), "
-            f"largest weight {summary.get('max_weight', float('nan')):.3f}"
+def sampler_sentence(summary: dict[str, Any]) -> str:
+    """What the sampler did, in one sentence (console and report): samples, how they were
+    drawn, the effective sample size, and a warning where it is low."""
+    s, ess = summary, summary["effective_sample_size"]
+    if s.get("sampler") == "importance":
+        how = (
+            f"{s['samples']} posterior samples (resampled from {s['evaluations']} weighted "
+            f"points in {s['batches']} batches), effective sample size {ess:.0f} (Kish), "
+            f"largest weight {s['max_weight']:.3f}"
         )
-    return (
-        f"{samples} ({summary.get('walkers')} walkers x "
-        f"{summary.get('steps', 0) - summary.get('burn', 0)} steps after burn-in), effective "
-        f"sample size {known}, acceptance {summary.get('acceptance_fraction', float('nan')):.2f}"
-    )
+        low = " (low: raise calibration.max_evaluations)"
+    else:
+        how = (
+            f"{s['samples']} posterior samples ({s['walkers']} walkers x "
+            f"{s['steps'] - s['burn']} steps after burn-in), effective sample size {ess:.0f}, "
+            f"acceptance {s['acceptance_fraction']:.2f}"
+        )
+        low = " (low: run more steps)"
+    return how + (low if not ess >= 50 else "")
 
 
 def prior_sd(v: VariedParameter) -> float:

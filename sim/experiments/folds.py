@@ -36,3 +36,17 @@ def group_folds(cases: list[Case], k: int) -> list[list[int]]:
         folds[j] += groups[group]
         load[j] += size[group]
     return [sorted(f) for f in folds]
+
+
+def pick_fold(cases: list[Case], folds: list[list[int]], only: str) -> int:
+    """The index in `folds` of the fold `only` names: its number (1 to len(folds)) or the name
+    of a case it holds out (`alliance crossval --only-fold`: one fold, timed or checked alone)."""
+    if only.isdigit() and 1 <= int(only) <= len(folds):
+        return int(only) - 1
+    for k, fold in enumerate(folds):
+        if any(cases[i].name == only for i in fold):
+            return k
+    names = ", ".join(c.name for c in cases)
+    raise InputError(
+        "--only-fold", only, f"expected a fold number from 1 to {len(folds)} or a case ({names})"
+    )

@@ -64,6 +64,8 @@ RULE_PARAMETERS = (
     "help_trust_gain",
     "help_domestic_cost",
     "force_trust_loss",
+    "help_willingness",
+    "help_answer_weight",
 )
 (
     PATRON_RECOVERY,
@@ -105,6 +107,8 @@ RULE_PARAMETERS = (
     HELP_GAIN,
     HELP_COST,
     FORCE_LOSS,
+    HELP_WILLINGNESS,
+    HELP_WEIGHT,
 ) = range(len(RULE_PARAMETERS))
 COUNT = len(RULE_PARAMETERS)
 
@@ -169,6 +173,8 @@ def lane_parameters(shared, per_lane, lane):
         per_lane[lane, 36],
         per_lane[lane, 37],
         per_lane[lane, 38],
+        per_lane[lane, 39],
+        per_lane[lane, 40],
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.batch.manifests import PosteriorRef
-from sim.experiments.fit_report import POSTERIOR_HEADERS, posterior_rows, sampler_line
+from sim.experiments.fit_report import POSTERIOR_HEADERS, posterior_rows, sampler_sentence
 from sim.experiments.loading import Calibration
 from sim.report.render import render
 from sim.report.scores import out_of_sample, provenance
@@ -23,7 +23,7 @@ def build_fit_report(result: Calibration) -> str:
     cases = [str(case.get("name", "")) for case in manifest.cases]
     how = (
         f"{len(result.fitted)} parameters fitted on {summary.get('facts', '?')} facts of "
-        f"{len(cases)} case(s) ({', '.join(cases)}); {sampler_line(summary)}; the other "
+        f"{len(cases)} case(s) ({', '.join(cases)}); {sampler_sentence(summary)}; the other "
         "parameters fixed at the experiment's or the documented values"
     )
     confounded = [
