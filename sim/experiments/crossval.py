@@ -5,9 +5,9 @@ For each case of a pooled experiment: the shared parameters are calibrated on th
 every fold starts from one run on all the cases, reweighted to its own); the held-out case is
 then run from its start, with its own replayed events, `runs` times, each run drawing its
 parameters from that fold's posterior (a parameter the held-out case declares for itself is
-drawn from its prior: nothing was fitted for it). Every fact of the held-out case becomes a binary event, "member X had
-reached stage S by the end of month M" (1 for `reached_in`/`reached_by`, 0 for
-`not_reached_by`), forecast by four forecasters:
+drawn from its prior: nothing was fitted for it). Every fact of the held-out case becomes a
+binary event, "member X had reached stage S by the end of month M" (1 for
+`reached_in`/`reached_by`, 0 for `not_reached_by`), forecast by four forecasters:
 
 - `model`: the share of runs in which the event happened;
 - `base_rate`: a constant hazard per member-month for each stage, fitted on the training cases'
