@@ -1,12 +1,13 @@
 """`alliance crossval`: leave one case out, fit the others, forecast the held-out case, score it.
 
 For each case of a pooled experiment: the shared parameters are calibrated on the other cases
-(`sim.experiments.calibrate.fit_cases`, the experiment's settings); the held-out case is then run
-from its start, with its own replayed events, `runs` times, each run drawing its parameters from
-that fold's posterior (a parameter the held-out case declares for itself is drawn from its prior:
-nothing was fitted for it). Every fact of the held-out case becomes a binary event, "member X had
-reached stage S by the end of month M" (1 for `reached_in`/`reached_by`, 0 for
-`not_reached_by`), forecast by four forecasters:
+(`sim.experiments.calibrate.fit_cases`, the experiment's settings; with the importance sampler
+every fold starts from one run on all the cases, reweighted to its own); the held-out case is
+then run from its start, with its own replayed events, `runs` times, each run drawing its
+parameters from that fold's posterior (a parameter the held-out case declares for itself is
+drawn from its prior: nothing was fitted for it). Every fact of the held-out case becomes a
+binary event, "member X had reached stage S by the end of month M" (1 for
+`reached_in`/`reached_by`, 0 for `not_reached_by`), forecast by four forecasters:
 
 - `model`: the share of runs in which the event happened;
 - `base_rate`: a constant hazard per member-month for each stage, fitted on the training cases'
@@ -44,7 +45,7 @@ from sim.batch.posterior import CASE_SEP, PosteriorDraws
 from sim.batch.store import now, versions
 from sim.batch.tasks import check_run_arguments, check_run_count
 from sim.experiments.backtest import FORMATS
-from sim.experiments.calibrate import check_settings, fit_cases
+from sim.experiments.calibrate import check_settings, fit_cases, sample_cases
 from sim.experiments.cases import Case, load_cases
 from sim.experiments.crossval_scores import (
     base_rate_forecast,
@@ -54,6 +55,7 @@ from sim.experiments.crossval_scores import (
 )
 from sim.experiments.experiment import Experiment, experiment_error, load_experiment
 from sim.experiments.folds import group_folds, leave_one_out, pick_fold
+from sim.experiments.importance import ImportanceRun, restrict
 from sim.experiments.logit import Hazards, forecast, member_exposures
 from sim.experiments.references import reference_fits, reference_table
 from sim.experiments.scoring import horizon_outcomes
@@ -183,6 +185,7 @@ def _folds(
     (`folds/NAME`); with it, fold J holds out its cases together (`folds/fold_J`, each
     held-out case's tables in `folds/fold_J/NAME`)."""
     folds = Folds()
+    every = None if only is not None else shared_run(experiment, cases, run, engine, options)
     for k, held_out in enumerate(split or leave_one_out(cases)):
         if only is not None and k != only:
             continue
@@ -202,7 +205,9 @@ def _folds(
             continue
         without = held_cases[0].name if len(held_cases) == 1 else f"{len(held_cases)} cases"
         label = f"fold {k + 1}/{len(split or cases)} (without {without})"
-        posterior = fit_cases(experiment, training, fold, engine, options, label=label)
+        kept = [i for i in range(len(cases)) if i not in held_out]
+        start = None if every is None else restrict(every, kept, fact_columns(cases, kept))
+        posterior = fit_cases(experiment, training, fold, engine, options, label, start)
         shared = [j for j, n in enumerate(posterior.names) if CASE_SEP not in n]
         draws = PosteriorDraws(
             str(fold.root), "", experiment.name, tuple(c.name for c in training),
@@ -215,6 +220,26 @@ def _folds(
             folds.events.append(events)
             folds.horizons.append(horizon)
     return folds
+
+
+def shared_run(
+    experiment: Experiment, cases: list[Case], run: RunDir, engine: Engine, options: RunOptions
+) -> ImportanceRun | None:
+    """The importance sampler's run on every case (checkpointed in `folds/`), whose evaluations
+    each fold starts from, reweighted to its training cases: a fold then simulates only the
+    batches its own posterior still needs. None for emcee, or where a case fits parameters of
+    its own (the folds' parameter spaces differ)."""
+    settings = experiment.spec.calibration
+    if settings is None or settings.sampler != "importance" or any(c.own for c in cases):
+        return None
+    every, _ = sample_cases(experiment, cases, run.sub("folds"), engine, options, "all cases")
+    return every
+
+
+def fact_columns(cases: list[Case], kept: list[int]) -> list[int]:
+    """The columns of the kept cases' facts among every case's (in case order)."""
+    ends = np.cumsum([c.facts for c in cases])
+    return [j for i in kept for j in range(ends[i] - cases[i].facts, ends[i])]
 
 
 def held_out_tables(
