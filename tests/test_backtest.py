@@ -105,10 +105,29 @@ def test_backtest_command_scores_exact_forecasts_by_hand(tmp_path, monkeypatch, 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["skill_vs"]["fifty_fifty"]["brier"] == pytest.approx(1 - (1 / 3) / 0.25)
     assert (out / "figures" / "reliability.png").stat().st_size > 10_000
-    for label in ("50/50", "base rate", "logit"):
+    for label in ("50/50", "base rate", "logit", "cure logit"):
         assert label in stdout
     # Every reference in scores.csv, and the model, worse than 50/50 on Brier, says so.
-    assert set(by.index) == {"model", "base_rate", "fifty_fifty", "logit"}
+    assert set(by.index) == {"model", "base_rate", "fifty_fifty", "logit", "cure_logit"}
+    # AUC at the common horizon (2030-02, the latest withdrawal fact): Gone and Late had left
+    # by then, Stays had not; the model gives them 1, 0 and 0: pairs (1 > 0) and (0 = 0) -> 0.75.
+    horizon = pd.read_csv(out / "horizon.csv")
+    assert horizon["member"].tolist() == ["Gone", "Stays", "Late"]
+    assert horizon["date"].tolist() == ["2030-02"] * 3
+    assert horizon["outcome"].tolist() == [1, 0, 1]
+    assert horizon["p_model"].tolist() == [1.0, 0.0, 0.0]
+    assert by.loc["model", "auc_withdrawn"] == pytest.approx(0.75)
+    assert by.loc["base_rate", "auc_withdrawn"] == pytest.approx(0.5)  # a constant: all ties
+    for name in ("logit", "cure_logit"):
+        p = horizon[f"p_{name}"].to_numpy()
+        hand = np.mean([(p[i] > p[1]) + 0.5 * (p[i] == p[1]) for i in (0, 2)])
+        assert by.loc[name, "auc_withdrawn"] == pytest.approx(hand)
+    assert summary["totals"]["model"]["auc_withdrawn"] == pytest.approx(0.75)
+    per_member = scores[scores["member"] != "all"]
+    assert per_member["auc_withdrawn"].isna().all()  # one member is not a ranking
+    coefficients = pd.read_csv(out / "logit.csv")
+    assert set(coefficients["forecaster"]) == {"logit", "cure_logit"}
+    assert 0.0 <= summary["cure_logit"]["cured_share"] <= 1.0
     assert "WORSE than the 50/50" in stdout or "WORSE on one score than the 50/50" in stdout
     assert summary["versus"]["fifty_fifty"]["brier"]["verdict"] == "worse"
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -12,8 +14,10 @@ from test_forecast import OVERRIDES, SCENARIO, exact, observations, within
 
 from sim.batch.jobs import RunOptions
 from sim.experiments.backtest import backtest
+from sim.experiments.scoring import LABELS, comparisons
 from sim.model.origin import at_origin, origin_yaml
 from sim.model.scenario import load_scenario
+from sim.report.html import write_report
 
 FACTS = [
     {"member": "North", "stage": "disengaged", "reached_by": "2040-04"},
@@ -58,6 +62,12 @@ def test_backtest_conditions_on_facts_up_to_the_origin(tmp_path):
     p_frozen = events.loc[("North", "frozen"), "p_model"]
     assert within(p_frozen, truth[11, 1], ess)
     assert truth[11, 1] - unconditioned[11, 1] > 0.1  # conditioning matters here
+    # At each stage's common horizon (the month of its one scored fact here), the conditioned
+    # curve gives the same probability as the fact.
+    horizon = result.horizon.set_index(["member", "stage"])
+    assert horizon.loc[("North", "frozen"), "p_model"] == p_frozen
+    south = events.loc[("South", "disengaged"), "p_model"]
+    assert horizon.loc[("South", "disengaged"), ["p_model", "outcome"]].tolist() == [south, 0]
     known = summary["conditioned_on"]["forecast"]["facts"]
     assert [f["label"] for f in known] == ["North disengaged by 2040-04"]
 
@@ -80,5 +90,25 @@ def test_rolling_origins_give_a_skill_table_and_figure(tmp_path, monkeypatch, ca
     assert set(events.groupby("origin")["fact"].apply(min)) == {0, 1}
     assert (out / "figures" / "skill-by-origin.png").stat().st_size > 10_000
     assert "2040-06" in stdout
+    # every forecaster's Brier and log score at each origin with facts, as scores.csv has them
+    printed = " ".join(stdout.replace("│", " ").split())  # table cells' borders left out
+    scores = pd.read_csv(out / "scores.csv").query("member == 'all' and period == 'all'")
+    for row in scores.to_dict("records"):
+        assert f"{row['brier']:.4f} {row['log_score']:.4f}" in printed
+    assert {"model", "base_rate", "fifty_fifty", "logit"} <= set(scores["forecaster"])
+    assert "No fact after 2040-12: not scored." in printed
+    for origin, group in scores.groupby("origin"):
+        worse = comparisons(group)
+        said = f"From {origin}: the model is WORSE" in printed
+        assert said == any(e[s]["verdict"] == "worse" for e in worse.values() for s in e)
+    # the report of the directory holds the same table and sentences
+    page = html.unescape(re.sub(r"<[^>]+>", " ", write_report(out).read_text(encoding="utf-8")))
+    page = " ".join(page.split())
+    for row in scores.to_dict("records"):
+        assert (
+            f"{row['origin']} {LABELS[row['forecaster']]} {row['events']} {row['brier']:.4f}"
+            in page
+        )
+    assert "No fact after 2040-12: not scored." in page
     record = yaml.safe_load((out / "origins" / "2040-06" / "manifest.json").read_text())
     assert record["condition"] is True

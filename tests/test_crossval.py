@@ -113,14 +113,22 @@ def test_crossval_needs_two_cases(tmp_path, monkeypatch, capsys):
 def test_every_forecaster_is_scored_in_every_group_with_skill_against_each(validated):
     _, out = validated
     scores = pd.read_csv(out / "scores.csv")
-    forecasters = {"model", "base_rate", "fifty_fifty", "logit"}
+    forecasters = {"model", "base_rate", "fifty_fifty", "logit", "cure_logit"}
     for _, g in scores.groupby(["group", "case"]):
         assert set(g["forecaster"]) == forecasters
     assert {"case", "era", "size", "all"} <= set(scores["group"])
     model = scores[(scores["forecaster"] == "model") & (scores["case"] == "all")].iloc[0]
     logit = scores[(scores["forecaster"] == "logit") & (scores["case"] == "all")].iloc[0]
     assert model["brier_skill_vs_logit"] == pytest.approx(1 - model["brier"] / logit["brier"])
-    assert (out / "logit.csv").is_file()
+    cure = scores[(scores["forecaster"] == "cure_logit") & (scores["case"] == "all")].iloc[0]
+    assert model["log_score_skill_vs_cure_logit"] == pytest.approx(
+        1 - model["log_score"] / cure["log_score"]
+    )
+    coefficients = pd.read_csv(out / "logit.csv")
+    assert set(coefficients["forecaster"]) == {"logit", "cure_logit"}
+    held_out = set(scores.loc[scores["group"] == "case", "case"])  # one fold per case
+    for name in ("logit", "cure_logit"):
+        assert set(coefficients.loc[coefficients["forecaster"] == name, "held_out"]) == held_out
 
 
 def test_auc_is_taken_at_each_cases_common_horizon(validated):
@@ -136,10 +144,20 @@ def test_auc_is_taken_at_each_cases_common_horizon(validated):
     stage = "disengaged"  # the stage the test cases have facts on
     at = horizon[horizon["stage"] == stage]
     assert at["outcome"].nunique() == 2
-    for forecaster in ("model", "logit", "base_rate"):
+    for forecaster in ("model", "logit", "cure_logit", "base_rate"):
         p, o = at[f"p_{forecaster}"].to_numpy(), at["outcome"].to_numpy(bool)
         pairs = [(a > b) + 0.5 * (a == b) for a in p[o] for b in p[~o]]
         assert scores.loc[("all", forecaster), f"auc_{stage}"] == pytest.approx(np.mean(pairs))
+
+
+def test_the_reliability_figure_has_a_panel_for_every_forecaster(validated, tmp_path):
+    from sim.plots.reliability import reliability_figure
+
+    _, out = validated
+    events = pd.read_parquet(out / "events.parquet")
+    svg = reliability_figure(events, tmp_path / "reliability.svg", "svg").read_text()
+    for forecaster in ("model", "base_rate", "fifty_fifty", "logit", "cure_logit"):
+        assert f'id="reliability:{forecaster}"' in svg
 
 
 def test_console_names_every_reference_and_each_case_where_the_model_is_worse(validated):

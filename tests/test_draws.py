@@ -232,6 +232,8 @@ def test_the_report_names_no_source_path_outside_the_package():
         "sim/model/rules.py",
     ):
         assert _shown(f"see {shipped}") == f"see {shipped}"
+    absolute = "/tmp/pytest-of-root/run-3/facts.yaml"  # provenance: shown whole, hyphens and all
+    assert _shown(f"facts of {absolute} after") == f"facts of {absolute} after"
 
 
 def test_a_batch_without_a_summary_still_says_its_parameters_are_fixed(

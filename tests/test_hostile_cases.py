@@ -143,10 +143,11 @@ def test_a_renamed_copy_of_a_fitted_scenario_is_refused_as_double_counting(
 
 
 def test_the_reference_logit_leaves_out_a_renamed_copy_of_the_scored_record(library):
-    from sim.experiments.backtest import fit_reference_logit
+    from sim.experiments.backtest import fit_reference_logits
     from sim.model.scenario import load_scenario
 
     folder, cases = library
     experiment = pool(folder, cases, cases)
     copy = load_scenario(folder / renamed_copy(folder))
-    assert list(fit_reference_logit(experiment, copy).cases) == ["south"]
+    fits = fit_reference_logits(experiment, copy)
+    assert [list(fit.cases) for fit in fits.values()] == [["south"], ["south"]]

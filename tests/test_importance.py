@@ -179,3 +179,136 @@ def test_bad_sampler_settings_give_one_line_and_status_2(
     for phrase in phrases:
         assert phrase in err, err
     assert not out.exists()
+
+
+def test_an_interrupted_calibration_resumes_to_the_same_posterior(
+    library, tmp_path, monkeypatch, capsys
+):
+    import pandas as pd
+    import yaml
+
+    from sim.experiments.likelihood import Likelihood
+
+    folder, cases = library
+    path = write_experiment(folder, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
+    data = yaml.safe_load(path.read_text())
+    data["calibration"] = {"batch": 8, "effective_samples": 1000, "max_evaluations": 24}
+    path = folder / "resumed.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    status, _, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", tmp_path / "whole")
+    assert status == 0, err
+    original, calls = Likelihood.__call__, {"n": 0}
+
+    def interrupted(self, matrix):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self, matrix)
+
+    monkeypatch.setattr(Likelihood, "__call__", interrupted)
+    out = tmp_path / "cut"
+    status, _, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", out)
+    assert status == 130 and "--resume" in err, err
+    monkeypatch.undo()
+    status, _, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", out, "--resume")
+    assert status == 0, err
+    whole = pd.read_parquet(tmp_path / "whole" / "posterior.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "posterior.parquet"), whole)
+    assert set(whole["step"]) <= {0, 1, 2, 3} and "walker" not in whole
+
+
+def test_cross_validation_and_posterior_runs_use_the_importance_posterior(
+    library, tmp_path, monkeypatch, capsys
+):
+    import json
+
+    import pandas as pd
+    import yaml
+
+    folder, cases = library
+    path = write_experiment(folder, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
+    data = yaml.safe_load(path.read_text())
+    data["calibration"] = {"batch": 8, "effective_samples": 1000, "max_evaluations": 16}
+    path = folder / "crossval.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "cv"
+    args = ("crossval", path, "--out", out, "--runs", 100, "--workers", 1)
+    status, _, err = alliance(monkeypatch, capsys, *args)
+    assert status == 0, err
+    for case in ("north", "south"):
+        summary = json.loads((out / "folds" / case / "summary.json").read_text())
+        assert summary["sampler"] == "importance"
+        # the run on both cases (8 + 16 points) is every fold's start: each adds 16 points
+        assert summary["reused_evaluations"] == 8 + 16 and summary["evaluations"] == 8 + 16 + 16
+        assert len(pd.read_parquet(out / "folds" / case / "posterior.parquet")) == 4000
+    assert len(pd.read_parquet(out / "events.parquet")) > 0
+    scenario = cases[0]["scenario"]
+    fold = out / "folds" / "south"  # fitted without south: north's posterior run may use it
+    args = ("batch", folder / scenario, "--posterior", fold, "--runs", 200, "--out", tmp_path / "b")
+    status, _, err = alliance(monkeypatch, capsys, *args, "--no-summary")
+    assert status == 0, err
+
+
+def test_a_full_disk_in_an_importance_fit_names_the_file_and_the_resume_command(
+    library, tmp_path, monkeypatch, capsys
+):
+    import errno
+
+    import yaml
+
+    folder, cases = library
+    path = write_experiment(folder, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
+    data = yaml.safe_load(path.read_text())
+    data["calibration"] = {"batch": 8, "effective_samples": 1000, "max_evaluations": 16}
+    path = folder / "full_disk.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    real_save, saves = importance._save, {"n": 0}
+
+    def fills_up(target, *args):
+        saves["n"] += 1
+        if saves["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(target))
+        real_save(target, *args)
+
+    monkeypatch.setattr(importance, "_save", fills_up)
+    out = tmp_path / "fit"
+    status, _, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", out)
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert status == 1 and len(lines) == 1 and "Traceback" not in err, err
+    assert "chain.npz" in lines[0] and "No space left on device" in lines[0]
+    assert f"finish with: alliance calibrate {path} --out {out} --resume" in lines[0]
+    monkeypatch.undo()
+    status, _, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", out, "--resume")
+    assert status == 0, err
+
+
+def test_a_case_likelihood_is_the_same_in_any_company(library):
+    """What lets a fold reuse the run on every case: a case's log-likelihood at a point does not
+    depend on which other cases are fitted with it."""
+    from sim.batch.engines import SerialEngine
+    from sim.experiments.cases import load_cases, parameter_space
+    from sim.experiments.crossval import fact_columns
+    from sim.experiments.experiment import load_experiment
+    from sim.experiments.importance import ImportanceRun, restrict
+    from sim.experiments.likelihood import Likelihood
+
+    folder, cases = library
+    path = write_experiment(folder, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
+    experiment = load_experiment(path)
+    loaded = load_cases(experiment, None)
+    names, _ = parameter_space(experiment, loaded)
+
+    def likelihood(chosen):
+        return Likelihood(
+            chosen, names, experiment.fixed, experiment.spec.seed, 20, "by_member", 0.5,
+            SerialEngine(), window=6,
+        )  # fmt: skip
+
+    x = np.array([[-4.0, 2.0], [-3.0, 1.0], [-6.0, 4.0]])
+    both = likelihood(loaded)(x)
+    store = {"x": x, "loglik": both.loglik, "case_loglik": both.case_loglik, "fact_p": both.fact_p}
+    run = ImportanceRun(0, store, np.zeros(0), np.zeros(0), np.zeros(0), [])
+    alone = likelihood(loaded[1:])(x)
+    start = restrict(run, [1], fact_columns(loaded, [1]))
+    np.testing.assert_allclose(start.arrays["loglik"], alone.loglik)
+    np.testing.assert_array_equal(start.arrays["fact_p"], alone.fact_p)

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from case_helpers import run_crossval, write_cases, write_experiment
-from model_helpers import DATA, alliance
+from model_helpers import DATA, alliance, write_posterior
 from result_dirs import make_batch
 
 from sim.batch.manifests import PosteriorRef
-from sim.experiments.scoring import LABELS
+from sim.experiments.scoring import LABELS, REFERENCES
 from sim.report.html import write_report
 from sim.report.scores import out_of_sample
 
@@ -49,11 +51,13 @@ def test_crossval_report_has_every_forecaster_per_case_and_in_total(
     assert out.strip() == f"report: {report}"
     text = _text(report)
     scores = pd.read_csv(crossval_dir / "scores.csv")
-    assert set(scores["forecaster"]) == {"model", "base_rate", "fifty_fifty", "logit"}
+    assert set(scores["forecaster"]) == {
+        "model", "base_rate", "fifty_fifty", "logit", "cure_logit"
+    }  # fmt: skip
     for case in ("all", "north", "south", "east"):
         for row in scores[scores["case"] == case].to_dict("records"):
             assert _row_text(row, "case") in text
-    for ref in ("base rate", "50/50", "logit"):
+    for ref in ("base rate", "50/50", "logit", "cure logit"):
         assert f"skill vs {ref} B / log" in text
         assert re.search(
             rf"Over all \d+ facts the model (beats|is WORSE[a-z ]*than|does not beat) "
@@ -132,7 +136,7 @@ def test_a_crossval_folds_posterior_is_known_out_of_sample(crossval_dir):
     scores = pd.read_csv(crossval_dir / "scores.csv")
     held = scores[(scores["group"] == "case") & (scores["case"] == "north")]
     assert [row[3] for row in known["table"]["rows"]] == [f"{b:.4f}" for b in held["brier"]]
-    assert len(known["verdicts"]) == 3  # one sentence per reference
+    assert len(known["verdicts"]) == len(REFERENCES)  # one sentence per reference
 
 
 def test_a_posterior_with_no_record_says_it_is_not_known(tmp_path):
@@ -160,15 +164,20 @@ def test_batch_report_under_a_crossval_fold_shows_its_held_out_scores(
     assert re.search(r"On the held-out north the model (beats|is WORSE)", text)
 
 
+@pytest.mark.parametrize("sampler", ["emcee", "importance"])
 def test_calibration_report_shows_the_posterior_and_says_its_record_is_not_known(
-    tmp_path, monkeypatch, capsys
+    tmp_path, monkeypatch, capsys, sampler
 ):
     cases = write_cases(tmp_path)
     experiment = write_experiment(
         tmp_path, cases, replications=20, points=8, walkers=4, steps=4, burn=1
     )
+    if sampler == "importance":  # the default sampler, at tiny sizes
+        data = yaml.safe_load(experiment.read_text())
+        data["calibration"] = {"batch": 8, "effective_samples": 10, "max_evaluations": 16}
+        experiment.write_text(yaml.safe_dump(data, sort_keys=False))
     out = tmp_path / "fit"
-    code, _, err = alliance(
+    code, printed, err = alliance(
         monkeypatch, capsys, "calibrate", experiment, "--out", out, "--workers", 1
     )
     assert code == 0, err
@@ -180,3 +189,68 @@ def test_calibration_report_shows_the_posterior_and_says_its_record_is_not_known
         assert f"{row.parameter} {row.mean:.3g} {row.sd:.3g} {row.low:.3g} {row.high:.3g}" in text
     assert "How the posterior scored out of sample Not known" in text
     assert "north, south, east" in text
+    # the sampler's sentence is the console's
+    sentence = " ".join(printed.split()).split(". Tables")[0].split("\n")[-1]
+    assert sentence.split("posterior samples")[1] in text
+
+
+def _facts_file(folder) -> Path:
+    """Three exact facts about tests/data/settled.yaml (see tests/test_backtest.py)."""
+    facts = [
+        {"member": "Gone", "stage": "withdrawn", "reached_by": "2030-01"},
+        {"member": "Stays", "stage": "withdrawn", "not_reached_by": "2030-02"},
+        {"member": "Late", "stage": "withdrawn", "reached_in": "2030-02"},
+    ]
+    path = folder / "facts.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "test_facts",
+                "description": "facts for a test",
+                "as_of": "2030-12-31",
+                "facts": [{"source": "test fact", **f} for f in facts],
+            },
+            sort_keys=False,
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_scores_of_the_same_posterior_are_its_record_and_another_posterior_is_refused(
+    tmp_path, monkeypatch, capsys
+):
+    wide = write_posterior(tmp_path / "wide", tuple(np.linspace(-6.0, -3.0, 40)))
+    narrow = write_posterior(tmp_path / "narrow", tuple(np.linspace(-4.6, -4.2, 40)))
+    runs = {}
+    for name, posterior in (("wide", wide), ("narrow", narrow)):
+        out = tmp_path / f"bt_{name}"
+        code, _, err = alliance(
+            monkeypatch, capsys, "backtest", DATA / "settled.yaml", "--observations",
+            _facts_file(tmp_path), "--out", out, "--runs", 1000, "--base-rate", 0.1,
+            "--workers", 1, "--no-condition", "--posterior", posterior,
+        )  # fmt: skip
+        assert code == 0, err
+        runs[name] = out
+    batch = tmp_path / "batch"
+    code, _, err = alliance(
+        monkeypatch, capsys, "batch", DATA / "many_alike.yaml", "--runs", 1000, "--workers", 1,
+        "--out", batch, "--posterior", wide, "--runs-per-draw", 50,
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = alliance(monkeypatch, capsys, "report", batch, "--scores", runs["wide"])
+    assert code == 0, err
+    text = _text(batch / "report.html")
+    assert f"The backtest run {runs['wide']} scored this posterior over 3 facts" in text
+    total = pd.read_csv(runs["wide"] / "scores.csv").query("member == 'all' and period == 'all'")
+    for row in total.assign(case="all").to_dict("records"):
+        assert _row_text(row, "case") in text
+    target = tmp_path / "other.html"
+    for args, words in (
+        ([batch, "--scores", runs["narrow"]], "not the batch's"),
+        ([runs["wide"], "--scores", runs["wide"]], "expected a batch or forecast"),
+        ([make_batch(tmp_path / "fixed", runs=1000), "--scores", runs["wide"]], "fixed"),
+    ):
+        code, _, err = alliance(monkeypatch, capsys, "report", *args, "--out", target)
+        assert code == 2 and words in err and err.count("\n") == 1, err
+        assert not target.exists()

@@ -3,7 +3,9 @@ references fitted on the other cases' folds, scored by the same rules as a cross
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -14,8 +16,9 @@ from sim.batch.jobs import RunOptions
 from sim.batch.posterior import manifest_digest, record_id
 from sim.experiments.loading import load
 from sim.experiments.score import score
-from sim.experiments.scoring import FORECASTERS
+from sim.experiments.scoring import FORECASTERS, LABELS, worse_per_case
 from sim.model.scenario import load_scenario
+from sim.report.html import write_report
 
 RUNS = 200
 SERIAL = RunOptions(workers=1)
@@ -123,6 +126,14 @@ def test_every_forecaster_is_in_the_scores_table(library, capsys):
         label = {"base_rate": "base rate", "fifty_fifty": "50/50", "logit": "logit"}[ref]
         assert f"the {label} on {worse}" in " ".join(printed.split())
     assert f"of the {len(cases)} cases" in " ".join(printed.split())
+    # its report: every case's rows and each case where the model is worse, as summary.json says
+    page = html.unescape(re.sub(r"<[^>]+>", " ", write_report(out).read_text(encoding="utf-8")))
+    page = " ".join(page.split())
+    assert "scores under the posterior" in page
+    for line in worse_per_case(cases):
+        assert line in page
+    for row in table[table["group"] == "case"].itertuples():
+        assert f"{row.case} {LABELS[row.forecaster]} {row.events} {row.brier:.4f}" in page
 
 
 def test_refuses_a_posterior_fitted_on_a_scored_record_under_another_name(library, capsys):

@@ -288,7 +288,7 @@ class BacktestManifest(Manifest):
         "chunks", "posterior.hash",
     )  # fmt: skip
     OWNED: ClassVar[tuple[str, ...]] = (
-        *tables("events", "scores", "skill", "logit"),
+        *tables("events", "scores", "skill", "logit", "horizon"),
         "summary.json", "figures", "forecast", "scenario-at-origin.yaml", "origins",
     )  # fmt: skip
 

@@ -137,6 +137,14 @@ def report(
     out: Annotated[
         Path | None, typer.Option(help="HTML file to write.", show_default="DIR/report.html")
     ] = None,
+    scores: Annotated[
+        Path | None,
+        typer.Option(
+            help="Of a batch or forecast under a posterior: an `alliance score` or `alliance "
+            "backtest` directory run under the same posterior, shown as its out-of-sample record.",
+            show_default="a crossval fold's own record where the posterior is one, else none",
+        ),
+    ] = None,
 ) -> None:
     """Write one self-contained HTML report. Of a batch or forecast: scenario, estimates with
     their intervals, how the parameters were fitted and scored out of sample, figures and
@@ -147,5 +155,5 @@ def report(
     from sim.report.html import write_report
 
     with console.status("writing the report"):
-        path = write_report(directory, out)
+        path = write_report(directory, out, scores)
     print(f"report: {path}")

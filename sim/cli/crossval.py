@@ -43,8 +43,8 @@ def crossval(
     options: RunOptions,
 ) -> None:
     """Leave each case (or with --folds K, each fold of whole alliances) out: fit the rest,
-    forecast it, score it against a base rate, 50/50 and the event-history logit fitted on the
-    same training cases."""
+    forecast it, score it against a base rate, 50/50, the event-history logit and its cure
+    variant fitted on the same training cases."""
     from sim.batch.tasks import stops_resumably
     from sim.cli.scores_view import print_scores, print_verdicts
     from sim.experiments.crossval import crossval as run

@@ -19,7 +19,11 @@ def discover(
         typer.Option(help="The outcome's label in the sweep, e.g. 'MEMBER withdrawn by 2030-12'."),
     ],
     above: Annotated[
-        float | None, typer.Option(help="A point is of interest when its estimate is above this.")
+        float | None,
+        typer.Option(
+            help="A point is of interest when its estimate is above this (a probability as a "
+            "fraction, 0.2 for 20%, as the sweep's files hold it; the console shows it in %)."
+        ),
     ] = None,
     below: Annotated[
         float | None, typer.Option(help="... or below this (give one of --above, --below).")

@@ -133,15 +133,15 @@ def backtest(
     logit_cases: Annotated[
         str,
         typer.Option(
-            help="Experiment whose cases the event-history logit reference is fitted on "
-            "(cases on this scenario left out)."
+            help="Experiment whose cases the event-history logit and cure logit references "
+            "are fitted on (cases on this scenario left out)."
         ),
     ] = "calibrate_history",
     *,
     options: RunOptions,
 ) -> None:
-    """Brier and log scores of the scenario's forecasts against facts, vs base rate, 50/50 and
-    the event-history logit."""
+    """Brier and log scores of the scenario's forecasts against facts, vs base rate, 50/50, the
+    event-history logit and its cure variant."""
     from sim.cli.experiments_view import backtest_command
 
     out = out or Path("out") / "backtests" / f"{scenario.stem}--{observations.stem}"

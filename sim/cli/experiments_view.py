@@ -68,7 +68,7 @@ def calibrate_command(
     from sim.batch.tasks import stops_resumably
     from sim.experiments.calibrate import calibrate
     from sim.experiments.experiment import load_experiment
-    from sim.experiments.fit_report import POSTERIOR_HEADERS, posterior_rows
+    from sim.experiments.fit_report import POSTERIOR_HEADERS, posterior_rows, sampler_sentence
 
     with stops_resumably(out):
         fit = calibrate(experiment, observations, out, **run)
@@ -99,24 +99,8 @@ def calibrate_command(
             f"{pair['correlation']:+.2f}): the facts fix a combination; hold one in `fixed:` "
             "and fit again before reading either interval."
         )
-    ess = s["effective_sample_size"]
-    if s.get("sampler") == "importance":
-        how = (
-            f"{s['samples']} posterior samples (resampled from {s['evaluations']} weighted "
-            f"points in {s['batches']} batches), effective sample size {ess:.0f} (Kish), "
-            f"largest weight {s['max_weight']:.3f}"
-        )
-        low = " (low: raise calibration.max_evaluations)"
-    else:
-        how = (
-            f"{s['samples']} posterior samples ({s['walkers']} walkers x "
-            f"{s['steps'] - s['burn']} steps after burn-in), effective sample size {ess:.0f}, "
-            f"acceptance {s['acceptance_fraction']:.2f}"
-        )
-        low = " (low: run more steps)"
     console.print(
-        how
-        + (low if not ess >= 50 else "")
+        sampler_sentence(s)
         + f". Tables, posterior.parquet and scenario.calibrated.yaml written to {out}/"
     )
 
@@ -139,10 +123,12 @@ def backtest_command(
         console.print("No base rate given (--base-rate or base_rate in the file): not scored.")
     summary = result.summary
     print_verdicts(console, summary["versus"], f"Over all {summary['events']} facts")
-    logit = summary["logit"]
+    logit, cure = summary["logit"], summary["cure_logit"]
     console.print(
         f"logit: the event-history logit fitted ({logit['method']}) on "
-        f"{', '.join(logit['cases'])}; coefficients in {out}/logit.csv",
+        f"{', '.join(logit['cases'])}; cure logit: its split-population variant on the same "
+        f"cases ({cure['method']}; {cure['cured_share']:.0%} of their members never at risk); "
+        f"coefficients in {out}/logit.csv",
         highlight=False,
         soft_wrap=True,
     )

@@ -32,7 +32,7 @@ def score(
         int | None,
         typer.Option(
             min=2,
-            help="K folds of whole case groups (alliances) for fitting the base rate and logit.",
+            help="K folds of whole case groups (alliances) for fitting the base rate and logits.",
             show_default="one fold per case",
         ),
     ] = None,
@@ -50,7 +50,8 @@ def score(
     options: RunOptions,
 ) -> None:
     """Score every case under a posterior fitted elsewhere, without refitting, against the base
-    rate and the event-history logit fitted on the other cases' folds, and 50/50."""
+    rate, the event-history logit and its cure variant fitted on the other cases' folds, and
+    50/50."""
     from sim.batch.tasks import stops_resumably
     from sim.cli.scores_view import print_scores, print_verdicts
     from sim.experiments.score import score as run

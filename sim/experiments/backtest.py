@@ -2,12 +2,16 @@
 
 Each fact becomes a binary event, "member X had reached stage S by month M" (1 for `reached_in`
 and `reached_by` facts, 0 for `not_reached_by`). The model's forecast is its Monte Carlo
-probability of that event; three reference forecasts stand beside it: a constant base rate
+probability of that event; four reference forecasts stand beside it: a constant base rate
 (command line or observations file), 50/50, and the field's event-history logit
-(`sim.experiments.logit`) fitted on a case library's other cases (`logit_cases`, by default the
-shipped `calibrate_history`; cases on this scenario are left out). Scores (`sim.experiments.
+(`sim.experiments.logit`) and its split-population (cure) variant (`sim.experiments.cure`), both
+fitted on a case library's other cases (`logit_cases`, by default the shipped
+`calibrate_history`; cases on this scenario are left out). Scores (`sim.experiments.
 scoring`): Brier and log scores (lower is better, 0 perfect), calibration intercept and slope,
-and the model's skill against every reference.
+the model's skill against every reference, and, over all facts, each forecaster's AUC of the
+members that reached a stage against those that did not at the stage's common horizon
+(`horizon.csv`: every member's probability of having reached it by the latest month a scored
+fact on it is dated, `sim.experiments.scoring.horizon_outcomes`).
 With `origin`, the scenario's events after that month are dropped and its history ends there: the
 forecast is what the model would have said at the origin, and facts after it are out of sample.
 With `condition` (the default) the forecast also starts from the record: its runs are
@@ -34,10 +38,11 @@ from sim.batch.store import now, versions
 from sim.batch.tasks import check_run_arguments
 from sim.experiments.cases import Case, load_cases
 from sim.experiments.experiment import Experiment, load_experiment
-from sim.experiments.logit import LogitFit, fit_logit, forecast
+from sim.experiments.logit import Hazards, forecast
 from sim.experiments.observations import Fact, Observations, load_observations
-from sim.experiments.origins import forecast_at_origin, plan_origin
-from sim.experiments.scoring import add_skill, comparisons, score_rows
+from sim.experiments.origins import forecast_at_origin, plan_origin, reached_probabilities
+from sim.experiments.references import reference_fits, reference_table
+from sim.experiments.scoring import add_skill, comparisons, horizon_outcomes, score_rows
 from sim.model.errors import InputError
 from sim.model.months import parse_month
 from sim.model.origin import at_origin
@@ -59,6 +64,7 @@ class Backtest:
     figure: Path
     in_sample: str | None = None  # why the scores are not out of sample, where they are not
     summary: dict[str, Any] = field(default_factory=dict)  # totals, skill and verdicts
+    horizon: pd.DataFrame | None = None  # members' outcomes at each stage's common horizon
 
 
 def backtest(
@@ -101,7 +107,7 @@ def backtest(
         origin = full.month_label(full.history_end)
     scenario = at_origin(full, origin) if origin is not None else full
     observations = load_observations(observations_path, scenario)
-    logit = fit_reference_logit(logit_cases, scenario)
+    logits = fit_reference_logits(logit_cases, scenario)
     recorded = observations.facts
     draws = load_posterior(posterior, scenario) if posterior is not None else None
     if draws is not None and condition:
@@ -129,23 +135,39 @@ def backtest(
             known = forecast_at_origin(plan, run, options)
             observations = replace(observations, facts=known.scored)
             p, low, high = known.p, known.low, known.high
+            at_horizon = horizon_queries(observations.facts, scenario)
+            p_horizon = reached_probabilities(known.curves, at_horizon)
             conditioning = {"forecast": known.record, "conditioning": known.conditioning}
         else:
+            at_horizon = horizon_queries(observations.facts, scenario)
             measures = [
                 Outcome("reach_stage", fact.label, fact.month, fact.member, fact.stage)
-                for fact in observations.facts
+                for fact in [*observations.facts, *at_horizon]
             ]
             job = PointJob(scenario, seed, [], np.zeros((1, 0)), {}, measures, draws)
             tally = run_points(job, run.out, "tally", chunks, options, "backtest")
             p, low, high = interval(True, tally.n[0], tally.total[0], tally.total_sq[0])
-        p_logit = logit_forecasts(logit, scenario, observations.facts, recorded, condition)
-        events = events_table(observations, scenario, p, low, high, runs, base_rate, p_logit)
-        scores = score_events(events)
+            facts = len(observations.facts)
+            p, low, high, p_horizon = p[:facts], low[:facts], high[:facts], p[facts:]
+        p_logits = {
+            name: logit_forecasts(fit, scenario, observations.facts, recorded, condition)
+            for name, fit in logits.items()
+        }
+        events = events_table(observations, scenario, p, low, high, runs, base_rate, p_logits)
+        horizon = horizon_table(
+            observations, at_horizon, p_horizon, base_rate,
+            {n: logit_forecasts(f, scenario, at_horizon, recorded, condition)
+             for n, f in logits.items()},
+        )  # fmt: skip
+        scores = score_events(events, horizon)
         run.write_table("events", events)
+        run.write_table("horizon", horizon)
         run.write_table("scores", scores)
-        run.write_table("logit", logit.table())
+        run.write_table("logit", reference_table(logits))
         summary = summarise(scores)
-        summary["logit"] = {"cases": list(logit.cases), "method": logit.method}
+        summary["logit"] = {"cases": list(logits["logit"].cases), "method": logits["logit"].method}
+        cure = logits["cure_logit"]
+        summary["cure_logit"] = {"method": cure.method, "cured_share": cure.cured_share}
         if conditioning is not None:
             summary["conditioned_on"] = conditioning
         in_sample = None
@@ -157,7 +179,46 @@ def backtest(
             summary["in_sample"] = in_sample
         run.write_json("summary.json", summary)
         figure = reliability_figure(events, run.path(f"figures/reliability.{fmt}"), fmt)
-    return Backtest(events, scores, figure, in_sample, summary)
+    return Backtest(events, scores, figure, in_sample, summary, horizon)
+
+
+def horizon_queries(scored: list[Fact], scenario: Scenario) -> list[Fact]:
+    """ "Had the member reached the stage by the stage's common horizon?", per member with an
+    outcome there (`horizon_outcomes`), as a fact whose kind says what happened."""
+    return [
+        Fact(-1, member, name, stage, "reached_by" if outcome else "not_reached_by", month,
+             scenario.month_label(month), "the common horizon of the scored facts on the stage")
+        for member, name, stage, month, outcome in horizon_outcomes(scored)
+    ]  # fmt: skip
+
+
+def horizon_table(
+    observations: Observations,
+    queries: list[Fact],
+    p_model: np.ndarray,
+    base_rate: float | None,
+    p_logits: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """One row per member and stage at the stage's common horizon: the outcome and each
+    forecaster's probability of the member having reached the stage by then."""
+    rows = []
+    for j, query in enumerate(queries):
+        rate = observations.base_rate(query.stage, base_rate)
+        rows.append(
+            {
+                "member": query.member_name,
+                "stage": STAGES[query.stage],
+                "month": query.month,
+                "date": query.date,
+                "outcome": query.occurred,
+                "p_model": float(p_model[j]),
+                "p_base_rate": np.nan if rate is None else float(rate),
+                "p_fifty_fifty": 0.5,
+                **{f"p_{name}": float(q[j]) for name, q in p_logits.items()},
+            }
+        )
+    columns = ["member", "stage", "month", "date", "outcome", "p_model", "p_base_rate"]
+    return pd.DataFrame(rows, columns=[*columns, "p_fifty_fifty", *(f"p_{n}" for n in p_logits)])
 
 
 def events_table(
@@ -168,7 +229,7 @@ def events_table(
     high: np.ndarray,
     runs: int,
     base_rate: float | None,
-    p_logit: np.ndarray,
+    p_logits: dict[str, np.ndarray],
 ) -> pd.DataFrame:
     """One row per fact: the event, what happened, and each forecaster's probability."""
     rows = []
@@ -189,7 +250,7 @@ def events_table(
                 "p_model_high": float(high[j]),
                 "p_base_rate": np.nan if rate is None else float(rate),
                 "p_fifty_fifty": 0.5,
-                "p_logit": float(p_logit[j]),
+                **{f"p_{name}": float(q[j]) for name, q in p_logits.items()},
                 "runs": runs,
                 "source": fact.source,
             }
@@ -197,28 +258,32 @@ def events_table(
     return pd.DataFrame(rows)
 
 
-def score_events(events: pd.DataFrame) -> pd.DataFrame:
+def score_events(events: pd.DataFrame, horizon: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every forecaster's scores per member and stage, and in total (all facts, and per period),
-    with each forecaster's skill against every reference (`sim.experiments.scoring`)."""
+    with each forecaster's skill against every reference (`sim.experiments.scoring`); the AUC
+    over all members at the common horizon (`horizon`) in the total row only (one member's, or
+    one period's, is not a ranking of members)."""
     rows = []
     for (m, st), g in events.groupby(["member", "stage"], sort=False):
         rows += score_rows(g, None, {"period": "all", "member": m, "stage": st})
-    rows += score_rows(events, None, {"period": "all", "member": "all", "stage": "all"})
+    rows += score_rows(events, horizon, {"period": "all", "member": "all", "stage": "all"})
     for period, g in events.groupby("period", sort=False):
         if g.shape[0] < events.shape[0]:
             rows += score_rows(g, None, {"period": str(period), "member": "all", "stage": "all"})
-    unscored = [c for c in rows[0] if c.startswith("auc_")] + ["leavers", "stayers"]
-    frame = pd.DataFrame(rows).drop(columns=unscored)
-    return add_skill(frame, SCORE_KEYS)
+    return add_skill(pd.DataFrame(rows), SCORE_KEYS)
 
 
 def summarise(scores: pd.DataFrame) -> dict[str, Any]:
     """Totals per forecaster and the model against each reference: skill and verdict."""
     total = scores[(scores["member"] == "all") & (scores["period"] == "all")]
     by = {
-        row.forecaster: {"brier": row.brier, "log_score": row.log_score}
+        row.forecaster: {
+            k: None if getattr(row, k) != getattr(row, k) else float(getattr(row, k))
+            for k in ("brier", "log_score", "auc_withdrawn", "calibration_intercept",
+                      "calibration_slope")
+        }
         for row in total.itertuples()
-    }
+    }  # fmt: skip
     versus = comparisons(total)
     skill = {ref: {k: v["skill"] for k, v in entry.items()} for ref, entry in versus.items()}
     return {
@@ -229,10 +294,11 @@ def summarise(scores: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def fit_reference_logit(logit_cases: Path | str, scenario: Scenario) -> LogitFit:
-    """The logit fitted on the experiment's cases that are not on this scenario (by name or
-    content), so that it never sees the record it is scored on; fitted once per process for
-    the same experiment and scenario (rolling origins ask for it at every origin)."""
+def fit_reference_logits(logit_cases: Path | str, scenario: Scenario) -> dict[str, Hazards]:
+    """The logit and its cure variant fitted on the experiment's cases that are not on this
+    scenario (by name or content), so that they never see the record they are scored on;
+    fitted once per process for the same experiment and scenario (rolling origins ask for them
+    at every origin)."""
     experiment = load_experiment(logit_cases)
     if experiment.spec.cases is None:
         raise InputError("--logit-cases", str(logit_cases), "expected an experiment with `cases`")
@@ -248,12 +314,12 @@ def _own_hash(scenario: Scenario) -> str:
 
 
 @lru_cache(maxsize=8)
-def _fitted(key: tuple[str, str, str, str, str]) -> LogitFit:
+def _fitted(key: tuple[str, str, str, str, str]) -> dict[str, Hazards]:
     path, _, name, own, record = key
     cases = _other_cases(load_experiment(path), name, own, record)
     if not cases:
         raise InputError("--logit-cases", path, "no case left once this scenario's are set aside")
-    return fit_logit(cases)
+    return reference_fits(cases)
 
 
 def _other_cases(experiment: Experiment, name: str, own: str, record: str) -> list[Case]:
@@ -267,7 +333,7 @@ def _other_cases(experiment: Experiment, name: str, own: str, record: str) -> li
 
 
 def logit_forecasts(
-    logit: LogitFit, scenario: Scenario, scored: list[Fact], known: list[Fact], condition: bool
+    logit: Hazards, scenario: Scenario, scored: list[Fact], known: list[Fact], condition: bool
 ) -> np.ndarray:
     """The logit's probability of each scored fact's event; conditioned runs start each member's
     product after the last month the record (facts up to the origin) shows the stage not

@@ -46,7 +46,7 @@ from sim.experiments.fit_report import (
     fitted_table,
     write_posterior,
 )
-from sim.experiments.importance import ImportanceRun, sample_importance
+from sim.experiments.importance import ImportanceRun, Start, sample_importance
 from sim.experiments.likelihood import Likelihood
 from sim.experiments.sampler import autocorrelation, effective_sample_size, sample
 from sim.experiments.sweep import experiment_ref, input_files
@@ -152,18 +152,48 @@ def fit_cases(
     engine: Engine,
     options: RunOptions,
     label: str = "calibrate",
+    start: Start | None = None,
 ) -> Posterior:
     """Sample the posterior of the fitted parameters given the cases; write its tables to
-    `files` (a run's directory, or a fold's folder in it)."""
+    `files` (a run's directory, or a fold's folder in it). `start`: evaluations of these cases
+    made already (the importance sampler continues from them)."""
+    settings = experiment.spec.calibration or Calibration()
+    names, ranges = parameter_space(experiment, cases)
+    started = time.perf_counter()
+    chain, runs = sample_cases(experiment, cases, files, engine, options, label, start)
+    seconds = time.perf_counter() - started
+    fit = _tables(experiment, cases, names, ranges, chain, settings, seconds, runs)
+    for name, table in (
+        ("fitted", fit.fitted),
+        ("correlations", fit.correlations),
+        ("facts", fit.facts),
+        ("cases", fit.cases),
+    ):
+        files.write_table(name, table)
+    write_posterior(files.root, experiment, cases, names, ranges, fit.posterior)
+    files.write_json("summary.json", fit.summary)
+    return Posterior(names, ranges, kept_samples(chain, settings, len(names)), fit)
+
+
+def sample_cases(
+    experiment: Experiment,
+    cases: list[Case],
+    files: Files,
+    engine: Engine,
+    options: RunOptions,
+    label: str = "calibrate",
+    start: Start | None = None,
+) -> tuple[Any, int]:
+    """Run the experiment's sampler on the cases' likelihood (checkpointed in `files`): the
+    chain or importance run, and the runs simulated."""
     settings = experiment.spec.calibration or Calibration()
     names, ranges = parameter_space(experiment, cases)
     bounds = np.array([[v.low, v.high] for v in ranges])
     design = screening_design(experiment, ranges)
-    started = time.perf_counter()
     per_point = experiment.spec.replications * len(cases)
     added = settings.walkers * (settings.steps - 1)
     if settings.sampler == "importance":
-        added = settings.max_evaluations
+        added = settings.max_evaluations + (0 if start is None else -len(design))
     planned = (len(design) + added) * per_point
     runs = {"done": 0}
     with runs_progress(f"{label}: {len(cases)} case(s)", options.progress) as update:
@@ -177,20 +207,9 @@ def fit_cases(
             settings.likelihood, settings.floor, engine, window=settings.window, on_runs=on_runs,
         )  # fmt: skip
         chain = draw_posterior(likelihood, bounds, design, settings, experiment.spec.seed,
-                               files, options)  # fmt: skip
+                               files, options, start)  # fmt: skip
         update(runs["done"], runs["done"], 0)
-    seconds = time.perf_counter() - started
-    fit = _tables(experiment, cases, names, ranges, chain, settings, seconds, runs["done"])
-    for name, table in (
-        ("fitted", fit.fitted),
-        ("correlations", fit.correlations),
-        ("facts", fit.facts),
-        ("cases", fit.cases),
-    ):
-        files.write_table(name, table)
-    write_posterior(files.root, experiment, cases, names, ranges, fit.posterior)
-    files.write_json("summary.json", fit.summary)
-    return Posterior(names, ranges, kept_samples(chain, settings, len(names)), fit)
+    return chain, runs["done"]
 
 
 def draw_posterior(
@@ -201,6 +220,7 @@ def draw_posterior(
     seed: int,
     files: Files,
     options: RunOptions,
+    start: Start | None = None,
 ) -> Any:
     """Run the experiment's sampler from the design: an `ImportanceRun` or an emcee `Chain`."""
     identity = likelihood.identity()
@@ -208,7 +228,7 @@ def draw_posterior(
         return sample_importance(
             likelihood, bounds, design, settings.batch, settings.effective_samples,
             settings.max_evaluations, settings.draws, seed, files.root, options.resume,
-            identity=identity,
+            identity=identity, start=start,
         )  # fmt: skip
     return sample(
         likelihood, bounds, design, settings.walkers, settings.steps, seed, files.root,
@@ -232,6 +252,7 @@ def sampler_diagnostics(chain: Any, settings: Calibration, samples: int) -> dict
             "sampler": "importance",
             "method": "adaptive multiple importance sampling (t proposals, defensive prior share)",
             "batches": len(chain.proposals),
+            "reused_evaluations": chain.reused,
             "batch": settings.batch,
             "samples": samples,
             "effective_sample_size": chain.effective_sample_size,

@@ -1,12 +1,13 @@
 """`alliance crossval`: leave one case out, fit the others, forecast the held-out case, score it.
 
 For each case of a pooled experiment: the shared parameters are calibrated on the other cases
-(`sim.experiments.calibrate.fit_cases`, the experiment's settings); the held-out case is then run
-from its start, with its own replayed events, `runs` times, each run drawing its parameters from
-that fold's posterior (a parameter the held-out case declares for itself is drawn from its prior:
-nothing was fitted for it). Every fact of the held-out case becomes a binary event, "member X had
-reached stage S by the end of month M" (1 for `reached_in`/`reached_by`, 0 for
-`not_reached_by`), forecast by four forecasters:
+(`sim.experiments.calibrate.fit_cases`, the experiment's settings; with the importance sampler
+every fold starts from one run on all the cases, reweighted to its own); the held-out case is
+then run from its start, with its own replayed events, `runs` times, each run drawing its
+parameters from that fold's posterior (a parameter the held-out case declares for itself is
+drawn from its prior: nothing was fitted for it). Every fact of the held-out case becomes a
+binary event, "member X had reached stage S by the end of month M" (1 for
+`reached_in`/`reached_by`, 0 for `not_reached_by`), forecast by four forecasters:
 
 - `model`: the share of runs in which the event happened;
 - `base_rate`: a constant hazard per member-month for each stage, fitted on the training cases'
@@ -14,7 +15,9 @@ reached stage S by the end of month M" (1 for `reached_in`/`reached_by`, 0 for
   1 - (1 - rate)^(M + 1) (months counted from the case's start);
 - `fifty_fifty`: 0.5;
 - `logit`: the field's discrete-time event-history logit (`sim.experiments.logit`), fitted on the
-  training cases' member-months, its hazards multiplied out to the fact's month.
+  training cases' member-months, its hazards multiplied out to the fact's month;
+- `cure_logit`: its split-population variant (`sim.experiments.cure`), a share of members never at
+  risk, fitted on the same rows.
 
 Scores (`sim.experiments.scoring`): Brier and log scores (the model's probabilities kept within
 the Monte Carlo floor for the log score), calibration intercept and slope, each forecaster's
@@ -42,7 +45,7 @@ from sim.batch.posterior import CASE_SEP, PosteriorDraws
 from sim.batch.store import now, versions
 from sim.batch.tasks import check_run_arguments, check_run_count
 from sim.experiments.backtest import FORMATS
-from sim.experiments.calibrate import check_settings, fit_cases
+from sim.experiments.calibrate import check_settings, fit_cases, sample_cases
 from sim.experiments.cases import Case, load_cases
 from sim.experiments.crossval_scores import (
     base_rate_forecast,
@@ -52,7 +55,9 @@ from sim.experiments.crossval_scores import (
 )
 from sim.experiments.experiment import Experiment, experiment_error, load_experiment
 from sim.experiments.folds import group_folds, leave_one_out, pick_fold
-from sim.experiments.logit import LogitFit, fit_logit, forecast, member_exposures
+from sim.experiments.importance import ImportanceRun, restrict
+from sim.experiments.logit import Hazards, forecast, member_exposures
+from sim.experiments.references import reference_fits, reference_table
 from sim.experiments.scoring import horizon_outcomes
 from sim.experiments.sweep import experiment_ref, input_files
 from sim.model.errors import InputError
@@ -157,7 +162,7 @@ def write_results(
 
 @dataclass
 class Folds:
-    """Per fold: the held-out events, the horizon outcomes, the base rates and the logit."""
+    """Per fold: the held-out events, the horizon outcomes, the base rates and the logits."""
 
     events: list[pd.DataFrame] = field(default_factory=list)
     horizons: list[pd.DataFrame] = field(default_factory=list)
@@ -180,6 +185,7 @@ def _folds(
     (`folds/NAME`); with it, fold J holds out its cases together (`folds/fold_J`, each
     held-out case's tables in `folds/fold_J/NAME`)."""
     folds = Folds()
+    every = None if only is not None else shared_run(experiment, cases, run, engine, options)
     for k, held_out in enumerate(split or leave_one_out(cases)):
         if only is not None and k != only:
             continue
@@ -190,8 +196,8 @@ def _folds(
         places = [fold.sub(held.name) if split else fold for held in held_cases]
         base = base_rates(training)
         folds.rates.append(base.assign(held_out=name))
-        logit = fit_logit(training)
-        folds.logits.append(logit.table().assign(held_out=name))
+        logits = reference_fits(training)
+        folds.logits.append(reference_table(logits, held_out=name))
         done = [finished_fold(p.root) for p in places] if options.resume else [None]
         if all(tables is not None for tables in done):
             folds.events += [tables[0] for tables in done if tables is not None]
@@ -199,19 +205,41 @@ def _folds(
             continue
         without = held_cases[0].name if len(held_cases) == 1 else f"{len(held_cases)} cases"
         label = f"fold {k + 1}/{len(split or cases)} (without {without})"
-        posterior = fit_cases(experiment, training, fold, engine, options, label=label)
+        kept = [i for i in range(len(cases)) if i not in held_out]
+        start = None if every is None else restrict(every, kept, fact_columns(cases, kept))
+        posterior = fit_cases(experiment, training, fold, engine, options, label, start)
         shared = [j for j, n in enumerate(posterior.names) if CASE_SEP not in n]
         draws = PosteriorDraws(
             str(fold.root), "", experiment.name, tuple(c.name for c in training),
             tuple(posterior.names[j] for j in shared), posterior.samples[:, shared],
         )  # fmt: skip
         for held, place in zip(held_cases, places, strict=True):
-            events, horizon = held_out_tables(experiment, held, draws, runs, engine, base, logit)
+            events, horizon = held_out_tables(experiment, held, draws, runs, engine, base, logits)
             place.write_table(HORIZON.removesuffix(".parquet"), horizon)
             place.write_table(HELD_OUT.removesuffix(".parquet"), events)
             folds.events.append(events)
             folds.horizons.append(horizon)
     return folds
+
+
+def shared_run(
+    experiment: Experiment, cases: list[Case], run: RunDir, engine: Engine, options: RunOptions
+) -> ImportanceRun | None:
+    """The importance sampler's run on every case (checkpointed in `folds/`), whose evaluations
+    each fold starts from, reweighted to its training cases: a fold then simulates only the
+    batches its own posterior still needs. None for emcee, or where a case fits parameters of
+    its own (the folds' parameter spaces differ)."""
+    settings = experiment.spec.calibration
+    if settings is None or settings.sampler != "importance" or any(c.own for c in cases):
+        return None
+    every, _ = sample_cases(experiment, cases, run.sub("folds"), engine, options, "all cases")
+    return every
+
+
+def fact_columns(cases: list[Case], kept: list[int]) -> list[int]:
+    """The columns of the kept cases' facts among every case's (in case order)."""
+    ends = np.cumsum([c.facts for c in cases])
+    return [j for i in kept for j in range(ends[i] - cases[i].facts, ends[i])]
 
 
 def held_out_tables(
@@ -221,16 +249,16 @@ def held_out_tables(
     runs: int,
     engine: Engine,
     base: pd.DataFrame,
-    logit: LogitFit,
+    logits: dict[str, Hazards],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A held-out case's events and horizon tables: its facts and its members' outcomes at the
-    common horizon, forecast by the model under `draws`, the base rate and the logit."""
+    common horizon, forecast by the model under `draws`, the base rate and the logits."""
     outcomes = horizon_outcomes(held.observations.facts)
     queries = [(f.member, f.stage, f.month) for f in held.observations.facts]
     queries += [(m, stage, month) for m, _, stage, month, _ in outcomes]
     p = forecast_case(experiment, held, draws, runs, engine, queries)
-    events = events_table(held, p[: held.facts], base, runs, logit)
-    return events, horizon_table(held, outcomes, p[held.facts :], base, logit)
+    events = events_table(held, p[: held.facts], base, runs, logits)
+    return events, horizon_table(held, outcomes, p[held.facts :], base, logits)
 
 
 def finished_fold(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
@@ -321,11 +349,12 @@ def forecast_case(
 
 
 def events_table(
-    case: Case, p: np.ndarray, base: pd.DataFrame, runs: int, logit: LogitFit
+    case: Case, p: np.ndarray, base: pd.DataFrame, runs: int, logits: dict[str, Hazards]
 ) -> pd.DataFrame:
     """One row per held-out fact: the event, what happened and each forecaster's probability."""
     facts = case.observations.facts
-    p_logit = forecast(logit, case.scenario, [(f.member, f.stage, f.month, -1) for f in facts])
+    queries = [(f.member, f.stage, f.month, -1) for f in facts]
+    fitted = {name: forecast(fit, case.scenario, queries) for name, fit in logits.items()}
     rows = []
     for j, fact in enumerate(case.observations.facts):
         stage = LATER_STAGES[fact.stage - 1]
@@ -342,7 +371,7 @@ def events_table(
                 "p_model": float(p[j]),
                 "p_base_rate": base_rate_forecast(base, stage, fact.month),
                 "p_fifty_fifty": 0.5,
-                "p_logit": float(p_logit[j]),
+                **{f"p_{name}": float(q[j]) for name, q in fitted.items()},
                 "runs": runs,
                 "source": fact.source,
             }

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sim.experiments.cases import Case
-from sim.experiments.logit import LogitFit, forecast
+from sim.experiments.logit import Hazards, forecast
 from sim.experiments.scoring import (
     FORECASTERS,
     add_skill,
@@ -54,12 +54,13 @@ def horizon_table(
     outcomes: list[tuple[int, str, int, int, int]],
     p_model: np.ndarray,
     base: pd.DataFrame,
-    logit: LogitFit,
+    references: dict[str, Hazards],
 ) -> pd.DataFrame:
     """One row per member and stage at the case's common horizon: the outcome and each
-    forecaster's probability of the member having reached the stage by then."""
+    forecaster's probability of the member having reached the stage by then (`references`:
+    the fitted hazard models by forecaster name, the logit and its cure variant)."""
     queries = [(m, stage, month, -1) for m, _, stage, month, _ in outcomes]
-    p_logit = forecast(logit, case.scenario, queries)
+    fitted = {name: forecast(fit, case.scenario, queries) for name, fit in references.items()}
     rows = []
     for j, (_, name, stage, month, outcome) in enumerate(outcomes):
         label = LATER_STAGES[stage - 1]
@@ -74,7 +75,7 @@ def horizon_table(
                 "p_model": float(p_model[j]),
                 "p_base_rate": base_rate_forecast(base, label, month),
                 "p_fifty_fifty": 0.5,
-                "p_logit": float(p_logit[j]),
+                **{f"p_{name}": float(p[j]) for name, p in fitted.items()},
             }
         )
     columns = ["case", "member", "stage", "month", "date", "outcome"]

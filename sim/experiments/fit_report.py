@@ -48,6 +48,27 @@ def posterior_rows(fitted: pd.DataFrame) -> list[list[str]]:
     ]
 
 
+def sampler_sentence(summary: dict[str, Any]) -> str:
+    """What the sampler did, in one sentence (console and report): samples, how they were
+    drawn, the effective sample size, and a warning where it is low."""
+    s, ess = summary, summary["effective_sample_size"]
+    if s.get("sampler") == "importance":
+        how = (
+            f"{s['samples']} posterior samples (resampled from {s['evaluations']} weighted "
+            f"points in {s['batches']} batches), effective sample size {ess:.0f} (Kish), "
+            f"largest weight {s['max_weight']:.3f}"
+        )
+        low = " (low: raise calibration.max_evaluations)"
+    else:
+        how = (
+            f"{s['samples']} posterior samples ({s['walkers']} walkers x "
+            f"{s['steps'] - s['burn']} steps after burn-in), effective sample size {ess:.0f}, "
+            f"acceptance {s['acceptance_fraction']:.2f}"
+        )
+        low = " (low: run more steps)"
+    return how + (low if not ess >= 50 else "")
+
+
 def prior_sd(v: VariedParameter) -> float:
     """The sd of a uniform prior on [low, high]."""
     return (v.high - v.low) / np.sqrt(12.0)

@@ -65,6 +65,16 @@ class Proposal:
 
 
 @dataclass
+class Start:
+    """Evaluations made already (another run's, over these cases) with the proposals that drew
+    them: a run continues from them instead of evaluating its design."""
+
+    arrays: dict[str, np.ndarray]  # x, loglik, case_loglik, fact_p
+    proposals: list[Proposal]
+    design_rows: int
+
+
+@dataclass
 class ImportanceRun:
     """The sampler's output: every evaluation, its weight, and the equally weighted draws."""
 
@@ -74,6 +84,7 @@ class ImportanceRun:
     draw_rows: np.ndarray  # store row of each equally weighted draw
     batch_of_row: np.ndarray  # the batch (0: the design) that proposed each store row
     proposals: list[Proposal]
+    reused: int = 0  # the first rows came from another run (`Start`), not simulated here
 
     @property
     def effective_sample_size(self) -> float:
@@ -98,28 +109,36 @@ def sample_importance(
     checkpoint_dir: Path,
     resume: bool,
     identity: str = "",
+    start: Start | None = None,
 ) -> ImportanceRun:
-    """Evaluate the design, then batches from proposals fitted to the weighted sample, until the
-    effective sample (or `max_evaluations` points after the design) is reached; resample to
-    `draws`. With `resume`, a checkpoint of this same run (`identity`: what the likelihood
-    depends on) is continued; a damaged one or one of another run is computed again."""
+    """Evaluate the design (or take `start`'s evaluations), then batches from proposals fitted
+    to the weighted sample, until the effective sample (or `max_evaluations` new points) is
+    reached; resample to `draws`. With `resume`, a checkpoint of this same run (`identity`:
+    what the likelihood depends on) is continued; a damaged one or one of another run is
+    computed again."""
     path = checkpoint_dir / CHECKPOINT
-    key = _run_key(identity, bounds, design, batch, effective_samples, max_evaluations, seed)
+    first = (
+        design if start is None else np.column_stack([start.arrays["x"], start.arrays["loglik"]])
+    )
+    key = _run_key(identity, bounds, first, batch, effective_samples, max_evaluations, seed)
     saved = _load(path, key, len(bounds)) if resume and path.is_file() else None
     log_volume = float(np.log(bounds[:, 1] - bounds[:, 0]).sum())
-    if saved is None:
+    if saved is not None:
+        store, proposals = saved
+    elif start is not None:
+        store, proposals = Store.from_arrays(start.arrays), list(start.proposals)
+    else:
         store = Store()
         store.add(design, evaluate(design))
         proposals = [Proposal(len(design), 1.0, _center(bounds), np.eye(len(bounds)), 0.0, 0.0)]
+    if saved is None:
         _save(path, store, proposals, key)
-    else:
-        store, proposals = saved
     fit_ess = FIT_ESS_PER_PARAMETER * len(bounds)
     while True:
         arrays = store.arrays()
         x, loglik = arrays["x"], arrays["loglik"]
         log_mixture = _log_mixture(proposals, x, log_volume)
-        done = len(x) - len(design)
+        done = len(x) - len(first)
         ess = kish(loglik - log_mixture)
         if proposals[-1].tempering == 1.0 and ess >= effective_samples:
             break
@@ -138,7 +157,25 @@ def sample_importance(
     rng = np.random.default_rng(np.random.SeedSequence((seed, 0x64726177)))
     rows = rng.permutation(systematic_resample(log_weights, draws, rng))
     batch_of_row = np.repeat(np.arange(len(proposals)), [p.points for p in proposals])
-    return ImportanceRun(len(design), arrays, log_weights, rows, batch_of_row, proposals)
+    design_rows = len(design) if start is None else start.design_rows
+    reused = 0 if start is None else len(first)
+    return ImportanceRun(
+        design_rows, arrays, log_weights, rows, batch_of_row, proposals, reused
+    )  # fmt: skip
+
+
+def restrict(run: ImportanceRun, cases: list[int], facts: list[int]) -> Start:
+    """A run's evaluations as those of the likelihood of some of its cases (columns `cases` of
+    its per-case log-likelihoods, `facts` of its facts' probabilities): each case's likelihood
+    at a point is the same in any company (its own seed, common random numbers)."""
+    case_loglik = run.store["case_loglik"][:, cases]
+    arrays = {
+        "x": run.store["x"],
+        "loglik": case_loglik.sum(axis=1),
+        "case_loglik": case_loglik,
+        "fact_p": run.store["fact_p"][:, facts],
+    }
+    return Start(arrays, run.proposals, run.design_rows)
 
 
 def kish(log_weights: np.ndarray) -> float:

@@ -291,6 +291,7 @@ class Backtest(Result):
     scores: pd.DataFrame
     skill: pd.DataFrame | None
     logit: pd.DataFrame | None
+    horizon: pd.DataFrame | None
     summary: dict[str, Any]
 
     def describe(self) -> str:
@@ -349,7 +350,7 @@ SWEEP_TABLES = ("results", "design")
 SENSITIVITY_TABLES = (*SWEEP_TABLES, "indices", "indices_second_order")
 CALIBRATION_TABLES = ("posterior", "fitted", "correlations", "facts", "cases", "outcomes")
 CROSSVAL_TABLES = ("events", "scores", "base_rates", "horizon", "logit")
-BACKTEST_TABLES = ("events", "scores", "skill", "logit")
+BACKTEST_TABLES = ("events", "scores", "skill", "logit", "horizon")
 
 
 def compare(dir_a: str | Path, dir_b: str | Path) -> dict[str, pd.DataFrame]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -131,6 +132,12 @@ class LogitFit:
         eta = self.params[self.stages.index(stage)] + values.to_numpy(float) @ self.params[k:]
         return _expit(eta)
 
+    def at_risk(self, entry: pd.DataFrame, stage: int) -> np.ndarray:
+        """The probability that each member (a row of its covariates at the case's start) is at
+        risk of the stage at all: 1 for every member in the plain logit (`sim.experiments.cure`
+        fits a share that never is)."""
+        return np.ones(len(entry))
+
 
 def fit_logit(cases: list[Case]) -> LogitFit:
     """Fit the logit on every member-month at risk in `cases`, errors clustered by case."""
@@ -138,8 +145,28 @@ def fit_logit(cases: list[Case]) -> LogitFit:
     return fit_rows(rows)
 
 
-def fit_rows(rows: pd.DataFrame, covariates: tuple[str, ...] = COVARIATES) -> LogitFit:
-    """Fit the logit on prepared rows (`training_rows`' columns)."""
+@dataclass(frozen=True)
+class Design:
+    """The logit's design on prepared rows: stage dummies, then the covariates standardised on
+    the rows (one constant over them left out), the outcomes and each row's case."""
+
+    x: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray  # each row's case, as 0..G-1
+    stages: tuple[int, ...]
+    kept: tuple[str, ...]
+    dropped: tuple[str, ...]
+    mean: np.ndarray  # of the kept covariates
+    sd: np.ndarray
+
+    def own_scale(self, params: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficients (stage intercepts, then the kept covariates' standardised ones) and their
+        covariance, mapped to the covariates' own scale: coefficients and standard errors."""
+        return own_scale(params, cov, len(self.stages), self.mean, self.sd)
+
+
+def design(rows: pd.DataFrame, covariates: tuple[str, ...] = COVARIATES) -> Design:
+    """The design matrix of prepared rows (`training_rows`' columns)."""
     stages = tuple(sorted(int(s) for s in rows["stage"].unique()))
     if not stages:
         raise ValueError("no member-month at risk to fit the logit on")
@@ -152,24 +179,43 @@ def fit_rows(rows: pd.DataFrame, covariates: tuple[str, ...] = COVARIATES) -> Lo
     z = (values[:, keep] - mean) / sd
     dummies = np.column_stack([(rows["stage"].to_numpy() == s).astype(float) for s in stages])
     x = np.column_stack([dummies, z])
-    y = rows["y"].to_numpy(float)
     groups = pd.factorize(rows["case"])[0]
-    params, cov, method = _maximum_likelihood(y, x, groups)
-    if params is None:
-        params, cov = _ridge(y, x, groups, len(stages))
-        method = "ridge"
-    k = len(stages)
-    scale = np.zeros((x.shape[1], x.shape[1]))  # standardised -> own scale, a linear map
+    return Design(x, rows["y"].to_numpy(float), groups, stages, kept, dropped, mean, sd)
+
+
+def own_scale(
+    params: np.ndarray, cov: np.ndarray, intercepts: int, mean: np.ndarray, sd: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Intercepts then standardised coefficients (and their covariance) on the covariates' own
+    scale, a linear map: coefficients and standard errors."""
+    k, n = intercepts, len(params)
+    scale = np.zeros((n, n))
     scale[:k, :k] = np.eye(k)
     scale[:k, k:] = -mean / sd
     scale[k:, k:] = np.diag(1.0 / sd)
-    raw = scale @ params
-    raw_se = np.sqrt(np.diag(scale @ cov @ scale.T))
+    return scale @ params, np.sqrt(np.diag(scale @ cov @ scale.T))
+
+
+def fit_rows(rows: pd.DataFrame, covariates: tuple[str, ...] = COVARIATES) -> LogitFit:
+    """Fit the logit on prepared rows (`training_rows`' columns)."""
+    d = design(rows, covariates)
+    params, cov, method = fit_design(d)
+    raw, raw_se = d.own_scale(params, cov)
     limit = float(rows["t"].max()) if "t" in rows and len(rows) else np.inf
     return LogitFit(
-        stages, kept, dropped, raw, raw_se, method, len(rows), int(y.sum()),
-        int(groups.max() + 1), limit, tuple(str(c) for c in pd.unique(rows["case"])),
+        d.stages, d.kept, d.dropped, raw, raw_se, method, len(rows), int(d.y.sum()),
+        int(d.groups.max() + 1), limit, tuple(str(c) for c in pd.unique(rows["case"])),
     )  # fmt: skip
+
+
+def fit_design(d: Design) -> tuple[np.ndarray, np.ndarray, str]:
+    """The logit on a design: standardised coefficients, their clustered covariance and the
+    method (maximum likelihood, or the ridge fit where that fails)."""
+    params, cov, method = _maximum_likelihood(d.y, d.x, d.groups)
+    if params is None:
+        params, cov = _ridge(d.y, d.x, d.groups, len(d.stages))
+        method = "ridge"
+    return params, cov, method
 
 
 def _maximum_likelihood(
@@ -255,19 +301,34 @@ def _expit(eta: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0.0, -eta))
 
 
+class Hazards(Protocol):
+    """A fitted discrete-time hazard model: the logit, or its cure variant."""
+
+    def hazard(self, covariates: pd.DataFrame, stage: int) -> np.ndarray: ...
+
+    def at_risk(self, entry: pd.DataFrame, stage: int) -> np.ndarray: ...
+
+    def table(self) -> pd.DataFrame: ...
+
+
 def forecast(
-    fit: LogitFit, scenario: Scenario, queries: list[tuple[int, int, int, int]]
+    fit: Hazards, scenario: Scenario, queries: list[tuple[int, int, int, int]]
 ) -> np.ndarray:
     """P(member reached stage by month) per query (member, stage, month, known-not-by month,
-    -1 for none): 1 - prod over the months after the known one of (1 - hazard); 1 where the
-    scenario itself sets the member at or beyond the stage by then (a start status, a `status`
-    event), as the model's runs have it."""
+    -1 for none): the chance it is at risk at all, given it had not reached the stage by the
+    known month, times 1 - prod over the months after that of (1 - hazard); 1 where the scenario
+    itself sets the member at or beyond the stage by then (a start status, a `status` event), as
+    the model's runs have it. Known not reached by month k, a member at risk with chance q at
+    the start is at risk with chance q S / (1 - q + q S), S its survival to k (Bayes' rule)."""
     if not queries:
         return np.zeros(0)
     table = covariate_table(scenario, max(q[2] for q in queries) + 1)
     imposed = imposed_months(scenario)
     out = np.empty(len(queries))
-    by_stage = {s: fit.hazard(table, s) for s in {q[1] for q in queries}}
+    stages = {q[1] for q in queries}
+    by_stage = {s: fit.hazard(table, s) for s in stages}
+    entry = table[table["month"] == 0]
+    share = {s: dict(zip(entry["member"], fit.at_risk(entry, s), strict=True)) for s in stages}
     member = table["member"].to_numpy()
     month = table["month"].to_numpy()
     for j, (m, stage, last, after) in enumerate(queries):
@@ -277,6 +338,12 @@ def forecast(
         if last <= after:
             out[j] = 0.0
             continue
-        mask = (member == m) & (month > after) & (month <= last)
-        out[j] = 1.0 - float(np.prod(1.0 - by_stage[stage][mask]))
+        mine = member == m
+        mask = mine & (month > after) & (month <= last)
+        reached = 1.0 - float(np.prod(1.0 - by_stage[stage][mask]))
+        q = share[stage][m]
+        if q < 1.0:
+            survived = float(np.prod(1.0 - by_stage[stage][mine & (month <= after)]))
+            q = q * survived / (1.0 - q + q * survived)
+        out[j] = q * reached
     return out

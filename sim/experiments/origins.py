@@ -26,7 +26,7 @@ from sim.batch.store import now, versions
 from sim.batch.tasks import check_run_arguments
 from sim.experiments.forecast import ForecastPlan, forecast, plan_forecast
 from sim.experiments.observations import Fact, load_observations
-from sim.experiments.scoring import FORECASTERS, REFERENCES, SCORES, skill
+from sim.experiments.scoring import FORECASTERS, REFERENCES, SCORES, comparisons, skill
 from sim.model.errors import InputError
 from sim.model.origin import at_origin, origin_month, origin_yaml
 from sim.model.scenario import Scenario, load_scenario
@@ -50,6 +50,13 @@ class OriginForecast:
     high: np.ndarray
     conditioning: dict[str, Any]
     record: dict[str, Any]
+    curves: pd.Series  # P(reached) by (member name, stage name, month) under the conditioning
+
+
+def reached_probabilities(curves: pd.Series, queries: list[Fact]) -> np.ndarray:
+    """The probability, read off a forecast's curves, that each query's member had reached its
+    stage by its month (any month of the forecast, not only a scored fact's)."""
+    return np.array([curves[(f.member_name, LATER_STAGES[f.stage - 1], f.month)] for f in queries])
 
 
 @dataclass
@@ -114,13 +121,14 @@ def forecast_at_origin(plan: OriginPlan, run: Files, options: RunOptions) -> Ori
     results = summaries[0]
     curves = results.curves.set_index(["member", "stage", "month"])["probability"]
     scored = plan.scored
-    p = np.array([curves[(f.member_name, LATER_STAGES[f.stage - 1], f.month)] for f in scored])
+    p = reached_probabilities(curves, scored)
     ess = done.conditioning["ess"]  # copies of one run share its past: n is the ESS, not N
     low, high = proportion_interval(p * ess, np.full(p.shape, ess))
     record = done.batch.manifest.forecast or {}
     return OriginForecast(
-        full.month_label(month), results.scenario, scored, p, low, high, done.conditioning, record
-    )
+        full.month_label(month), results.scenario, scored, p, low, high, done.conditioning, record,
+        curves,
+    )  # fmt: skip
 
 
 @dataclass
@@ -206,11 +214,30 @@ def backtest_origins(
     return RollingBacktest(events_table, scores_table, skill, figure)
 
 
+def origin_totals(scores: pd.DataFrame) -> pd.DataFrame:
+    """Every forecaster's scores over all the facts after each origin (the rows of scores.csv
+    with member and period `all`)."""
+    return scores[(scores["member"] == "all") & (scores["period"] == "all")]
+
+
+def versus_by_origin(scores: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The model against each reference at each origin ("From ORIGIN"): scores, skill, verdict."""
+    return {
+        f"From {origin}": comparisons(group)
+        for origin, group in origin_totals(scores).groupby("origin", sort=False)
+    }
+
+
+def unscored(scores: pd.DataFrame, origins: list[str]) -> list[str]:
+    """The origins with no fact after them."""
+    return [o for o in origins if o not in set(origin_totals(scores)["origin"].astype(str))]
+
+
 def skill_table(scores: pd.DataFrame, origins: list[str]) -> pd.DataFrame:
     """Per origin and forecaster: events, Brier and log scores of the facts after the origin,
     and the model's skill against each reference (1 - score / reference); origins with no later
     fact get a row of NaN."""
-    total = scores[(scores["member"] == "all") & (scores["period"] == "all")]
+    total = origin_totals(scores)
     rows = []
     for origin in origins:
         mine = total[total["origin"] == origin].set_index("forecaster")

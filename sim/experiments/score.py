@@ -44,7 +44,7 @@ from sim.experiments.crossval import (
     write_results,
 )
 from sim.experiments.folds import group_folds, leave_one_out
-from sim.experiments.logit import fit_logit
+from sim.experiments.references import reference_fits, reference_table
 from sim.experiments.sweep import experiment_ref, input_files
 from sim.model.errors import InputError
 
@@ -89,15 +89,15 @@ def score(
                 training = [c for i, c in enumerate(cases) if i not in held_out]
                 name = f"fold_{k + 1}" if folds is not None else cases[held_out[0]].name
                 base = base_rates(training)
-                logit = fit_logit(training)
+                logits = reference_fits(training)
                 collected.rates.append(base.assign(held_out=name))
-                collected.logits.append(logit.table().assign(held_out=name))
+                collected.logits.append(reference_table(logits, held_out=name))
                 for i in held_out:
                     held = cases[i]
                     place = run.sub(f"folds/{name}/{held.name}" if folds else f"folds/{name}")
                     done = finished_fold(place.root) if options.resume else None
                     if done is None:
-                        done = held_out_tables(experiment, held, draws, runs, engine, base, logit)
+                        done = held_out_tables(experiment, held, draws, runs, engine, base, logits)
                         place.write_table(HORIZON.removesuffix(".parquet"), done[1])
                         place.write_table(HELD_OUT.removesuffix(".parquet"), done[0])
                     collected.events.append(done[0])

@@ -35,9 +35,15 @@ import pandas as pd
 from sim.experiments.observations import Fact
 from sim.model.stages import LATER_STAGES
 
-FORECASTERS = ("model", "base_rate", "fifty_fifty", "logit")
-REFERENCES = ("base_rate", "fifty_fifty", "logit")
-LABELS = {"model": "model", "base_rate": "base rate", "fifty_fifty": "50/50", "logit": "logit"}
+FORECASTERS = ("model", "base_rate", "fifty_fifty", "logit", "cure_logit")
+REFERENCES = ("base_rate", "fifty_fifty", "logit", "cure_logit")
+LABELS = {
+    "model": "model",
+    "base_rate": "base rate",
+    "fifty_fifty": "50/50",
+    "logit": "logit",
+    "cure_logit": "cure logit",
+}
 SCORES = ("brier", "log_score")
 REFERENCE_FLOOR = 1e-6
 

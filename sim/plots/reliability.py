@@ -27,6 +27,7 @@ FORECASTER_LABELS = {
     "base_rate": "base rate",
     "fifty_fifty": "50/50",
     "logit": "logit",
+    "cure_logit": "cure logit",
 }
 FACTS_PER_BIN = 10
 MAX_BINS = 10

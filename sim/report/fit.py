@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.batch.manifests import PosteriorRef
-from sim.experiments.fit_report import POSTERIOR_HEADERS, posterior_rows
+from sim.experiments.fit_report import POSTERIOR_HEADERS, posterior_rows, sampler_sentence
 from sim.experiments.loading import Calibration
 from sim.report.render import render
 from sim.report.scores import out_of_sample, provenance
@@ -21,14 +21,9 @@ def build_fit_report(result: Calibration) -> str:
     """The HTML document of a calibration."""
     manifest, summary = result.manifest, result.summary
     cases = [str(case.get("name", "")) for case in manifest.cases]
-    ess = summary.get("effective_sample_size")
     how = (
         f"{len(result.fitted)} parameters fitted on {summary.get('facts', '?')} facts of "
-        f"{len(cases)} case(s) ({', '.join(cases)}); {summary.get('samples', 0):,} posterior "
-        f"samples ({summary.get('walkers')} walkers x "
-        f"{summary.get('steps', 0) - summary.get('burn', 0)} steps after burn-in), effective "
-        f"sample size {'not estimated' if ess is None or ess != ess else f'{ess:.0f}'}, "
-        f"acceptance {summary.get('acceptance_fraction', float('nan')):.2f}; the other "
+        f"{len(cases)} case(s) ({', '.join(cases)}); {sampler_sentence(summary)}; the other "
         "parameters fixed at the experiment's or the documented values"
     )
     confounded = [

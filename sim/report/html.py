@@ -28,6 +28,7 @@ from sim.batch.manifests import BatchManifest, read_manifest
 from sim.batch.posterior import shipped_name, uncertainty_note
 from sim.batch.store import write_bytes_atomic
 from sim.experiments.loading import load
+from sim.model.errors import InputError
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import MEMBER_FIELDS
 from sim.plots import alliance_chart, defection_curves, fan_chart, load_batch
@@ -36,17 +37,21 @@ from sim.report.render import inline_svg, render
 from sim.report.scores import SCORED_KINDS, build_scores_report, out_of_sample
 
 
-def write_report(directory: Path, out: Path | None = None) -> Path:
-    """Build the report of a finished batch, forecast, backtest, crossval or score directory
-    and write it atomically (by default into the directory itself); return its path."""
+def write_report(directory: Path, out: Path | None = None, scores: Path | None = None) -> Path:
+    """Build the report of a finished batch, forecast, calibrate, backtest, crossval or score
+    directory and write it atomically (by default into the directory itself); return its path.
+    `scores`: of a batch under a posterior, a score or backtest run of that posterior, whose
+    totals the report shows as its out-of-sample record."""
     directory = Path(directory)
     kind = read_manifest(directory).kind
+    if scores is not None and kind != "batch":
+        raise InputError("--scores", str(scores), f"expected a batch or forecast, not a {kind}")
     if kind in SCORED_KINDS:
         page = build_scores_report(load(directory))
     elif kind == "calibrate":
         page = build_fit_report(load(directory))
     else:
-        page = build_report(load_batch(directory))
+        page = build_report(load_batch(directory), scores)
     target = Path(out) if out is not None else directory / "report.html"
     if target.is_dir():
         target = target / "report.html"
@@ -54,8 +59,9 @@ def write_report(directory: Path, out: Path | None = None) -> Path:
     return target
 
 
-def build_report(results: Any) -> str:
-    """The whole HTML document of a batch's results (sim.batch.results.BatchResults)."""
+def build_report(results: Any, scores: Path | None = None) -> str:
+    """The whole HTML document of a batch's results (sim.batch.results.BatchResults); `scores`
+    as `write_report`'s."""
     sc, manifest = results.scenario, results.manifest
     history_end = sc.month_label(sc.history_end)
     timeline = sc.timeline
@@ -117,7 +123,7 @@ def build_report(results: Any) -> str:
         command=_reproduce(manifest),
         parameters=_parameters(results),
         record=_record(manifest),
-        out_of_sample=out_of_sample(manifest.posterior),
+        out_of_sample=out_of_sample(manifest.posterior, scores),
     )
 
 

@@ -42,7 +42,8 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-_PATH = re.compile(r"(?<![\w/.])(?:[\w.-]+/)+[\w.-]+\.(?:md|txt|yaml|yml|csv|json|py)\b")
+# A relative path: never the middle of an absolute one (no word, slash, dot or hyphen before it).
+_PATH = re.compile(r"(?<![\w/.-])(?:[\w.-]+/)+[\w.-]+\.(?:md|txt|yaml|yml|csv|json|py)\b")
 
 
 def _shown(value: Any) -> Any:
