@@ -175,7 +175,9 @@ def report_workflows(console: Any, figures: dict[str, Any]) -> None:
     if kinds:
         console.print(f"ESS: the fit's effective sample size ({'; '.join(kinds)}).")
     console.print(
-        f"Cross-validation, extrapolated from fold 1 x {fold['folds']} folds: "
-        f"{fold['crossval_seconds']:.0f} s wall, {fold['crossval_cpu_seconds']:.0f} s CPU "
-        "(folds differ in their training cases; each fold also pays the command's start-up)."
+        f"Cross-validation, at most fold 1 x {fold['folds']} folds: "
+        f"{fold['crossval_seconds']:.0f} s wall, {fold['crossval_cpu_seconds']:.0f} s CPU (an "
+        "upper bound: a single fold fits alone, where a whole cross-validation with the "
+        "importance sampler starts every fold from one run on all cases; at least the "
+        "nine-case calibration's time)."
     )
