@@ -228,10 +228,7 @@ def _draws_share(args: tuple[str, int, int, int]) -> float:
             uniforms.enable_regime()
         out = np.empty((4, members, size))
         for month in rows:
-            fill_month(
-                uniforms.words, uniforms.jumps, uniforms.regime_words, uniforms.regime_jumps,
-                uniforms.layout, uniforms.flags(month), out,
-            )  # fmt: skip
+            fill_month(uniforms.streams(), uniforms.flags(month), out)
     return time.perf_counter() - start
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from sim.model import pcg
 from sim.model.month import fill_month
-from sim.model.tables import ANSWER, CRISIS, MAIN_DRAWS, REGIME, TRANSITION
+from sim.model.tables import ANSWER, CRISIS, MAIN_DRAWS, REGIME, TRANSITION, Streams
 
 STREAM_BLOCK = 1000
 DRAWS = ("crisis", "answer", "transition", "regime")
@@ -160,6 +160,10 @@ class LaneUniforms:
             out[:, point * width : (point + 1) * width] = out[:, :width]
         return out
 
+    def streams(self) -> Streams:
+        """The streams as the kernels take them (`sim.model.tables.Streams`)."""
+        return Streams(self.words, self.jumps, self.regime_words, self.regime_jumps, self.layout)
+
     def flags(self, draws: Iterable[int]) -> np.ndarray:
         """Which rows a month reads, as the kernels take them (the first four month flags)."""
         wanted = set(draws)
@@ -184,9 +188,7 @@ class LaneUniforms:
         rows = MAIN_DRAWS + (self.regime is not None)
         flags = self.flags(range(rows) if draws is None else draws)
         out = np.full((rows, self.members, self.lanes), np.nan)
-        fill_month(
-            self.words, self.jumps, self.regime_words, self.regime_jumps, self.layout, flags, out
-        )
+        fill_month(self.streams(), flags, out)
         self.moved()
         return out
 
