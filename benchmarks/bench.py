@@ -235,7 +235,7 @@ def _draws_share(args: tuple[str, int, int, int]) -> float:
 def _rows_read(compiled: Scenario) -> list[tuple[int, ...]]:
     """The random rows each month of the scenario reads, by the model's own rule."""
     model = AllianceModel(compiled, 1)
-    return [model.draws_used(t, compiled.events.get(t)) for t in range(compiled.months)]
+    return [model.draws_used(t) for t in range(compiled.months)]
 
 
 def time_draws(scenario: Path, runs: int, seed: int, workers: int) -> dict[str, Any]:

@@ -46,7 +46,15 @@ class AllianceModel(mesa.Model):
     # the same arrays as the agents and the model, grouped for the kernel.
     LANE_AXIS = {"first_passage": 0}
     NOT_LANE_STATE = frozenset(
-        {"uniforms", "_member_values", "_month_events", "_no_events", "_state", "parameters.values"}
+        {
+            "uniforms",
+            "_member_values",
+            "_month_events",
+            "_no_events",
+            "_month_flags",
+            "_state",
+            "parameters.values",
+        }
     )
 
     def __init__(
@@ -129,6 +137,8 @@ class AllianceModel(mesa.Model):
         self._member_values = self._members_table()
         self._month_events = self._compile_events()
         self._no_events = (np.zeros((0, 4), dtype=np.int64), np.zeros((0, 3)))
+        self._month_flags = self._every_month_flags()
+        self._no_log = np.zeros(0, dtype=np.int64)
         self.log_events = lanes == 1 if log_events is None else log_events
         self.event_log: list[dict[str, Any]] = []
 
@@ -169,17 +179,14 @@ class AllianceModel(mesa.Model):
                     self._log("join" if joins else "exclusion", self.members[i].name, label)
             self._member_values = self._members_table()
         requests, signals = self._month_events.get(t, self._no_events)
-        flags = np.zeros(tables.FLAGS, dtype=np.int64)
-        flags[: len(DRAWS)] = self.uniforms.flags(self.draws_used(t, history))
-        flags[tables.PROJECTED] = t > sc.history_end
-        flags[tables.DURATION] = self._duration
-        flags[tables.RENEWAL] = self._renewal and bool(sc.renewal_window[t])
+        flags = self._month_flags[t]  # this month's row, read once
         patron = self.patron.month_values(sc.drain[t], sc.leverage_drain[t])
         flags[tables.LEVERAGE_MOVES] = self.patron.leverage_moves
-        flags[tables.MONTH] = t
         before = self.status[:, 0].copy() if self.log_events else None
-        log = np.full(
-            len(requests) + 2 * len(self.members) if self.log_events else 0, tables.NOTHING
+        log = (
+            np.full(len(requests) + 2 * len(self.members), tables.NOTHING)
+            if self.log_events
+            else self._no_log
         )
         this_month = tables.Month(flags, patron, self._member_values, requests, signals, log)
         month.step_month(self.parameters, self.uniforms.streams(), this_month, self._state)
@@ -192,20 +199,35 @@ class AllianceModel(mesa.Model):
             self._log_month(t, history, log, before)
         self.running = self.steps < sc.months
 
-    def draws_used(self, t: int, history: MonthEvents | None) -> tuple[int, ...]:
+    def draws_used(self, t: int) -> tuple[int, ...]:
         """Which uniforms month t reads; the streams skip the others, leaving later ones unchanged.
 
         `crisis` after the replayed history, `answer` only in a month with a replayed request the
         model decides (a random crisis's answer comes from its crisis uniform), `transition` always.
         """
+        sc = self.alliance_scenario
+        history = sc.events.get(t)
         rows = [TRANSITION]
-        if t > self.alliance_scenario.history_end:
+        if t > sc.history_end:
             rows.append(CRISIS)
             if self._regimes:
                 rows.append(REGIME)
         if history and any(req.response < 0 for req in history.requests):
             rows.append(ANSWER)
         return tuple(sorted(rows))
+
+    def _every_month_flags(self) -> np.ndarray:
+        """Each month's flags, (months, FLAGS), as the month kernel reads them, but the patron's
+        `LEVERAGE_MOVES`, which the step sets: built once per model, not once per step."""
+        sc = self.alliance_scenario
+        flags = np.zeros((sc.months, tables.FLAGS), dtype=np.int64)
+        for t in range(sc.months):
+            flags[t, : len(DRAWS)] = self.uniforms.flags(self.draws_used(t))
+        flags[:, tables.PROJECTED] = np.arange(sc.months) > sc.history_end
+        flags[:, tables.DURATION] = self._duration
+        flags[:, tables.RENEWAL] = self._renewal & sc.renewal_window[: sc.months]
+        flags[:, tables.MONTH] = np.arange(sc.months)
+        return flags
 
     def _members_table(self) -> np.ndarray:
         """The members' shared values as the month kernel reads them, one row per member."""
