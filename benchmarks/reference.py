@@ -6,17 +6,18 @@ through `mesa.batch_run`. tests/test_reference.py checks that both give the same
 first-passage months; benchmarks/bench.py times both.
 
 One deliberate difference in how randomness is drawn, not in the rules: the lane engine draws a
-fixed set of uniforms per member and month (common random numbers), so two replayed model-decided
-requests by the same member in the same month share one answer draw there; here each request draws
-its own. No shipped scenario has two such requests in one month. The lane engine also reads a
-random crisis's kind and its answer from its crisis uniform (sim.model.streams.split_uniform); here
-each is a draw of its own, which gives the same distribution.
+fixed set of uniforms per member and month (common random numbers), and reads a member's
+model-decided requests and answers to calls for help of one month, in turn, from what the one
+before left of its `answer` uniform, and a random crisis's kind and its answer from its crisis
+uniform (sim.model.requests.split_uniform); here each is a draw of its own, which gives the same
+distribution.
 
 The rules of issue 9 (member-level events, the patron's leverage, renewal windows, notice,
 duration dependence, blame, projected regime changes) and of later ones (a regime's trust,
 cascades, unobserved reasons: here one `gauss` draw per member at the start) and of issue 20
 (contagion by share, the alliance's own value, lasting grievances, joining, exclusion, a patron
-backing an opponent or using force, notices taken back) are read here from the scenario's spec
+backing an opponent or using force, notices taken back, calls for help members answer by the
+model's rule) are read here from the scenario's spec
 itself, not from the lane engine's compiled month table, so that the compilation is checked
 too (signals, the patron's backing and force included, come from the compiled month)."""
 
@@ -212,9 +213,18 @@ class Member(mesa.Agent):
         """A rebuke or quarrel, or the patron backing the signaller's opponent or using force
         against it: the signaller's trust falls, watchers' by the spill-over share; the patron's
         acts also take a lasting share off the signaller's baseline trust. An answer to the
-        patron's call for help (`help`) raises the helper's trust and domestic pressure."""
+        patron's call for help (`help`, or `asked` and the member chooses to) raises the
+        helper's trust and domestic pressure."""
         p = self.model.p
-        if kind == "help":  # the member answered the patron's call for help
+        if kind == "asked" and own:  # the model decides: likelier with trust and dependence
+            if self.status == WITHDRAWN or not self.in_alliance:
+                return
+            index = self.trust + self.dependence - self.domestic_pressure
+            chance = logistic(p["help_willingness"] + p["help_answer_weight"] * index)
+            if not self.random.random() < chance:
+                return
+            kind = "help"
+        if kind in ("help", "asked"):  # the member answered the patron's call for help
             if own:
                 self.trust += p["help_trust_gain"] * (1.0 - self.trust)
                 self.domestic_pressure += p["help_domestic_cost"] * (1.0 - self.domestic_pressure)

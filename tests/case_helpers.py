@@ -101,10 +101,47 @@ def write_experiment(
         or {"disengage_intercept": {"low": -7.0, "high": -2.0}, "hazard_slope": {}},
         "fixed": FIXED,
         "design": {"method": "lhs", "points": points},
-        "calibration": {"walkers": walkers, "steps": steps, "burn": burn, "window": window},
+        "calibration": {
+            "sampler": "emcee",
+            "walkers": walkers,
+            "steps": steps,
+            "burn": burn,
+            "window": window,
+        },
         "cases": cases,
         "outcomes": [{"kind": "members_reaching", "stage": "disengaged", "by": "2032-12"}],
     }
     path = folder / "pool.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def run_crossval(folder: Path, runs: int) -> tuple[Path, Path, str]:
+    """`alliance crossval` of the three synthetic cases at tiny sizes, in this process; return
+    the experiment file, the result directory (`folder/cv`) and what the command printed."""
+    import contextlib
+    import io
+
+    import pytest
+
+    from sim.cli.main import main
+
+    cases = write_cases(folder)
+    experiment = write_experiment(
+        folder, cases, replications=20, points=8, walkers=4, steps=4, burn=1
+    )
+    out = folder / "cv"
+    mp = pytest.MonkeyPatch()  # the command line, in this process (module-scoped fixtures)
+    try:
+        mp.setattr(
+            "sys.argv",
+            ["alliance", "crossval", str(experiment), "--out", str(out), "--runs", str(runs),
+             "--workers", "1"],
+        )  # fmt: skip
+        printed = io.StringIO()
+        with pytest.raises(SystemExit) as stop, contextlib.redirect_stdout(printed):
+            main()
+        assert stop.value.code == 0
+    finally:
+        mp.undo()
+    return experiment, out, printed.getvalue()

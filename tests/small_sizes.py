@@ -15,7 +15,8 @@ import yaml
 # the sampler's walkers and steps.
 SMALL_REPLICATIONS = 20
 SMALL_DESIGN = {"points": 6, "levels": 2, "samples": 4, "trajectories": 2}
-SMALL_CALIBRATION = {"steps": 3, "burn": 1}  # walkers stay (at least two per fitted parameter)
+# Walkers and a batch stay (at least two per fitted parameter); the sampler stops sooner.
+SMALL_CALIBRATION = {"steps": 3, "burn": 1, "batch": 16, "max_evaluations": 16, "draws": 200}
 # Options that set a size on the command line, and the small value each is cut to.
 SMALL_OPTIONS = {"--runs": "1000", "--chunk-size": "1000", "--workers": "1"}
 PATH_FIELDS = ("scenario", "observations")
@@ -38,9 +39,10 @@ def shrink_experiment(path: Path, target_folder: Path) -> Path:
     for key, small in SMALL_CALIBRATION.items():
         if key in (data.get("calibration") or {}):
             data["calibration"][key] = min(int(data["calibration"][key]), small)
-    walkers = (data.get("calibration") or {}).get("walkers")
-    if walkers and "points" in (data.get("design") or {}):  # the walkers start at design points
-        data["design"]["points"] = max(data["design"]["points"], int(walkers))
+    calibration = data.get("calibration") or {}
+    start = calibration.get("walkers") or calibration.get("batch")
+    if start and "points" in (data.get("design") or {}):  # the design must fit the first proposal
+        data["design"]["points"] = max(data["design"]["points"], int(start))
     for field in PATH_FIELDS:
         if isinstance(data.get(field), str):
             data[field] = _absolute(data[field], folder)

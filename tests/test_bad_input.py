@@ -199,8 +199,34 @@ CASES: dict[str, Case] = {
         ("events[0].status", "Input should be 'active', 'disengaged' or 'frozen'"),
     ),
     "help answered by an unknown member": Case(
-        _events({"date": "2030-05", "kind": "help_request", "answered_by": ["Alpha", "Zeta"]}),
+        _events(
+            {
+                "date": "2030-05",
+                "kind": "help_request",
+                "response": "history",
+                "answered_by": ["Alpha", "Zeta"],
+            }
+        ),  # fmt: skip
         ("events[0].answered_by[1]", "unknown member 'Zeta'"),
+    ),
+    "help request without a response": Case(
+        _events({"date": "2030-05", "kind": "help_request", "answered_by": ["Alpha"]}),
+        ("events[0].response", "required field is missing"),
+    ),
+    "help request with an unknown response": Case(
+        _events({"date": "2030-05", "kind": "help_request", "response": "members"}),
+        ("events[0].response", "Input should be 'history' or 'model'"),
+    ),
+    "help the model decides, with history's answers": Case(
+        _events(
+            {
+                "date": "2030-05",
+                "kind": "help_request",
+                "response": "model",
+                "answered_by": ["Alpha"],
+            }
+        ),  # fmt: skip
+        ("events[0].answered_by", "expected no answered_by with response: model"),
     ),
     "alliance value out of range": Case(
         _edit(lambda d: d["members"][0].update(alliance_value={"value": 1.5, "source": "x y"})),

@@ -3,45 +3,30 @@ one computed by hand from the facts, the folds' posteriors and the scoring rules
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from case_helpers import FIXED, write_cases, write_experiment
+from case_helpers import FIXED, run_crossval, write_cases, write_experiment
 from model_helpers import alliance
 
 from sim.batch.lanes import simulate_chunk
 from sim.batch.posterior import load_posterior
 from sim.experiments.cases import load_cases
 from sim.experiments.experiment import load_experiment
+from sim.experiments.scoring import LABELS
 
 RUNS = 300
 
 
 @pytest.fixture(scope="module")
 def validated(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("crossval")
-    cases = write_cases(folder)
-    experiment = write_experiment(
-        folder, cases, replications=20, points=8, walkers=4, steps=4, burn=1
-    )
-    out = folder / "cv"
-    mp = pytest.MonkeyPatch()  # the command line, in this process (module-scoped fixture)
-    try:
-        from sim.cli.main import main
-
-        mp.setattr(
-            "sys.argv",
-            ["alliance", "crossval", str(experiment), "--out", str(out), "--runs", str(RUNS),
-             "--workers", "1"],
-        )  # fmt: skip
-        with pytest.raises(SystemExit) as stop:
-            main()
-        assert stop.value.code == 0
-    finally:
-        mp.undo()
+    experiment, out, printed = run_crossval(tmp_path_factory.mktemp("crossval"), RUNS)
+    (out / "printed.txt").write_text(printed)  # what the console showed, for the tests below
     return experiment, out
 
 
@@ -155,3 +140,26 @@ def test_auc_is_taken_at_each_cases_common_horizon(validated):
         p, o = at[f"p_{forecaster}"].to_numpy(), at["outcome"].to_numpy(bool)
         pairs = [(a > b) + 0.5 * (a == b) for a in p[o] for b in p[~o]]
         assert scores.loc[("all", forecaster), f"auc_{stage}"] == pytest.approx(np.mean(pairs))
+
+
+def test_console_names_every_reference_and_each_case_where_the_model_is_worse(validated):
+    _, out = validated
+    printed = " ".join((out / "printed.txt").read_text().split())
+    summary = json.loads((out / "summary.json").read_text())
+
+    def worse(entry: dict) -> bool:
+        return "worse" in {entry["brier"]["verdict"], entry["log_score"]["verdict"]}
+
+    for ref, entry in summary["versus"].items():
+        label = re.escape(LABELS[ref])
+        assert re.search(rf"held-out facts the model [A-Za-z ]+ the {label} \(Brier skill", printed)
+        said = re.search(
+            f"held-out facts the model is WORSE (on one score )?than the {label} ", printed
+        )
+        assert bool(said) == worse(entry), ref
+    for case, versus in summary["versus_per_case"].items():
+        line = re.search(rf"{case}: the model is WORSE than ([^.]*)\.", printed)
+        named = [LABELS[r] for r, e in versus.items() if worse(e)]
+        assert bool(line) == bool(named), case
+        for label in named:
+            assert f"the {label} (" in line.group(1)

@@ -92,18 +92,42 @@ def test_cli_on_a_real_sweep_writes_tables_and_figure(tmp_path, monkeypatch, cap
     sweep_dir = make_sweep(tmp_path)
     results = pd.read_csv(sweep_dir / "results.csv")
     label = "any exit by 2030-12"
-    threshold = float(results.loc[results["outcome"] == label, "estimate"].median())
+    threshold = round(float(results.loc[results["outcome"] == label, "estimate"].median()), 3)
     code, out, err = alliance(
         monkeypatch, capsys, "discover", sweep_dir, "--outcome", label, "--above", threshold
     )
     assert code == 0, err
     assert "chosen box" in out
+    # a probability's threshold reads in % on the console; the file keeps the fraction given
+    assert f"have estimate above {100 * threshold:g}% (--above {threshold})" in out
+    assert f"> {threshold}" not in out
     folder = sweep_dir / "discover"
     box = pd.read_parquet(folder / "box.parquet")
     assert set(box["parameter"]) == {"drain_scale", "answer_willingness"}
     assert pd.read_csv(folder / "trajectory.csv")["chosen"].sum() == 1
     assert (folder / "figures" / "discovery.png").stat().st_size > 10_000
-    assert json.loads((folder / "discovery.json").read_text())["outcome"] == label
+    written = json.loads((folder / "discovery.json").read_text())
+    assert written["outcome"] == label and written["rule"] == f"estimate > {threshold}"
+
+
+def test_threshold_of_a_probability_in_percent_of_a_number_as_given(tmp_path):
+    found = discover(synthetic_sweep(tmp_path / "s"), OUTCOME, below=0.2, min_coverage=0.4)
+    assert found.probability is None  # the sweep keeps no experiment file: units not known
+    assert found.shown_rule() == "estimate < 0.2"
+    found.probability = True
+    assert found.shown_rule() == "estimate below 20% (--below 0.2)"
+    found.probability = False  # an expected number of members: no percent sign
+    assert found.shown_rule() == "estimate < 0.2"
+
+
+def test_no_point_of_interest_names_the_range_in_percent_too(tmp_path, monkeypatch, capsys):
+    sweep_dir = make_sweep(tmp_path)
+    code, _, err = alliance(
+        monkeypatch, capsys, "discover", sweep_dir, "--outcome", "any exit by 2030-12",
+        "--above", "0.999",
+    )  # fmt: skip
+    assert code == 2 and err.count("\n") == 1
+    assert "% to " in err and "%)" in err
 
 
 @pytest.mark.parametrize(

@@ -162,6 +162,8 @@ def test_the_console_and_summary_say_which_band_is_which(tmp_path, monkeypatch, 
     )  # fmt: skip
     assert status == 0
     assert "parameter interval" in printed and "Monte Carlo" in printed and "40 draws" in printed
+    # a posterior with no out-of-sample record on disk: the console says it is not known
+    assert "Out of sample: not known: no score is recorded with the posterior" in printed
     document = json.loads((out / "summary" / "summary.json").read_text())
     assert set(document["intervals"]) == {"low/high", "param_low/param_high"}
     assert document["by_date"][0]["param_low"] is not None
@@ -217,7 +219,7 @@ def test_the_report_gives_drawn_parameters_their_posterior_and_says_which_band_i
 
 
 def test_the_report_names_no_source_path_outside_the_package():
-    from sim.report.html import _shown
+    from sim.report.render import _shown
 
     cited = "Sourced fact base: shared/facts/csto-to-2022.md; reasoning in docs/model.md, 7.3"
     assert _shown(cited) == (
@@ -230,3 +232,15 @@ def test_the_report_names_no_source_path_outside_the_package():
         "sim/model/rules.py",
     ):
         assert _shown(f"see {shipped}") == f"see {shipped}"
+
+
+def test_a_batch_without_a_summary_still_says_its_parameters_are_fixed(
+    tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "b"
+    status, printed, _ = alliance(
+        monkeypatch, capsys, "batch", SCENARIO, "--runs", "1000", "--workers", "1", "--out", out,
+        "--no-summary",
+    )  # fmt: skip
+    assert status == 0 and not (out / "summary").exists()
+    assert "parameters fixed at the scenario's values (uncalibrated" in " ".join(printed.split())

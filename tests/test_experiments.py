@@ -65,6 +65,7 @@ def test_shipped_experiments_load_and_fit_their_commands():
         "calibrate_pre2022": "lhs",
         "calibrate_history": "lhs",
         "calibrate_atop": "lhs",
+        "trial_event_weights": "lhs",
     }
     sobol = load_experiment(EXPERIMENTS / "sobol_csto.yaml")
     assert sobol.parameter_names == list(PARAMETER_NAMES)

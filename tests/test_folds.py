@@ -66,7 +66,7 @@ def test_an_atop_case_and_its_narrative_case_are_one_group(tmp_path: Path):
         "replications": 10,
         "parameters": {"withdraw_intercept": {}},
         "design": {"method": "lhs", "points": 8},
-        "calibration": {"walkers": 4, "steps": 4, "burn": 1},
+        "calibration": {"sampler": "emcee", "walkers": 4, "steps": 4, "burn": 1},
         "outcomes": [{"kind": "any_exit", "by": "1991-07"}],
         "cases": [
             {"scenario": str(atop / "atop_3285.yaml"),

@@ -1,7 +1,7 @@
 """The rules of issue 20 (docs/model.md 7.4, 7.7, 7.9a, 7.14): contagion by the share of the other
 members gone, the alliance's own value, lasting grievances, joining, exclusion, the patron
-backing a member's opponent or using force against it, and a notice taken back. Each test fails
-if its rule is removed.
+backing a member's opponent or using force against it, calls for help (history's answers and
+the members' own), and a notice taken back. Each test fails if its rule is removed.
 
 As in test_members.py, the quiet scenario is compared with a copy that adds one event or
 setting, run with the same seed (common random numbers). About 20 s on 2 cores.
@@ -9,6 +9,7 @@ setting, run with the same seed (common random numbers). About 20 s on 2 cores.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -186,7 +187,12 @@ def test_a_notice_taken_back_returns_the_member_before_it_takes_effect(tmp_path)
 
 
 def test_answering_the_patrons_call_binds_the_member_and_costs_it_at_home(tmp_path):
-    ask = {"date": "2030-03", "kind": "help_request", "answered_by": ["Alpha"]}
+    ask = {
+        "date": "2030-03",
+        "kind": "help_request",
+        "response": "history",
+        "answered_by": ["Alpha"],
+    }
     base = trace(QUIET, parameters=STILL)
     ev = trace(with_events(tmp_path, ask), parameters=STILL)
     month, drift = 2, P["trust_drift"]
@@ -199,3 +205,72 @@ def test_answering_the_patrons_call_binds_the_member_and_costs_it_at_home(tmp_pa
     off = {**STILL, "help_trust_gain": 0.0, "help_domestic_cost": 0.0}
     np.testing.assert_allclose(trace(with_events(tmp_path, ask, name="o.yaml"), parameters=off)
                                .trust[:, :, 0], base.trust[:, :, 0])  # fmt: skip
+
+
+HELP_LANES = 4000
+DEPENDENCE = (0.5, 0.6, 0.4)  # quiet.yaml's members
+
+
+def help_chance(q: dict, trust: float, dependence: float, pressure: float) -> float:
+    """docs/model.md 7.7: the chance a member answers a call for help the model decides."""
+    index = trust + dependence - pressure
+    return 1.0 / (1.0 + math.exp(-(q["help_willingness"] + q["help_answer_weight"] * index)))
+
+
+def answers_in(tmp_path: Path, calls: int, parameters: dict) -> tuple[np.ndarray, object]:
+    """How many of `calls` model-decided calls for help in 2030-03 each member answers, per
+    lane (from its trust, which each answer moves by a known step), and the quiet run."""
+    ask = {"date": "2030-03", "kind": "help_request", "response": "model"}
+    path = with_events(tmp_path, *[ask] * calls, name=f"calls{calls}.yaml")
+    base = trace(QUIET, lanes=HELP_LANES, parameters=parameters)
+    run = trace(path, lanes=HELP_LANES, parameters=parameters)
+    month, gain, drift = (
+        2,
+        parameters.get("help_trust_gain", P["help_trust_gain"]),
+        P["trust_drift"],
+    )
+    before = base.trust[month - 1, :, 0]
+    levels = [before]
+    for _ in range(calls):
+        levels.append(levels[-1] + gain * (1 - levels[-1]))
+    after = np.array([t + drift * (0.6 - t) for t in levels])  # (answers, members)
+    distance = np.abs(run.trust[month][None, :, :] - after[:, :, None])
+    assert distance.min(axis=0).max() < 1e-12  # every lane took one of the known steps
+    return distance.argmin(axis=0), base
+
+
+def test_members_answer_a_call_the_model_decides_by_their_trust_dependence_and_pressure(tmp_path):
+    count, base = answers_in(tmp_path, 1, STILL)
+    month = 2
+    chances = []
+    for i in (ALPHA, BETA, GAMMA):
+        trust, pressure = base.trust[month - 1, i, 0], base.domestic[month - 1, i, 0]
+        chance = help_chance(P, trust, DEPENDENCE[i], pressure)
+        chances.append(chance)
+        assert abs(count[i].mean() - chance) < 4 * math.sqrt(chance * (1 - chance) / HELP_LANES)
+    assert chances[BETA] > chances[ALPHA] > chances[GAMMA] + 0.05  # the rule orders them
+    # members decide apart: Alpha's answer tells nothing of Beta's
+    assert abs(np.corrcoef(count[ALPHA], count[BETA])[0, 1]) < 0.05
+    flat = {**STILL, "help_answer_weight": 0.0, "help_willingness": -1.0}
+    level, _ = answers_in(tmp_path, 1, flat)
+    limit = 4 * math.sqrt(0.27 * 0.73 / HELP_LANES)
+    assert (np.abs(level.mean(axis=1) - 1 / (1 + math.e)) < limit).all()  # logistic(-1) for all
+
+
+def test_two_calls_in_a_month_are_decided_apart(tmp_path):
+    """Each answer reads what the one before left of the member's `answer` uniform: two calls
+    answered with chance p each give both answers with chance p^2, not p."""
+    p = 1 / (1 + math.e)
+    count, _ = answers_in(tmp_path, 2, {**STILL, "help_answer_weight": 0.0})
+    expected = np.array([(1 - p) ** 2, 2 * p * (1 - p), p**2])
+    for i in (ALPHA, BETA, GAMMA):
+        seen = np.bincount(count[i], minlength=3) / HELP_LANES
+        np.testing.assert_allclose(seen, expected, atol=0.03)
+
+
+def test_the_event_log_says_who_answered_a_call_the_model_decided(tmp_path):
+    ask = {"date": "2030-03", "kind": "help_request", "response": "model"}
+    log = trace(with_events(tmp_path, ask), parameters=STILL).model.event_log
+    entries = [e for e in log if e["event"] == "help"]
+    assert [e["actor"] for e in entries] == ["Alpha", "Beta", "Gamma"]
+    assert all(e["decided_by"] == "model" and e["answered"] in (True, False) for e in entries)

@@ -14,6 +14,7 @@ TERMS = (
     "Monte Carlo error", "paired interval", "posterior", "prior", "fold", "Brier score",
     "log score", "reference forecasters", "skill", "percentage points", "reliability diagram",
     "Sobol indices", "coverage", "density", "manifest", "horizon", "spread over the parameters",
+    "calibration intercept", "calibration slope", "AUC", "out of sample",
 )  # fmt: skip
 
 

@@ -103,6 +103,8 @@ def test_defection_curves_by_stage_show_every_member_with_bands_and_events(dirs,
         assert marker_dates(ax) == expected_markers
     title = fig.legends[0].get_title().get_text()
     assert "csto_2022" in title and "2,000 runs" in title and "seed 1" in title
+    # fixed parameters: the title says the bands are Monte Carlo error only
+    assert "95% Monte Carlo bands" in " ".join(title.split()) and "parameters fixed" in title
     key = "\n".join(t.get_text() for ax in fig.axes if not ax.axison for t in ax.texts)
     for event in sc.timeline:
         assert event["date"] in key and event["what"] in key
@@ -197,6 +199,8 @@ def test_compare_puts_scenarios_on_the_same_axes(dirs, war):
     assert len(by_gid(axes[-1].lines, "curve:")) == 2
     labels = fig.legends[0].get_texts()
     assert [t.get_text() for t in labels] == ["csto_2022", "csto_no_war"]
+    # fixed parameters in both: the title says the bands are Monte Carlo error
+    assert "(95% Monte Carlo bands)" in fig.legends[0].get_title().get_text()
 
 
 def test_heatmap_cells_hold_the_sweep_estimates(dirs):

@@ -28,6 +28,25 @@ def pooled(tmp_path_factory):
     return folder, fit
 
 
+@pytest.fixture(scope="module")
+def pooled_importance(tmp_path_factory):
+    """The same cases fitted by the importance sampler (the default)."""
+    folder = tmp_path_factory.mktemp("pool_importance")
+    cases = write_cases(folder)
+    experiment = write_experiment(
+        folder, cases, replications=150, points=32, walkers=8, steps=40, burn=15
+    )
+    data = yaml.safe_load(experiment.read_text())
+    data["calibration"] = {"batch": 64, "effective_samples": 300, "max_evaluations": 1024}
+    data["calibration"]["window"] = 6
+    experiment.write_text(yaml.safe_dump(data, sort_keys=False))
+    fit = calibrate(experiment, None, folder / "fit", options=RunOptions(workers=2, progress=False))
+    return folder, fit
+
+
+SAMPLERS = ["pooled", "pooled_importance"]  # the fixtures fitted by emcee, by importance
+
+
 def exact_posterior(folder) -> dict[str, tuple[float, float]]:
     """Posterior mean and sd of (intercept, slope) by quadrature: each member's monthly hazard
     is logistic(intercept + slope * 1.5 * outside), constant, members independent."""
@@ -52,8 +71,9 @@ def exact_posterior(folder) -> dict[str, tuple[float, float]]:
     return out
 
 
-def test_pooled_fit_recovers_the_generating_mechanism_parameters(pooled):
-    _, fit = pooled
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_pooled_fit_recovers_the_generating_mechanism_parameters(request, sampler):
+    _, fit = request.getfixturevalue(sampler)
     fitted = fit.fitted.set_index("parameter")
     for name, truth in TRUTH.items():
         row = fitted.loc[name]
@@ -61,10 +81,12 @@ def test_pooled_fit_recovers_the_generating_mechanism_parameters(pooled):
         assert row["sd_ratio"] < 0.5 and row["identification"] == "identified"
     assert list(fit.cases["case"]) == list(CASES)
     assert fit.summary["facts"] == sum(len(c[2]) for c in CASES.values())
+    assert fit.summary["sampler"] == {"pooled": "emcee", "pooled_importance": "importance"}[sampler]
 
 
-def test_pooled_fit_matches_the_exact_posterior_of_the_three_histories(pooled):
-    folder, fit = pooled
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_pooled_fit_matches_the_exact_posterior_of_the_three_histories(request, sampler):
+    folder, fit = request.getfixturevalue(sampler)
     fitted = fit.fitted.set_index("parameter")
     for name, (mean, sd) in exact_posterior(folder).items():
         assert abs(fitted.loc[name, "mean"] - mean) < 0.5 * sd, name
@@ -167,6 +189,8 @@ def test_bad_calibration_settings_give_one_line_and_status_2(
         changes["calibration"] = {"walkers": 4, **changes["calibration"]}
     if "design" in changes:
         changes["calibration"] = {"walkers": 4, "steps": 3, "burn": 1}
+    if "calibration" in changes:
+        changes["calibration"] = {"sampler": "emcee", **changes["calibration"]}
     experiment = _experiment(folder, cases, cases, **changes)
     out = folder / "fit"
     status, _, err = alliance(monkeypatch, capsys, "calibrate", experiment, "--out", out, *args)

@@ -7,7 +7,8 @@ Three scenarios: the CSTO case; tests/data/changes.yaml, which exercises every r
 that change (member-level events, leverage, renewals, notice, regime rates, blame, duration,
 cascades, unobserved reasons); and tests/data/membership.yaml, the rules of issue 20
 (contagion by share, the alliance's own value, lasting grievances, joining, exclusion, the
-patron backing an opponent or using force, a call for help, a notice taken back).
+patron backing an opponent or using force, calls for help answered by history and by the
+model's rule, a notice taken back).
 About 2 minutes on 2 cores (the reference runs dominate).
 """
 
@@ -128,6 +129,7 @@ def test_lane_engine_matches_reference_when_members_join_and_leave(membership_re
         {"force_trust_loss": 0.0},  # the patron's force against Beta
         {"backing_trust_loss": 0.0},  # the patron backing Gamma's opponent
         {"help_domestic_cost": 0.0},  # Alpha's and Gamma's answer to the patron's call
+        {"help_willingness": 3.0},  # the scenario's -1.5: who answers the calls the model decides
     ],
     ids=lambda changed: next(iter(changed)),
 )

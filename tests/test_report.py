@@ -92,7 +92,7 @@ def test_report_holds_scenario_estimates_figures_and_provenance(batch, report):
     results = load(batch)
     sc = results.scenario
     assert sc.name in text and " ".join(sc.spec.description.split()) in " ".join(text.split())
-    from sim.report.html import _shown  # a cited file the package does not hold: its name only
+    from sim.report.render import _shown  # a cited file the package does not hold: its name only
 
     for source in sc.spec.sources:
         assert _shown(source) in text

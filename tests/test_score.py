@@ -112,6 +112,17 @@ def test_every_forecaster_is_in_the_scores_table(library, capsys):
     base = pd.read_csv(out / "base_rates.csv")
     assert base["held_out"].nunique() == 3
     assert "Scores of" in printed and "logit" in printed
+    # how many cases the model is worse on, per reference, as summary.json's per-case verdicts
+    summary = json.loads((out / "summary.json").read_text())
+    cases = summary["versus_per_case"]
+    for ref in ("base_rate", "fifty_fifty", "logit"):
+        worse = sum(
+            "worse" in {v[ref]["brier"]["verdict"], v[ref]["log_score"]["verdict"]}
+            for v in cases.values()
+        )
+        label = {"base_rate": "base rate", "fifty_fifty": "50/50", "logit": "logit"}[ref]
+        assert f"the {label} on {worse}" in " ".join(printed.split())
+    assert f"of the {len(cases)} cases" in " ".join(printed.split())
 
 
 def test_refuses_a_posterior_fitted_on_a_scored_record_under_another_name(library, capsys):

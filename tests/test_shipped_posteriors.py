@@ -90,7 +90,7 @@ def test_a_scenario_without_a_record_says_how_to_name_one(tmp_path, monkeypatch,
 
 @pytest.mark.slow
 def test_refitting_at_small_settings_gives_a_compatible_table(tmp_path):
-    """The fits file's experiment at a few walkers' steps: the same columns, parameters and held
+    """The fits file's experiment at one small batch: the same columns, parameters and held
     values as the shipped table, samples inside the priors, a posterior runs can load."""
     experiment = yaml.safe_load((ROOT / "experiments" / "calibrate_history.yaml").read_text())
     base = ROOT / "experiments"
@@ -100,7 +100,7 @@ def test_refitting_at_small_settings_gives_a_compatible_table(tmp_path):
         case["observations"] = str((base / case["observations"]).resolve())
     experiment["cases"] = experiment["cases"][-3:]  # two historical cases and the CSTO
     experiment.update(replications=20, design={"method": "lhs", "points": 16})
-    experiment["calibration"].update(walkers=14, steps=4, burn=2)
+    experiment["calibration"].update(batch=16, max_evaluations=16, draws=200)
     (tmp_path / "small.yaml").write_text(yaml.safe_dump(experiment, sort_keys=False))
     fits = load_fits(FITS).model_dump()
     for fit in fits["fits"]:

@@ -18,6 +18,8 @@ from sim.batch.intervals import CONFIDENCE, mean_interval, proportion_interval
 from sim.model.scenario import Scenario
 from sim.model.stages import ACTIVE, WITHDRAWN, stage_code
 
+PROBABILITY_KINDS = ("reach_stage", "any_exit")  # outcome kinds whose runs give 0 or 1
+
 
 class RunMeasure(Protocol):
     """Anything the sweep engine can tally: one number per run, from first passages."""
@@ -46,7 +48,7 @@ class Outcome:
     @property
     def binary(self) -> bool:
         """True when each run gives 0 or 1, so the estimate is a probability."""
-        return self.kind in ("reach_stage", "any_exit")
+        return self.kind in PROBABILITY_KINDS
 
     def status_months(self) -> tuple[int, ...]:
         """Months whose status (not just first passages) this outcome needs."""
@@ -82,7 +84,7 @@ def outcome_from_spec(spec: Any, scenario: Scenario) -> Outcome:
     month = scenario.month_of(date)
     member = scenario.members.index(spec.member) if kind == "reach_stage" else None
     stage = stage_code(spec.stage) if hasattr(spec, "stage") else None
-    upper = 1.0 if kind in ("reach_stage", "any_exit") else float(len(scenario.members))
+    upper = 1.0 if kind in PROBABILITY_KINDS else float(len(scenario.members))
     return Outcome(kind, spec.label or default_label(spec), month, member, stage, upper)
 
 

@@ -128,12 +128,22 @@ def plot(
 
 @app.command()
 def report(
-    directory: Annotated[Path, typer.Argument(help="A finished batch directory.")],
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            help="A finished batch, forecast, calibrate, backtest, crossval or score directory."
+        ),
+    ],
     out: Annotated[
         Path | None, typer.Option(help="HTML file to write.", show_default="DIR/report.html")
     ] = None,
 ) -> None:
-    """Write one self-contained HTML report: scenario, estimates, figures and provenance."""
+    """Write one self-contained HTML report. Of a batch or forecast: scenario, estimates with
+    their intervals, how the parameters were fitted and scored out of sample, figures and
+    provenance. Of a calibration: the posterior against the prior and how it scored out of
+    sample. Of a backtest, crossval or score run: every forecaster's scores (base rate, 50/50,
+    logit) and the model's skill against each, per case and in total, and the reliability
+    diagram."""
     from sim.report.html import write_report
 
     with console.status("writing the report"):

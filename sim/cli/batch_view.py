@@ -22,6 +22,7 @@ from sim.model.stages import LATER_STAGES
 
 if TYPE_CHECKING:
     from sim.batch.jobs import RunDir
+    from sim.batch.manifests import BatchManifest
     from sim.batch.results import BatchResults
 
 INTERRUPTED = 130
@@ -44,7 +45,7 @@ def batch_command(
     if outcome.interrupted:
         return interrupted(outcome)
     console.print(_done_line(outcome), highlight=False)
-    show_after_runs(console, shown, summary)
+    show_after_runs(console, shown, summary, outcome.manifest)
     return 0
 
 
@@ -76,10 +77,15 @@ def after_runs(summary: bool, plot: bool) -> tuple[Finished, dict[str, Any]]:
     return then, shown
 
 
-def show_after_runs(console: Console, shown: dict[str, Any], summary: bool) -> None:
-    """Print what `after_runs` made: the summary table, the bands' note, the figure."""
+def show_after_runs(
+    console: Console, shown: dict[str, Any], summary: bool, manifest: BatchManifest
+) -> None:
+    """Print what `after_runs` made: the summary table, the bands' note, the figure; without a
+    summary, the note still says what the parameters are (fixed, or drawn from a posterior)."""
     if "results" in shown:
         show_summary(console, shown["results"], shown["folder"], summary)
+    else:
+        console.print(uncertainty_note(manifest), highlight=False)
     if "figure" in shown:
         console.print(f"figure: {shown['figure']}", highlight=False, soft_wrap=True)
 
@@ -123,11 +129,18 @@ def summarize_with_progress(directory: Path) -> tuple[BatchResults, Path]:
 
 
 def show_summary(console: Console, results: BatchResults, folder: Path, table: bool) -> None:
-    """Print a batch's summary table (if `table`), what its bands carry, and where it went."""
+    """Print a batch's summary table (if `table`), what its bands carry, how its posterior
+    scored out of sample (under a posterior), and where it went."""
     if table:
         for shown in summary_tables(console, results.by_date, results.alliance, results.scenario):
             console.print(shown)
     console.print(uncertainty_note(results.manifest), highlight=False)  # wrapped to the terminal
+    if results.manifest.posterior is not None:
+        from sim.report.scores import out_of_sample
+
+        record = out_of_sample(results.manifest.posterior)
+        for line in [record["short"], *record.get("verdicts", [])]:
+            console.print(f"Out of sample: {line}", highlight=False)
     console.print(f"summary tables: {folder}/", highlight=False)
 
 

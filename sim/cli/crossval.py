@@ -40,19 +40,16 @@ def crossval(
     from sim.batch.tasks import stops_resumably
     from sim.cli.scores_view import print_scores, print_verdicts
     from sim.experiments.crossval import crossval as run
-    from sim.experiments.scoring import LABELS
 
     with stops_resumably(out):
         result = run(experiment, out, runs=runs, fmt=fmt, options=options, folds=folds)
     scores = result.scores
     print_scores(console, scores, "case", f"Held-out scores of {len(result.events)} facts")
     summary = result.summary
-    print_verdicts(console, summary["versus"], f"Over all {summary['events']} held-out facts")
-    for case, versus in summary["versus_per_case"].items():
-        worse = [ref for ref, entry in versus.items() if entry["brier"]["verdict"] == "worse"]
-        if worse:
-            names = ", ".join(LABELS[r] for r in worse)
-            console.print(f"{case}: the model's Brier score is WORSE than the {names}.")
+    print_verdicts(
+        console, summary["versus"], f"Over all {summary['events']} held-out facts",
+        summary["versus_per_case"],
+    )  # fmt: skip
     console.print(
         f"AUC leave: leavers against stayers at each case's common horizon ({out}/horizon.csv); "
         f"cal. slope: 1 is ideal. Tables: {out}/scores.csv, {out}/logit.csv; reliability "

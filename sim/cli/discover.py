@@ -51,9 +51,9 @@ def discover(
     step = found.trajectory.iloc[found.chosen]
     cases = int(found.points["of_interest"].sum())
     console.print(
-        f"{outcome}: {cases} of {len(found.points)} points have {found.rule}; box {found.chosen} "
-        f"of {len(found.trajectory)} covers {step.coverage:.0%} of them at density "
-        f"{step.density:.0%} ({step.mass:.0%} of the points)",
+        f"{outcome}: {cases} of {len(found.points)} points have {found.shown_rule()}; "
+        f"box {found.chosen} of {len(found.trajectory)} covers {step.coverage:.0%} of them "
+        f"at density {step.density:.0%} ({step.mass:.0%} of the points)",
         highlight=False,
     )
     rows = [

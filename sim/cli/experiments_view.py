@@ -68,21 +68,12 @@ def calibrate_command(
     from sim.batch.tasks import stops_resumably
     from sim.experiments.calibrate import calibrate
     from sim.experiments.experiment import load_experiment
+    from sim.experiments.fit_report import POSTERIOR_HEADERS, posterior_rows
 
     with stops_resumably(out):
         fit = calibrate(experiment, observations, out, **run)
     s = fit.summary
-    headers = ["mean", "sd", "2.5%", "97.5%", "prior", "sd/prior", "verdict"]
-    rows = [
-        [
-            r.parameter,
-            *(f"{x:.3g}" for x in (r.mean, r.sd, r.low, r.high)),
-            f"[{r.prior_low:g}, {r.prior_high:g}]",
-            f"{r.sd_ratio:.2f}",
-            r.identification,
-        ]
-        for r in fit.fitted.itertuples()
-    ]
+    headers, rows = POSTERIOR_HEADERS, posterior_rows(fit.fitted)
     title = f"Posterior against the uniform prior ({s['facts']} facts, {len(s['cases'])} case(s))"
     tables = fitted_tables(console, title, "parameter", headers, rows, label_justify="right")
     binary = {o.label: o.binary for o in load_experiment(experiment).outcomes}
@@ -109,11 +100,23 @@ def calibrate_command(
             "and fit again before reading either interval."
         )
     ess = s["effective_sample_size"]
+    if s.get("sampler") == "importance":
+        how = (
+            f"{s['samples']} posterior samples (resampled from {s['evaluations']} weighted "
+            f"points in {s['batches']} batches), effective sample size {ess:.0f} (Kish), "
+            f"largest weight {s['max_weight']:.3f}"
+        )
+        low = " (low: raise calibration.max_evaluations)"
+    else:
+        how = (
+            f"{s['samples']} posterior samples ({s['walkers']} walkers x "
+            f"{s['steps'] - s['burn']} steps after burn-in), effective sample size {ess:.0f}, "
+            f"acceptance {s['acceptance_fraction']:.2f}"
+        )
+        low = " (low: run more steps)"
     console.print(
-        f"{s['samples']} posterior samples ({s['walkers']} walkers x {s['steps'] - s['burn']} "
-        f"steps after burn-in), effective sample size {ess:.0f}, acceptance "
-        f"{s['acceptance_fraction']:.2f}"
-        + (" (low: run more steps)" if not ess >= 50 else "")
+        how
+        + (low if not ess >= 50 else "")
         + f". Tables, posterior.parquet and scenario.calibrated.yaml written to {out}/"
     )
 

@@ -124,7 +124,7 @@ def forecast(
     )
     for table in record_tables(console, batch.manifest):
         console.print(table)
-    show_after_runs(console, shown, summary)
+    show_after_runs(console, shown, summary, batch.manifest)
 
 
 def record_tables(console: Console, manifest: BatchManifest) -> list[Table]:

@@ -54,6 +54,7 @@ def score(
     from sim.batch.tasks import stops_resumably
     from sim.cli.scores_view import print_scores, print_verdicts
     from sim.experiments.score import score as run
+    from sim.experiments.scoring import worse_counts
 
     with stops_resumably(out):
         result = run(
@@ -69,10 +70,12 @@ def score(
         f"{summary['posterior']} (fitted on {', '.join(summary['posterior_cases'])})",
     )  # fmt: skip
     print_verdicts(console, summary["versus"], f"Over all {summary['events']} facts")
+    console.print(worse_counts(summary["versus_per_case"]), highlight=False, soft_wrap=True)
     left = ", ".join(summary["left_out"]) or "none"
     console.print(
-        f"Left out: {left}. Per case: {out}/scores.csv; AUC leave: leavers against stayers at "
-        f"each case's common horizon ({out}/horizon.csv); reliability diagram: {result.figure}",
+        f"Left out: {left}. Per case: {out}/scores.csv (and alliance report {out}); AUC "
+        f"leave: leavers against stayers at each case's common horizon ({out}/horizon.csv); "
+        f"reliability diagram: {result.figure}",
         highlight=False,
         soft_wrap=True,
     )

@@ -2,8 +2,10 @@
 
 The prior is uniform over each fitted parameter's range. The likelihood is the simulated
 likelihood of `sim.experiments.likelihood` (the product over cases, each simulated to its last
-fact's month, with common random numbers across points); the posterior is sampled by emcee's
-ensemble sampler started from a screening design (`sim.experiments.sampler`). Reported: each
+fact's month, with common random numbers across points); the posterior is sampled from a
+screening design on, by adaptive importance sampling in large batches
+(`sim.experiments.importance`, the default) or emcee's ensemble sampler
+(`sim.experiments.sampler`). Reported: each
 parameter's posterior against its prior (sd ratio, identified or not, confounded pairs), each
 fact's and case's fit, posterior predictive outcomes of the experiment's scenario, the posterior
 samples (`posterior.parquet` + `posterior.json`, read by `alliance batch --posterior`) and a
@@ -44,6 +46,7 @@ from sim.experiments.fit_report import (
     fitted_table,
     write_posterior,
 )
+from sim.experiments.importance import ImportanceRun, sample_importance
 from sim.experiments.likelihood import Likelihood
 from sim.experiments.sampler import autocorrelation, effective_sample_size, sample
 from sim.experiments.sweep import experiment_ref, input_files
@@ -115,13 +118,23 @@ def check_settings(experiment: Experiment, cases: list[Case]) -> Calibration:
             )
     settings = experiment.spec.calibration or Calibration()
     dims = len(parameter_space(experiment, cases)[0])
+    points = len(np.unique(build_design(experiment).matrix, axis=0))
+    if settings.sampler == "importance":
+        for field, count in (("batch", settings.batch), ("design", points)):
+            if count < 2 * dims:
+                raise experiment_error(
+                    experiment,
+                    ("calibration", field) if field == "batch" else ("design",),
+                    f"{count} {'points per batch' if field == 'batch' else 'distinct points'}; "
+                    f"expected at least {2 * dims} (twice the {dims} fitted parameters)",
+                )
+        return settings
     if settings.walkers < 2 * dims:
         raise experiment_error(
             experiment,
             ("calibration", "walkers"),
             f"expected at least {2 * dims} walkers (twice the {dims} fitted parameters)",
         )
-    points = len(np.unique(build_design(experiment).matrix, axis=0))
     if points < settings.walkers:
         raise experiment_error(
             experiment,
@@ -148,7 +161,10 @@ def fit_cases(
     design = screening_design(experiment, ranges)
     started = time.perf_counter()
     per_point = experiment.spec.replications * len(cases)
-    planned = (len(design) + settings.walkers * (settings.steps - 1)) * per_point
+    added = settings.walkers * (settings.steps - 1)
+    if settings.sampler == "importance":
+        added = settings.max_evaluations
+    planned = (len(design) + added) * per_point
     runs = {"done": 0}
     with runs_progress(f"{label}: {len(cases)} case(s)", options.progress) as update:
 
@@ -160,10 +176,8 @@ def fit_cases(
             cases, names, experiment.fixed, experiment.spec.seed, experiment.spec.replications,
             settings.likelihood, settings.floor, engine, window=settings.window, on_runs=on_runs,
         )  # fmt: skip
-        chain = sample(
-            likelihood, bounds, design, settings.walkers, settings.steps, experiment.spec.seed,
-            files.root, options.resume, identity=likelihood.identity(),
-        )  # fmt: skip
+        chain = draw_posterior(likelihood, bounds, design, settings, experiment.spec.seed,
+                               files, options)  # fmt: skip
         update(runs["done"], runs["done"], 0)
     seconds = time.perf_counter() - started
     fit = _tables(experiment, cases, names, ranges, chain, settings, seconds, runs["done"])
@@ -179,9 +193,72 @@ def fit_cases(
     return Posterior(names, ranges, kept_samples(chain, settings, len(names)), fit)
 
 
+def draw_posterior(
+    likelihood: Likelihood,
+    bounds: np.ndarray,
+    design: np.ndarray,
+    settings: Calibration,
+    seed: int,
+    files: Files,
+    options: RunOptions,
+) -> Any:
+    """Run the experiment's sampler from the design: an `ImportanceRun` or an emcee `Chain`."""
+    identity = likelihood.identity()
+    if settings.sampler == "importance":
+        return sample_importance(
+            likelihood, bounds, design, settings.batch, settings.effective_samples,
+            settings.max_evaluations, settings.draws, seed, files.root, options.resume,
+            identity=identity,
+        )  # fmt: skip
+    return sample(
+        likelihood, bounds, design, settings.walkers, settings.steps, seed, files.root,
+        options.resume, identity=identity,
+    )  # fmt: skip
+
+
 def kept_samples(chain: Any, settings: Calibration, parameters: int) -> np.ndarray:
-    """The chain's samples after burn-in, (samples, parameters)."""
+    """The posterior's equally weighted samples, (samples, parameters): the importance sampler's
+    resampled draws, or emcee's chain after burn-in."""
+    if isinstance(chain, ImportanceRun):
+        return chain.store["x"][chain.draw_rows]
     return chain.coords[settings.burn :].reshape(-1, parameters)
+
+
+def sampler_diagnostics(chain: Any, settings: Calibration, samples: int) -> dict[str, Any]:
+    """What the summary says of the sampler, in its own terms, and the posterior table's
+    bookkeeping columns (which step or batch proposed each sample)."""
+    if isinstance(chain, ImportanceRun):
+        return {
+            "sampler": "importance",
+            "method": "adaptive multiple importance sampling (t proposals, defensive prior share)",
+            "batches": len(chain.proposals),
+            "batch": settings.batch,
+            "samples": samples,
+            "effective_sample_size": chain.effective_sample_size,
+            "effective_sample_size_kind": "Kish, of the importance weights",
+            "max_weight": chain.max_weight,
+            "tempering": [p.tempering for p in chain.proposals],
+            "columns": {"step": chain.batch_of_row[chain.draw_rows]},
+        }
+    kept = chain.coords[settings.burn :]  # (steps, walkers, parameters)
+    steps, walkers = kept.shape[0], kept.shape[1]
+    tau = autocorrelation(kept)
+    return {
+        "sampler": "emcee",
+        "method": "emcee ensemble (stretch move)",
+        "walkers": walkers,
+        "steps": settings.steps,
+        "burn": settings.burn,
+        "samples": samples,
+        "acceptance_fraction": chain.acceptance,
+        "autocorrelation_steps": tau,
+        "effective_sample_size": effective_sample_size(tau, samples),
+        "effective_sample_size_kind": "samples over the slowest autocorrelation time",
+        "columns": {
+            "step": np.repeat(np.arange(settings.burn, settings.steps), walkers),
+            "walker": np.tile(np.arange(walkers), steps),
+        },
+    }
 
 
 def screening_design(experiment: Experiment, ranges: list[VariedParameter]) -> np.ndarray:
@@ -209,20 +286,21 @@ def _tables(
 ) -> Fit:
     """Every table of the fit from the chain and the likelihood's store of evaluations."""
     store = chain.store
-    kept = chain.coords[settings.burn :]  # (steps, walkers, parameters)
     samples = kept_samples(chain, settings, len(names))
     rows = _rows_of(store["x"], samples)
     design = slice(0, chain.design_rows)
     best = int(np.argmax(store["loglik"]))
     fitted, pairs = fitted_table(names, ranges, samples, store["x"][best])
-    steps, walkers = kept.shape[0], kept.shape[1]
+    sampler = sampler_diagnostics(chain, settings, len(samples))
+    columns = sampler.pop("columns")
     posterior = pd.DataFrame(samples, columns=names)
     posterior.insert(0, "draw", np.arange(len(samples)))
-    posterior.insert(1, "step", np.repeat(np.arange(settings.burn, settings.steps), walkers))
-    posterior.insert(2, "walker", np.tile(np.arange(walkers), steps))
+    for i, (column, values) in enumerate(columns.items()):
+        posterior.insert(1 + i, column, values)
     posterior["loglik"] = store["loglik"][rows]
-    tau = autocorrelation(kept)
-    ess = effective_sample_size(tau, len(samples))
+    if "autocorrelation_steps" in sampler:
+        tau = sampler["autocorrelation_steps"]
+        sampler["autocorrelation_steps"] = dict(zip(names, tau.tolist(), strict=True))
     facts = facts_table(
         cases,
         store["fact_p"][design].mean(axis=0),
@@ -236,16 +314,9 @@ def _tables(
         store["case_loglik"][best],
     )
     summary = {
-        "sampler": "emcee ensemble (stretch move)",
+        **sampler,
         "cases": [c.name for c in cases],
         "facts": sum(c.facts for c in cases),
-        "walkers": walkers,
-        "steps": settings.steps,
-        "burn": settings.burn,
-        "samples": len(samples),
-        "acceptance_fraction": chain.acceptance,
-        "autocorrelation_steps": dict(zip(names, tau.tolist(), strict=True)),
-        "effective_sample_size": ess,
         "evaluations": len(store["x"]),
         "replications": experiment.spec.replications,
         "simulated_runs": runs,
@@ -313,11 +384,19 @@ def _note(fit: Fit) -> str:
     """How the fit was made, for the calibrated scenario's sources."""
     s = fit.summary
     cases = ", ".join(s["cases"])
+    if s["sampler"] == "importance":
+        how = (
+            f"adaptive importance sampling, {s['evaluations']} points in {s['batches']} batches "
+            f"(effective sample size {s['effective_sample_size']:.0f}, Kish)"
+        )
+    else:
+        how = (
+            f"emcee with {s['walkers']} walkers x {s['steps']} steps ({s['burn']} burn-in; "
+            f"effective sample size {s['effective_sample_size']:.0f})"
+        )
     return (
         f"{len(s['cases'])} case(s) ({cases}; {s['facts']} facts), {s['likelihood']} simulated "
-        f"likelihood from {s['replications']} runs per case and point, emcee with "
-        f"{s['walkers']} walkers x {s['steps']} steps ({s['burn']} burn-in; effective sample "
-        f"size {s['effective_sample_size']:.0f})"
+        f"likelihood from {s['replications']} runs per case and point, {how}"
     )
 
 

@@ -24,6 +24,7 @@ from pyarrow import ArrowException
 
 from sim.batch.manifests import ExperimentManifest, read_manifest
 from sim.batch.store import write_json_atomic
+from sim.experiments.experiment import probability_labels
 from sim.model.errors import InputError
 from sim.model.run import write_tables
 from sim.plots.discovery import discovery_figure
@@ -43,6 +44,17 @@ class Discovery:
     points: pd.DataFrame  # point, parameters..., estimate, of_interest, in_box
     chosen: int
     settings: dict[str, float]
+    probability: bool | None = None  # the outcome is a probability (None: the sweep does not say)
+
+    def shown_rule(self) -> str:
+        """The rule as a reader meets it: a probability's threshold in % (files keep `rule`,
+        the threshold as given, a fraction)."""
+        if not self.probability:
+            return self.rule
+        sign, value = self.rule.removeprefix("estimate ").split(" ", 1)
+        word = "above" if sign == ">" else "below"
+        option = "--above" if sign == ">" else "--below"
+        return f"estimate {word} {100 * float(value):g}% ({option} {value})"
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables by name, as written under the output folder."""
@@ -108,14 +120,16 @@ def discover(
     rule = f"estimate > {above}" if above is not None else f"estimate < {below}"
     of_interest = estimate > above if above is not None else estimate < below
     cases = int(of_interest.sum())
+    probability = is_probability(Path(directory), outcome)
     if cases == 0 or cases == len(rows):
         which = "no" if cases == 0 else "every"
+        low, high = estimate.min(), estimate.max()
+        shown = f" ({100 * low:.3g}% to {100 * high:.3g}%)" if probability else ""
         raise InputError(
             option,
             "",
             f"{which} point of the sweep has {outcome!r} {rule[9:]}; nothing to discover; "
-            f"expected a threshold within the estimates' range {estimate.min():.3g} to "
-            f"{estimate.max():.3g}",
+            f"expected a threshold within the estimates' range {low:.3g} to {high:.3g}{shown}",
         )
     box = _peel(x, of_interest, peel_alpha, mass_min)
     trajectory = _trajectory(box)
@@ -129,7 +143,16 @@ def discover(
     points["of_interest"] = of_interest
     points["in_box"] = inside
     settings = {"min_coverage": min_coverage, "peel_alpha": peel_alpha, "mass_min": mass_min}
-    return Discovery(outcome, rule, trajectory, limits, points, chosen, settings)
+    return Discovery(outcome, rule, trajectory, limits, points, chosen, settings, probability)
+
+
+def is_probability(directory: Path, outcome: str) -> bool | None:
+    """Whether the sweep's outcome is a probability, from the copy of its experiment file the
+    sweep keeps (`experiment.yaml`); None where that copy is missing or unreadable."""
+    try:
+        return outcome in probability_labels(directory / "experiment.yaml")
+    except (InputError, OSError):
+        return None
 
 
 def _check_share(option: str, value: float, bounds: str, inside: bool) -> None:
@@ -220,6 +243,6 @@ def write_discovery(found: Discovery, folder: Path) -> Path:
             "settings": found.settings,
         },
     )
-    title = f"Scenario discovery (PRIM): {found.outcome}, {found.rule}"
+    title = f"Scenario discovery (PRIM): {found.outcome}, {found.shown_rule()}"
     fig = discovery_figure(found.trajectory, found.box, title)
     return save_figure(fig, folder / "figures" / "discovery.png", "png")

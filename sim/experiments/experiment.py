@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sim.batch.outcomes import Outcome, default_label, outcome_from_spec
+from sim.batch.outcomes import PROBABILITY_KINDS, Outcome, default_label, outcome_from_spec
 from sim.batch.tasks import MAX_RUNS
 from sim.model.errors import InputError
 from sim.model.months import month_text
@@ -139,19 +139,38 @@ AnyOutcome = Annotated[
 ]
 
 
-class Calibration(Strict):
-    """Settings of `alliance calibrate`: simulated likelihood, emcee's ensemble sampler."""
+SAMPLERS = ("importance", "emcee")
+EMCEE_SETTINGS = ("walkers", "steps", "burn")
+IMPORTANCE_SETTINGS = ("batch", "effective_samples", "max_evaluations", "draws")
 
+
+class Calibration(Strict):
+    """Settings of `alliance calibrate`: simulated likelihood, and the posterior's sampler:
+    adaptive importance sampling in large batches (default) or emcee's ensemble sampler."""
+
+    sampler: Literal["importance", "emcee"] = "importance"
     walkers: int = Field(16, ge=4, le=1000)
     steps: int = Field(200, ge=2, le=100_000)
     burn: int = Field(100, ge=0, le=100_000)
+    batch: int = Field(256, ge=8, le=100_000)
+    effective_samples: int = Field(200, ge=10, le=1_000_000)
+    max_evaluations: int = Field(4096, ge=8, le=10_000_000)
+    draws: int = Field(4000, ge=100, le=1_000_000)
     likelihood: Literal["by_member", "joint", "independent"] = "by_member"
     floor: float = Field(0.5, gt=0.0, le=10.0)
     window: int = Field(0, ge=0, le=24)
 
     @model_validator(mode="after")
-    def _burn_below_steps(self) -> Calibration:
-        if self.burn >= self.steps:
+    def _settings_of_its_sampler(self) -> Calibration:
+        other = EMCEE_SETTINGS if self.sampler == "importance" else IMPORTANCE_SETTINGS
+        given = [name for name in other if name in self.model_fields_set]
+        if given:
+            owner = "emcee" if self.sampler == "importance" else "importance"
+            raise ValueError(
+                f"{', '.join(given)}: setting(s) of sampler {owner}, but the sampler is "
+                f"{self.sampler}; set `sampler: {owner}` or drop them"
+            )
+        if self.sampler == "emcee" and self.burn >= self.steps:
             raise ValueError(f"burn ({self.burn}) must be below steps ({self.steps})")
         return self
 
@@ -249,6 +268,14 @@ def load_experiment(path: str | Path) -> Experiment:
     )
 
 
+def probability_labels(path: str | Path) -> set[str]:
+    """The labels of an experiment file's outcomes that are probabilities (not expected
+    numbers), read from the file alone: its scenario need not be at hand (a run's copy)."""
+    data, lines = load_yaml(Path(path))
+    spec = validate_model(ExperimentSpec, data, str(path), lines, TAGS)
+    return {o.label or default_label(o) for o in spec.outcomes if o.kind in PROBABILITY_KINDS}
+
+
 def scenario_path(spec: ExperimentSpec, experiment_path: Path) -> Path:
     """The scenario file, relative to the experiment file unless absolute."""
     given = Path(spec.scenario)
@@ -317,9 +344,10 @@ def planned_points(spec: ExperimentSpec) -> int:
         points = design.samples * (2 * count + 2 if design.second_order else count + 2)
     else:
         points = design.trajectories * (count + 1)
-    if spec.calibration is not None:  # the sampler's screening design, then each walker's steps
+    if spec.calibration is not None:  # the sampler's screening design, then what it adds
         c = spec.calibration
-        points = (points + c.walkers * (c.steps - 1)) * max(len(spec.cases or ()), 1)
+        added = c.walkers * (c.steps - 1) if c.sampler == "emcee" else c.max_evaluations
+        points = (points + added) * max(len(spec.cases or ()), 1)
     return points
 
 

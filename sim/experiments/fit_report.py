@@ -30,6 +30,24 @@ WEAK_RATIO = 0.8
 CONFOUNDED = 0.8
 
 
+POSTERIOR_HEADERS = ("mean", "sd", "2.5%", "97.5%", "prior", "sd/prior", "verdict")
+
+
+def posterior_rows(fitted: pd.DataFrame) -> list[list[str]]:
+    """`fitted_table` as a reader meets it (console and report): parameter, then one text cell
+    per `POSTERIOR_HEADERS`."""
+    return [
+        [
+            r.parameter,
+            *(f"{x:.3g}" for x in (r.mean, r.sd, r.low, r.high)),
+            f"[{r.prior_low:g}, {r.prior_high:g}]",
+            f"{r.sd_ratio:.2f}",
+            r.identification,
+        ]
+        for r in fitted.itertuples()
+    ]
+
+
 def prior_sd(v: VariedParameter) -> float:
     """The sd of a uniform prior on [low, high]."""
     return (v.high - v.low) / np.sqrt(12.0)

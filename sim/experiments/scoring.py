@@ -256,5 +256,94 @@ def verdict_lines(comparison: dict[str, dict[str, Any]], where: str) -> list[str
     return lines
 
 
+def worse_per_case(versus_per_case: dict[str, dict[str, Any]]) -> list[str]:
+    """One sentence per case where the model is worse than a reference on a score, naming the
+    references and the scores (a case where it beats them all has none)."""
+    lines = []
+    for case, versus in versus_per_case.items():
+        worse = []
+        for ref, entry in versus.items():
+            scores = [n for s, n in zip(SCORES, ("Brier", "log"), strict=True) if _worse(entry, s)]
+            if scores:
+                worse.append(f"the {LABELS[ref]} ({' and '.join(scores)})")
+        if worse:
+            lines.append(f"{case}: the model is WORSE than {', '.join(worse)}.")
+    return lines
+
+
+def worse_counts(versus_per_case: dict[str, dict[str, Any]]) -> str:
+    """One sentence: on how many cases the model is worse than each reference on a score."""
+    cases = len(versus_per_case)
+    counts = {
+        ref: sum(
+            any(_worse(versus[ref], s) for s in SCORES)
+            for versus in versus_per_case.values()
+            if ref in versus
+        )
+        for ref in REFERENCES
+        if any(ref in versus for versus in versus_per_case.values())
+    }
+    parts = ", ".join(f"the {LABELS[ref]} on {n}" for ref, n in counts.items())
+    return f"Per case, the model is WORSE on a score than {parts} of the {cases} cases."
+
+
+def _worse(entry: dict[str, Any], score: str) -> bool:
+    return entry[score]["verdict"] == "worse"
+
+
+SCORE_TABLE_NOTE = (
+    "Brier, log: lower is better; calibration intercept 0 and slope 1 ideal; AUC leave: leavers "
+    "ranked above stayers, 0.5 is chance; skill above 0 beats the reference"
+)
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """A score table as a reader meets it, on the console or in the report: a label column
+    (`label`), then one text cell per header, one row per label value and forecaster."""
+
+    label: str
+    headers: list[str]
+    rows: list[list[str]]
+
+
+def score_table(scores: pd.DataFrame, label: str) -> ScoreTable:
+    """Every forecaster's Brier and log scores, calibration, AUC (where scored), and its skill
+    against each reference (Brier / log: 1 - score / reference score; n/a: undefined, the
+    reference scores 0), one row per `label` value and forecaster."""
+    refs = [r for r in REFERENCES if r in set(scores["forecaster"])]
+    auc_shown = "auc_withdrawn" in scores
+    rows = [
+        [
+            str(getattr(r, label)),
+            LABELS[r.forecaster],
+            str(r.events),
+            f"{r.brier:.4f}",
+            f"{r.log_score:.4f}",
+            _number(r.calibration_intercept, "{:+.2f}"),
+            _number(r.calibration_slope, "{:.2f}"),
+            *([_number(r.auc_withdrawn, "{:.2f}")] if auc_shown else []),
+            *[
+                ""
+                if r.forecaster == ref
+                else f"{_number(getattr(r, f'brier_skill_vs_{ref}'), '{:+.2f}')} / "
+                f"{_number(getattr(r, f'log_score_skill_vs_{ref}'), '{:+.2f}')}"
+                for ref in refs
+            ],
+        ]
+        for r in scores.itertuples()
+    ]
+    headers = [
+        "forecaster", "facts", "Brier", "log score", "cal. int.", "cal. slope",
+        *(["AUC leave"] if auc_shown else []),
+        *[f"skill vs {LABELS[ref]} B / log" for ref in refs],
+    ]  # fmt: skip
+    return ScoreTable(label, headers, rows)
+
+
+def _number(value: float | None, form: str) -> str:
+    return "n/a" if value is None or value != value else form.format(value)
+
+
 def _signed(value: float | None) -> str:
     return "undefined (the reference scores 0)" if value is None else f"{value:+.2f}"

@@ -474,9 +474,11 @@ def experiment_text(library: Library, out: Path, experiment: Path) -> str:
         },  # fmt: skip
         "design": {"method": "lhs", "points": 128},
         "calibration": {
-            "walkers": 16,
-            "steps": 200,
-            "burn": 100,
+            "sampler": "importance",
+            "batch": 256,
+            "effective_samples": 200,
+            "max_evaluations": 2048,
+            "draws": 4000,
             "likelihood": "by_member",
             "floor": 0.5,
             "window": 6,
@@ -492,6 +494,9 @@ def experiment_text(library: Library, out: Path, experiment: Path) -> str:
         "# Validate: alliance crossval experiments/calibrate_atop.yaml --folds 5 --out "
         "out/crossval_atop\n"
         "# The nine narrative cases keep experiments/calibrate_history.yaml.\n"
+        "# Importance sampling in batches of 256 points: a case's months cost far more in Python\n"
+        "# than in the kernels, so the more points one call simulates, the cheaper each point\n"
+        '# (docs/calibration.md, "Cost"); emcee\'s half-ensembles gave 8 points a call.\n'
     )
     return head + yaml.safe_dump(spec, sort_keys=False, width=100)
 

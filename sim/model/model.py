@@ -22,6 +22,7 @@ SIGNAL_CODES = {  # a signal's kind as the month kernel reads it
     "backing": tables.BACKING_SIGNAL,
     "force": tables.FORCE_SIGNAL,
     "help": tables.HELP_SIGNAL,
+    "asked": tables.ASKED_SIGNAL,
 }
 
 
@@ -183,11 +184,8 @@ class AllianceModel(mesa.Model):
         patron = self.patron.month_values(sc.drain[t], sc.leverage_drain[t])
         flags[tables.LEVERAGE_MOVES] = self.patron.leverage_moves
         before = self.status[:, 0].copy() if self.log_events else None
-        log = (
-            np.full(len(requests) + 2 * len(self.members), tables.NOTHING)
-            if self.log_events
-            else self._no_log
-        )
+        size = len(requests) + 2 * len(self.members) + len(signals)
+        log = np.full(size, tables.NOTHING) if self.log_events else self._no_log
         this_month = tables.Month(flags, patron, self._member_values, requests, signals, log)
         month.step_month(self.parameters, self.uniforms.streams(), this_month, self._state)
         self.uniforms.moved()
@@ -202,8 +200,9 @@ class AllianceModel(mesa.Model):
     def draws_used(self, t: int) -> tuple[int, ...]:
         """Which uniforms month t reads; the streams skip the others, leaving later ones unchanged.
 
-        `crisis` after the replayed history, `answer` only in a month with a replayed request the
-        model decides (a random crisis's answer comes from its crisis uniform), `transition` always.
+        `crisis` after the replayed history, `answer` only in a month with a replayed request or a
+        call for help the model decides (a random crisis's answer comes from its crisis uniform),
+        `transition` always.
         """
         sc = self.alliance_scenario
         history = sc.events.get(t)
@@ -212,7 +211,10 @@ class AllianceModel(mesa.Model):
             rows.append(CRISIS)
             if self._regimes:
                 rows.append(REGIME)
-        if history and any(req.response < 0 for req in history.requests):
+        if history and (
+            any(req.response < 0 for req in history.requests)
+            or any(signal.kind == "asked" for signal in history.signals)
+        ):
             rows.append(ANSWER)
         return tuple(sorted(rows))
 
@@ -285,8 +287,14 @@ class AllianceModel(mesa.Model):
             if answered != tables.NOTHING:
                 self._log("request", member.name, "random crisis", answered=bool(answered),
                           decided_by="model")  # fmt: skip
-        for signal in history.signals if history else []:
-            self._log(signal.kind, self.members[signal.member].name, signal.label)
+        first = len(requests) + 2 * count
+        for s, signal in enumerate(history.signals if history else []):
+            name = self.members[signal.member].name
+            if signal.kind != "asked":
+                self._log(signal.kind, name, signal.label)
+            elif log[first + s] != tables.NOTHING:
+                self._log("help", name, signal.label, answered=bool(log[first + s]),
+                          decided_by="model")  # fmt: skip
         for member in self.members:
             was, now = before[member.index], member.status[0]
             if was != now:

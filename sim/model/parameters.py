@@ -397,6 +397,30 @@ PARAMETERS: tuple[Parameter, ...] = (
         "Force against a member turns the guarantor into the threat: twice the loss of a "
         "non-answer, most of the trust there is (model logic).",
     ),
+    Parameter(
+        "help_willingness",
+        -1.0,
+        -5.0,
+        3.0,
+        "Log-odds that a member answers a call for help the model decides, at trust + "
+        "dependence - domestic pressure = 0.",
+        "With help_answer_weight 2, a member of middling trust, dependence and pressure (each "
+        "0.5) answers with an even chance, a loyal dependent one (0.8, 0.8, 0.2) with 0.86 and "
+        "an estranged one under pressure (0.2, 0.2, 0.8) with 0.14 (model logic). No case of the "
+        "library has a call for help the model decides, so nothing fits it.",
+    ),
+    Parameter(
+        "help_answer_weight",
+        2.0,
+        0.0,
+        6.0,
+        "Weight of trust + dependence - domestic pressure in the log-odds that a member answers "
+        "a call for help the model decides.",
+        "A member sends help when it trusts the patron and needs it, and holds back when its "
+        "public is against it (reciprocity; the domestic cost of the patron's wars); one weight "
+        "for the three, which no case could tell apart (model logic). At 0 every member "
+        "answers with the same chance, logistic(help_willingness).",
+    ),
 )
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMETERS)

@@ -22,6 +22,7 @@ from numba import njit
 
 from sim.model.requests import (
     answer_probability,
+    help_probability,
     intervene,
     lasting,
     own_request,
@@ -56,6 +57,7 @@ from sim.model.stages import WITHDRAWN
 from sim.model.tables import (
     AGAINST_MEMBER,
     ANSWER,
+    ASKED_SIGNAL,
     BACKED,
     BACKING_SIGNAL,
     CAPACITY_BASELINE,
@@ -133,7 +135,9 @@ def lane_events(q, parameters, mixed, month, state, base, n, u, struck):
     """7.12, 7.2-7.7: each lane's projected regime changes, replayed requests (file order), random
     crises (member order) and signals. A lane with none of them this month is passed over: in a
     month without replayed requests or signals, `struck` first marks the lanes a crisis or a
-    regime change reaches (with shared parameters, in loops the compiler vectorises)."""
+    regime change reaches (with shared parameters, in loops the compiler vectorises). A member's
+    `answer` uniform decides, in turn, its model-decided requests and its answers to calls for
+    help, each using what the one before left of it (`split_uniform`, 7.6): `fresh`."""
     flags, members, requests, signals, log = (
         month.flags,
         month.members,
@@ -150,6 +154,7 @@ def lane_events(q, parameters, mixed, month, state, base, n, u, struck):
         return
     for k in range(n):
         struck[k] = not quiet
+    fresh = np.empty(count)
     if quiet:
         for i in range(count):
             if flags[READS_REGIME]:
@@ -170,6 +175,8 @@ def lane_events(q, parameters, mixed, month, state, base, n, u, struck):
         j = base + k
         lane_q = parameters_of(q, parameters, mixed, j)
         logging = log.size > 0 and j == 0
+        for i in range(count):
+            fresh[i] = u[ANSWER, i, k]
         if flags[READS_REGIME]:
             for i in range(count):
                 rate = members[i, REGIME_RATE]
@@ -183,10 +190,9 @@ def lane_events(q, parameters, mixed, month, state, base, n, u, struck):
         for r in range(replayed):
             i = requests[r, REQUESTER]
             if status[i, j] != WITHDRAWN and members[i, IN_ALLIANCE] > 0.0:
-                answered = request(
+                answered, fresh[i] = request(
                     lane_q, j, i, float(requests[r, AGAINST_MEMBER]), float(requests[r, BACKED]),
-                    requests[r, RESPONSE], u[ANSWER, i, k], capacity, trust, baseline_trust,
-                    domestic,
+                    requests[r, RESPONSE], fresh[i], capacity, trust, baseline_trust, domestic,
                 )  # fmt: skip
                 if logging:
                     log[r] = answered
@@ -197,7 +203,7 @@ def lane_events(q, parameters, mixed, month, state, base, n, u, struck):
                 if draw < rate and status[i, j] != WITHDRAWN and members[i, IN_ALLIANCE] > 0.0:
                     against, rest = split_uniform(draw / rate, members[i, CRISIS_AGAINST])
                     backed, decide = split_uniform(rest, members[i, CRISIS_BACKED])
-                    answered = request(
+                    answered, _ = request(
                         lane_q, j, i, 1.0 if against else 0.0, 1.0 if backed else 0.0, -1,
                         decide, capacity, trust, baseline_trust, domestic,
                     )  # fmt: skip
@@ -206,7 +212,19 @@ def lane_events(q, parameters, mixed, month, state, base, n, u, struck):
         for s in range(signals.shape[0]):
             signaller = int(signals[s, SIGNALLER])
             kind = int(signals[s, SIGNAL_KIND])
-            if kind == HELP_SIGNAL:  # an answer to the patron's call: the helper's own
+            if kind == ASKED_SIGNAL:  # a call for help the member answers or not (7.7)
+                if status[signaller, j] == WITHDRAWN or members[signaller, IN_ALLIANCE] == 0.0:
+                    continue
+                chance = help_probability(
+                    lane_q, trust[signaller, j], members[signaller, DEPENDENCE_VALUE],
+                    domestic[signaller, j],
+                )  # fmt: skip
+                answers, fresh[signaller] = split_uniform(fresh[signaller], chance)
+                if logging:
+                    log[replayed + 2 * count + s] = 1 if answers else 0
+                if not answers:
+                    continue
+            if kind >= HELP_SIGNAL:  # an answer to the patron's call: the helper's own
                 trust[signaller, j], domestic[signaller, j] = send_help(
                     lane_q, trust[signaller, j], domestic[signaller, j]
                 )
@@ -233,9 +251,12 @@ def request(
     """Member i asks for aid in lane j: history's answer (`response` 0 or 1) or the patron's,
     where `decide` falls below its answer probability; then the cost of answering, the
     requester's trust and pressure (and, unanswered, its lasting grievance), and every
-    watcher's trust (7.2-7.5). Returns the answer."""
+    watcher's trust (7.2-7.5). Returns the answer and what is left of `decide`, a fresh uniform
+    (`decide` itself when history answers)."""
+    rest = decide
     if response < 0:
-        answered = decide < answer_probability(q, capacity[j], against_member, backed)
+        chance = answer_probability(q, capacity[j], against_member, backed)
+        answered, rest = split_uniform(decide, chance)
     else:
         answered = response > 0
     flag = 1.0 if answered else 0.0
@@ -247,7 +268,7 @@ def request(
     for m in range(trust.shape[0]):
         if m != i:
             trust[m, j] = witness(trust[m, j], gain, lost)
-    return 1 if answered else 0
+    return 1 if answered else 0, rest
 
 
 @njit(cache=True, inline="always")

@@ -23,6 +23,8 @@ from sim.model.rules import (
     DRAIN_SCALE,
     HELP_COST,
     HELP_GAIN,
+    HELP_WEIGHT,
+    HELP_WILLINGNESS,
     INTERVENTION_COST,
     INTRA_MEMBER_COST,
     LASTING,
@@ -30,6 +32,7 @@ from sim.model.rules import (
     SPILLOVER,
     TRUST_GAIN,
     TRUST_LOSS,
+    logistic,
 )
 
 
@@ -117,6 +120,13 @@ def send_help(q, trust, pressure):
     trust = trust + q[HELP_GAIN] * (1.0 - trust)
     pressure = pressure + q[HELP_COST] * (1.0 - pressure)
     return trust, pressure
+
+
+@njit(cache=True, inline="always")
+def help_probability(q, trust, dependence, pressure):
+    """Chance a member answers a call for help the model decides: rises with its trust in the
+    patron and its dependence on it, falls with its domestic pressure to leave (7.7)."""
+    return logistic(q[HELP_WILLINGNESS] + q[HELP_WEIGHT] * (trust + dependence - pressure))
 
 
 @njit(cache=True, inline="always")

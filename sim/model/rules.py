@@ -64,6 +64,8 @@ RULE_PARAMETERS = (
     "help_trust_gain",
     "help_domestic_cost",
     "force_trust_loss",
+    "help_willingness",
+    "help_answer_weight",
 )
 (
     PATRON_RECOVERY,
@@ -105,6 +107,8 @@ RULE_PARAMETERS = (
     HELP_GAIN,
     HELP_COST,
     FORCE_LOSS,
+    HELP_WILLINGNESS,
+    HELP_WEIGHT,
 ) = range(len(RULE_PARAMETERS))
 COUNT = len(RULE_PARAMETERS)
 
@@ -154,6 +158,8 @@ def row_parameters(values, r):
         values[r, 36],
         values[r, 37],
         values[r, 38],
+        values[r, 39],
+        values[r, 40],
     )
 
 

@@ -57,8 +57,9 @@ class Request:
 
 @dataclass(frozen=True)
 class Signal:
-    """A public rebuke or summit quarrel by a member (`kind` rebuke, quarrel), or the patron
-    backing its opponent or using force against it (backing, force)."""
+    """A public rebuke or summit quarrel by a member (`kind` rebuke, quarrel), the patron
+    backing its opponent or using force against it (backing, force), or the member's answer to
+    the patron's call for help: history's (help) or the model's to decide (asked)."""
 
     member: int
     kind: str
@@ -205,6 +206,11 @@ def check(spec: ScenarioSpec) -> list[tuple[tuple[str | int, ...], str]]:
                     (("events", i, "answered_by", k), f"{who} is not in the alliance then; "
                      "expected the members in the alliance at the event's date")
                 )  # fmt: skip
+        if isinstance(event, HelpRequest) and event.response == "model" and event.answered_by:
+            problems.append(
+                (("events", i, "answered_by"), "the model decides who answers; expected no "
+                 "answered_by with response: model (or response: history)")
+            )  # fmt: skip
         if isinstance(event, Crisis) and event.opponent == event.requester:
             problems.append(
                 (("events", i, "opponent"), "a member cannot request aid against itself")
@@ -357,6 +363,10 @@ def compile_scenario(spec: ScenarioSpec, path: str, content_hash: str) -> Scenar
             month.memberships.append((names.index(e.member), isinstance(e, Join), label))
         elif isinstance(e, NoticeWithdrawn):
             month.notices_withdrawn.append((names.index(e.member), stage_code(e.status), label))
+        elif isinstance(e, HelpRequest) and e.response == "model":
+            for who in names:  # every member in the alliance then is asked (7.7)
+                if _in_alliance(spec, who, t):
+                    month.signals.append(Signal(names.index(who), "asked", 1.0, f"{label}: {who}"))
         elif isinstance(e, HelpRequest):
             for who in e.answered_by:
                 month.signals.append(Signal(names.index(who), "help", 1.0, f"{label}: {who}"))
@@ -454,7 +464,7 @@ def _describe(e: object) -> str:
     if isinstance(e, PatronForce):
         return f"patron uses force against {e.member}"
     if isinstance(e, HelpRequest):
-        return "patron asks the members for help"
+        return "patron asks the members for help" + (" (model)" if e.response == "model" else "")
     if isinstance(e, NoticeWithdrawn):
         return f"{e.member} takes back its notice of withdrawal ({e.status})"
     if isinstance(e, MemberChange):

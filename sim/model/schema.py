@@ -209,10 +209,13 @@ class PatronForce(Event):
 
 
 class HelpRequest(Event):
-    """The patron asks the members for help (troops, money, votes); `answered_by` those who
-    gave it. Answering costs a member at home and binds it to the patron."""
+    """The patron asks the members for help (troops, money, votes). `response: history` replays
+    who gave it (`answered_by`); `response: model` lets each member in the alliance decide by
+    the model's rule (a request history has not answered, such as one after history_end).
+    Answering costs a member at home and binds it to the patron."""
 
     kind: Literal["help_request"]
+    response: Literal["history", "model"]
     answered_by: list[str] = []
 
 

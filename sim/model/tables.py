@@ -40,10 +40,11 @@ REQUESTER, AGAINST_MEMBER, BACKED, RESPONSE = range(4)
 SIGNALLER, SIGNAL_KIND, SEVERITY = range(3)
 # Signal kinds: the member's rebuke or summit quarrel, the patron backing the member's opponent
 # or using force against it (these two leave a lasting grievance), the member answering the
-# patron's call for help.
-REBUKE_SIGNAL, QUARREL_SIGNAL, BACKING_SIGNAL, FORCE_SIGNAL, HELP_SIGNAL = range(5)
+# patron's call for help (history's answer), the member asked for help (the model decides).
+REBUKE_SIGNAL, QUARREL_SIGNAL, BACKING_SIGNAL, FORCE_SIGNAL, HELP_SIGNAL, ASKED_SIGNAL = range(6)
 # What lane 0 did (`log`, int64): per replayed request, per member's random crisis, per member's
-# projected regime change: -2 nothing, -1/1 a regime shift's sign, 0/1 unanswered/answered.
+# projected regime change, per signal (a call for help the model decides): -2 nothing, -1/1 a
+# regime shift's sign, 0/1 unanswered/answered.
 NOTHING = -2
 
 

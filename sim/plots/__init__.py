@@ -20,7 +20,14 @@ from matplotlib.figure import Figure
 from sim.batch.manifests import BatchManifest, ExperimentManifest, read_manifest
 from sim.model.errors import InputError
 from sim.model.stages import LATER_STAGES
-from sim.plots.curves import LAYOUTS, alliance_chart, compare_curves, defection_curves
+from sim.plots.curves import (
+    BANDS_DRAWN,
+    BANDS_FIXED,
+    LAYOUTS,
+    alliance_chart,
+    compare_curves,
+    defection_curves,
+)
 from sim.plots.difference import difference_curves
 from sim.plots.experiments import sensitivity_bars, sweep_heatmap
 from sim.plots.fans import fan_chart
@@ -30,7 +37,7 @@ BATCH_KINDS = ("defection-curves", "alliance", "trust", "capacity")
 KINDS = (*BATCH_KINDS, "compare", "difference", "heatmap", "sobol")
 EVENT_KINDS_ALL = "all"
 TITLE_WIDTH = 90  # characters per title line: a 10-inch figure's title stays inside it
-BANDS_DRAWN = "light band 95% parameter interval, dark band 95% Monte Carlo"
+BANDS_MIXED = "95% bands: parameter uncertainty mixed with chance"  # one run per draw
 BATCH_TITLES = {
     "defection-curves": "defection curves (95% bands)",
     "alliance": "the alliance as a whole (95% bands)",
@@ -237,8 +244,9 @@ def _event_kinds(events: str) -> set[str] | None:
 
 def _batch_title(results: Any, what: str) -> str:
     drawn = results.curves["param_low"].notna().any() if "param_low" in results.curves else False
-    if drawn and "95% bands" in what:
-        what = what.replace("95% bands", BANDS_DRAWN)
+    fixed = results.manifest.posterior is None
+    bands = BANDS_DRAWN if drawn else BANDS_FIXED if fixed else BANDS_MIXED
+    what = what.replace("95% bands", bands)
     title = textwrap.fill(f"{results.scenario.name}: {what}", TITLE_WIDTH)
     return title + _runs_note(results.manifest)
 

@@ -161,6 +161,10 @@ def alliance_chart(
     return fig
 
 
+BANDS_DRAWN = "light band 95% parameter interval, dark band 95% Monte Carlo"
+BANDS_FIXED = "95% Monte Carlo bands"  # the parameters are fixed: chance is all a band carries
+
+
 def compare_curves(
     runs: Sequence[tuple[str, pd.DataFrame, pd.DataFrame | None]],
     stage: str = "withdrawn",
@@ -201,5 +205,7 @@ def compare_curves(
             date_axis(ax)
         for ax in axes[panels:]:
             ax.set_visible(False)
-        heading(fig, title or f"Scenarios compared: {STAGE_LABELS[stage]} (95% bands)", axes[0])
+        drawn = any(c["param_low"].notna().any() for c in chosen if "param_low" in c)
+        bands = f"{BANDS_DRAWN} where drawn" if drawn else BANDS_FIXED
+        heading(fig, title or f"Scenarios compared: {STAGE_LABELS[stage]} ({bands})", axes[0])
     return fig

@@ -71,8 +71,13 @@ def reliability_table(events: pd.DataFrame, forecaster: str) -> pd.DataFrame:
 
 
 def reliability_figure(events: pd.DataFrame, path: Path, fmt: str) -> Path:
+    """`reliability_chart` saved to `path`."""
+    return save_figure(reliability_chart(events), path, fmt)
+
+
+def reliability_chart(events: pd.DataFrame) -> Figure:
     """One panel per forecaster present (no missing probabilities): bins of equal count, each
-    with its binomial interval and its count; saved to `path`."""
+    with its binomial interval and its count."""
     present = [
         f
         for f in FORECASTER_LABELS
@@ -114,4 +119,4 @@ def reliability_figure(events: pd.DataFrame, path: Path, fmt: str) -> Path:
             f"Reliability of {len(events)} forecasts: bins of equal count (numbers: facts per "
             "bin); above the diagonal = under-forecast"
         )
-    return save_figure(fig, path, fmt)
+    return fig

@@ -1,9 +1,13 @@
 """`alliance report DIR`: one self-contained HTML file of a batch, to send and open offline.
 
+(A backtest, crossval or score directory gets the page of `sim.report.scores` instead, a
+calibration directory that of `sim.report.fit`.)
+
 It holds the scenario (name, description, sources, initial values with their sources, the dated
 and sourced event timeline), the estimates (probability by each year end per member and stage
-with 95% bands, the alliance outlook, median times), the figures as inline SVG, and the
-provenance from the manifest (seed, runs, scenario hash, parameters, versions, times). Nothing in
+with 95% bands, the alliance outlook, median times), how the parameters were fitted and scored
+out of sample (where that is known), the figures as inline SVG, and the provenance from the
+manifest (seed, runs, scenario hash, parameters, versions, times). Nothing in
 it points outside the file: no scripts, stylesheets, fonts or images are fetched.
 
 The page is rendered from the Jinja2 templates in `sim/report/templates/` (`report.html.j2` the
@@ -13,37 +17,40 @@ module gathers the values and draws the figures.
 
 from __future__ import annotations
 
-import io
 import math
-import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import matplotlib as mpl
 import pandas as pd
 from markupsafe import Markup
-from matplotlib.figure import Figure
 
-from sim.batch.manifests import BatchManifest
+from sim.batch.manifests import BatchManifest, read_manifest
 from sim.batch.posterior import shipped_name, uncertainty_note
 from sim.batch.store import write_bytes_atomic
+from sim.experiments.loading import load
 from sim.model.parameters import BY_NAME
 from sim.model.scenario import MEMBER_FIELDS
-from sim.model.shipped import KINDS, PACKAGE, shipped_root
 from sim.plots import alliance_chart, defection_curves, fan_chart, load_batch
-from sim.plots.style import RC
+from sim.report.fit import build_fit_report
+from sim.report.render import inline_svg, render
+from sim.report.scores import SCORED_KINDS, build_scores_report, out_of_sample
 
 
 def write_report(directory: Path, out: Path | None = None) -> Path:
-    """Build the report of a finished batch and write it atomically; return its path."""
+    """Build the report of a finished batch, forecast, backtest, crossval or score directory
+    and write it atomically (by default into the directory itself); return its path."""
     directory = Path(directory)
-    results = load_batch(directory)
+    kind = read_manifest(directory).kind
+    if kind in SCORED_KINDS:
+        page = build_scores_report(load(directory))
+    elif kind == "calibrate":
+        page = build_fit_report(load(directory))
+    else:
+        page = build_report(load_batch(directory))
     target = Path(out) if out is not None else directory / "report.html"
     if target.is_dir():
         target = target / "report.html"
-    write_bytes_atomic(target, build_report(results).encode("utf-8"))
+    write_bytes_atomic(target, page.encode("utf-8"))
     return target
 
 
@@ -92,74 +99,26 @@ def build_report(results: Any) -> str:
             "The patron's free capacity across runs: median, 50% and 90% of runs, and the mean.",
         ),
     ]
-    return (
-        _environment()
-        .get_template("report.html.j2")
-        .render(
-            scenario=sc,
-            runs=manifest.runs,
-            seed=manifest.seed,
-            first_month=sc.month_label(0),
-            last_month=sc.month_label(sc.months - 1),
-            history_end=history_end,
-            uncertainty=uncertainty_note(manifest),
-            by_date=_by_date(results.by_date),
-            alliance=_alliance(results.alliance, results.by_date),
-            medians=_medians(results.median_time),
-            figures=[
-                {"svg": Markup(inline_svg(fig)), "caption": caption} for fig, caption in figures
-            ],
-            member_fields=MEMBER_FIELDS,
-            facts=_facts(results),
-            command=_reproduce(manifest),
-            parameters=_parameters(results),
-            record=_record(manifest),
-        )
+    return render(
+        "report.html.j2",
+        scenario=sc,
+        runs=manifest.runs,
+        seed=manifest.seed,
+        first_month=sc.month_label(0),
+        last_month=sc.month_label(sc.months - 1),
+        history_end=history_end,
+        uncertainty=uncertainty_note(manifest),
+        by_date=_by_date(results.by_date),
+        alliance=_alliance(results.alliance, results.by_date),
+        medians=_medians(results.median_time),
+        figures=[{"svg": Markup(inline_svg(fig)), "caption": caption} for fig, caption in figures],
+        member_fields=MEMBER_FIELDS,
+        facts=_facts(results),
+        command=_reproduce(manifest),
+        parameters=_parameters(results),
+        record=_record(manifest),
+        out_of_sample=out_of_sample(manifest.posterior),
     )
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    """The templates in sim/report/templates, escaping every value unless marked as markup."""
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("sim.report", "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined,
-        finalize=_shown,
-    )
-    environment.filters["thousands"] = lambda number: f"{number:,}"
-    return environment
-
-
-_PATH = re.compile(r"(?<![\w/.])(?:[\w.-]+/)+[\w.-]+\.(?:md|txt|yaml|yml|csv|json|py)\b")
-
-
-def _shown(value: Any) -> Any:
-    """A value as the page shows it: None as nothing, and in text every file path a reader of
-    the installed program cannot open (not in the package, not on this machine) as its name
-    marked "not shipped" (scenario sources cite the project's notes and docs)."""
-    if value is None:
-        return ""
-    if not isinstance(value, str) or isinstance(value, Markup):
-        return value
-    return _PATH.sub(_shipped_or_named, value)
-
-
-def _shipped_or_named(match: re.Match[str]) -> str:
-    path = match.group(0)  # relative: an absolute path (provenance) is never matched
-    relative = Path(path.split("../")[-1])
-    head, rest = relative.parts[0], Path(*relative.parts[1:]) if len(relative.parts) > 1 else None
-    candidates = [PACKAGE.parent / relative] if head == PACKAGE.name else []
-    for kind in KINDS:
-        root = shipped_root(kind)
-        if root is not None:
-            candidates += [root / relative] + ([root / rest] if head == kind and rest else [])
-    if any(candidate.exists() for candidate in candidates):
-        return path
-    return f"{relative.name} (not shipped with the program)"
 
 
 def _what(results: Any, what: str) -> str:
@@ -204,22 +163,6 @@ def _alliance(alliance: pd.DataFrame, by_date: pd.DataFrame) -> list[dict[str, A
         }
         for r in picked.itertuples()
     ]
-
-
-_XML_HEADER = re.compile(r"<\?xml[^>]*\?>\s*|<!DOCTYPE[^>]*>\s*", re.S)
-_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
-_NAMESPACES = re.compile(r'\s+xmlns(:\w+)?="[^"]*"')
-
-
-def inline_svg(fig: Figure) -> str:
-    """The figure as an <svg> element to place in HTML: no XML header, metadata or namespace
-    URIs (HTML's parser knows SVG and xlink without them), text drawn as paths."""
-    buffer = io.StringIO()
-    with mpl.rc_context(RC):
-        fig.savefig(buffer, format="svg", metadata={"Date": None})
-    svg = buffer.getvalue()
-    svg = _METADATA.sub("", _XML_HEADER.sub("", svg))
-    return _NAMESPACES.sub("", svg).strip()
 
 
 def _medians(median_time: pd.DataFrame) -> list[dict[str, str]]:
