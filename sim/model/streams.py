@@ -84,6 +84,7 @@ class LaneUniforms:
         self.regime_words = np.zeros((0, 4), dtype=np.uint64)
         self.regime_jumps = np.zeros((0, 3, 4), dtype=np.uint64)
         self.months = 0
+        self._streams: Streams | None = None
 
     @classmethod
     def from_generator(cls, rng: np.random.Generator, lanes: int, members: int) -> LaneUniforms:
@@ -133,6 +134,7 @@ class LaneUniforms:
             self.regime_jumps = np.stack(
                 [self._jumps(b, 1, w) for b, w in enumerate(self.regime_words)]
             )
+            self._streams = None
 
     def replace_stream(self, b: int, generator: np.random.Generator) -> None:
         """Block b reads `generator`'s stream from now on (a conditioned forecast's fresh stream
@@ -161,8 +163,13 @@ class LaneUniforms:
         return out
 
     def streams(self) -> Streams:
-        """The streams as the kernels take them (`sim.model.tables.Streams`)."""
-        return Streams(self.words, self.jumps, self.regime_words, self.regime_jumps, self.layout)
+        """The streams as the kernels take them (`sim.model.tables.Streams`), built once: the
+        kernels and `replace_stream` change the arrays in place."""
+        if self._streams is None:
+            self._streams = Streams(
+                self.words, self.jumps, self.regime_words, self.regime_jumps, self.layout
+            )
+        return self._streams
 
     def flags(self, draws: Iterable[int]) -> np.ndarray:
         """Which rows a month reads, as the kernels take them (the first four month flags)."""
