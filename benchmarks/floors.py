@@ -75,17 +75,14 @@ def _draws_share(args: tuple[str, int, int, int]) -> float:
             uniforms.enable_regime()
         out = np.empty((4, members, size))
         for month in rows:
-            fill_month(
-                uniforms.words, uniforms.jumps, uniforms.regime_words, uniforms.regime_jumps,
-                uniforms.layout, uniforms.flags(month), out,
-            )  # fmt: skip
+            fill_month(uniforms.streams(), uniforms.flags(month), out)
     return time.perf_counter() - start
 
 
 def _rows_read(compiled: Scenario) -> list[tuple[int, ...]]:
     """The random rows each month of the scenario reads, by the model's own rule."""
     model = AllianceModel(compiled, 1)
-    return [model.draws_used(t, compiled.events.get(t)) for t in range(compiled.months)]
+    return [model.draws_used(t) for t in range(compiled.months)]
 
 
 def time_draws(scenario: Path, runs: int, seed: int, workers: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sim.model import kernels, rules
-from sim.model.parameters import PARAMETER_NAMES
+from sim.model.parameters import PARAMETER_NAMES, PARAMETERS, parameter_table
 
 
 def test_the_kernels_read_every_parameter_in_the_tables_order():
@@ -42,3 +42,9 @@ def test_an_edited_rule_clears_the_compiled_kernels_that_call_it(tmp_path):
     assert not any(path.exists() for path in compiled)
     assert other.exists()
     assert not kernels.refresh(folder)
+
+
+def test_the_kernels_read_a_row_of_every_parameter():
+    table = parameter_table({}, 3)
+    values = rules.row_parameters(table.values, table.row[0])
+    assert values == tuple(p.default for p in PARAMETERS)

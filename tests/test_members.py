@@ -58,8 +58,8 @@ def test_new_outside_option_raises_the_balance_and_the_exit_hazard(tmp_path):
     np.testing.assert_allclose(extra[MONTH:, ALPHA], P["outside_weight"] * 0.3)
     np.testing.assert_array_equal(extra[:, BETA], 0.0)
     assert (
-        ev.model.members[ALPHA].forward_hazard(ev.model.p)[0]
-        > (base.model.members[ALPHA].forward_hazard(base.model.p)[0])
+        ev.model.members[ALPHA].forward_hazard()[0]
+        > (base.model.members[ALPHA].forward_hazard()[0])
     )
     # Over 4,000 lanes at the default hazards, the member disengages more often; the others do
     # not move (contagion off: Alpha's exits would otherwise reach them).
@@ -301,8 +301,8 @@ def test_renewal_factor_multiplies_the_frozen_members_hazard_in_the_window(tmp_p
     assert list(np.flatnonzero(sc.renewal_window)) == list(range(24, 30))
     model = AllianceModel(path, lanes=1, rng=0, parameters=STILL)
     member = model.members[ALPHA]
-    outside = member.forward_hazard(model.rule_p).copy()
-    inside = member.forward_hazard(model.rule_p, renewal=True)
+    outside = member.forward_hazard().copy()
+    inside = member.forward_hazard(renewal=True)
     assert member.status[0] == FROZEN
     assert inside[0] == pytest.approx(outside[0] * P["renewal_hazard_factor"])
 

@@ -237,8 +237,8 @@ def test_contagion_adds_to_others_balance_by_share(tmp_path, stage, weight):
     extra = (ev.balance - base.balance)[1:, :, 0]
     np.testing.assert_allclose(extra[:, BETA], weight * P["contagion_weight"] / 2)
     np.testing.assert_allclose(extra[:, GAMMA], weight * P["contagion_weight"] / 2)
-    forward_base = base.model.members[BETA].forward_hazard(base.model.p)
-    forward_ev = ev.model.members[BETA].forward_hazard(ev.model.p)
+    forward_base = base.model.members[BETA].forward_hazard()
+    forward_ev = ev.model.members[BETA].forward_hazard()
     assert forward_ev[0] > forward_base[0]
     none = trace(with_events(tmp_path, event), parameters={**still, "contagion_weight": 0.0})
     off = trace(QUIET, parameters={**still, "contagion_weight": 0.0})

@@ -171,16 +171,23 @@ def take_lanes(model: AllianceModel, order: np.ndarray) -> None:
     attributes) with an axis of length `model.lanes` is re-indexed along it, in place
     (references to it stay valid): the last such axis (lanes are the last axis of the members'
     (members, lanes) state), or the one the model names in `LANE_AXIS` (`first_passage`). Arrays
-    sharing memory with one already done are skipped (aliases like the rule parameters and each
-    member's rows of the model's state). What the model names in `NOT_LANE_STATE` (the random
-    streams, the month kernel's tables of shared values) is not lane state.
+    sharing memory with one already done are skipped (aliases like each member's rows of the
+    model's state). What the model names in `NOT_LANE_STATE` (the random
+    streams, the month kernel's tables of shared values, the rows of the parameter table:
+    an attribute, or a field of one, `parameters.values`) is not lane state.
     """
     lanes = model.lanes
     lane_axis = {f"{type(model).__name__}.{name}": axis for name, axis in model.LANE_AXIS.items()}
+    skipped = {f"{type(model).__name__}.{name}" for name in model.NOT_LANE_STATE}
     done: list[np.ndarray] = []
 
     def visit(value: Any, where: str) -> None:
-        if isinstance(value, dict):
+        if where in skipped:
+            return
+        if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named group of arrays
+            for field, item in zip(value._fields, value, strict=True):
+                visit(item, f"{where}.{field}")
+        elif isinstance(value, dict):
             for key, item in value.items():
                 visit(item, f"{where}[{key!r}]")
         elif isinstance(value, list | tuple):

@@ -105,18 +105,15 @@ class Member(mesa.Agent):
             setattr(self, variable, float(moved))
         self.unmet_threat = self.threat * (1.0 - self.capacity)
 
-    def forward_hazard(
-        self, p: dict, month: int | None = None, renewal: bool = False
-    ) -> np.ndarray:
-        """Monthly chance of one step toward exit in every lane at the current balance, by the
-        rule of the monthly kernel (`sim.model.rules.forward_hazard_of`); the time spent in the
-        stage counts when `month` is given and `stage_duration_weight` is not 0."""
-        shared, per_lane = rules.pack(p, self.status.size)
-        weight = np.asarray(p["stage_duration_weight"])
+    def forward_hazard(self, month: int | None = None, renewal: bool = False) -> np.ndarray:
+        """Monthly chance of one step toward exit in every lane at the current balance and the
+        model's parameters, by the rule of the monthly kernel
+        (`sim.model.rules.forward_hazard_of`); the time spent in the stage counts when `month`
+        is given and `stage_duration_weight` is not 0."""
+        weight = self.model.column("stage_duration_weight")
         duration = month is not None and bool(np.any(weight != 0.0))
         return rules.forward_hazards(
-            shared,
-            per_lane,
+            self.model.parameters,
             self.status,
             self.balance,
             self.stage_since,

@@ -8,9 +8,9 @@ from typing import Any
 import mesa
 import numpy as np
 
-from sim.model import month, rules, tables
+from sim.model import month, tables
 from sim.model.agents import Member, Patron
-from sim.model.parameters import lane_parameters
+from sim.model.parameters import PARAMETER_NAMES, lane_values, parameter_table
 from sim.model.scenario import MonthEvents, Scenario, load_scenario, with_parameters
 from sim.model.stages import STAGES, WITHDRAWN
 from sim.model.streams import ANSWER, CRISIS, DRAWS, REGIME, TRANSITION, LaneUniforms
@@ -26,16 +26,12 @@ SIGNAL_CODES = {  # a signal's kind as the month kernel reads it
 }
 
 
-def shared_where_uniform(p: dict[str, np.ndarray]) -> dict[str, float | np.ndarray]:
-    """Parameters as the rules use them: a float where every lane has the same value (cheaper
-    to broadcast than an array, and the same arithmetic), the per-lane array otherwise."""
-    return {k: float(v[0]) if v.size and (v == v[0]).all() else v for k, v in p.items()}
-
-
 class AllianceModel(mesa.Model):
     """An alliance with a patron and members, stepped month by month over lanes.
 
-    `parameters` values may be scalars or arrays with one value per lane. Randomness comes from
+    `parameters` values may be scalars or arrays with one value per lane; the model keeps them
+    in their one shape, `parameters` (`sim.model.tables.Parameters`: distinct rows and each
+    lane's row), which the kernels read as it is. Randomness comes from
     `model.rng` unless `uniforms` (a batch's per-replication streams) is given. The compiled
     scenario is `alliance_scenario`; Mesa's own `scenario` attribute is left as Mesa sets it.
     The clock is Mesa's: `steps` counts the months simulated (month t is step t + 1, and Mesa
@@ -47,9 +43,19 @@ class AllianceModel(mesa.Model):
 
     # Lane-indexed state whose lanes are not its last axis, and attributes that are not lane
     # state whatever their shapes (`sim.batch.lanes.take_lanes`).
-    LANE_AXIS = {"first_passage": 0, "_per_lane": 0}
+    # The parameter table's rows are not lanes (each lane's row index is), and `_state` holds
+    # the same arrays as the agents and the model, grouped for the kernel.
+    LANE_AXIS = {"first_passage": 0}
     NOT_LANE_STATE = frozenset(
-        {"uniforms", "_shared", "_member_values", "_month_events", "_no_events"}
+        {
+            "uniforms",
+            "_member_values",
+            "_month_events",
+            "_no_events",
+            "_month_flags",
+            "_state",
+            "parameters.values",
+        }
     )
 
     def __init__(
@@ -67,8 +73,7 @@ class AllianceModel(mesa.Model):
         )
         sc = self.alliance_scenario
         self.lanes = lanes
-        self.p = lane_parameters(with_parameters(sc, parameters or {}), lanes)
-        self.rule_p = shared_where_uniform(self.p)
+        self.parameters = parameter_table(with_parameters(sc, parameters or {}), lanes)
         self.uniforms = uniforms or LaneUniforms.from_generator(self.rng, lanes, len(sc.members))
         if self.uniforms.lanes != lanes:
             raise ValueError("uniforms must cover exactly the model's lanes")
@@ -92,7 +97,7 @@ class AllianceModel(mesa.Model):
         self.stage_since = np.zeros((count, lanes), dtype=np.int16)
         self.balance = np.zeros((count, lanes))
         # Each member's unobserved reasons to leave, drawn once per run (0 when off).
-        spread = self.p["unobserved_sd"]
+        spread = lane_values(self.parameters, "unobserved_sd")
         self.unobserved = (
             spread * self.uniforms.member_normals()
             if np.any(spread != 0.0)
@@ -117,20 +122,35 @@ class AllianceModel(mesa.Model):
         if self._regimes:
             self.uniforms.enable_regime()
         # Time in a stage is tracked only where it enters the hazard (a weight not 0).
-        self._duration = bool(np.any(self.p["stage_duration_weight"] != 0.0))
+        self._duration = bool(np.any(self.column("stage_duration_weight") != 0.0))
         self._renewal = bool(sc.renewal_window.any()) and bool(
-            np.any(self.p["renewal_hazard_factor"] != 1.0)
+            np.any(self.column("renewal_hazard_factor") != 1.0)
         )
         self.first_passage = np.full((lanes, len(sc.members), 3), NOT_REACHED, dtype=np.int16)
         every_lane = np.arange(lanes)
         for member in self.members:
             self._record_first_passage(member, every_lane, 0)
-        self._shared, self._per_lane = rules.pack(self.rule_p, lanes)
+        self._state = tables.State(
+            self.patron.capacity, self.patron.leverage, self.trust, self.baseline_trust,
+            self.domestic_pressure, self.baseline_domestic, self.status, self.stage_since,
+            self.balance, self.unobserved, self.first_passage,
+        )  # fmt: skip
         self._member_values = self._members_table()
         self._month_events = self._compile_events()
         self._no_events = (np.zeros((0, 4), dtype=np.int64), np.zeros((0, 3)))
+        self._month_flags = self._every_month_flags()
+        self._no_log = np.zeros(0, dtype=np.int64)
         self.log_events = lanes == 1 if log_events is None else log_events
         self.event_log: list[dict[str, Any]] = []
+
+    @property
+    def p(self) -> dict[str, np.ndarray]:
+        """Every parameter's value in every lane, {name: (lanes,)} (new arrays, for reading)."""
+        return {name: lane_values(self.parameters, name) for name in PARAMETER_NAMES}
+
+    def column(self, name: str) -> np.ndarray:
+        """One parameter's distinct values (the rows of the parameter table)."""
+        return self.parameters.values[:, PARAMETER_NAMES.index(name)]
 
     @property
     def date(self) -> str:
@@ -160,26 +180,15 @@ class AllianceModel(mesa.Model):
                     self._log("join" if joins else "exclusion", self.members[i].name, label)
             self._member_values = self._members_table()
         requests, signals = self._month_events.get(t, self._no_events)
-        flags = np.zeros(tables.FLAGS, dtype=np.int64)
-        flags[: len(DRAWS)] = self.uniforms.flags(self.draws_used(t, history))
-        flags[tables.PROJECTED] = t > sc.history_end
-        flags[tables.DURATION] = self._duration
-        flags[tables.RENEWAL] = self._renewal and bool(sc.renewal_window[t])
+        flags = self._month_flags[t]  # this month's row, read once
         patron = self.patron.month_values(sc.drain[t], sc.leverage_drain[t])
         flags[tables.LEVERAGE_MOVES] = self.patron.leverage_moves
-        flags[tables.MONTH] = t
         before = self.status[:, 0].copy() if self.log_events else None
         size = len(requests) + 2 * len(self.members) + len(signals)
-        log = np.full(size if self.log_events else 0, tables.NOTHING)
-        u = self.uniforms
-        month.step_month(
-            self._shared, self._per_lane, u.words, u.jumps, u.regime_words, u.regime_jumps,
-            u.layout, flags, patron, self._member_values, requests, signals,
-            self.patron.capacity, self.patron.leverage, self.trust, self.baseline_trust,
-            self.domestic_pressure, self.baseline_domestic, self.status, self.stage_since,
-            self.balance, self.unobserved, self.first_passage, log,
-        )  # fmt: skip
-        u.moved()
+        log = np.full(size, tables.NOTHING) if self.log_events else self._no_log
+        this_month = tables.Month(flags, patron, self._member_values, requests, signals, log)
+        month.step_month(self.parameters, self.uniforms.streams(), this_month, self._state)
+        self.uniforms.moved()
         for i, stage, _ in history.statuses if history else []:
             self._set_status(self.members[i], stage, t)
         for i, stage, label in history.notices_withdrawn if history else []:
@@ -188,15 +197,17 @@ class AllianceModel(mesa.Model):
             self._log_month(t, history, log, before)
         self.running = self.steps < sc.months
 
-    def draws_used(self, t: int, history: MonthEvents | None) -> tuple[int, ...]:
+    def draws_used(self, t: int) -> tuple[int, ...]:
         """Which uniforms month t reads; the streams skip the others, leaving later ones unchanged.
 
         `crisis` after the replayed history, `answer` only in a month with a replayed request or a
         call for help the model decides (a random crisis's answer comes from its crisis uniform),
         `transition` always.
         """
+        sc = self.alliance_scenario
+        history = sc.events.get(t)
         rows = [TRANSITION]
-        if t > self.alliance_scenario.history_end:
+        if t > sc.history_end:
             rows.append(CRISIS)
             if self._regimes:
                 rows.append(REGIME)
@@ -206,6 +217,19 @@ class AllianceModel(mesa.Model):
         ):
             rows.append(ANSWER)
         return tuple(sorted(rows))
+
+    def _every_month_flags(self) -> np.ndarray:
+        """Each month's flags, (months, FLAGS), as the month kernel reads them, but the patron's
+        `LEVERAGE_MOVES`, which the step sets: built once per model, not once per step."""
+        sc = self.alliance_scenario
+        flags = np.zeros((sc.months, tables.FLAGS), dtype=np.int64)
+        for t in range(sc.months):
+            flags[t, : len(DRAWS)] = self.uniforms.flags(self.draws_used(t))
+        flags[:, tables.PROJECTED] = np.arange(sc.months) > sc.history_end
+        flags[:, tables.DURATION] = self._duration
+        flags[:, tables.RENEWAL] = self._renewal & sc.renewal_window[: sc.months]
+        flags[:, tables.MONTH] = np.arange(sc.months)
+        return flags
 
     def _members_table(self) -> np.ndarray:
         """The members' shared values as the month kernel reads them, one row per member."""

@@ -18,7 +18,7 @@ from numba import njit
 
 from sim.model import pcg
 from sim.model.phases import drain, lane_events, move, weigh
-from sim.model.rules import lane_parameters
+from sim.model.rules import row_parameters
 from sim.model.tables import MAIN_DRAWS, MONTH, READS_REGIME, REGIME
 
 
@@ -41,17 +41,19 @@ def block_span(b, offset, block, replications):
 
 
 @njit(cache=True, nogil=True)
-def fill_month(streams, jumps, regime, regime_jumps, layout, flags, out):
+def fill_month(streams, flags, out):
     """This month's uniforms of every lane into `out` (rows, members, lanes), as the month
     kernel draws them (`draw_block`), rows not read left as they are; then every stream moves
-    past the month. For tests and inspection of the layout: the kernel never stores a month."""
-    block, offset, replications, points = layout[0], layout[1], layout[2], layout[3]
+    past the month. For tests and inspection of the layout: the kernel never stores a month.
+    `streams` is a `sim.model.tables.Streams`, `flags` the month's flags."""
+    layout = streams.layout
+    block, replications, points = layout[0], layout[2], layout[3]
     count = out.shape[1]
     u = np.empty((4, count, min(block, replications)))
-    for b in range(streams.shape[0]):
-        low, high, first = block_span(b, offset, block, replications)
+    for b in range(streams.words.shape[0]):
+        low, high, first = block_span(b, layout[1], block, replications)
         n = high - low
-        draw_month(streams, jumps, regime, regime_jumps, flags, b, count, n, u)
+        draw_month(streams, flags, b, count, n, u)
         for row in range(4):
             if flags[row]:
                 for p in range(points):
@@ -61,14 +63,16 @@ def fill_month(streams, jumps, regime, regime_jumps, layout, flags, out):
 
 
 @njit(cache=True)
-def draw_month(streams, jumps, regime, regime_jumps, flags, b, count, n, u):
+def draw_month(streams, flags, b, count, n, u):
     """Block b's month: the rows it reads into u (rows, members, n), then its streams past the
     month, the rows it does not read skipped whole; the regime side stream moves only when read."""
+    words, jumps = streams.words, streams.jumps
     for row in range(MAIN_DRAWS):
         if flags[row]:
-            draw_block(streams[b], jumps[b], row, count, n, u)
-    finish_block(streams[b], jumps[b, 2])
+            draw_block(words[b], jumps[b], row, count, n, u)
+    finish_block(words[b], jumps[b, 2])
     if flags[READS_REGIME]:
+        regime, regime_jumps = streams.regime_words, streams.regime_jumps
         draw_block(regime[b], regime_jumps[b], 0, count, n, u[REGIME:])
         finish_block(regime[b], regime_jumps[b, 2])
 
@@ -99,75 +103,54 @@ def draw_block(words, jumps, row, count, n, out):
             out[row, count - 1, k] = pcg.output(high, low)
 
 
+@njit(cache=True)
+def shared_row(rows, base, n):
+    """The parameter row every lane base..base+n-1 shares, or -1 if they differ."""
+    r = rows[base] if n > 0 else 0
+    same = True
+    for k in range(n):
+        same &= rows[base + k] == r
+    return r if same else -1
+
+
 @njit(cache=True, nogil=True)
-def step_month(
-    shared,
-    per_lane,
-    streams,
-    jumps,
-    regime,
-    regime_jumps,
-    layout,
-    flags,
-    patron,
-    members,
-    requests,
-    signals,
-    capacity,
-    leverage,
-    trust,
-    baseline_trust,
-    domestic,
-    baseline_domestic,
-    status,
-    stage_since,
-    balance,
-    unobserved,
-    first_passage,
-    log,
-):
+def step_month(parameters, streams, month, state):
     """Every lane's month after the replayed member changes, in the order of docs/model.md
     section 3: drain and recovery, projected regime changes, replayed requests, random crises,
-    signals, then drift and exits (members in file order within a lane).
+    signals, then drift and exits (members in file order within a lane). Returns the month.
 
-    `streams` (blocks, 4) are the blocks' PCG64 words, `jumps` (blocks, 3, 4) each block's maps
-    to its chunk's first lane, over one member's stretch and over a whole month (`regime`,
-    `regime_jumps` likewise for the side stream); `layout` = (block, offset of the chunk's first
-    replication in its block, replications, points). State arrays are (members, lanes),
-    `first_passage` (lanes, members, 3). `log` (empty unless the month is logged) gets lane 0's
-    answers and regime shifts.
+    The four arguments are the named groups of `sim.model.tables`: the lanes' `Parameters`, the
+    chunk's random `Streams`, what the `Month` brings every lane (its flags, the patron's drains,
+    the members' shared values, replayed requests and signals, and lane 0's `log`, which gets
+    its answers and regime shifts when the month is logged), and the lanes' `State`, changed in
+    place.
 
     Lanes are independent, so a block's lanes go through the month phase by phase (`phases`):
     the drain for all of them, then the rare events lane by lane, then every member's drift,
-    balance and exit screen in loops over lanes the compiler vectorises, then the moves of the
-    few lanes the screen lets through. Each lane sees its rules in the documented order.
+    balance and exit screen in loops over lanes, then the moves of the few lanes the screen lets
+    through. Each lane sees its rules in the documented order. Where a block's lanes share one
+    parameter row (every lane of a batch, a sweep's point), the drain and the screen run in
+    loops the compiler vectorises, with the row's tuple; otherwise each lane reads its own.
     """
-    block, offset, replications, points = layout[0], layout[1], layout[2], layout[3]
-    count = members.shape[0]
+    layout = streams.layout
+    block, replications, points = layout[0], layout[2], layout[3]
+    count = month.members.shape[0]
     u = np.empty((4, count, min(block, replications)))
     gone = np.empty(u.shape[2], dtype=np.int64)
     maybe = np.empty((count, u.shape[2]), dtype=np.bool_)
     terms = np.empty((count, u.shape[2]))
     struck = np.empty(u.shape[2], dtype=np.bool_)
-    q = lane_parameters(shared, per_lane, 0)
-    for b in range(streams.shape[0]):
-        low, high, first = block_span(b, offset, block, replications)
+    for b in range(streams.words.shape[0]):
+        low, high, first = block_span(b, layout[1], block, replications)
         n = high - low
-        draw_month(streams, jumps, regime, regime_jumps, flags, b, count, n, u)
+        draw_month(streams, month.flags, b, count, n, u)
         for p in range(points):
             base = p * replications + first
-            drain(q, shared, per_lane, flags, patron, base, n, capacity, leverage)
-            lane_events(
-                q, shared, per_lane, flags, members, requests, signals, base, n, u, capacity,
-                trust, baseline_trust, domestic, baseline_domestic, status, log, struck,
-            )  # fmt: skip
-            weigh(
-                q, shared, per_lane, flags, members, base, n, u, capacity, leverage, trust,
-                baseline_trust, domestic, baseline_domestic, status, stage_since, balance,
-                unobserved, gone, terms, maybe,
-            )  # fmt: skip
-            move(
-                q, shared, per_lane, flags, base, n, u, status, stage_since, balance,
-                first_passage, maybe,
-            )  # fmt: skip
-    return flags[MONTH]
+            r = shared_row(parameters.row, base, n)
+            q = row_parameters(parameters.values, max(r, 0))
+            mixed = r < 0
+            drain(q, parameters, mixed, month, state, base, n)
+            lane_events(q, parameters, mixed, month, state, base, n, u, struck)
+            weigh(q, parameters, mixed, month, state, base, n, u, gone, terms, maybe)
+            move(q, parameters, mixed, month, state, base, n, u, maybe)
+    return month.flags[MONTH]

@@ -1,7 +1,8 @@
 """The model's global parameters: one table with meaning, default, sweep range and reason.
 
 `docs/model.md` documents the same table; a test keeps the two in step. A parameter value may be
-a scalar (all lanes) or an array with one value per lane (a sweep packed into one model).
+a scalar (all lanes) or an array with one value per lane (a sweep packed into one model);
+`parameter_table` turns the values into the one shape the model and its kernels read.
 Defaults are generic: each reason rests on the literature or on the model's logic, never on one
 alliance's history; a scenario sets case-specific values in its `parameters` block, with sources.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from sim.model.tables import Parameters
 
 
 @dataclass(frozen=True)
@@ -429,20 +432,31 @@ def defaults() -> dict[str, float]:
     return {p.name: p.default for p in PARAMETERS}
 
 
-def lane_parameters(values: dict[str, float | np.ndarray], lanes: int) -> dict[str, np.ndarray]:
-    """Return every parameter as a float array of shape (lanes,), defaults filling the gaps.
-
-    A scalar applies to every lane; an array must hold one value per lane.
-    """
+def parameter_table(values: dict[str, float | np.ndarray], lanes: int) -> Parameters:
+    """Every parameter of every lane in the one shape the model and its kernels use
+    (`sim.model.tables.Parameters`: distinct rows, and each lane's row), defaults filling the
+    gaps. A scalar applies to every lane; an array must hold one value per lane. Neighbouring
+    lanes with the same values share a row (a sweep's point, a repeated draw), which lets the
+    kernel run them through its vectorised loops together."""
     unknown = set(values) - set(BY_NAME)
     if unknown:
         raise KeyError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
-    out: dict[str, np.ndarray] = {}
+    columns = []
     for p in PARAMETERS:
         value = np.asarray(values.get(p.name, p.default), dtype=float)
-        if value.ndim == 0:
-            value = np.full(lanes, float(value))
-        elif value.shape != (lanes,):
+        if value.ndim != 0 and value.shape != (lanes,):
             raise ValueError(f"parameter {p.name}: expected a scalar or {lanes} lane values")
-        out[p.name] = value
-    return out
+        columns.append(value)
+    if all(value.ndim == 0 for value in columns):
+        return Parameters(np.array([columns], dtype=float), np.zeros(lanes, dtype=np.int64))
+    table = np.empty((lanes, len(PARAMETERS)))
+    for k, value in enumerate(columns):
+        table[:, k] = value
+    starts = np.ones(lanes, dtype=bool)
+    starts[1:] = (table[1:] != table[:-1]).any(axis=1)
+    return Parameters(table[starts], np.cumsum(starts, dtype=np.int64) - 1)
+
+
+def lane_values(table: Parameters, name: str) -> np.ndarray:
+    """One parameter's value in every lane, (lanes,) (a new array)."""
+    return table.values[table.row, PARAMETER_NAMES.index(name)]

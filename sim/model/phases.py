@@ -7,8 +7,12 @@ each lane still meets its rules in the documented order.
 The rules themselves are in `sim.model.rules` and `sim.model.requests`; here they are applied
 to arrays. The drain and the screen are loops over lanes without branches the compiler cannot
 turn into selects, so they run on several lanes at once (SIMD); the rare events and the moves
-of the few lanes the screen lets through run lane by lane. `q` is the parameter tuple shared by
-every lane, used unless `per_lane` holds each lane's own (`lane_parameters`).
+of the few lanes the screen lets through run lane by lane. Each phase takes the month's groups
+of `sim.model.tables` (`parameters`, `month`, `state`) and `q`, the parameter tuple the block's
+lanes share, used unless they are `mixed` (each lane then reads its own row).
+The phases are inlined into the month kernel: a call of a compiled function that takes arrays
+costs atomic reference counting of each of them, which for a sweep's blocks of 100 lanes (four
+phases, 32 points a month) was a fifth of the kernel's time.
 """
 
 from __future__ import annotations
@@ -44,9 +48,9 @@ from sim.model.rules import (
     drift,
     duration_term,
     halves_gone,
-    lane_parameters,
     may_move,
     out_share,
+    row_parameters,
     step_of,
 )
 from sim.model.stages import WITHDRAWN
@@ -98,18 +102,19 @@ def lane(base, k):
 
 
 @njit(cache=True, inline="always")
-def parameters_of(q, shared, per_lane, j):
-    """Lane j's parameter tuple: its own where lanes differ, else the shared `q`."""
-    return lane_parameters(shared, per_lane, j) if per_lane.shape[0] > 0 else q
+def parameters_of(q, parameters, mixed, j):
+    """Lane j's parameter tuple: its own row where the block's lanes differ, else the shared `q`."""
+    return row_parameters(parameters.values, parameters.row[j]) if mixed else q
 
 
-@njit(cache=True)
-def drain(q, shared, per_lane, flags, patron, base, n, capacity, leverage):
+@njit(cache=True, inline="always")
+def drain(q, parameters, mixed, month, state, base, n):
     """7.1: every lane's capacity, and leverage once it moves, recover and lose the drains."""
+    patron, capacity, leverage = month.patron, state.capacity, state.leverage
     cap_base, cap_drain = patron[CAPACITY_BASELINE], patron[DRAIN]
     lev_base, lev_drain = patron[LEVERAGE_BASELINE], patron[LEVERAGE_DRAIN]
-    moves = flags[LEVERAGE_MOVES] != 0
-    if per_lane.shape[0] == 0:  # one parameter tuple: a loop the compiler vectorises
+    moves = month.flags[LEVERAGE_MOVES] != 0
+    if not mixed:  # one parameter tuple: a loop the compiler vectorises
         for k in range(n):
             j = lane(base, k)
             capacity[j] = recover(capacity[j], cap_base, cap_drain, q)
@@ -119,39 +124,29 @@ def drain(q, shared, per_lane, flags, patron, base, n, capacity, leverage):
                 leverage[j] = recover(leverage[j], lev_base, lev_drain, q)
         return
     for j in range(base, base + n):
-        lane_q = lane_parameters(shared, per_lane, j)
+        lane_q = parameters_of(q, parameters, mixed, j)
         capacity[j] = recover(capacity[j], cap_base, cap_drain, lane_q)
         if moves:
             leverage[j] = recover(leverage[j], lev_base, lev_drain, lane_q)
 
 
-@njit(cache=True)
-def lane_events(
-    q,
-    shared,
-    per_lane,
-    flags,
-    members,
-    requests,
-    signals,
-    base,
-    n,
-    u,
-    capacity,
-    trust,
-    baseline_trust,
-    domestic,
-    baseline_domestic,
-    status,
-    log,
-    struck,
-):
+@njit(cache=True, inline="always")
+def lane_events(q, parameters, mixed, month, state, base, n, u, struck):
     """7.12, 7.2-7.7: each lane's projected regime changes, replayed requests (file order), random
     crises (member order) and signals. A lane with none of them this month is passed over: in a
     month without replayed requests or signals, `struck` first marks the lanes a crisis or a
     regime change reaches (with shared parameters, in loops the compiler vectorises). A member's
     `answer` uniform decides, in turn, its model-decided requests and its answers to calls for
     help, each using what the one before left of it (`split_uniform`, 7.6): `fresh`."""
+    flags, members, requests, signals, log = (
+        month.flags,
+        month.members,
+        month.requests,
+        month.signals,
+        month.log,
+    )
+    capacity, trust, baseline_trust = state.capacity, state.trust, state.baseline_trust
+    domestic, baseline_domestic, status = state.domestic, state.baseline_domestic, state.status
     count = members.shape[0]
     replayed = requests.shape[0]
     quiet = replayed == 0 and signals.shape[0] == 0
@@ -166,19 +161,19 @@ def lane_events(
                 rate = members[i, REGIME_RATE]
                 for k in range(n):
                     struck[k] |= u[REGIME, i, k] < rate
-            if flags[PROJECTED] and per_lane.shape[0] == 0:
+            if flags[PROJECTED] and not mixed:
                 rate = min(members[i, CRISIS_RATE] * q[CRISIS_SCALE], 1.0)
                 for k in range(n):
                     struck[k] |= u[CRISIS, i, k] < rate
             elif flags[PROJECTED]:  # each lane's own crisis_rate_scale, the one value needed
                 for k in range(n):
-                    scale = per_lane[lane(base, k), CRISIS_SCALE]
+                    scale = parameters.values[parameters.row[lane(base, k)], CRISIS_SCALE]
                     struck[k] |= u[CRISIS, i, k] < min(members[i, CRISIS_RATE] * scale, 1.0)
     for k in range(n):
         if not struck[k]:
             continue
         j = base + k
-        lane_q = parameters_of(q, shared, per_lane, j)
+        lane_q = parameters_of(q, parameters, mixed, j)
         logging = log.size > 0 and j == 0
         for i in range(count):
             fresh[i] = u[ANSWER, i, k]
@@ -295,35 +290,26 @@ def weigh_one(q, trust, settled_trust, domestic, settled_domestic, stage, gone, 
     return value, pressure, b, maybe
 
 
-@njit(cache=True)
-def weigh(
-    q,
-    shared,
-    per_lane,
-    flags,
-    members,
-    base,
-    n,
-    u,
-    capacity,
-    leverage,
-    trust,
-    baseline_trust,
-    domestic,
-    baseline_domestic,
-    status,
-    stage_since,
-    balance,
-    unobserved,
-    gone,
-    terms,
-    maybe,
-):
+@njit(cache=True, inline="always")
+def weigh(q, parameters, mixed, month, state, base, n, u, gone, terms, maybe):
     """7.8-7.9: every member's drift and balance in every lane, and whether its transition draw
     may move it (`maybe`). Contagion counts the statuses at the start of the phase, before any
     lane moves, of the members in the alliance: members decide together. With one parameter
     tuple for every lane, each member's loop over lanes is vectorised by the compiler (hence
     the two loops: the same call)."""
+    flags, members = month.flags, month.members
+    capacity, leverage, trust = state.capacity, state.leverage, state.trust
+    baseline_trust, domestic, baseline_domestic = (
+        state.baseline_trust,
+        state.domestic,
+        state.baseline_domestic,
+    )
+    status, stage_since, balance, unobserved = (
+        state.status,
+        state.stage_since,
+        state.balance,
+        state.unobserved,
+    )
     t = flags[MONTH]
     duration, renewal = flags[DURATION] != 0, flags[RENEWAL] != 0
     for k in range(n):
@@ -336,14 +322,14 @@ def weigh(
             j = lane(base, k)
             gone[k] += halves_gone(status[i, j]) * int(present)
             if duration:  # a call the vectorised loops below must not make: computed here
-                lane_q = parameters_of(q, shared, per_lane, j)
+                lane_q = parameters_of(q, parameters, mixed, j)
                 terms[i, k] = duration_term(lane_q, float(t - stage_since[i, j]), True)
     for i in range(members.shape[0]):
         present = members[i, IN_ALLIANCE]
         others = inside - present
         unmet, dependence = members[i, UNMET_THREAT], members[i, DEPENDENCE_VALUE]
         outside, own_value = members[i, OUTSIDE_VALUE], members[i, OWN_VALUE]
-        if per_lane.shape[0] == 0:
+        if not mixed:
             for k in range(n):
                 j = lane(base, k)
                 value, pressure, b, may = weigh_one(
@@ -357,7 +343,7 @@ def weigh(
             for k in range(n):
                 j = lane(base, k)
                 value, pressure, b, may = weigh_one(
-                    lane_parameters(shared, per_lane, j), trust[i, j], baseline_trust[i, j],
+                    parameters_of(q, parameters, mixed, j), trust[i, j], baseline_trust[i, j],
                     domestic[i, j], baseline_domestic[i, j], status[i, j], gone[k], present,
                     others, unmet, dependence, outside, own_value, capacity[j], leverage[j],
                     unobserved[i, j], terms[i, k] if duration else 0.0, u[TRANSITION, i, k],
@@ -366,12 +352,12 @@ def weigh(
                 trust[i, j], domestic[i, j], balance[i, j], maybe[i, k] = value, pressure, b, may
 
 
-@njit(cache=True)
-def move(
-    q, shared, per_lane, flags, base, n, u, status, stage_since, balance, first_passage, maybe
-):
+@njit(cache=True, inline="always")
+def move(q, parameters, mixed, month, state, base, n, u, maybe):
     """7.9c: the moves of the lanes `weigh` let through, by the exact hazards; a lane that moves
     notes the month as its stage's start and, for each stage first reached, its first passage."""
+    flags, status, stage_since = month.flags, state.status, state.stage_since
+    balance, first_passage = state.balance, state.first_passage
     t = flags[MONTH]
     duration, renewal = flags[DURATION] != 0, flags[RENEWAL] != 0
     for i in range(status.shape[0]):
@@ -379,7 +365,7 @@ def move(
             if not maybe[i, k]:
                 continue
             j = base + k
-            lane_q = parameters_of(q, shared, per_lane, j)
+            lane_q = parameters_of(q, parameters, mixed, j)
             stage = status[i, j]
             term = duration_term(lane_q, float(t - stage_since[i, j]), duration)
             step = step_of(lane_q, stage, balance[i, j], term, u[TRANSITION, i, k], renewal)

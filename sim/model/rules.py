@@ -2,9 +2,10 @@
 move (docs/model.md 7.8-7.9). This is their only home: the month kernel (`sim.model.month`)
 applies them to every member of every lane, and the Mesa agents hold the state they change.
 
-Parameters reach the kernels packed (`pack`): every parameter of `sim.model.parameters`, in its
-order, as one float each when every lane shares it, and as a (lanes, parameters) array when some
-differ (sweeps, posterior draws), read one lane at a time into a tuple (`lane_parameters`).
+Parameters reach the kernels in their one shape, `sim.model.tables.Parameters`: the distinct rows
+of every parameter of `sim.model.parameters`, in its order, and each lane's row; a row is read
+into a tuple of floats (`row_parameters`) once per block of lanes that share it, or once per lane
+where a block's lanes differ (sweeps, posterior draws).
 Arithmetic is float64 in the documented equations' order of operations, with `exp` and `log1p`
 from the compiler's math library (numpy's vectorised `exp` may differ in the last bit).
 Kernels are cached on disk (numba `cache=True`): compiled once per installation, not per run.
@@ -18,7 +19,6 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
-from numba.np.unsafe.ndarray import to_fixed_tuple
 
 from sim.model.stages import ACTIVE, DISENGAGED, FROZEN, WITHDRAWN
 
@@ -113,68 +113,53 @@ RULE_PARAMETERS = (
 COUNT = len(RULE_PARAMETERS)
 
 
-def pack(p: dict, lanes: int) -> tuple[np.ndarray, np.ndarray]:
-    """The parameters for the kernels: (shared, per_lane). `shared` holds each parameter's
-    value when every lane has the same; `per_lane` is (0, parameters) then, and otherwise
-    (lanes, parameters) with every parameter of every lane, a lane's values side by side."""
-    shared = np.array([float(np.ravel(p[name])[0]) for name in RULE_PARAMETERS])
-    if all(np.ndim(p[name]) == 0 for name in RULE_PARAMETERS):
-        return shared, np.zeros((0, COUNT))
-    per_lane = np.empty((lanes, COUNT))
-    for k, name in enumerate(RULE_PARAMETERS):
-        per_lane[:, k] = p[name]
-    return shared, per_lane
-
-
 @njit(cache=True, inline="always")
-def lane_parameters(shared, per_lane, lane):
-    """The parameters of one lane as a tuple of floats (`RULE_PARAMETERS` order). A tuple is a
-    value the compiler keeps in registers, not memory it must reload after every store. A
-    lane's values are read one by one: a view of its row would cost reference counting."""
-    if per_lane.shape[0] == 0:
-        return to_fixed_tuple(shared, COUNT)
+def row_parameters(values, r):
+    """Row r of the parameter table as a tuple of floats (`RULE_PARAMETERS` order). A tuple is
+    a value the compiler keeps in registers, not memory it must reload after every store. The
+    values are read one by one: a view of the row would cost reference counting."""
     return (
-        per_lane[lane, 0],
-        per_lane[lane, 1],
-        per_lane[lane, 2],
-        per_lane[lane, 3],
-        per_lane[lane, 4],
-        per_lane[lane, 5],
-        per_lane[lane, 6],
-        per_lane[lane, 7],
-        per_lane[lane, 8],
-        per_lane[lane, 9],
-        per_lane[lane, 10],
-        per_lane[lane, 11],
-        per_lane[lane, 12],
-        per_lane[lane, 13],
-        per_lane[lane, 14],
-        per_lane[lane, 15],
-        per_lane[lane, 16],
-        per_lane[lane, 17],
-        per_lane[lane, 18],
-        per_lane[lane, 19],
-        per_lane[lane, 20],
-        per_lane[lane, 21],
-        per_lane[lane, 22],
-        per_lane[lane, 23],
-        per_lane[lane, 24],
-        per_lane[lane, 25],
-        per_lane[lane, 26],
-        per_lane[lane, 27],
-        per_lane[lane, 28],
-        per_lane[lane, 29],
-        per_lane[lane, 30],
-        per_lane[lane, 31],
-        per_lane[lane, 32],
-        per_lane[lane, 33],
-        per_lane[lane, 34],
-        per_lane[lane, 35],
-        per_lane[lane, 36],
-        per_lane[lane, 37],
-        per_lane[lane, 38],
-        per_lane[lane, 39],
-        per_lane[lane, 40],
+        values[r, 0],
+        values[r, 1],
+        values[r, 2],
+        values[r, 3],
+        values[r, 4],
+        values[r, 5],
+        values[r, 6],
+        values[r, 7],
+        values[r, 8],
+        values[r, 9],
+        values[r, 10],
+        values[r, 11],
+        values[r, 12],
+        values[r, 13],
+        values[r, 14],
+        values[r, 15],
+        values[r, 16],
+        values[r, 17],
+        values[r, 18],
+        values[r, 19],
+        values[r, 20],
+        values[r, 21],
+        values[r, 22],
+        values[r, 23],
+        values[r, 24],
+        values[r, 25],
+        values[r, 26],
+        values[r, 27],
+        values[r, 28],
+        values[r, 29],
+        values[r, 30],
+        values[r, 31],
+        values[r, 32],
+        values[r, 33],
+        values[r, 34],
+        values[r, 35],
+        values[r, 36],
+        values[r, 37],
+        values[r, 38],
+        values[r, 39],
+        values[r, 40],
     )
 
 
@@ -335,11 +320,12 @@ def step_of(q, stage, balance, term, draw, renewal):
 
 
 @njit(cache=True, nogil=True)
-def forward_hazards(shared, per_lane, status, balance, stage_since, month, duration, renewal):
-    """One member's forward hazard in every lane at its current balance (for inspection)."""
+def forward_hazards(parameters, status, balance, stage_since, month, duration, renewal):
+    """One member's forward hazard in every lane at its current balance (for inspection);
+    `parameters` the model's `sim.model.tables.Parameters`."""
     out = np.empty(status.size)
     for j in range(status.size):
-        q = lane_parameters(shared, per_lane, j)
+        q = row_parameters(parameters.values, parameters.row[j])
         months_in_stage = float(month - stage_since[j])
         term = duration_term(q, months_in_stage, duration)
         out[j] = forward_hazard_of(q, status[j], balance[j], term, renewal)

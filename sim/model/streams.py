@@ -31,7 +31,7 @@ import numpy as np
 
 from sim.model import pcg
 from sim.model.month import fill_month
-from sim.model.tables import ANSWER, CRISIS, MAIN_DRAWS, REGIME, TRANSITION
+from sim.model.tables import ANSWER, CRISIS, MAIN_DRAWS, REGIME, TRANSITION, Streams
 
 STREAM_BLOCK = 1000
 DRAWS = ("crisis", "answer", "transition", "regime")
@@ -84,6 +84,7 @@ class LaneUniforms:
         self.regime_words = np.zeros((0, 4), dtype=np.uint64)
         self.regime_jumps = np.zeros((0, 3, 4), dtype=np.uint64)
         self.months = 0
+        self._streams: Streams | None = None
 
     @classmethod
     def from_generator(cls, rng: np.random.Generator, lanes: int, members: int) -> LaneUniforms:
@@ -133,6 +134,7 @@ class LaneUniforms:
             self.regime_jumps = np.stack(
                 [self._jumps(b, 1, w) for b, w in enumerate(self.regime_words)]
             )
+            self._streams = None
 
     def replace_stream(self, b: int, generator: np.random.Generator) -> None:
         """Block b reads `generator`'s stream from now on (a conditioned forecast's fresh stream
@@ -160,6 +162,15 @@ class LaneUniforms:
             out[:, point * width : (point + 1) * width] = out[:, :width]
         return out
 
+    def streams(self) -> Streams:
+        """The streams as the kernels take them (`sim.model.tables.Streams`), built once: the
+        kernels and `replace_stream` change the arrays in place."""
+        if self._streams is None:
+            self._streams = Streams(
+                self.words, self.jumps, self.regime_words, self.regime_jumps, self.layout
+            )
+        return self._streams
+
     def flags(self, draws: Iterable[int]) -> np.ndarray:
         """Which rows a month reads, as the kernels take them (the first four month flags)."""
         wanted = set(draws)
@@ -184,9 +195,7 @@ class LaneUniforms:
         rows = MAIN_DRAWS + (self.regime is not None)
         flags = self.flags(range(rows) if draws is None else draws)
         out = np.full((rows, self.members, self.lanes), np.nan)
-        fill_month(
-            self.words, self.jumps, self.regime_words, self.regime_jumps, self.layout, flags, out
-        )
+        fill_month(self.streams(), flags, out)
         self.moved()
         return out
 
