@@ -7,47 +7,27 @@ from typing import Annotated
 
 import typer
 
-from sim.cli.app import (
-    PlotOpt,
-    PosteriorOpt,
-    RunOptions,
-    RunsPerDrawOpt,
-    ScenarioArg,
-    SummaryOpt,
-    app,
-    console,
-    job_command,
-)
+from sim.cli import options as opt
+from sim.cli.app import RunOptions, app, console, job_command
 
 
 @app.command()
 @job_command
 def batch(
-    scenario: ScenarioArg,
-    out: Annotated[Path, typer.Option(help="Batch directory (see docs/batch.md for its files).")],
-    runs: Annotated[int, typer.Option(min=1, help="Number of replications N.")] = 10_000,
-    seed: Annotated[
-        int, typer.Option(min=0, help="Batch seed; the same seed and N give identical results.")
-    ] = 0,
-    chunk_size: Annotated[
-        int | None,
-        typer.Option(
-            help="Runs per chunk, a multiple of 1000; results do not depend on it.",
-            show_default="a few chunks per worker, at most 50,000",
-        ),
-    ] = None,
+    scenario: opt.ScenarioArg,
+    out: opt.out("Batch directory (see docs/batch.md for its files)."),
+    runs: opt.count("Number of replications N.") = 10_000,
+    seed: opt.count("Batch seed; the same seed and N give identical results.", 0) = 0,
+    chunk_size: opt.ChunkSizeOpt = None,
     trajectories: Annotated[
         bool,
         typer.Option("--trajectories", help="Also keep every run's monthly path (N <= 10,000)."),
     ] = False,
-    param: Annotated[
-        list[str] | None,
-        typer.Option(help="Override a model parameter, NAME=VALUE (repeatable)."),
-    ] = None,
-    posterior: PosteriorOpt = None,
-    runs_per_draw: RunsPerDrawOpt = 100,
-    summary: SummaryOpt = True,
-    plot: PlotOpt = False,
+    param: opt.ParamOpt = None,
+    posterior: opt.PosteriorOpt = None,
+    runs_per_draw: opt.RunsPerDrawOpt = 100,
+    summary: opt.SummaryOpt = True,
+    plot: opt.PlotOpt = False,
     *,
     options: RunOptions,
 ) -> None:
@@ -98,10 +78,7 @@ def plot(
         str | None,
         typer.Option("--format", help="png, svg or pdf.", show_default="--out's suffix, else png"),
     ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Figure file or folder.", show_default="DIR/figures/KIND.FORMAT"),
-    ] = None,
+    out: opt.optional(Path, "Figure file or folder.", "DIR/figures/KIND.FORMAT") = None,
     by: Annotated[
         str, typer.Option(help="defection-curves: one panel per 'stage' or per 'member'.")
     ] = "stage",
@@ -134,17 +111,13 @@ def report(
             help="A finished batch, forecast, calibrate, backtest, crossval or score directory."
         ),
     ],
-    out: Annotated[
-        Path | None, typer.Option(help="HTML file to write.", show_default="DIR/report.html")
-    ] = None,
-    scores: Annotated[
-        Path | None,
-        typer.Option(
-            help="Of a batch or forecast under a posterior: an `alliance score` or `alliance "
-            "backtest` directory run under the same posterior, shown as its out-of-sample record.",
-            show_default="a crossval fold's own record where the posterior is one, else none",
-        ),
-    ] = None,
+    out: opt.out("HTML file to write.", "DIR/report.html") = None,
+    scores: opt.optional(
+        Path,
+        "Of a batch or forecast under a posterior: an `alliance score` or `alliance "
+        "backtest` directory run under the same posterior, shown as its out-of-sample record.",
+        "a crossval fold's own record where the posterior is one, else none",
+    ) = None,
 ) -> None:
     """Write one self-contained HTML report. Of a batch or forecast: scenario, estimates with
     their intervals, how the parameters were fitted and scored out of sample, figures and

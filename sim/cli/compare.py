@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from sim.cli import options as opt
 from sim.cli.app import app, console
 from sim.cli.tables import fitted_tables, percent, points
 
@@ -17,10 +18,7 @@ def compare(
     dir_b: Annotated[
         Path, typer.Argument(help="A finished batch with the same seed and runs (B).")
     ],
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Folder for the tables.", show_default="DIR_A/compare/<name of DIR_B>"),
-    ] = None,
+    out: opt.optional(Path, "Folder for the tables.", "DIR_A/compare/<name of DIR_B>") = None,
 ) -> None:
     """Difference A - B of every probability, with paired and unpaired 95% intervals."""
     from sim.batch.compare import compare_batches, width_ratio

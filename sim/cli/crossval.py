@@ -2,43 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
-import typer
-
-from sim.cli.app import ExperimentArg, RunOptions, app, console, job_command
+from sim.cli import options as opt
+from sim.cli.app import RunOptions, app, console, job_command
 
 
 @app.command()
 @job_command
 def crossval(
-    experiment: ExperimentArg,
-    out: Annotated[
-        Path, typer.Option(help="Cross-validation directory: events, scores, folds, figure.")
-    ],
-    runs: Annotated[
-        int, typer.Option(min=1, help="Runs of each held-out case under its fold's posterior.")
-    ] = 2000,
-    fmt: Annotated[
-        str, typer.Option("--format", help="Reliability figure format: png, svg or pdf.")
-    ] = "png",
-    folds: Annotated[
-        int | None,
-        typer.Option(
-            min=2,
-            help="K folds of whole case groups (alliances) instead of one fold per case.",
-            show_default="one fold per case",
-        ),
-    ] = None,
-    only_fold: Annotated[
-        str | None,
-        typer.Option(
-            help="Run one fold only: its number (1 to the number of folds) or a case it holds "
-            "out; its scores are that fold's (for timing a fold, or checking one case).",
-            show_default="every fold",
-        ),
-    ] = None,
+    experiment: opt.ExperimentArg,
+    out: opt.out("Cross-validation directory: events, scores, folds, figure."),
+    runs: opt.count("Runs of each held-out case under its fold's posterior.") = 2000,
+    fmt: opt.FormatOpt = "png",
+    folds: opt.folds(
+        "K folds of whole case groups (alliances) instead of one fold per case."
+    ) = None,
+    only_fold: opt.optional(
+        str,
+        "Run one fold only: its number (1 to the number of folds) or a case it holds "
+        "out; its scores are that fold's (for timing a fold, or checking one case).",
+        "every fold",
+    ) = None,
     *,
     options: RunOptions,
 ) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from sim.cli import options as opt
 from sim.cli.app import app, console
 from sim.cli.tables import fitted_tables
 
@@ -37,10 +38,7 @@ def discover(
     mass_min: Annotated[
         float, typer.Option(help="Peeling stops when the box holds this share of the points.")
     ] = 0.05,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Folder for the tables and figure.", show_default="SWEEP_DIR/discover"),
-    ] = None,
+    out: opt.optional(Path, "Folder for the tables and figure.", "SWEEP_DIR/discover") = None,
 ) -> None:
     """Which box of the swept parameters makes an outcome likely (PRIM): trajectory, box, figure."""
     from sim.experiments.discover import discover as run_discovery

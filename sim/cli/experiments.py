@@ -7,114 +7,81 @@ from typing import Annotated
 
 import typer
 
-from sim.cli.app import (
-    ExperimentArg,
-    ObservationsOpt,
-    PosteriorOpt,
-    RunOptions,
-    ScenarioArg,
-    app,
-    console,
-    job_command,
-)
+from sim.cli import options as opt
+from sim.cli.app import RunOptions, app, console, job_command
 from sim.model.errors import InputError
 
 
 @app.command()
 @job_command
 def sweep(
-    experiment: ExperimentArg,
-    out: Annotated[Path, typer.Option(help="Sweep directory: results.csv/.parquet, manifest.")],
-    plot: Annotated[
-        bool, typer.Option("--plot", help="Draw DIR/figures/heatmap.png when done.")
-    ] = False,
-    posterior: PosteriorOpt = None,
+    experiment: opt.ExperimentArg,
+    out: opt.out("Sweep directory: results.csv/.parquet, manifest."),
+    plot: opt.plot("DIR/figures/heatmap.png") = False,
+    posterior: opt.PosteriorOpt = None,
     *,
     options: RunOptions,
 ) -> None:
     """Outcomes with 95% intervals at every point of a grid or Latin-hypercube design."""
     from sim.cli.experiments_view import sweep_command
 
-    sweep_command(
-        console, experiment, out, plot,
-        options=options, posterior=posterior,
-    )  # fmt: skip
+    sweep_command(console, experiment, out, plot, options=options, posterior=posterior)
 
 
 @app.command()
 @job_command
 def sensitivity(
-    experiment: ExperimentArg,
-    out: Annotated[
-        Path, typer.Option(help="Sensitivity directory: indices.csv, results, manifest.")
-    ],
-    plot: Annotated[
-        bool, typer.Option("--plot", help="Draw the ranked bar chart DIR/figures/sobol.png.")
-    ] = False,
+    experiment: opt.ExperimentArg,
+    out: opt.out("Sensitivity directory: indices.csv, results, manifest."),
+    plot: opt.plot("the ranked bar chart DIR/figures/sobol.png") = False,
     *,
     options: RunOptions,
 ) -> None:
     """Global sensitivity: Sobol S1/ST or Morris mu*/sigma of each outcome (SALib)."""
     from sim.cli.experiments_view import sensitivity_command
 
-    sensitivity_command(
-        console, experiment, out, plot,
-        options=options,
-    )  # fmt: skip
+    sensitivity_command(console, experiment, out, plot, options=options)
 
 
 @app.command()
 @job_command
 def calibrate(
-    experiment: ExperimentArg,
-    out: Annotated[
+    experiment: opt.ExperimentArg,
+    out: opt.out("Calibration directory: fitted.csv, posterior, calibrated scenario."),
+    observations: opt.optional(
         Path,
-        typer.Option(help="Calibration directory: fitted.csv, posterior, calibrated scenario."),
-    ],
-    observations: Annotated[
-        Path | None,
-        typer.Option(
-            help="Observations YAML file for the experiment's scenario (docs/experiments.md).",
-            show_default="the experiment's `cases`",
-        ),
-    ] = None,
+        "Observations YAML file for the experiment's scenario (docs/experiments.md).",
+        "the experiment's `cases`",
+    ) = None,
     *,
     options: RunOptions,
 ) -> None:
     """Fit shared parameters jointly to the facts of one or more cases (simulated likelihood)."""
     from sim.cli.experiments_view import calibrate_command
 
-    calibrate_command(
-        console, experiment, observations, out,
-        options=options,
-    )  # fmt: skip
+    calibrate_command(console, experiment, observations, out, options=options)
 
 
 @app.command()
 @job_command
 def backtest(
-    scenario: ScenarioArg,
-    observations: ObservationsOpt,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            help="Backtest directory: events, scores, reliability figure.",
-            show_default="out/backtests/SCENARIO--OBSERVATIONS",
-        ),
-    ] = None,
-    runs: Annotated[int, typer.Option(min=1, help="Replications behind each forecast.")] = 10_000,
-    seed: Annotated[int, typer.Option(min=0, help="Random seed of the forecast runs.")] = 0,
+    scenario: opt.ScenarioArg,
+    observations: opt.ObservationsOpt,
+    out: opt.out(
+        "Backtest directory: events, scores, reliability figure.",
+        "out/backtests/SCENARIO--OBSERVATIONS",
+    ) = None,
+    runs: opt.count("Replications behind each forecast.") = 10_000,
+    seed: opt.count("Random seed of the forecast runs.", 0) = 0,
     base_rate: Annotated[
         float | None,
         typer.Option(help="Constant reference forecast (overrides base_rate in the file)."),
     ] = None,
-    origin: Annotated[
-        str | None,
-        typer.Option(
-            help="Forecast as of this month (YYYY-MM): drop the scenario's later events.",
-            show_default="the scenario's history_end",
-        ),
-    ] = None,
+    origin: opt.optional(
+        str,
+        "Forecast as of this month (YYYY-MM): drop the scenario's later events.",
+        "the scenario's history_end",
+    ) = None,
     origins: Annotated[
         str | None,
         typer.Option(help="Several origins, comma-separated (YYYY-MM,...): skill by origin."),
@@ -126,10 +93,8 @@ def backtest(
     reached_in: Annotated[
         str, typer.Option(help="With --condition, a reached_in fact: impose or condition.")
     ] = "impose",
-    fmt: Annotated[
-        str, typer.Option("--format", help="Reliability figure format: png, svg or pdf.")
-    ] = "png",
-    posterior: PosteriorOpt = None,
+    fmt: opt.FormatOpt = "png",
+    posterior: opt.PosteriorOpt = None,
     logit_cases: Annotated[
         str,
         typer.Option(

@@ -9,16 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sim.cli.app import (
-    PlotOpt,
-    RunOptions,
-    RunsPerDrawOpt,
-    ScenarioArg,
-    SummaryOpt,
-    app,
-    console,
-    job_command,
-)
+from sim.cli import options as opt
+from sim.cli.app import RunOptions, app, console, job_command
 from sim.cli.tables import fitted_tables
 
 if TYPE_CHECKING:
@@ -28,32 +20,20 @@ if TYPE_CHECKING:
 @app.command()
 @job_command
 def forecast(
-    scenario: ScenarioArg,
-    observations: Annotated[
-        Path | None,
-        typer.Option(
-            help="Observations YAML file: dated facts with sources (docs/experiments.md).",
-            show_default="the scenario's record: its `observations` field or <stem>.obs.yaml",
-        ),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            help="Batch directory (docs/batch.md), with the record.",
-            show_default="out/<scenario>_forecast",
-        ),
-    ] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            help="Use the facts dated up to this month (YYYY-MM).",
-            show_default="the record's as_of",
-        ),
-    ] = None,
-    runs: Annotated[int, typer.Option(min=1, help="Number of replications N.")] = 10_000,
-    seed: Annotated[
-        int, typer.Option(min=0, help="Seed; the same inputs give identical results.")
-    ] = 0,
+    scenario: opt.ScenarioArg,
+    observations: opt.optional(
+        Path,
+        "Observations YAML file: dated facts with sources (docs/experiments.md).",
+        "the scenario's record: its `observations` field or <stem>.obs.yaml",
+    ) = None,
+    out: opt.out(
+        "Batch directory (docs/batch.md), with the record.", "out/<scenario>_forecast"
+    ) = None,
+    as_of: opt.optional(
+        str, "Use the facts dated up to this month (YYYY-MM).", "the record's as_of"
+    ) = None,
+    runs: opt.count("Number of replications N.") = 10_000,
+    seed: opt.count("Seed; the same inputs give identical results.", 0) = 0,
     reached_in: Annotated[
         str,
         typer.Option(
@@ -61,13 +41,8 @@ def forecast(
             "likelihood) or condition on it like the others.",
         ),
     ] = "impose",
-    chunk_size: Annotated[
-        int | None,
-        typer.Option(help="Runs per chunk, a multiple of 1000; results do not depend on it."),
-    ] = None,
-    param: Annotated[
-        list[str] | None, typer.Option(help="Override a model parameter, NAME=VALUE (repeatable).")
-    ] = None,
+    chunk_size: opt.ChunkSizeOpt = None,
+    param: opt.ParamOpt = None,
     posterior: Annotated[
         str,
         typer.Option(
@@ -77,9 +52,9 @@ def forecast(
             show_default="auto: the shipped posterior that never saw the scenario's record",
         ),
     ] = "auto",
-    runs_per_draw: RunsPerDrawOpt = 100,
-    summary: SummaryOpt = True,
-    plot: PlotOpt = False,
+    runs_per_draw: opt.RunsPerDrawOpt = 100,
+    summary: opt.SummaryOpt = True,
+    plot: opt.PlotOpt = False,
     *,
     options: RunOptions,
 ) -> None:

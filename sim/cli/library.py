@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from sim.cli import options as opt
 from sim.cli.app import app, console
 
 library_app = typer.Typer(
@@ -19,17 +20,12 @@ app.add_typer(library_app, name="library")
 
 @library_app.command("build")
 def build(
-    out: Annotated[Path, typer.Option(help="Folder for NAME.yaml, NAME.obs.yaml and index.csv.")],
+    out: opt.out("Folder for NAME.yaml, NAME.obs.yaml and index.csv."),
     experiment: Annotated[
         Path | None,
         typer.Option(help="Also write the pooled calibration over the library to this file."),
     ] = None,
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            help="Folder of the data tables.", show_default="the shipped sim/library/data"
-        ),
-    ] = None,
+    data: opt.optional(Path, "Folder of the data tables.", "the shipped sim/library/data") = None,
 ) -> None:
     """Build a scenario and an observations file for every ATOP alliance with a clear patron."""
     from sim.library.build import build as run

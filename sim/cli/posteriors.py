@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from sim.cli.app import WorkersOpt, app, console
+from sim.cli import options as opt
+from sim.cli.app import app, console
 
 
 @app.command()
@@ -30,18 +31,12 @@ def posteriors() -> None:
 
 @app.command("refit-posteriors")
 def refit_posteriors(
-    fits: Annotated[
-        Path | None,
-        typer.Option(help="Fits file.", show_default="experiments/posteriors/fits.yaml"),
-    ] = None,
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Folder of the posteriors.", show_default="beside the fits file"),
-    ] = None,
+    fits: opt.optional(Path, "Fits file.", "experiments/posteriors/fits.yaml") = None,
+    out: opt.out("Folder of the posteriors.", "beside the fits file") = None,
     only: Annotated[
         list[str] | None, typer.Option(help="Refit only this posterior (repeatable).")
     ] = None,
-    workers: WorkersOpt = None,
+    workers: opt.WorkersOpt = None,
 ) -> None:
     """Rebuild the shipped posteriors from their experiments (after a change to the model)."""
     from sim.experiments.shipped_fits import refit

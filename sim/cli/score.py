@@ -7,18 +7,18 @@ its result directory says which posterior it ran under and which cases it left o
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sim.cli.app import ExperimentArg, RunOptions, app, console, job_command
+from sim.cli import options as opt
+from sim.cli.app import RunOptions, app, console, job_command
 
 
 @app.command()
 @job_command
 def score(
-    experiment: ExperimentArg,
+    experiment: opt.ExperimentArg,
     posterior: Annotated[
         str,
         typer.Option(
@@ -26,16 +26,11 @@ def score(
             "name (alliance posteriors), fitted on none of the experiment's cases."
         ),
     ],
-    out: Annotated[Path, typer.Option(help="Result directory: events, scores, folds, figure.")],
-    runs: Annotated[int, typer.Option(min=1, help="Runs of each case under the posterior.")] = 2000,
-    folds: Annotated[
-        int | None,
-        typer.Option(
-            min=2,
-            help="K folds of whole case groups (alliances) for fitting the base rate and logits.",
-            show_default="one fold per case",
-        ),
-    ] = None,
+    out: opt.out("Result directory: events, scores, folds, figure."),
+    runs: opt.count("Runs of each case under the posterior.") = 2000,
+    folds: opt.folds(
+        "K folds of whole case groups (alliances) for fitting the base rate and logits."
+    ) = None,
     leave_out: Annotated[
         list[str] | None,
         typer.Option(
@@ -43,9 +38,7 @@ def score(
             "as an ATOP alliance that is also a narrative case (docs/library.md)."
         ),
     ] = None,
-    fmt: Annotated[
-        str, typer.Option("--format", help="Reliability figure format: png, svg or pdf.")
-    ] = "png",
+    fmt: opt.FormatOpt = "png",
     *,
     options: RunOptions,
 ) -> None:

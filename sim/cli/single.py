@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sim.cli.app import ScenarioArg, app, console
+from sim.cli import options as opt
+from sim.cli.app import app, console
 from sim.cli.tables import fitted_tables
 from sim.model.errors import InputError
 
 
 @app.command()
-def validate(scenario: ScenarioArg) -> None:
+def validate(scenario: opt.ScenarioArg) -> None:
     """Check a scenario file and report every problem, one per line."""
     from sim.model.scenario import load_scenario
 
@@ -33,13 +34,9 @@ def validate(scenario: ScenarioArg) -> None:
 
 @app.command()
 def run(
-    scenario: ScenarioArg,
-    out: Annotated[
-        Path, typer.Option(help="Directory for monthly.{parquet,csv} and events.{parquet,csv}.")
-    ],
-    seed: Annotated[
-        int, typer.Option(min=0, help="Random seed; the same seed gives identical tables.")
-    ] = 0,
+    scenario: opt.ScenarioArg,
+    out: opt.out("Directory for monthly.{parquet,csv} and events.{parquet,csv}."),
+    seed: opt.count("Random seed; the same seed gives identical tables.", 0) = 0,
 ) -> None:
     """Run one replication and write its monthly table per actor and its event log."""
     from sim.model.scenario import load_scenario
