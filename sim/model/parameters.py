@@ -217,9 +217,10 @@ PARAMETERS: tuple[Parameter, ...] = (
         "domestic_weight",
         1.5,
         0.0,
-        5.0,
+        10.0,
         "Weight of domestic pressure in the reasons to leave.",
-        "Leeds 2003: violations follow changes in domestic policy-making.",
+        "Leeds 2003: violations follow changes in domestic policy-making. The range reaches 10 "
+        "because a fit on the case library pressed on an upper bound of 5 (docs/calibration.md).",
     ),
     Parameter(
         "contagion_weight",
