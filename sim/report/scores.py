@@ -87,12 +87,14 @@ def _crossval(result: CrossValidation) -> dict[str, Any]:
             + (f"; left out: {', '.join(manifest.left_out)}" if manifest.left_out else "")
         )
     else:
-        title = f"{manifest.experiment.name}: leave-one-case-out scores"
+        folds = len(manifest.folds)
+        split = f"grouped {folds}-fold" if folds else "leave-one-case-out"
+        title = f"{manifest.experiment.name}: {split} cross-validation scores"
+        held = f"each fold of whole alliances ({folds} folds)" if folds else "each case"
         how = (
-            f"{events:,} held-out facts of {cases} cases: each case (or fold) forecast by the "
-            f"model under the posterior fitted on the other cases, {manifest.runs:,} runs a "
-            "case, and by the base rate, the logit and the cure logit fitted on the same training "
-            "cases"
+            f"{events:,} held-out facts of {cases} cases: {held} forecast by the model under "
+            f"the posterior fitted on the other cases, {manifest.runs:,} runs a case, and by the "
+            "base rate, the logit and the cure logit fitted on the same training cases"
         )
     ordered = pd.concat(
         [scores[scores["group"] == g] for g in CASE_GROUPS if g in set(scores["group"])]
