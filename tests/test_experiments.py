@@ -66,6 +66,8 @@ def test_shipped_experiments_load_and_fit_their_commands():
         "calibrate_history": "lhs",
         "calibrate_atop": "lhs",
         "trial_event_weights": "lhs",
+        "trial_atop_grievance": "lhs",
+        "trial_atop_r400": "lhs",
     }
     sobol = load_experiment(EXPERIMENTS / "sobol_csto.yaml")
     assert sobol.parameter_names == list(PARAMETER_NAMES)
