@@ -157,6 +157,7 @@ def library(tmp_path_factory):
         ({"batch": 8}, ["calibration.batch", "expected at least"]),
         ({"sampler": "gibbs"}, ["calibration.sampler", "importance", "emcee"]),
         ({"effective_samples": 0}, ["calibration.effective_samples"]),
+        ({"timing": "exact"}, ["calibration.timing", "window", "by"]),
     ],
 )
 def test_bad_sampler_settings_give_one_line_and_status_2(
@@ -312,3 +313,45 @@ def test_a_case_likelihood_is_the_same_in_any_company(library):
     start = restrict(run, [1], fact_columns(loaded, [1]))
     np.testing.assert_allclose(start.arrays["loglik"], alone.loglik)
     np.testing.assert_array_equal(start.arrays["fact_p"], alone.fact_p)
+
+
+def test_timing_by_counts_a_run_that_reached_the_stage_by_the_facts_month(library):
+    """`timing: by` (a current-status likelihood): a fact "reached in month m" holds for every run
+    that reached the stage by m, however early, and for none that reached it later; the default
+    holds it within `window` months either side. Other facts are unchanged."""
+    from sim.batch.engines import SerialEngine
+    from sim.experiments.cases import load_cases, parameter_space
+    from sim.experiments.experiment import load_experiment
+    from sim.experiments.likelihood import Likelihood
+
+    folder, cases = library
+    path = write_experiment(folder, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
+    experiment = load_experiment(path)
+    loaded = load_cases(experiment, None)
+    names, _ = parameter_space(experiment, loaded)
+
+    def groups(timing):
+        likelihood = Likelihood(
+            loaded, names, experiment.fixed, experiment.spec.seed, 20, "independent", 0.5,
+            SerialEngine(), window=6, timing=timing,
+        )  # fmt: skip
+        return [g for case in likelihood.groups for g in case]
+
+    windowed, by = groups("window"), groups("by")
+    dated = [j for j, g in enumerate(windowed) if g.facts[0].kind == "reached_in"]
+    assert dated and len(dated) < len(windowed)
+    dated = [j for j in dated if windowed[j].facts[0].month > 6]  # month 0 outside the window
+    assert dated
+    for j, (w, b) in enumerate(zip(windowed, by, strict=True)):
+        fact = w.facts[0]
+        m = fact.month
+        first_passage = np.full((5, fact.member + 1, 3), -1)
+        first_passage[:, fact.member, fact.stage - 1] = [0, m - 3, m, m + 3, -1]
+        if fact.kind != "reached_in":
+            assert b.facts[0].kind == fact.kind
+            np.testing.assert_array_equal(b.per_run(first_passage), w.per_run(first_passage))
+            continue
+        if j not in dated:
+            continue
+        np.testing.assert_array_equal(w.per_run(first_passage), [0, 1, 1, 1, 0])
+        np.testing.assert_array_equal(b.per_run(first_passage), [1, 1, 1, 0, 0])

@@ -204,7 +204,8 @@ def sample_cases(
 
         likelihood = Likelihood(
             cases, names, experiment.fixed, experiment.spec.seed, experiment.spec.replications,
-            settings.likelihood, settings.floor, engine, window=settings.window, on_runs=on_runs,
+            settings.likelihood, settings.floor, engine, window=settings.window,
+            timing=settings.timing, on_runs=on_runs,
         )  # fmt: skip
         chain = draw_posterior(likelihood, bounds, design, settings, experiment.spec.seed,
                                files, options, start)  # fmt: skip

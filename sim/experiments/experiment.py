@@ -159,6 +159,7 @@ class Calibration(Strict):
     likelihood: Literal["by_member", "joint", "independent"] = "by_member"
     floor: float = Field(0.5, gt=0.0, le=10.0)
     window: int = Field(0, ge=0, le=24)
+    timing: Literal["window", "by"] = "window"
 
     @model_validator(mode="after")
     def _settings_of_its_sampler(self) -> Calibration:

@@ -1,16 +1,18 @@
 """The simulated likelihood of several cases' facts at many parameter points, in parallel.
 
 For a point, each case is simulated `replications` times up to its last fact's month. Facts are
-grouped (by member by default); a group's probability is (k + a) / (n + 2a), k of n runs
-satisfying every fact of the group, a the smoothing floor, so a group never seen counts as rare,
-not impossible. With a `window`, a fact "reached in month m" holds for a run that first reached
-the stage within `window` months of m: the probability of one exact month is a few per cent, which
-a few hundred runs estimate poorly, and history rarely dates a boycott to the month; the window
-keeps the timing at a coarser resolution. A case's log-likelihood is the sum over its groups,
-the total the sum over cases (the cases are independent histories). Every point runs the same
-replications of each case's seed (common random numbers), so the estimate is a deterministic,
-piecewise-smooth function of the parameters: a sampler sees one fixed surface, not fresh noise
-at every visit.
+grouped (by member by default); a group's probability is (k + a) / (n + 2a), k of n runs satisfying
+every fact of the group, a the smoothing floor, so a group never seen counts as rare, not
+impossible. With a `window`, a fact "reached in month m" holds for a run that first reached the
+stage within `window` months of m: the probability of one exact month is a few per cent, which a
+few hundred runs estimate poorly, and history rarely dates a boycott to the month; the window keeps
+the timing at a coarser resolution. With `timing="by"`, such a fact holds for a run that reached
+the stage by month m (a current-status likelihood: whether it happened by then, not when), the
+event the scores judge; it never rests on a rare exact month. A case's log-likelihood is the sum
+over its groups, the total the sum over cases (the cases are independent histories). Every point
+runs the same replications of each case's seed (common random numbers), so the estimate is a
+deterministic, piecewise-smooth function of the parameters: a sampler sees one fixed surface, not
+fresh noise at every visit.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 from sim.batch.engines import Engine
 from sim.batch.lanes import simulate_chunk
 from sim.experiments.cases import CASE_SEP, Case
-from sim.experiments.observations import FactGroup
+from sim.experiments.observations import Fact, FactGroup
 from sim.model.scenario import Scenario
 
 LANES_PER_TASK = 20_000
@@ -92,6 +94,7 @@ class Likelihood:
         floor: float,
         engine: Engine,
         window: int = 0,
+        timing: str = "window",
         on_runs: Callable[[int], None] | None = None,
     ):
         self.cases = cases
@@ -103,7 +106,9 @@ class Likelihood:
         self.engine = engine
         self.on_runs = on_runs
         self.settings = {"grouping": grouping, "floor": floor, "window": window}
-        self.groups = [_windowed(c.observations.groups(grouping), window) for c in cases]
+        if timing != "window":  # the default leaves the identity (and old checkpoints) as they were
+            self.settings["timing"] = timing
+        self.groups = [_timed(c.observations.groups(grouping), window, timing) for c in cases]
         self.singles = [c.observations.groups("independent") for c in cases]
         self.columns = [self._columns(c) for c in cases]
 
@@ -168,11 +173,19 @@ class Likelihood:
         return Evaluation(case_loglik.sum(axis=1), case_loglik, np.hstack(fact_p))
 
 
-def _windowed(groups: list[FactGroup], window: int) -> list[FactGroup]:
-    """The groups with each `reached_in` fact held within `window` months either side."""
+def _timed(groups: list[FactGroup], window: int, timing: str) -> list[FactGroup]:
+    """The groups with each `reached_in` fact held within `window` months either side, or, with
+    `timing="by"`, held when the stage was reached by its month."""
+    if timing == "by":
+        return [FactGroup(g.label, tuple(_by(f) for f in g.facts), g.binary) for g in groups]
     if not window:
         return groups
     return [
         FactGroup(g.label, tuple(replace(f, window=window) for f in g.facts), g.binary)
         for g in groups
     ]
+
+
+def _by(fact: Fact) -> Fact:
+    """A `reached_in` fact as `reached_by` its month; other facts as they are."""
+    return replace(fact, kind="reached_by") if fact.kind == "reached_in" else fact
