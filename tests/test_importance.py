@@ -283,14 +283,12 @@ def test_a_full_disk_in_an_importance_fit_names_the_file_and_the_resume_command(
     assert status == 0, err
 
 
-def test_a_case_likelihood_is_the_same_in_any_company(library):
-    """What lets a fold reuse the run on every case: a case's log-likelihood at a point does not
-    depend on which other cases are fitted with it."""
+def pooled_likelihood(library):
+    """The two synthetic cases loaded, and a maker of their likelihood (20 runs, floor 0.5,
+    window 6) for chosen cases, grouping and timing."""
     from sim.batch.engines import SerialEngine
     from sim.experiments.cases import load_cases, parameter_space
-    from sim.experiments.crossval import fact_columns
     from sim.experiments.experiment import load_experiment
-    from sim.experiments.importance import ImportanceRun, restrict
     from sim.experiments.likelihood import Likelihood
 
     folder, cases = library
@@ -299,11 +297,25 @@ def test_a_case_likelihood_is_the_same_in_any_company(library):
     loaded = load_cases(experiment, None)
     names, _ = parameter_space(experiment, loaded)
 
-    def likelihood(chosen):
+    def likelihood_of(chosen, grouping: str, timing: str) -> Likelihood:
         return Likelihood(
-            chosen, names, experiment.fixed, experiment.spec.seed, 20, "by_member", 0.5,
-            SerialEngine(), window=6,
+            chosen, names, experiment.fixed, experiment.spec.seed, 20, grouping, 0.5,
+            SerialEngine(), window=6, timing=timing,
         )  # fmt: skip
+
+    return loaded, likelihood_of
+
+
+def test_a_case_likelihood_is_the_same_in_any_company(library):
+    """What lets a fold reuse the run on every case: a case's log-likelihood at a point does not
+    depend on which other cases are fitted with it."""
+    from sim.experiments.crossval import fact_columns
+    from sim.experiments.importance import ImportanceRun, restrict
+
+    loaded, likelihood_of = pooled_likelihood(library)
+
+    def likelihood(chosen):
+        return likelihood_of(chosen, "by_member", "window")
 
     x = np.array([[-4.0, 2.0], [-3.0, 1.0], [-6.0, 4.0]])
     both = likelihood(loaded)(x)
@@ -319,22 +331,10 @@ def test_timing_by_counts_a_run_that_reached_the_stage_by_the_facts_month(librar
     """`timing: by` (a current-status likelihood): a fact "reached in month m" holds for every run
     that reached the stage by m, however early, and for none that reached it later; the default
     holds it within `window` months either side. Other facts are unchanged."""
-    from sim.batch.engines import SerialEngine
-    from sim.experiments.cases import load_cases, parameter_space
-    from sim.experiments.experiment import load_experiment
-    from sim.experiments.likelihood import Likelihood
-
-    folder, cases = library
-    path = write_experiment(folder, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
-    experiment = load_experiment(path)
-    loaded = load_cases(experiment, None)
-    names, _ = parameter_space(experiment, loaded)
+    loaded, likelihood_of = pooled_likelihood(library)
 
     def groups(timing):
-        likelihood = Likelihood(
-            loaded, names, experiment.fixed, experiment.spec.seed, 20, "independent", 0.5,
-            SerialEngine(), window=6, timing=timing,
-        )  # fmt: skip
+        likelihood = likelihood_of(loaded, "independent", timing)
         return [g for case in likelihood.groups for g in case]
 
     windowed, by = groups("window"), groups("by")
