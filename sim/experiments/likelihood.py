@@ -176,14 +176,13 @@ class Likelihood:
 def _timed(groups: list[FactGroup], window: int, timing: str) -> list[FactGroup]:
     """The groups with each `reached_in` fact held within `window` months either side, or, with
     `timing="by"`, held when the stage was reached by its month."""
-    if timing == "by":
-        return [FactGroup(g.label, tuple(_by(f) for f in g.facts), g.binary) for g in groups]
-    if not window:
+    if timing == "window" and not window:
         return groups
-    return [
-        FactGroup(g.label, tuple(replace(f, window=window) for f in g.facts), g.binary)
-        for g in groups
-    ]
+
+    def timed(fact: Fact) -> Fact:
+        return _by(fact) if timing == "by" else replace(fact, window=window)
+
+    return [FactGroup(g.label, tuple(timed(f) for f in g.facts), g.binary) for g in groups]
 
 
 def _by(fact: Fact) -> Fact:
