@@ -21,6 +21,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 
@@ -94,7 +95,7 @@ class Likelihood:
         floor: float,
         engine: Engine,
         window: int = 0,
-        timing: str = "window",
+        timing: Literal["window", "by"] = "window",
         on_runs: Callable[[int], None] | None = None,
     ):
         self.cases = cases
