@@ -37,7 +37,7 @@ def tables(*names: str) -> tuple[str, ...]:
 class Record(BaseModel):
     """A part of a manifest: typed where declared, further keys kept as written."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class FileRef(Record):
