@@ -69,6 +69,9 @@ def test_shipped_experiments_load_and_fit_their_commands():
         "trial_atop_grievance": "lhs",
         "trial_atop_r400": "lhs",
         "trial_atop_window24": "lhs",
+        "trial_atop_stay": "lhs",
+        "trial_atop_floor": "lhs",
+        "trial_atop_leave": "lhs",
     }
     sobol = load_experiment(EXPERIMENTS / "sobol_csto.yaml")
     assert sobol.parameter_names == list(PARAMETER_NAMES)
