@@ -454,8 +454,9 @@ def experiment_text(library: Library, out: Path, experiment: Path) -> str:
         "name": "calibrate_atop",
         "description": (
             "Fit the stage intercepts, the hazard slope, the trust lost on an unanswered request, "
-            "contagion and the spread of the members' unobserved reasons jointly to the "
-            "withdrawal facts of every ATOP alliance with a clear patron (docs/library.md)."
+            "contagion, the spread of the members' unobserved reasons and the weights of outside "
+            "options and domestic pressure jointly to the withdrawal facts of every ATOP alliance "
+            "with a clear patron (docs/library.md)."
         ),
         "scenario": first,
         "seed": 1815,
@@ -470,6 +471,8 @@ def experiment_text(library: Library, out: Path, experiment: Path) -> str:
                 "trust_loss_unanswered",
                 "contagion_weight",
                 "unobserved_sd",
+                "outside_weight",
+                "domestic_weight",
             )
         },  # fmt: skip
         "design": {"method": "lhs", "points": 128},
@@ -501,12 +504,16 @@ def experiment_text(library: Library, out: Path, experiment: Path) -> str:
         "# current-status likelihood), the event the cross-validation scores; an exit within 6\n"
         "# months of it (window: 6) is too rare for 100 runs to see (docs/calibration.md).\n"
         "# max_evaluations: 4096: most parameters keep their prior's spread and 100 runs a point\n"
-        "# make the surface rough, so the effective sample grows slowly (70 after 4,224\n"
-        "# evaluations, about 7 minutes on 2 cores); the fit says so when it stops at its budget.\n"
+        "# make the surface rough, so the effective sample grows slowly (6 after 4,224\n"
+        "# evaluations, about 8 minutes on 2 cores); the fit says so when it stops at its budget.\n"
         "# floor: 0.25: with 100 runs a point, (k + a)/(n + 2a) overstates the log-probability of\n"
         "# a fact at 0.3% by 0.81 with a = 0.5 and by 0.25 with a = 0.25 (at 3%: 0.00 and -0.12),\n"
         "# so at 0.5 the leavers the simulation puts deep in their alliances pull too weakly on\n"
-        "# the fit (docs/calibration.md, \"The likelihood's floor\").\n"
+        '# the fit (docs/calibration.md, "The likelihood\'s floor").\n'
+        "# outside_weight and domestic_weight are fitted: the library's dated events move outside\n"
+        "# options (new alliances) and domestic pressure (regime changes), which tell its leavers\n"
+        '# from its stayers where the start values do not (docs/calibration.md, "What tells the\n'
+        '# leavers apart" and "The weights of the events").\n'
     )
     return head + yaml.safe_dump(spec, sort_keys=False, width=100)
 
