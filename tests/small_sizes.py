@@ -36,10 +36,12 @@ def shrink_experiment(path: Path, target_folder: Path) -> Path:
     for key, small in SMALL_DESIGN.items():
         if key in (data.get("design") or {}):
             data["design"][key] = min(int(data["design"][key]), small)
-    for key, small in SMALL_CALIBRATION.items():
-        if key in (data.get("calibration") or {}):
-            data["calibration"][key] = min(int(data["calibration"][key]), small)
     calibration = data.get("calibration") or {}
+    fitted = len(data.get("parameters") or {})
+    for key, small in SMALL_CALIBRATION.items():
+        if key in calibration:  # a batch keeps two points per fitted parameter, as required
+            keep = 2 * fitted if key in ("batch", "max_evaluations") else 0
+            calibration[key] = min(int(calibration[key]), max(small, keep))
     start = calibration.get("walkers") or calibration.get("batch")
     if start and "points" in (data.get("design") or {}):  # the design must fit the first proposal
         data["design"]["points"] = max(data["design"]["points"], int(start))
