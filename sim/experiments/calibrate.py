@@ -48,6 +48,7 @@ from sim.experiments.fit_report import (
 )
 from sim.experiments.importance import ImportanceRun, Start, sample_importance
 from sim.experiments.likelihood import Likelihood
+from sim.experiments.noise import LikelihoodNoise, likelihood_noise
 from sim.experiments.sampler import autocorrelation, effective_sample_size, sample
 from sim.experiments.sweep import experiment_ref, input_files
 
@@ -98,7 +99,7 @@ def calibrate(
         inputs[f"inputs/{case.name}/observations.yaml"] = Path(case.observations.path).read_bytes()
     with RunDir(out, manifest, options, inputs) as run:
         with engine_for(options.workers, options.scheduler) as engine:
-            posterior = fit_cases(experiment, cases, run, engine, options)
+            posterior = fit_cases(experiment, cases, run, engine, options, check_noise=True)
         fit = posterior.fit
         fit.outcomes = outcomes_table(experiment, posterior, run, options)
         run.write_table("outcomes", fit.outcomes)
@@ -153,16 +154,22 @@ def fit_cases(
     options: RunOptions,
     label: str = "calibrate",
     start: Start | None = None,
+    check_noise: bool = False,
 ) -> Posterior:
     """Sample the posterior of the fitted parameters given the cases; write its tables to
     `files` (a run's directory, or a fold's folder in it). `start`: evaluations of these cases
-    made already (the importance sampler continues from them)."""
+    made already (the importance sampler continues from them). `check_noise`: measure the
+    likelihood's noise at the best points (`sim.experiments.noise`) for the summary."""
     settings = experiment.spec.calibration or Calibration()
     names, ranges = parameter_space(experiment, cases)
     started = time.perf_counter()
-    chain, runs = sample_cases(experiment, cases, files, engine, options, label, start)
+    chain, runs, noise = sample_cases(
+        experiment, cases, files, engine, options, label, start, check_noise
+    )
     seconds = time.perf_counter() - started
     fit = _tables(experiment, cases, names, ranges, chain, settings, seconds, runs)
+    if noise is not None:
+        fit.summary["likelihood_noise"] = noise.record()
     for name, table in (
         ("fitted", fit.fitted),
         ("correlations", fit.correlations),
@@ -183,9 +190,11 @@ def sample_cases(
     options: RunOptions,
     label: str = "calibrate",
     start: Start | None = None,
-) -> tuple[Any, int]:
+    check_noise: bool = False,
+) -> tuple[Any, int, LikelihoodNoise | None]:
     """Run the experiment's sampler on the cases' likelihood (checkpointed in `files`): the
-    chain or importance run, and the runs simulated."""
+    chain or importance run, the runs simulated, and with `check_noise` the likelihood's noise
+    at the best points."""
     settings = experiment.spec.calibration or Calibration()
     names, ranges = parameter_space(experiment, cases)
     bounds = np.array([[v.low, v.high] for v in ranges])
@@ -210,7 +219,9 @@ def sample_cases(
         chain = draw_posterior(likelihood, bounds, design, settings, experiment.spec.seed,
                                files, options, start)  # fmt: skip
         update(runs["done"], runs["done"], 0)
-    return chain, runs["done"]
+        store = chain.store
+        noise = likelihood_noise(likelihood, store["x"], store["loglik"]) if check_noise else None
+    return chain, runs["done"], noise
 
 
 def draw_posterior(

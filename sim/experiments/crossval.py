@@ -232,7 +232,7 @@ def shared_run(
     settings = experiment.spec.calibration
     if settings is None or settings.sampler != "importance" or any(c.own for c in cases):
         return None
-    every, _ = sample_cases(experiment, cases, run.sub("folds"), engine, options, "all cases")
+    every, _, _ = sample_cases(experiment, cases, run.sub("folds"), engine, options, "all cases")
     return every
 
 

@@ -28,6 +28,7 @@ QUANTILES = (0.025, 0.5, 0.975)
 IDENTIFIED_RATIO = 0.5
 WEAK_RATIO = 0.8
 CONFOUNDED = 0.8
+NOISY_SD = 1.5  # nats of likelihood noise above which the weights' noise caps the sample near 10%
 
 
 POSTERIOR_HEADERS = ("mean", "sd", "2.5%", "97.5%", "prior", "sd/prior", "verdict")
@@ -66,7 +67,22 @@ def sampler_sentence(summary: dict[str, Any]) -> str:
             f"acceptance {s['acceptance_fraction']:.2f}"
         )
         low = " (low: run more steps)"
-    return how + (low if not ess >= 50 else "")
+    how += low if not ess >= 50 else ""
+    noise = summary.get("likelihood_noise")
+    return how + ("; " + noise_sentence(noise) if noise else "")
+
+
+def noise_sentence(noise: dict[str, Any]) -> str:
+    """The noise figures in one sentence (console and report), with a warning where high."""
+    text = (
+        f"the simulated log-likelihood's noise at the {noise['points']} best points: sd "
+        f"{noise['sd']:.1f} nats across {noise['other_seeds']} other seeds (caps the effective "
+        f"sample near {noise['efficiency_cap']:.0%} of the points); the best points' own values "
+        f"lie {noise['winners_curse']:.1f} nats above the other seeds' (winner's curse)"
+    )
+    if noise["sd"] > NOISY_SD:
+        text += " (high: the posterior leans on lucky runs; raise replications)"
+    return text
 
 
 def prior_sd(v: VariedParameter) -> float:

@@ -1,0 +1,67 @@
+"""The likelihood's noise check (`sim.experiments.noise`): its sd falls as the runs per point
+rise, the best points' own values sit above other seeds' (the winner's curse), and a calibration
+reports both in summary.json and on the console."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import yaml
+from case_helpers import write_cases, write_experiment
+from model_helpers import alliance
+
+from sim.batch.engines import SerialEngine
+from sim.experiments.cases import load_cases, parameter_space
+from sim.experiments.experiment import load_experiment
+from sim.experiments.likelihood import Likelihood
+from sim.experiments.noise import likelihood_noise
+
+POINTS = np.column_stack([np.linspace(-5.5, -3.5, 12), np.linspace(1.0, 3.0, 12)])
+
+
+def likelihood(tmp_path, runs: int) -> Likelihood:
+    """The two synthetic cases' likelihood (the fitted disengage intercept and hazard slope)."""
+    cases = write_cases(tmp_path, ("north", "south"))
+    path = write_experiment(
+        tmp_path, cases, replications=runs, points=8, walkers=4, steps=3, burn=1
+    )
+    experiment = load_experiment(path)
+    loaded = load_cases(experiment, None)
+    names, _ = parameter_space(experiment, loaded)
+    return Likelihood(
+        loaded, names, experiment.fixed, experiment.spec.seed, runs, "by_member", 0.5,
+        SerialEngine(), window=6,
+    )  # fmt: skip
+
+
+def test_the_noise_falls_as_the_square_root_of_the_runs(tmp_path):
+    sds = []
+    for runs in (20, 320):
+        lik = likelihood(tmp_path / str(runs), runs)
+        noise = likelihood_noise(lik, POINTS, lik(POINTS).loglik, points=12, seeds=4)
+        assert noise.points == 12 and noise.seeds == 4
+        assert noise.efficiency_cap == np.exp(-(noise.sd**2))
+        sds.append(noise.sd)
+    assert sds[1] > 0
+    assert 2.5 < sds[0] / sds[1] < 6.5  # sqrt(16) = 4
+
+
+def test_the_best_of_many_points_are_lucky(tmp_path):
+    lik = likelihood(tmp_path, 20)
+    x = np.random.default_rng(5).uniform([-6.0, 0.5], [-3.0, 3.5], size=(48, 2))
+    noise = likelihood_noise(lik, x, lik(x).loglik, points=6, seeds=3)
+    assert noise.winners_curse > 0.5 * noise.sd > 0
+
+
+def test_a_calibration_reports_its_likelihood_noise(tmp_path, monkeypatch, capsys):
+    cases = write_cases(tmp_path, ("north", "south"))
+    path = write_experiment(tmp_path, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
+    data = yaml.safe_load(path.read_text())
+    data["calibration"] = {"batch": 8, "effective_samples": 1000, "max_evaluations": 16}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    status, out, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", tmp_path / "fit")
+    assert status == 0, err
+    noise = json.loads((tmp_path / "fit" / "summary.json").read_text())["likelihood_noise"]
+    assert noise["points"] == 16 and noise["other_seeds"] == 3 and noise["sd"] > 0
+    assert "winner's curse" in " ".join(out.split())
