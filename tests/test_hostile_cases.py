@@ -151,3 +151,13 @@ def test_the_reference_logit_leaves_out_a_renamed_copy_of_the_scored_record(libr
     copy = load_scenario(folder / renamed_copy(folder))
     fits = fit_reference_logits(experiment, copy)
     assert [list(fit.cases) for fit in fits.values()] == [["south"], ["south"]]
+
+
+@pytest.mark.parametrize("runs", [0, -5, "many", 2.5])
+def test_a_case_replications_that_is_not_a_positive_count_is_refused(
+    library, monkeypatch, capsys, runs
+):
+    folder, cases = library
+    entries = [dict(cases[0], replications=runs), cases[1]]
+    experiment = pool(folder, cases, entries)
+    refused_calibration(folder, experiment, monkeypatch, capsys, "cases[0].replications")

@@ -354,3 +354,22 @@ def test_timing_by_counts_a_run_that_reached_the_stage_by_the_facts_month(librar
             np.testing.assert_array_equal(b.per_run(first_passage), [1, 1, 1, 0, 0])
             checked += 1
     assert checked
+
+
+def test_a_case_with_its_own_replications_is_run_that_many_times(library):
+    """`cases[i].replications`: that case's likelihood comes from its own count of runs (the
+    leavers' alliances of the ATOP library get more), the others' from the experiment's."""
+    from dataclasses import replace
+
+    loaded, likelihood_of = pooled_likelihood(library)
+    x = np.array([[-4.0, 2.0], [-3.0, 1.0]])
+    more = [replace(loaded[0], replications=80), loaded[1]]
+    mixed = likelihood_of(more, "by_member", "window")
+    assert mixed.runs == [80, 20]
+    got = mixed(x)
+    as_80 = likelihood_of(loaded[:1], "by_member", "window")
+    as_80.replications, as_80.runs = 80, [80]
+    np.testing.assert_allclose(got.case_loglik[:, 0], as_80(x).case_loglik[:, 0])
+    alone = likelihood_of(loaded[1:], "by_member", "window")(x)
+    np.testing.assert_allclose(got.case_loglik[:, 1], alone.case_loglik[:, 0])
+    assert mixed.identity() != likelihood_of(loaded, "by_member", "window").identity()

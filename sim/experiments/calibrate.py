@@ -15,6 +15,7 @@ calibrated copy of the scenario.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,7 +200,7 @@ def sample_cases(
     names, ranges = parameter_space(experiment, cases)
     bounds = np.array([[v.low, v.high] for v in ranges])
     design = screening_design(experiment, ranges)
-    per_point = experiment.spec.replications * len(cases)
+    per_point = sum(c.replications or experiment.spec.replications for c in cases)
     added = settings.walkers * (settings.steps - 1)
     if settings.sampler == "importance":
         added = settings.max_evaluations + (0 if start is None else -len(design))
@@ -352,6 +353,7 @@ def _tables(
         "facts": sum(c.facts for c in cases),
         "evaluations": len(store["x"]),
         "replications": experiment.spec.replications,
+        "case_replications": {c.name: c.replications for c in cases if c.replications},
         "simulated_runs": runs,
         "seconds": round(seconds, 1),
         "best_loglik": float(store["loglik"][best]),
@@ -427,9 +429,11 @@ def _note(fit: Fit) -> str:
             f"emcee with {s['walkers']} walkers x {s['steps']} steps ({s['burn']} burn-in; "
             f"effective sample size {s['effective_sample_size']:.0f})"
         )
+    counts = Counter(s.get("case_replications", {}).values())
+    own = "".join(f" ({k} case(s): {n})" for n, k in sorted(counts.items()))
     return (
         f"{len(s['cases'])} case(s) ({cases}; {s['facts']} facts), {s['likelihood']} simulated "
-        f"likelihood from {s['replications']} runs per case and point, {how}"
+        f"likelihood from {s['replications']} runs per case and point{own}, {how}"
     )
 
 

@@ -37,6 +37,7 @@ class Case:
     observations: Observations
     own: list[VariedParameter]  # fitted for this case only
     group: str = ""  # the alliance it belongs to, for grouped folds (default: its own name)
+    replications: int | None = None  # runs per point in the likelihood (None: the experiment's)
 
     @property
     def group_name(self) -> str:
@@ -123,7 +124,7 @@ def load_cases(experiment: Experiment, observations_path: Path | None) -> list[C
                     f"expected low < high within the documented range [{p.low}, {p.high}]",
                 )
             own.append(VariedParameter(key, low, high))
-        cases.append(Case(name, scenario, observations, own, spec.group or ""))
+        cases.append(Case(name, scenario, observations, own, spec.group or "", spec.replications))
     return cases
 
 

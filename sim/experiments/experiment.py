@@ -183,6 +183,7 @@ class CaseSpec(Strict):
     observations: str = Field(min_length=1)
     name: str | None = Field(None, min_length=1)
     group: str | None = Field(None, min_length=1)  # cases of one group share a fold (--folds)
+    replications: int | None = Field(None, ge=1, le=10_000_000)  # the likelihood's runs of it
     parameters: dict[str, Varied | None] = {}
 
 

@@ -103,6 +103,7 @@ class Likelihood:
         self.fixed = fixed
         self.seed = seed
         self.replications = replications
+        self.runs = [c.replications or replications for c in cases]  # per case
         self.floor = floor
         self.engine = engine
         self.on_runs = on_runs
@@ -125,6 +126,7 @@ class Likelihood:
             "fixed": self.fixed,
             "seed": self.seed,
             "replications": self.replications,
+            **({"runs": self.runs} if set(self.runs) != {self.replications} else {}),
             **self.settings,
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
@@ -138,13 +140,13 @@ class Likelihood:
     def __call__(self, matrix: np.ndarray) -> Evaluation:
         """Evaluate every row of `matrix` (points x fitted parameters)."""
         points = len(matrix)
-        block = max(1, LANES_PER_TASK // self.replications)
-        if self.engine.workers > 1:  # enough tasks to keep every worker busy
-            tasks_wanted = 2 * self.engine.workers
-            block = max(1, min(block, -(-points * len(self.cases) // tasks_wanted)))
         tasks = []
         for c, case in enumerate(self.cases):
             names, cols = self.columns[c]
+            block = max(1, LANES_PER_TASK // self.runs[c])
+            if self.engine.workers > 1:  # enough tasks to keep every worker busy
+                tasks_wanted = 2 * self.engine.workers
+                block = max(1, min(block, -(-points * len(self.cases) // tasks_wanted)))
             for start in range(0, points, block):
                 tasks.append(
                     CaseTask(
@@ -152,7 +154,7 @@ class Likelihood:
                         case.scenario,
                         case.seed(self.seed),
                         case.months,
-                        self.replications,
+                        self.runs[c],
                         names,
                         matrix[start : start + block][:, cols],
                         self.fixed,
@@ -160,11 +162,12 @@ class Likelihood:
                         start,
                     )
                 )
-        tasks.sort(key=lambda t: -t.months * len(t.scenario.members) * len(t.rows))
+        tasks.sort(key=lambda t: -t.months * len(t.scenario.members) * len(t.rows) * t.replications)
         case_loglik = np.zeros((points, len(self.cases)))
         fact_p = [np.zeros((points, len(s))) for s in self.singles]
-        n, a = self.replications, self.floor
+        a = self.floor
         for c, first, counts in self.engine.map_unordered(run_case_task, tasks):
+            n = self.runs[c]
             rows = slice(first, first + len(counts))
             grouped = counts[:, : len(self.groups[c])]
             case_loglik[rows, c] = np.log((grouped + a) / (n + 2 * a)).sum(axis=1)
