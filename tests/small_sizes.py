@@ -49,6 +49,8 @@ def shrink_experiment(path: Path, target_folder: Path) -> Path:
         if isinstance(data.get(field), str):
             data[field] = _absolute(data[field], folder)
     for case in data.get("cases") or []:
+        if "replications" in case:
+            case["replications"] = min(int(case["replications"]), SMALL_REPLICATIONS)
         for field in PATH_FIELDS:
             if isinstance(case.get(field), str):
                 case[field] = _absolute(case[field], folder)
