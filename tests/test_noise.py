@@ -63,5 +63,5 @@ def test_a_calibration_reports_its_likelihood_noise(tmp_path, monkeypatch, capsy
     status, out, err = alliance(monkeypatch, capsys, "calibrate", path, "--out", tmp_path / "fit")
     assert status == 0, err
     noise = json.loads((tmp_path / "fit" / "summary.json").read_text())["likelihood_noise"]
-    assert noise["points"] == 16 and noise["other_seeds"] == 3 and noise["sd"] > 0
+    assert noise["points"] == 8 and noise["other_seeds"] == 8 and noise["sd"] > 0
     assert "winner's curse" in " ".join(out.split())

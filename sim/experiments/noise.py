@@ -21,8 +21,8 @@ import numpy as np
 
 from sim.experiments.likelihood import Likelihood
 
-NOISE_POINTS = 16  # the best distinct points re-simulated
-NOISE_SEEDS = 3  # other seeds each is re-simulated under
+NOISE_POINTS = 8  # the best distinct points re-simulated
+NOISE_SEEDS = 8  # other seeds each is re-simulated under (fewer give too rough an sd)
 
 
 @dataclass(frozen=True)
