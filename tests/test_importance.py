@@ -357,8 +357,8 @@ def test_timing_by_counts_a_run_that_reached_the_stage_by_the_facts_month(librar
 
 
 def test_a_case_with_its_own_replications_is_run_that_many_times(library):
-    """`cases[i].replications`: that case's likelihood comes from its own count of runs (the
-    leavers' alliances of the ATOP library get more), the others' from the experiment's."""
+    """`cases[i].replications`: that case's likelihood comes from its own count of runs (where
+    its facts carry the likelihood's noise), the others' from the experiment's."""
     from dataclasses import replace
 
     loaded, likelihood_of = pooled_likelihood(library)
