@@ -197,7 +197,7 @@ class Member(mesa.Agent):
         an unanswered request costs more the more capacity the patron had free (blame); an
         unanswered own request also raises domestic pressure to leave."""
         p = self.model.p
-        share = 1.0 if own else p["trust_spillover"]
+        share = 1.0 if own else self.spill_share()
         if answered:
             self.trust += share * p["trust_gain_answered"] * (1.0 - self.trust)
         else:
@@ -230,10 +230,16 @@ class Member(mesa.Agent):
                 self.domestic_pressure += p["help_domestic_cost"] * (1.0 - self.domestic_pressure)
             return
         loss = p[SIGNAL_LOSS[kind]]
-        share = 1.0 if own else p["trust_spillover"]
+        share = 1.0 if own else self.spill_share()
         self.trust *= 1.0 - min(share * loss * severity, 1.0)
         if own and kind in ("backing", "force"):
             self.baseline_trust *= 1.0 - p["lasting_grievance"] * min(loss * severity, 1.0)
+
+    def spill_share(self) -> float:
+        """The share of another member's trust change this watcher feels: the spill-over,
+        diluted over the other members by `witness_dilution`."""
+        p = self.model.p
+        return p["trust_spillover"] * max(len(self.model.members) - 1, 1) ** -p["witness_dilution"]
 
     def drift(self) -> None:
         """Trust and domestic pressure return slowly toward their baselines."""

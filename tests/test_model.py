@@ -13,6 +13,7 @@ import pytest
 from model_helpers import DATA, SCENARIOS, add_events, trace, variant
 from scipy import stats
 
+from benchmarks.reference import ReferenceModel
 from sim.batch.lanes import simulate_chunk
 from sim.model.agents import logistic
 from sim.model.model import AllianceModel
@@ -54,6 +55,29 @@ def test_unanswered_request_lowers_requester_trust_and_less_the_watchers(tmp_pat
     rise = (ev.domestic - base.domestic)[MONTH, :, 0]
     assert rise[ALPHA] > 0
     assert rise[BETA] == rise[GAMMA] == 0
+
+
+@pytest.mark.parametrize("dilution", [0.5, 1.0])
+def test_witness_dilution_spreads_the_spillover_over_the_other_members(tmp_path, dilution):
+    """At witness_dilution d each of the K other members feels trust_spillover x K^-d of the
+    requester's (or a signaller's) trust change, in the lane engine and the Mesa reference
+    alike; at d = 1 the watchers together feel one spill-over, whatever the alliance's size."""
+    others = 2  # the quiet scenario's three members
+    share = P["trust_spillover"] * others**-dilution
+    signal = {"date": "2030-03", "kind": "rebuke", "member": "Alpha"}
+    for name, event in (("request", {**CRISIS, "response": "unanswered"}), ("signal", signal)):
+        (tmp_path / name).mkdir()
+        path = with_events(tmp_path / name, event)
+        base = trace(QUIET, parameters={"witness_dilution": dilution})
+        ev = trace(path, parameters={"witness_dilution": dilution})
+        drop = (base.trust - ev.trust)[MONTH, :, 0]
+        assert drop[BETA] / drop[ALPHA] == pytest.approx(share)
+        reference = ReferenceModel(path, {"witness_dilution": dilution}, rng=0)
+        for _ in range(MONTH + 1):
+            reference.step()
+        mine, theirs = (reference.members[i].trust for i in (ALPHA, BETA))
+        assert theirs == pytest.approx(ev.trust[MONTH, BETA, 0])
+        assert mine == pytest.approx(ev.trust[MONTH, ALPHA, 0])
 
 
 def test_answered_request_raises_trust_and_uses_patron_capacity(tmp_path):

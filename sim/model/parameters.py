@@ -422,6 +422,21 @@ PARAMETERS: tuple[Parameter, ...] = (
         "for the three, which no case could tell apart (model logic). At 0 every member "
         "answers with the same chance, logistic(help_willingness).",
     ),
+    Parameter(
+        "witness_dilution",
+        0.0,
+        0.0,
+        1.0,
+        "How the spill-over a watcher feels shrinks with the number K of other members: each "
+        "watcher feels trust_spillover x K^-witness_dilution of a requester's or signaller's "
+        "trust change.",
+        "0: every watcher feels the full spill-over whatever the alliance's size (the rule "
+        "before this parameter). Then the trust a member loses to the others' unanswered "
+        "requests grows with their number, so a large alliance loses trust faster for being "
+        "large; 1 spreads one request's lesson over the watchers, as contagion counts a share "
+        "of the members gone. Held at 0 for the narrative cases, whose fits and scores predate "
+        "it; the ATOP library holds it at 1 (docs/calibration.md).",
+    ),
 )
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMETERS)

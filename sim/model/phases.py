@@ -30,6 +30,7 @@ from sim.model.requests import (
     regime_shock,
     send_help,
     signal,
+    spill_share,
     split_uniform,
     unanswered_loss,
     witness,
@@ -42,7 +43,6 @@ from sim.model.rules import (
     FORCE_LOSS,
     QUARREL_LOSS,
     REBUKE_LOSS,
-    SPILLOVER,
     TRUST_DRIFT,
     balance_of,
     drift,
@@ -236,8 +236,9 @@ def lane_events(q, parameters, mixed, month, state, base, n, u, struck):
                 loss = lane_q[BACKING_LOSS]
             elif kind == FORCE_SIGNAL:
                 loss = lane_q[FORCE_LOSS]
+            spill = spill_share(lane_q, count - 1)
             for m in range(count):
-                share = 1.0 if m == signaller else lane_q[SPILLOVER]
+                share = 1.0 if m == signaller else spill
                 trust[m, j] = signal(trust[m, j], share, loss, signals[s, SEVERITY])
             if kind >= BACKING_SIGNAL:  # the patron's own act: a grievance that lasts
                 lost = min(loss * signals[s, SEVERITY], 1.0)
@@ -264,7 +265,7 @@ def request(
     capacity[j] = intervene(q, capacity[j], flag)
     trust[i, j], domestic[i, j] = own_request(q, trust[i, j], domestic[i, j], flag, loss)
     baseline_trust[i, j] = lasting(q, baseline_trust[i, j], (1.0 - flag) * loss)
-    gain, lost = witness_shares(q, flag, loss)
+    gain, lost = witness_shares(q, flag, loss, trust.shape[0] - 1)
     for m in range(trust.shape[0]):
         if m != i:
             trust[m, j] = witness(trust[m, j], gain, lost)

@@ -32,6 +32,7 @@ from sim.model.rules import (
     SPILLOVER,
     TRUST_GAIN,
     TRUST_LOSS,
+    WITNESS_DILUTION,
     logistic,
 )
 
@@ -92,10 +93,20 @@ def lasting(q, baseline, lost):
 
 
 @njit(cache=True, inline="always")
-def witness_shares(q, answered, loss):
+def spill_share(q, watchers):
+    """The share of a requester's or signaller's trust change that each of `watchers` other
+    members feels: `trust_spillover` x watchers^-`witness_dilution` (7.5; exactly the spill-over
+    at dilution 0)."""
+    if q[WITNESS_DILUTION] == 0.0:
+        return q[SPILLOVER]
+    return q[SPILLOVER] * max(watchers, 1) ** -q[WITNESS_DILUTION]
+
+
+@njit(cache=True, inline="always")
+def witness_shares(q, answered, loss, watchers):
     """What a watched request moves in every watcher's trust: the spill-over shares of the gain
     (answered) and of the loss (unanswered) (7.5). Returns (gain, loss)."""
-    spill = q[SPILLOVER]
+    spill = spill_share(q, watchers)
     return spill * answered * q[TRUST_GAIN], spill * (1.0 - answered) * loss
 
 

@@ -66,6 +66,7 @@ RULE_PARAMETERS = (
     "force_trust_loss",
     "help_willingness",
     "help_answer_weight",
+    "witness_dilution",
 )
 (
     PATRON_RECOVERY,
@@ -109,6 +110,7 @@ RULE_PARAMETERS = (
     FORCE_LOSS,
     HELP_WILLINGNESS,
     HELP_WEIGHT,
+    WITNESS_DILUTION,
 ) = range(len(RULE_PARAMETERS))
 COUNT = len(RULE_PARAMETERS)
 
@@ -160,6 +162,7 @@ def row_parameters(values, r):
         values[r, 38],
         values[r, 39],
         values[r, 40],
+        values[r, 41],
     )
 
 
