@@ -145,3 +145,25 @@ def run_crossval(folder: Path, runs: int) -> tuple[Path, Path, str]:
     finally:
         mp.undo()
     return experiment, out, printed.getvalue()
+
+
+def synthetic_likelihood(folder: Path, cases: list[dict[str, str]], runs: int = 20):
+    """The synthetic cases loaded, and a maker of their likelihood at `runs` runs a point (floor
+    0.5, window 6) for chosen cases, grouping and timing."""
+    from sim.batch.engines import SerialEngine
+    from sim.experiments.cases import load_cases, parameter_space
+    from sim.experiments.experiment import load_experiment
+    from sim.experiments.likelihood import Likelihood
+
+    path = write_experiment(folder, cases, replications=runs, points=8, walkers=4, steps=3, burn=1)
+    experiment = load_experiment(path)
+    loaded = load_cases(experiment, None)
+    names, _ = parameter_space(experiment, loaded)
+
+    def likelihood_of(chosen=None, grouping: str = "by_member", timing: str = "window"):
+        return Likelihood(
+            loaded if chosen is None else chosen, names, experiment.fixed, experiment.spec.seed,
+            runs, grouping, 0.5, SerialEngine(), window=6, timing=timing,
+        )  # fmt: skip
+
+    return loaded, likelihood_of

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from case_helpers import write_cases, write_experiment
+from case_helpers import synthetic_likelihood, write_cases, write_experiment
 from model_helpers import alliance
 
 from sim.experiments import importance
@@ -284,26 +284,8 @@ def test_a_full_disk_in_an_importance_fit_names_the_file_and_the_resume_command(
 
 
 def pooled_likelihood(library):
-    """The two synthetic cases loaded, and a maker of their likelihood (20 runs, floor 0.5,
-    window 6) for chosen cases, grouping and timing."""
-    from sim.batch.engines import SerialEngine
-    from sim.experiments.cases import load_cases, parameter_space
-    from sim.experiments.experiment import load_experiment
-    from sim.experiments.likelihood import Likelihood
-
-    folder, cases = library
-    path = write_experiment(folder, cases, replications=20, points=8, walkers=4, steps=3, burn=1)
-    experiment = load_experiment(path)
-    loaded = load_cases(experiment, None)
-    names, _ = parameter_space(experiment, loaded)
-
-    def likelihood_of(chosen, grouping: str, timing: str) -> Likelihood:
-        return Likelihood(
-            chosen, names, experiment.fixed, experiment.spec.seed, 20, grouping, 0.5,
-            SerialEngine(), window=6, timing=timing,
-        )  # fmt: skip
-
-    return loaded, likelihood_of
+    """The two synthetic cases loaded, and a maker of their likelihood at 20 runs a point."""
+    return synthetic_likelihood(*library)
 
 
 def test_a_case_likelihood_is_the_same_in_any_company(library):

@@ -8,12 +8,10 @@ import json
 
 import numpy as np
 import yaml
-from case_helpers import write_cases, write_experiment
+from case_helpers import synthetic_likelihood, write_cases, write_experiment
 from model_helpers import alliance
 
-from sim.batch.engines import SerialEngine
-from sim.experiments.cases import load_cases, parameter_space
-from sim.experiments.experiment import load_experiment
+from sim.experiments.fit_report import sampler_sentence
 from sim.experiments.likelihood import Likelihood
 from sim.experiments.noise import likelihood_noise
 
@@ -23,16 +21,8 @@ POINTS = np.column_stack([np.linspace(-5.5, -3.5, 12), np.linspace(1.0, 3.0, 12)
 def likelihood(tmp_path, runs: int) -> Likelihood:
     """The two synthetic cases' likelihood (the fitted disengage intercept and hazard slope)."""
     cases = write_cases(tmp_path, ("north", "south"))
-    path = write_experiment(
-        tmp_path, cases, replications=runs, points=8, walkers=4, steps=3, burn=1
-    )
-    experiment = load_experiment(path)
-    loaded = load_cases(experiment, None)
-    names, _ = parameter_space(experiment, loaded)
-    return Likelihood(
-        loaded, names, experiment.fixed, experiment.spec.seed, runs, "by_member", 0.5,
-        SerialEngine(), window=6,
-    )  # fmt: skip
+    _, likelihood_of = synthetic_likelihood(tmp_path, cases, runs)
+    return likelihood_of()
 
 
 def test_the_noise_falls_as_the_square_root_of_the_runs(tmp_path):
@@ -65,3 +55,15 @@ def test_a_calibration_reports_its_likelihood_noise(tmp_path, monkeypatch, capsy
     noise = json.loads((tmp_path / "fit" / "summary.json").read_text())["likelihood_noise"]
     assert noise["points"] == 8 and noise["other_seeds"] == 8 and noise["sd"] > 0
     assert "winner's curse" in " ".join(out.split())
+
+
+def test_low_effective_sample_blames_the_noise_not_the_budget_when_noise_is_high():
+    summary = {
+        "sampler": "importance", "samples": 4000, "evaluations": 4224, "batches": 16,
+        "max_weight": 0.4, "effective_sample_size": 6.0,
+    }  # fmt: skip
+    assert "raise calibration.max_evaluations" in sampler_sentence(summary)
+    noisy = {"points": 8, "other_seeds": 8, "sd": 2.1, "efficiency_cap": 0.01, "winners_curse": 2.5}
+    text = sampler_sentence({**summary, "likelihood_noise": noisy})
+    assert "max_evaluations" not in text
+    assert "capped by the likelihood's noise" in text and "raise replications" in text

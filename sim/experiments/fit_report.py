@@ -67,8 +67,10 @@ def sampler_sentence(summary: dict[str, Any]) -> str:
             f"acceptance {s['acceptance_fraction']:.2f}"
         )
         low = " (low: run more steps)"
-    how += low if not ess >= 50 else ""
     noise = summary.get("likelihood_noise")
+    if noise and noise["sd"] > NOISY_SD:  # a bigger budget cannot lift the noise's cap
+        low = " (low: capped by the likelihood's noise below, not by the budget)"
+    how += low if not ess >= 50 else ""
     return how + ("; " + noise_sentence(noise) if noise else "")
 
 
