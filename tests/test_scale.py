@@ -2,7 +2,9 @@
 large. For N identical members, the share that has withdrawn by a date must not grow with N
 (N = 2, 5, 20, 50), and a 20-member alliance with one early exit must not cascade to most of its
 members. With contagion counted per exit (the rule before issue 20) both fail: at N = 50 the
-mean share gone by the date rises to about 1. About 30 s on 2 cores.
+mean share gone by the date rises to about 1. The spill-over of trust (7.5) is scale-free at
+witness_dilution 1: the others' unanswered requests cost a member of twenty about what they cost
+a member of two. About 30 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -105,3 +107,31 @@ def test_one_early_exit_does_not_cascade_in_a_twenty_member_alliance(tmp_path):
     assert shaken.mean() < quiet.mean() + 0.1  # one exit of 20 moves the others a little
     per_exit = share_withdrawn(alike(tmp_path, 20, early_exit=True), {"contagion_weight": 15.2})
     assert (per_exit >= 0.5).mean() > 0.9
+
+
+def trust_kept(path: Path, parameters: dict, lanes: int = 200) -> float:
+    """Mean trust over members and runs at the horizon, every member asking for aid in a twentieth
+    of the months and never answered (random crises from the start, no exits)."""
+    data = yaml.safe_load(path.read_text())
+    for member in data["members"]:
+        member["crises"] = {"rate": 0.05, "source": "test value"}
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    never = {"answer_willingness": -4.0, "answer_capacity_weight": 0.0, "disengage_intercept": -9.0}
+    model = AllianceModel(
+        load_scenario(path), lanes=lanes, parameters={**never, **parameters}, rng=SEED
+    )
+    while model.running:
+        model.step()
+    return float(model.trust_matrix().mean())
+
+
+def test_trust_lost_to_the_others_requests_does_not_grow_with_size_when_diluted(tmp_path):
+    """docs/model.md 7.5: at witness_dilution 1 the K other members' unanswered requests cost a
+    member about the trust they cost it in an alliance of two (each feels 1/K of the spill-over);
+    at 0 (the default, the rule before) the trust a member keeps falls with the alliance's size."""
+    kept = {
+        (n, d): trust_kept(alike(tmp_path, n), {"witness_dilution": d})
+        for n in (2, 20) for d in (0.0, 1.0)
+    }  # fmt: skip
+    assert abs(kept[20, 1.0] - kept[2, 1.0]) < 0.03, kept
+    assert kept[20, 0.0] < kept[2, 0.0] - 0.1, kept

@@ -475,6 +475,7 @@ def experiment_text(library: Library, out: Path, experiment: Path) -> str:
                 "domestic_weight",
             )
         },  # fmt: skip
+        "fixed": {"witness_dilution": 1.0},
         "design": {"method": "lhs", "points": 128},
         "calibration": {
             "sampler": "importance",
@@ -514,6 +515,10 @@ def experiment_text(library: Library, out: Path, experiment: Path) -> str:
         "# options (new alliances) and domestic pressure (regime changes), which tell its leavers\n"
         '# from its stayers where the start values do not (docs/calibration.md, "What tells the\n'
         '# leavers apart" and "The weights of the events").\n'
+        "# fixed: witness_dilution: 1: each of a member's K fellow members feels 1/K of the\n"
+        "# spill-over of the trust it loses to an unanswered request, so that a member of twenty\n"
+        "# does not lose trust to the others' requests nineteen times as fast as a member of two\n"
+        '# (docs/model.md 7.5; docs/calibration.md, "The spill-over spread over the watchers").\n'
     )
     return head + yaml.safe_dump(spec, sort_keys=False, width=100)
 
