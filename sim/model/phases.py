@@ -53,6 +53,7 @@ from sim.model.rules import (
     row_parameters,
     step_of,
 )
+from sim.model.rules import DURATION as DURATION_WEIGHT
 from sim.model.stages import WITHDRAWN
 from sim.model.tables import (
     AGAINST_MEMBER,
@@ -323,8 +324,10 @@ def weigh(q, parameters, mixed, month, state, base, n, u, gone, terms, maybe):
             j = lane(base, k)
             gone[k] += halves_gone(status[i, j]) * int(present)
             if duration:  # a call the vectorised loops below must not make: computed here
-                lane_q = parameters_of(q, parameters, mixed, j)
-                terms[i, k] = duration_term(lane_q, float(t - stage_since[i, j]), True)
+                weight = q[DURATION_WEIGHT]
+                if mixed:
+                    weight = parameters.values[parameters.row[j], DURATION_WEIGHT]
+                terms[i, k] = duration_term(weight, float(t - stage_since[i, j]), True)
     for i in range(members.shape[0]):
         present = members[i, IN_ALLIANCE]
         others = inside - present
@@ -368,7 +371,7 @@ def move(q, parameters, mixed, month, state, base, n, u, maybe):
             j = base + k
             lane_q = parameters_of(q, parameters, mixed, j)
             stage = status[i, j]
-            term = duration_term(lane_q, float(t - stage_since[i, j]), duration)
+            term = duration_term(lane_q[DURATION_WEIGHT], float(t - stage_since[i, j]), duration)
             step = step_of(lane_q, stage, balance[i, j], term, u[TRANSITION, i, k], renewal)
             if step != 0:
                 stage += step

@@ -214,12 +214,14 @@ def balance_of(
 
 
 @njit(cache=True, inline="always")
-def duration_term(q, months_in_stage, duration):
-    """The hazard's term for the time spent in the stage, `stage_duration_weight x ln(1 + years)`
-    (7.13), or 0 where time in a stage does not enter the hazard (`duration` off)."""
+def duration_term(weight, months_in_stage, duration):
+    """The hazard's term for the time spent in the stage, `weight x ln(1 + years)` with `weight`
+    the lane's `stage_duration_weight` (7.13), or 0 where time in a stage does not enter the
+    hazard (`duration` off). The weight alone is passed so that a caller need not unpack a lane's
+    whole parameter row for it."""
     if not duration:
         return 0.0
-    return q[DURATION] * math.log1p(months_in_stage / 12.0)
+    return weight * math.log1p(months_in_stage / 12.0)
 
 
 @njit(cache=True, inline="always")
@@ -330,6 +332,6 @@ def forward_hazards(parameters, status, balance, stage_since, month, duration, r
     for j in range(status.size):
         q = row_parameters(parameters.values, parameters.row[j])
         months_in_stage = float(month - stage_since[j])
-        term = duration_term(q, months_in_stage, duration)
+        term = duration_term(q[DURATION], months_in_stage, duration)
         out[j] = forward_hazard_of(q, status[j], balance[j], term, renewal)
     return out
