@@ -72,6 +72,9 @@ def test_shipped_experiments_load_and_fit_their_commands():
         "trial_atop_stay": "lhs",
         "trial_atop_floor": "lhs",
         "trial_atop_leave": "lhs",
+        "trial_atop_witness": "lhs",
+        "trial_atop_duration": "lhs",
+        "trial_history_witness": "lhs",
     }
     sobol = load_experiment(EXPERIMENTS / "sobol_csto.yaml")
     assert sobol.parameter_names == list(PARAMETER_NAMES)
