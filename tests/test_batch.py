@@ -111,6 +111,12 @@ def test_passage_chunk_is_one_row_per_run_with_a_column_per_member_and_stage(ser
     assert len(table.columns) == 2 + 5 * 3
 
 
+# Runs of a batch that a test interrupts and does not resume: so many that the signal always
+# comes before its end, however slowly a loaded machine lets the test poll for its chunks (with
+# 20,000 a busy CI machine once saw the batch finish first).
+LONG_RUNS = 400_000
+
+
 def _spawn_batch(out: Path, *extra: str, runs: int = 20_000) -> subprocess.Popen:
     args = [CSTO, "--out", out, "--runs", runs, "--seed", SEED, "--chunk-size", 1000, *extra]
     return subprocess.Popen(
@@ -165,7 +171,7 @@ def test_batch_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path)
 
 def test_ctrl_c_keeps_finished_chunks_and_says_how_to_resume(tmp_path):
     out = tmp_path / "stopped"
-    process = _spawn_batch(out, "--workers", "1")
+    process = _spawn_batch(out, "--workers", "1", runs=LONG_RUNS)
     _wait_for_chunks(out, 2, process)
     os.killpg(process.pid, signal.SIGINT)
     stdout, stderr = process.communicate(timeout=30)
