@@ -126,6 +126,9 @@ def _spawn_batch(out: Path, *extra: str, runs: int = 20_000) -> subprocess.Popen
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # As at a terminal: Ctrl-C reaches the batch even where this test process was started
+        # with SIGINT ignored (a background job), which a child would inherit.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
