@@ -111,9 +111,8 @@ def test_passage_chunk_is_one_row_per_run_with_a_column_per_member_and_stage(ser
     assert len(table.columns) == 2 + 5 * 3
 
 
-# Runs of a batch that a test interrupts and does not resume: so many that the signal always
-# comes before its end, however slowly a loaded machine lets the test poll for its chunks (with
-# 20,000 a busy CI machine once saw the batch finish first).
+# Runs of a batch that a test interrupts and does not resume: so many that the signal comes
+# long before its end, however slowly a loaded machine lets the test poll for its chunks.
 LONG_RUNS = 400_000
 
 
